@@ -1,0 +1,10 @@
+"""alliance: therapeutic-alliance measurement and analysis for psychedelic-assisted therapy trials."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("alliance")
+except PackageNotFoundError:  # running from a source tree without an install
+    __version__ = "0.0.0+unknown"
+
+__all__ = ["__version__"]

@@ -1,0 +1,1 @@
+"""Study data: the protocol, the tidy data contract, importers and exporters."""
