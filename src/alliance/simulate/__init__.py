@@ -1,0 +1,7 @@
+"""Synthetic trials calibrated to the published results, and simulation-based power."""
+
+from .copula import BetaMarginal, CalibrationError
+from .scenario import Scenario, levin2024_scenario, scenario_from_dict
+from .trial import simulate_trial
+
+__all__ = ["BetaMarginal", "CalibrationError", "Scenario", "levin2024_scenario", "scenario_from_dict", "simulate_trial"]

@@ -1,0 +1,319 @@
+"""A calibrated synthetic trial: participants, item-level answers, arms, dosing, dropout.
+
+No raw data of the Levin et al. (2024) trial are public. This generator makes trials that look
+like it in the population — the published correlations between alliance, the acute experience and
+depression, the GRID-HAMD course, the increase of alliance — so the whole system can be run,
+tested and demonstrated, and so that power analyses can plan the next trial.
+
+How a trial is drawn:
+
+1. Every measure the protocol collects is a variable: the primary scale of each instrument at each
+   timepoint (``wai_sr.total@prep``), except that instruments given at dosing sessions are drawn
+   once as their per-participant peak (``meq30.total@peak``), since that is what the study
+   analyses and what the scenario calibrates.
+2. The variables are drawn jointly from beta marginals joined by a normal copula whose
+   correlations are solved so the scores have the scenario's Pearson correlations
+   (:mod:`alliance.simulate.copula`).
+3. The non-peak dosing session lies below the peak by a half-normal gap.
+4. Item answers that add up to each score are drawn (:mod:`alliance.simulate.items`).
+5. Dropout, skipped assessments and blank items are applied; dates follow the protocol.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+
+from alliance import instruments
+
+from .copula import BetaMarginal, CalibrationError, latent_correlation, nearest_correlation
+from .items import items_for_scores, primary_scale
+from .scenario import Scenario, levin2024_scenario
+
+_FIRST_ENROLMENT = date(2017, 8, 1)
+_PREPARATION_DAYS = 21
+_ENROLMENT_ANCHORS = {"enrolment", "enrollment", "randomisation", "randomization", "screening", "baseline"}
+
+
+@dataclass(frozen=True)
+class _Variable:
+    measure: str          # INSTRUMENT.SCALE@TIMEPOINT (timepoint may be a derived one, e.g. peak)
+    instrument: str
+    scale: str
+    timepoint: str
+    marginal: BetaMarginal
+
+
+def _marginal(scenario: Scenario, measure: str, low: float, high: float) -> BetaMarginal:
+    moments = scenario.marginals.get(measure, scenario.default_marginal)
+    width = high - low
+    if "mean" in moments:
+        return BetaMarginal(low, high, moments["mean"], moments["sd"])
+    return BetaMarginal(low, high, low + width * moments["mean_pct"] / 100.0, width * moments["sd_pct"] / 100.0)
+
+
+def _peak_of(protocol) -> dict[str, str]:
+    """Dosing timepoint id → the derived timepoint (max rule) that summarises it, if any."""
+    peak = {}
+    for derived in protocol.derived:
+        if derived.rule == "max":
+            for timepoint in derived.from_timepoints:
+                peak[timepoint] = derived.id
+    return peak
+
+
+def _variables(protocol, scenario: Scenario) -> list[_Variable]:
+    peak_of = _peak_of(protocol)
+    variables: dict[str, _Variable] = {}
+    for timepoint in sorted(protocol.timepoints, key=lambda t: t.order):
+        for instrument_id in timepoint.instruments:
+            inst = instruments.get(instrument_id)
+            scale = primary_scale(inst)
+            where = peak_of.get(timepoint.id, timepoint.id) if timepoint.kind == "dosing" else timepoint.id
+            measure = f"{inst.id}.{scale.id}@{where}"
+            if measure not in variables:
+                variables[measure] = _Variable(measure, inst.id, scale.id, where,
+                                               _marginal(scenario, measure, *scale.range))
+    return list(variables.values())
+
+
+def latent_correlations(variables: list[_Variable], scenario: Scenario) -> np.ndarray:
+    """The normal-copula correlation matrix that gives the scenario's score correlations.
+
+    Pairs the scenario does not name: the same scale at two timepoints gets the scenario's
+    default retest correlation; any other pair is uncorrelated.
+    """
+    k = len(variables)
+    latent = np.eye(k)
+    for i, j in itertools.combinations(range(k), 2):
+        a, b = variables[i], variables[j]
+        target = scenario.correlation(a.measure, b.measure)
+        if target is None:
+            same_scale = (a.instrument, a.scale) == (b.instrument, b.scale)
+            target = scenario.default_retest_correlation if same_scale else 0.0
+        latent[i, j] = latent[j, i] = latent_correlation(target, a.marginal, b.marginal)
+    return nearest_correlation(latent)
+
+
+def _allocate_arms(protocol, scenario: Scenario, n: int, rng: np.random.Generator) -> np.ndarray:
+    arm_ids = [arm.id for arm in protocol.arms]
+    ratio = scenario.arms.get("allocation") or {}
+    weights = np.array([float(ratio.get(a, 0.0)) for a in arm_ids])
+    if weights.sum() == 0:
+        weights = np.ones(len(arm_ids))
+    counts = np.floor(n * weights / weights.sum()).astype(int)
+    remainders = n * weights / weights.sum() - counts
+    for index in np.argsort(-remainders, kind="stable")[: n - counts.sum()]:
+        counts[index] += 1
+    arms = np.repeat(np.array(arm_ids, dtype=object), counts)
+    return rng.permutation(arms)
+
+
+def simulate_trial(protocol=None, n: int = 24, seed: int | None = None, scenario: Scenario | None = None):
+    """Simulate a trial with item-level data for every instrument and timepoint of a protocol.
+
+    Parameters
+    ----------
+    protocol : alliance.study.Protocol, optional
+        The design; the built-in Levin 2024 protocol when omitted.
+    n : int
+        Number of participants enrolled.
+    seed : int, optional
+        Seed for :func:`numpy.random.default_rng`; the same seed gives the same trial.
+    scenario : Scenario, optional
+        Population parameters; :func:`levin2024_scenario` when omitted.
+
+    Returns
+    -------
+    alliance.study.Study
+        Participants (with arm, site, facilitators, sex, age), responses (one row per answered
+        item, with ``administered_at`` dates from the protocol), and dosing sessions.
+
+    Notes
+    -----
+    Correlations between the primary scales hold in the population; any one trial shows
+    sampling error around them (at n = 24, about ±0.15 for r = .5).
+
+    References
+    ----------
+    Levin AW et al. (2024). PLoS ONE 19(3):e0300501. Cario MC, Nelson BL (1997), NORTA.
+    """
+    from alliance.study import Study, default_protocol
+
+    if n < 2:
+        raise CalibrationError("a trial needs at least 2 participants")
+    protocol = protocol if protocol is not None else default_protocol()
+    scenario = scenario if scenario is not None else levin2024_scenario()
+    rng = np.random.default_rng(seed)
+
+    variables = _variables(protocol, scenario)
+    latent = latent_correlations(variables, scenario)
+    z = rng.standard_normal((n, len(variables))) @ np.linalg.cholesky(latent).T
+    scores = {v.measure: v.marginal.from_normal(z[:, i]) for i, v in enumerate(variables)}
+
+    participant_ids = [f"P{i + 1:03d}" if n < 1000 else f"P{i + 1:05d}" for i in range(n)]
+    arms = _allocate_arms(protocol, scenario, n, rng)
+    participants = _participants(participant_ids, arms, rng)
+
+    ordered = sorted(protocol.timepoints, key=lambda t: t.order)
+    dosing = [t for t in ordered if t.kind == "dosing"]
+    dates = _dates(protocol, ordered, dosing, arms, rng)
+    session_scores = _session_scores(protocol, scenario, variables, scores, dosing, rng)
+
+    # Dropout: a participant leaves after a random timepoint (never before the first); later
+    # timepoints are missing. Then single assessments are skipped at random.
+    missing = scenario.missing
+    drops = rng.random(n) < missing.get("dropout_probability", 0.0)
+    last_index = np.where(drops, rng.integers(0, max(len(ordered) - 1, 1), size=n), len(ordered) - 1)
+
+    frames = []
+    for t_index, timepoint in enumerate(ordered):
+        present = last_index >= t_index
+        for instrument_id in timepoint.instruments:
+            inst = instruments.get(instrument_id)
+            scale = primary_scale(inst)
+            measure = f"{inst.id}.{scale.id}@{timepoint.id}"
+            target = session_scores.get(measure, scores.get(measure))
+            skipped = rng.random(n) < missing.get("administration_probability", 0.0)
+            given = present & ~skipped
+            if not given.any():
+                continue
+            answers = items_for_scores(inst, target[given], rng, scenario.items.get("subscale_sd", 0.07),
+                                       scenario.items.get("item_sd", 0.10))
+            blank_rate = missing.get(f"{inst.rater}_item_probability", 0.0)
+            answers[rng.random(answers.shape) < blank_rate] = np.nan
+            frames.append(_long(inst, timepoint.id, np.asarray(participant_ids, dtype=object)[given], answers,
+                                dates[timepoint.id][given]))
+    responses = pd.concat(frames, ignore_index=True)
+    dosing_sessions = _dosing_sessions(participant_ids, dosing, dates, last_index, ordered)
+    return Study(protocol=protocol, participants=participants, responses=responses,
+                 dosing_sessions=dosing_sessions)
+
+
+def _participants(participant_ids: list[str], arms: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+    n = len(participant_ids)
+    facilitators = [f"F{i}" for i in range(1, 7)]
+    pairs = [rng.choice(facilitators, size=2, replace=False) for _ in range(n)]
+    return pd.DataFrame({
+        "participant_id": participant_ids,
+        "arm": arms.astype(str),
+        "site": "site-1",
+        "facilitator_ids": [";".join(sorted(p)) for p in pairs],
+        # Davis 2021: mean age 39.8 (SD 12.2), 67% women.
+        "sex": np.where(rng.random(n) < 0.67, "female", "male"),
+        "age": np.clip(np.round(rng.normal(39.8, 12.2, n)), 21, 75).astype(int),
+    })
+
+
+def _dates(protocol, ordered, dosing, arms: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Per timepoint, each participant's assessment date (as ISO strings)."""
+    n = len(arms)
+    start = {arm.id: int(getattr(arm, "start_offset_days", 0) or 0) for arm in protocol.arms}
+    enrolment = np.array([_FIRST_ENROLMENT + timedelta(days=int(d)) for d in np.sort(rng.integers(0, 720, n))])
+    offset = np.array([start.get(a, 0) for a in arms])
+    session_dates: dict[str, np.ndarray] = {}
+    previous = None
+    for timepoint in dosing:
+        if previous is None:
+            days = offset + _PREPARATION_DAYS
+            session_dates[timepoint.id] = np.array([e + timedelta(days=int(d)) for e, d in zip(enrolment, days, strict=True)])
+        else:
+            gap = rng.integers(10, 15, n)  # Davis 2021: sessions about 1.5–2 weeks apart
+            session_dates[timepoint.id] = np.array([p + timedelta(days=int(g)) for p, g in zip(previous, gap, strict=True)])
+        previous = session_dates[timepoint.id]
+    first = session_dates[dosing[0].id] if dosing else enrolment
+    last = session_dates[dosing[-1].id] if dosing else enrolment
+
+    def anchor_dates(anchor: str | None) -> np.ndarray:
+        key = (anchor or "enrolment").lower()
+        if key in session_dates:
+            return session_dates[key]
+        if key in ("last_dosing", "last_dose", "last_session"):
+            return last
+        if key in ("first_dosing", "first_dose", "first_session"):
+            return first
+        if key in _ENROLMENT_ANCHORS:
+            return enrolment
+        raise CalibrationError(f"protocol anchor {anchor!r} is not a dosing timepoint, first_dosing, last_dosing or enrolment")
+
+    dates = {}
+    for timepoint in ordered:
+        if timepoint.id in session_dates:
+            base, days = session_dates[timepoint.id], 0
+        else:
+            base, days = anchor_dates(timepoint.anchor), int(timepoint.offset_days or 0)
+        dates[timepoint.id] = np.array([(d + timedelta(days=days)).isoformat() for d in base], dtype=object)
+    return dates
+
+
+def _session_scores(protocol, scenario, variables, scores, dosing, rng) -> dict[str, np.ndarray]:
+    """Scores at each dosing session, such that their maximum is the drawn peak."""
+    peak_of = _peak_of(protocol)
+    out: dict[str, np.ndarray] = {}
+    by_measure = {v.measure: v for v in variables}
+    p_last = scenario.dosing.get("peak_at_last_session_probability", 0.65)
+    gap_sd = scenario.dosing.get("other_session_gap_sd", 0.6)
+    groups: dict[str, list] = {}
+    for t in dosing:
+        if t.id in peak_of:
+            groups.setdefault(peak_of[t.id], []).append(t)
+    for derived, sessions in groups.items():
+        if not sessions:
+            continue
+        n = next(iter(scores.values())).shape[0]
+        # Which session holds the peak: the last one with probability p_last, the others evenly.
+        if len(sessions) == 1:
+            peak_session = np.zeros(n, dtype=int)
+        else:
+            others = (1 - p_last) / (len(sessions) - 1)
+            probs = [others] * (len(sessions) - 1) + [p_last]
+            peak_session = rng.choice(len(sessions), size=n, p=probs)
+        instrument_ids = {i for t in sessions for i in t.instruments}
+        for instrument_id in instrument_ids:
+            inst = instruments.get(instrument_id)
+            scale = primary_scale(inst)
+            peak_measure = f"{inst.id}.{scale.id}@{derived}"
+            variable = by_measure[peak_measure]
+            peak = scores[peak_measure]
+            for k, t in enumerate(sessions):
+                gap = np.abs(rng.normal(0.0, gap_sd * variable.marginal.sd, n))
+                value = np.where(peak_session == k, peak, np.maximum(peak - gap, scale.range[0]))
+                out[f"{inst.id}.{scale.id}@{t.id}"] = value
+    return out
+
+
+def _long(inst, timepoint_id: str, participant_ids: np.ndarray, answers: np.ndarray,
+          administered_at: np.ndarray) -> pd.DataFrame:
+    n, k = answers.shape
+    frame = pd.DataFrame({
+        "participant_id": np.repeat(participant_ids, k),
+        "timepoint": timepoint_id,
+        "instrument": inst.id,
+        "item": np.tile(np.array(inst.item_ids, dtype=object), n),
+        "value": answers.reshape(-1),
+        "rater": inst.rater,
+        "administered_at": np.repeat(administered_at, k),
+    })
+    return frame[frame["value"].notna()].reset_index(drop=True)
+
+
+def _dosing_sessions(participant_ids, dosing, dates, last_index, ordered) -> pd.DataFrame:
+    rows = []
+    position = {t.id: i for i, t in enumerate(ordered)}
+    for number, timepoint in enumerate(dosing, start=1):
+        dose = timepoint.dose
+        for i, pid in enumerate(participant_ids):
+            if last_index[i] >= position[timepoint.id]:
+                rows.append({
+                    "participant_id": pid,
+                    "session": getattr(dose, "session", number) if dose is not None else number,
+                    "date": dates[timepoint.id][i],
+                    "compound": getattr(dose, "compound", None) if dose is not None else None,
+                    "amount": getattr(dose, "amount", None) if dose is not None else None,
+                    "unit": getattr(dose, "unit", None) if dose is not None else None,
+                })
+    return pd.DataFrame(rows, columns=["participant_id", "session", "date", "compound", "amount", "unit"])
