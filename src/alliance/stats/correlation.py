@@ -13,6 +13,7 @@ covariates, as ``ppcor::pcor.test`` requires complete data.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -135,8 +136,9 @@ def _fisher_interval(r: float, standard_error: float, level: float) -> tuple[flo
 @lru_cache(maxsize=ENUMERATION_LIMIT)
 def _permutation_rank_distances(n: int) -> np.ndarray:
     """S = Σ (i − π(i))² for every permutation π of n ranks (n ≤ 9: at most 362,880 values)."""
-    permutations = np.array(list(itertools.permutations(range(n))), dtype=np.int64)
-    return ((permutations - np.arange(n)) ** 2).sum(axis=1)
+    flat = itertools.chain.from_iterable(itertools.permutations(range(n)))
+    permutations = np.fromiter(flat, dtype=np.int16, count=math.factorial(n) * n).reshape(-1, n)
+    return ((permutations - np.arange(n, dtype=np.int16)) ** 2).sum(axis=1, dtype=np.int64)
 
 
 def _spearman_tail(n: int, s: float, lower_tail: bool) -> float:
@@ -162,7 +164,8 @@ def _spearman_tail(n: int, s: float, lower_tail: bool) -> float:
         * (
             c1
             + b * (c2 + c3 * b)
-            + y * (-c4 + b * (c5 + c6 * b) - y * b * (c7 + c8 * b - y * (c9 - c10 * b + y * b * (c11 - c12 * y))))
+            + y
+            * (-c4 + b * (c5 + c6 * b) - y * b * (c7 + c8 * b - y * (c9 - c10 * b + y * b * (c11 - c12 * y))))
         )
     )
     correction = u / np.exp(y / 2.0)
@@ -344,7 +347,9 @@ def partial_correlation(
         values = np.column_stack([stats.rankdata(column) for column in values.T])
     design = np.column_stack([np.ones(n), values[:, 2:]])
     if np.linalg.matrix_rank(design) < design.shape[1]:
-        raise ValueError(f"the covariates {list(covariate_names)} are collinear (or constant) in the complete rows")
+        raise ValueError(
+            f"the covariates {list(covariate_names)} are collinear (or constant) in the complete rows"
+        )
     x_residuals = _residuals(values[:, 0], design)
     y_residuals = _residuals(values[:, 1], design)
     r = _pearson(x_residuals, y_residuals)

@@ -247,7 +247,9 @@ def wilcoxon(before, after) -> WilcoxonTest:
         centred = statistic - n * (n + 1) / 4
         sigma = np.sqrt(n * (n + 1) * (2 * n + 1) / 24 - np.sum(tie_sizes**3 - tie_sizes) / 48)
         if sigma == 0:
-            raise ValueError("all differences are tied at the same magnitude; the normal approximation is undefined")
+            raise ValueError(
+                "all differences are tied at the same magnitude; the normal approximation is undefined"
+            )
         z = (centred - np.sign(centred) * 0.5) / sigma
         p_value = float(min(2.0 * min(stats.norm.cdf(z), stats.norm.sf(z)), 1.0))
     total = n * (n + 1) / 2

@@ -1,0 +1,42 @@
+"""Statistics of the alliance analyses, equal to R's results (stats, psych, lavaan, lme4/lmerTest).
+
+One public function per method, arrays or DataFrames in, a frozen result dataclass out (each
+with ``to_dict()``):
+
+- :mod:`.parametric` — :func:`paired_ttest`, :func:`wilcoxon`
+- :mod:`.correlation` — :func:`correlation`, :func:`partial_correlation`
+- :mod:`.mediation` — :func:`mediation` (vectorized bootstrap)
+- :mod:`.reliability` — :func:`cronbach_alpha`, :func:`omega`
+- :mod:`.multiplicity` — :func:`adjust_pvalues`
+- :mod:`.mixed` — :func:`mixedlm`
+"""
+
+# ruff: noqa: I001 -- `.mixed` (maintained separately) is deliberately the last import.
+from .correlation import Correlation, PartialCorrelation, correlation, partial_correlation
+from .mediation import Mediation, mediation
+from .multiplicity import adjust_pvalues
+from .parametric import PairedTest, WilcoxonTest, paired_ttest, wilcoxon
+from .reliability import CronbachAlpha, Omega, cronbach_alpha, omega
+from .results import Result
+from .mixed import MixedModel, mixedlm
+
+__all__ = [
+    "Correlation",
+    "CronbachAlpha",
+    "Mediation",
+    "MixedModel",
+    "Omega",
+    "PairedTest",
+    "PartialCorrelation",
+    "Result",
+    "WilcoxonTest",
+    "adjust_pvalues",
+    "correlation",
+    "cronbach_alpha",
+    "mediation",
+    "mixedlm",
+    "omega",
+    "paired_ttest",
+    "partial_correlation",
+    "wilcoxon",
+]
