@@ -35,17 +35,57 @@ from .items import items_for_scores, primary_scale
 from .scenario import Scenario, levin2024_scenario
 
 _FIRST_ENROLMENT = date(2017, 8, 1)
-_PREPARATION_DAYS = 21
-_ENROLMENT_ANCHORS = {"enrolment", "enrollment", "randomisation", "randomization", "screening", "baseline"}
 
 
 @dataclass(frozen=True)
-class _Variable:
+class Variable:
+    """One calibrated score: a measure, its instrument, scale, timepoint and marginal."""
+
     measure: str          # INSTRUMENT.SCALE@TIMEPOINT (timepoint may be a derived one, e.g. peak)
     instrument: str
     scale: str
     timepoint: str
     marginal: BetaMarginal
+
+
+@dataclass(frozen=True)
+class ScoreModel:
+    """The joint distribution of a protocol's primary-scale scores under a scenario.
+
+    Attributes
+    ----------
+    variables : tuple of Variable
+        One per measure, in protocol order.
+    latent : ndarray
+        The normal-copula correlation matrix.
+    """
+
+    variables: tuple[Variable, ...]
+    latent: np.ndarray
+
+    @property
+    def measures(self) -> tuple[str, ...]:
+        return tuple(v.measure for v in self.variables)
+
+    def draw(self, rng: np.random.Generator, size: tuple[int, ...]) -> np.ndarray:
+        """Draw scores.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+        size : tuple of int
+            Leading shape, e.g. ``(n_trials, n_participants)``.
+
+        Returns
+        -------
+        ndarray
+            Shape ``size + (len(variables),)``, each column on its measure's scale.
+        """
+        z = rng.standard_normal((*size, len(self.variables))) @ np.linalg.cholesky(self.latent).T
+        out = np.empty_like(z)
+        for i, variable in enumerate(self.variables):
+            out[..., i] = variable.marginal.from_normal(z[..., i])
+        return out
 
 
 def _marginal(scenario: Scenario, measure: str, low: float, high: float) -> BetaMarginal:
@@ -66,9 +106,23 @@ def _peak_of(protocol) -> dict[str, str]:
     return peak
 
 
-def _variables(protocol, scenario: Scenario) -> list[_Variable]:
+def score_model(protocol, scenario: Scenario) -> ScoreModel:
+    """The calibrated joint distribution of every primary-scale score a protocol collects.
+
+    Parameters
+    ----------
+    protocol : alliance.study.Protocol
+    scenario : Scenario
+
+    Returns
+    -------
+    ScoreModel
+        Instruments given at dosing sessions appear once, at their derived peak timepoint.
+        Pairs the scenario does not name: the same scale at two timepoints gets the scenario's
+        default retest correlation; any other pair is uncorrelated.
+    """
     peak_of = _peak_of(protocol)
-    variables: dict[str, _Variable] = {}
+    variables: dict[str, Variable] = {}
     for timepoint in sorted(protocol.timepoints, key=lambda t: t.order):
         for instrument_id in timepoint.instruments:
             inst = instruments.get(instrument_id)
@@ -76,27 +130,29 @@ def _variables(protocol, scenario: Scenario) -> list[_Variable]:
             where = peak_of.get(timepoint.id, timepoint.id) if timepoint.kind == "dosing" else timepoint.id
             measure = f"{inst.id}.{scale.id}@{where}"
             if measure not in variables:
-                variables[measure] = _Variable(measure, inst.id, scale.id, where,
-                                               _marginal(scenario, measure, *scale.range))
-    return list(variables.values())
-
-
-def latent_correlations(variables: list[_Variable], scenario: Scenario) -> np.ndarray:
-    """The normal-copula correlation matrix that gives the scenario's score correlations.
-
-    Pairs the scenario does not name: the same scale at two timepoints gets the scenario's
-    default retest correlation; any other pair is uncorrelated.
-    """
-    k = len(variables)
+                variables[measure] = Variable(measure, inst.id, scale.id, where,
+                                              _marginal(scenario, measure, *scale.range))
+    ordered = tuple(variables.values())
+    k = len(ordered)
     latent = np.eye(k)
     for i, j in itertools.combinations(range(k), 2):
-        a, b = variables[i], variables[j]
+        a, b = ordered[i], ordered[j]
         target = scenario.correlation(a.measure, b.measure)
         if target is None:
             same_scale = (a.instrument, a.scale) == (b.instrument, b.scale)
             target = scenario.default_retest_correlation if same_scale else 0.0
         latent[i, j] = latent[j, i] = latent_correlation(target, a.marginal, b.marginal)
-    return nearest_correlation(latent)
+    nearest = nearest_correlation(latent)
+    if nearest is not latent:
+        # No population has these correlations together. Say which pairs would have to move
+        # rather than quietly simulating different ones.
+        change = np.abs(nearest - latent)
+        worst = np.dstack(np.unravel_index(np.argsort(-change, axis=None), change.shape))[0]
+        pairs = [(ordered[i].measure, ordered[j].measure) for i, j in worst if i < j][:5]
+        raise CalibrationError(
+            "the scenario's correlations cannot hold together (the matrix is not positive definite); "
+            "change these pairs consistently: " + "; ".join(f"{x} ~ {y}" for x, y in pairs))
+    return ScoreModel(ordered, latent)
 
 
 def _allocate_arms(protocol, scenario: Scenario, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -150,10 +206,10 @@ def simulate_trial(protocol=None, n: int = 24, seed: int | None = None, scenario
     scenario = scenario if scenario is not None else levin2024_scenario()
     rng = np.random.default_rng(seed)
 
-    variables = _variables(protocol, scenario)
-    latent = latent_correlations(variables, scenario)
-    z = rng.standard_normal((n, len(variables))) @ np.linalg.cholesky(latent).T
-    scores = {v.measure: v.marginal.from_normal(z[:, i]) for i, v in enumerate(variables)}
+    model = score_model(protocol, scenario)
+    drawn = model.draw(rng, (n,))
+    scores = {measure: drawn[:, i] for i, measure in enumerate(model.measures)}
+    variables = model.variables
 
     participant_ids = [f"P{i + 1:03d}" if n < 1000 else f"P{i + 1:05d}" for i in range(n)]
     arms = _allocate_arms(protocol, scenario, n, rng)
@@ -210,44 +266,26 @@ def _participants(participant_ids: list[str], arms: np.ndarray, rng: np.random.G
 
 
 def _dates(protocol, ordered, dosing, arms: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Per timepoint, each participant's assessment date (as ISO strings)."""
+    """Per timepoint, each participant's assessment date (ISO strings).
+
+    Enrolment is spread over two years. Each dosing session happens on a day drawn within its
+    window around the planned date, and everything anchored to it follows the actual date
+    (:func:`alliance.study.schedule.planned_dates`).
+    """
+    from alliance.study.schedule import planned_dates
+
     n = len(arms)
-    start = {arm.id: int(getattr(arm, "start_offset_days", 0) or 0) for arm in protocol.arms}
-    enrolment = np.array([_FIRST_ENROLMENT + timedelta(days=int(d)) for d in np.sort(rng.integers(0, 720, n))])
-    offset = np.array([start.get(a, 0) for a in arms])
-    session_dates: dict[str, np.ndarray] = {}
-    previous = None
-    for timepoint in dosing:
-        if previous is None:
-            days = offset + _PREPARATION_DAYS
-            session_dates[timepoint.id] = np.array([e + timedelta(days=int(d)) for e, d in zip(enrolment, days, strict=True)])
-        else:
-            gap = rng.integers(10, 15, n)  # Davis 2021: sessions about 1.5–2 weeks apart
-            session_dates[timepoint.id] = np.array([p + timedelta(days=int(g)) for p, g in zip(previous, gap, strict=True)])
-        previous = session_dates[timepoint.id]
-    first = session_dates[dosing[0].id] if dosing else enrolment
-    last = session_dates[dosing[-1].id] if dosing else enrolment
-
-    def anchor_dates(anchor: str | None) -> np.ndarray:
-        key = (anchor or "enrolment").lower()
-        if key in session_dates:
-            return session_dates[key]
-        if key in ("last_dosing", "last_dose", "last_session"):
-            return last
-        if key in ("first_dosing", "first_dose", "first_session"):
-            return first
-        if key in _ENROLMENT_ANCHORS:
-            return enrolment
-        raise CalibrationError(f"protocol anchor {anchor!r} is not a dosing timepoint, first_dosing, last_dosing or enrolment")
-
-    dates = {}
-    for timepoint in ordered:
-        if timepoint.id in session_dates:
-            base, days = session_dates[timepoint.id], 0
-        else:
-            base, days = anchor_dates(timepoint.anchor), int(timepoint.offset_days or 0)
-        dates[timepoint.id] = np.array([(d + timedelta(days=days)).isoformat() for d in base], dtype=object)
-    return dates
+    enrolment = [_FIRST_ENROLMENT + timedelta(days=int(d)) for d in np.sort(rng.integers(0, 730, n))]
+    columns: dict[str, list[str]] = {t.id: [] for t in ordered}
+    for i in range(n):
+        actual: dict[str, date] = {}
+        for timepoint in dosing:
+            planned = planned_dates(protocol, arms[i], enrolment[i], actual)[timepoint.id]
+            before, after = timepoint.window_days
+            actual[timepoint.id] = planned + timedelta(days=int(rng.integers(-before, after + 1)))
+        for timepoint_id, day in planned_dates(protocol, arms[i], enrolment[i], actual).items():
+            columns[timepoint_id].append(day.isoformat())
+    return {t: np.array(days, dtype=object) for t, days in columns.items()}
 
 
 def _session_scores(protocol, scenario, variables, scores, dosing, rng) -> dict[str, np.ndarray]:
