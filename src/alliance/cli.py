@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -21,8 +22,11 @@ app = typer.Typer(
 )
 instruments_app = typer.Typer(help="The instrument bank: list instruments, show one.", invoke_without_command=True)
 app.add_typer(instruments_app, name="instruments")
+protocol_app = typer.Typer(help="Study protocols: arms, timepoints, instruments, doses.", no_args_is_help=True)
+app.add_typer(protocol_app, name="protocol")
 
-console = Console()
+# Tables are wide; when the output is a file or a pipe, do not wrap them at 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 160)
 errors = Console(stderr=True)
 
 
@@ -140,6 +144,125 @@ def score(
 
 
 @app.command()
+def simulate(
+    n: int = typer.Option(24, "--n", min=2, help="Participants to enrol."),
+    seed: int = typer.Option(1, "--seed", help="Random seed: the same seed gives the same trial."),
+    out: Path = typer.Option(..., "--out", file_okay=False, help="Directory to write the tidy contract files to."),
+    protocol_file: Path | None = typer.Option(None, "--protocol", exists=True, dir_okay=False,
+                                              help="Protocol YAML (default: the Levin 2024 protocol)."),
+    scenario_file: Path | None = typer.Option(None, "--scenario", exists=True, dir_okay=False,
+                                              help="Scenario YAML overriding the calibrated Levin 2024 scenario."),
+) -> None:
+    """Simulate a trial calibrated to Levin et al. (2024) and write it as tidy contract files."""
+    import yaml
+
+    from alliance import simulate as synthetic
+    from alliance import study as study_data
+
+    try:
+        protocol = study_data.load_protocol(protocol_file) if protocol_file else study_data.default_protocol()
+        scenario = synthetic.levin2024_scenario()
+        if scenario_file is not None:
+            scenario = scenario.with_overrides(yaml.safe_load(scenario_file.read_text(encoding="utf-8")) or {})
+        trial = synthetic.simulate_trial(protocol, n=n, seed=seed, scenario=scenario)
+    except (study_data.StudyDataError, synthetic.CalibrationError, yaml.YAMLError) as exc:
+        _fail(str(exc))
+    study_data.save(trial, out)
+    console.print(f"simulated {n} participants ({len(trial.responses):,} item answers, seed {seed}) → {out}")
+
+
+def _fmt_p(p: float) -> str:
+    if p is None or pd.isna(p):
+        return ""
+    return "<.001" if p < 0.001 else f"{p:.3f}".lstrip("0")
+
+
+def _print_results_summary(results) -> None:
+    """The headline numbers: alliance change, alliance/acute/outcome correlations, mediation."""
+    table = Table(title="Alliance change (paired t-test)")
+    for column in ("scale", "from → to", "n", "mean diff", "t", "df", "p", "p (Holm)", "dz"):
+        table.add_column(column, justify="left" if column in ("scale", "from → to") else "right")
+    for row in results.alliance_change:
+        span = f"{row['from']} → {row['to']}"
+        if row.get("skipped"):
+            table.add_row(row["scale"], span, str(row.get("n", "")), "skipped", row["skipped"], "", "", "", "")
+            continue
+        table.add_row(row["scale"], span, str(row["n"]), f"{row['mean_diff']:.2f}", f"{row['t']:.2f}",
+                      f"{row['df']:.0f}", _fmt_p(row["p"]), _fmt_p(row["p_adjusted"]), f"{row['cohen_dz']:.2f}")
+    console.print(table)
+    correlations = results.table("correlations")
+    primary = correlations[correlations["family"].isin(["alliance_acute", "acute_outcome", "alliance_outcome"])]
+    table = Table(title="Correlations (Pearson; Holm within each family)")
+    for column in ("x", "y", "n", "r", "95% CI", "p", "p (Holm)"):
+        table.add_column(column, justify="left" if column in ("x", "y") else "right")
+    for row in primary.itertuples():
+        if pd.isna(row.r):
+            table.add_row(row.x, row.y, str(row.n), "", "skipped", "", "")
+            continue
+        table.add_row(row.x, row.y, str(row.n), f"{row.r:.2f}", f"[{row.ci_low:.2f}, {row.ci_high:.2f}]",
+                      _fmt_p(row.p), _fmt_p(row.p_adjusted))
+    console.print(table)
+    mediation = results.table("mediation")
+    if not mediation.empty:
+        table = Table(title="Mediation (indirect effect a×b, bootstrap CI)")
+        for column in ("x", "m", "y", "n", "a", "b", "c′", "a×b", "95% CI", "p"):
+            table.add_column(column, justify="left" if column in ("x", "m", "y") else "right")
+        for row in mediation.itertuples():
+            if pd.isna(getattr(row, "indirect", float("nan"))):
+                table.add_row(row.x, row.m, row.y, str(row.n), "", "", "", "skipped", "", "")
+                continue
+            table.add_row(row.x, row.m, row.y, str(row.n), f"{row.a:.3f}", f"{row.b:.3f}", f"{row.c_prime:.3f}",
+                          f"{row.indirect:.3f}", f"[{row.indirect_ci_low:.3f}, {row.indirect_ci_high:.3f}]",
+                          _fmt_p(row.p_indirect))
+        console.print(table)
+
+
+def _analyze_and_report(trial, out: Path, input_hashes: dict[str, str] | None, seed: int | None) -> dict:
+    from alliance.analysis import AnalysisPlanError, run_analysis
+    from alliance.report import write_report
+
+    try:
+        results = run_analysis(trial, seed=seed, input_hashes=input_hashes)
+    except AnalysisPlanError as exc:
+        _fail(str(exc))
+    _print_results_summary(results)
+    out.mkdir(parents=True, exist_ok=True)
+    return write_report(trial, results, out)
+
+
+@app.command()
+def analyze(
+    directory: Path | None = typer.Argument(None, exists=True, file_okay=False,
+                                            help="Study directory in the tidy contract (docs/data.md)."),
+    study_name: str | None = typer.Option(None, "--study", help="Analyze a study stored in the database instead."),
+    out: Path = typer.Option(..., "--out", file_okay=False, help="Directory for results.json, report.html, report.pdf."),
+    seed: int | None = typer.Option(None, "--seed", help="Bootstrap seed (default: the plan's seed)."),
+) -> None:
+    """Run the study's analysis plan; write results.json, report.html and report.pdf."""
+    from alliance import study as study_data
+
+    if (directory is None) == (study_name is None):
+        _fail("give either a study directory or --study NAME")
+    if directory is not None:
+        try:
+            trial = study_data.load(directory)
+        except study_data.StudyDataError as exc:
+            _fail(str(exc))
+        hashes = study_data.io.file_hashes(directory)
+    else:
+        from alliance.web.capture.storage import export_study, django_setup
+
+        django_setup()
+        try:
+            trial = export_study(study_name)
+        except LookupError as exc:
+            _fail(str(exc))
+        hashes = None
+    paths = _analyze_and_report(trial, out, hashes, seed)
+    console.print(f"wrote {paths['results']}, {paths['html']} and {paths['pdf']}")
+
+
+@app.command()
 def demo() -> None:
     """Score the bundled example administrations and print the scores."""
     from importlib import resources
@@ -148,6 +271,155 @@ def demo() -> None:
     for name in ("wai_sr", "grid_hamd17"):
         with resources.as_file(examples / f"{name}.csv") as path:
             _print_frame(_score_file(name, path), f"{name} — bundled example ({path.name})")
+
+
+@protocol_app.command("show")
+def protocol_show(
+    file: Path | None = typer.Argument(None, dir_okay=False,
+                                       help="A protocol YAML file; the built-in Levin 2024 protocol when omitted."),
+) -> None:
+    """Show a protocol: arms, timepoints with their instruments and doses, derived timepoints."""
+    from alliance import study
+
+    try:
+        protocol = study.load_protocol(file) if file is not None else study.default_protocol()
+    except study.StudyDataError as exc:
+        _fail(str(exc))
+    console.print(f"[bold]{protocol.name}[/] ({protocol.id}) — sha256 {protocol.sha256[:12]}", highlight=False)
+    if protocol.citation:
+        console.print(protocol.citation, highlight=False)
+    arms = Table(title="Arms")
+    for column in ("arm", "label", "treatment starts"):
+        arms.add_column(column)
+    for arm in protocol.arms:
+        arms.add_row(arm.id, arm.label, f"day {arm.start_offset_days} after enrolment")
+    console.print(arms)
+    timepoints = Table(title="Timepoints")
+    for column in ("order", "timepoint", "label", "kind", "when", "window (days)", "instruments", "dose"):
+        timepoints.add_column(column)
+    for t in protocol.timepoints:
+        when = t.anchor if t.offset_days == 0 else f"{t.anchor} {t.offset_days:+d} d"
+        window = f"−{t.window_days[0]} / +{t.window_days[1]}"
+        timepoints.add_row(str(t.order), t.id, t.label, t.kind, when, window, ", ".join(t.instruments),
+                           t.dose.describe() if t.dose else "")
+    console.print(timepoints)
+    if protocol.derived:
+        derived = Table(title="Derived timepoints")
+        for column in ("timepoint", "label", "rule", "from", "instruments"):
+            derived.add_column(column)
+        for d in protocol.derived:
+            derived.add_row(d.id, d.label, d.rule, ", ".join(d.from_timepoints), ", ".join(protocol.instruments_at(d.id)))
+        console.print(derived)
+    if protocol.identifiers:
+        console.print(f"Identifier columns (dropped in de-identified exports): {', '.join(protocol.identifiers)}",
+                      highlight=False)
+
+
+def _power_tables(result) -> tuple[Table, Table]:
+    """The tests (T1, T2, …) with their simulated effects, and power by n × attrition per test."""
+    from alliance.simulate.power import PowerTest
+
+    tests = Table(title="Tests")
+    for column in ("", "test", "effect"):
+        tests.add_column(column)
+    ids = [f"T{k + 1}" for k in range(len(result.tests))]
+    by_cell: dict[tuple, dict] = {}
+    for test_id, test in zip(ids, result.tests, strict=True):
+        rows = [e for e in result.entries if all(e.get(key) == value for key, value in test.items())]
+        tests.add_row(test_id, PowerTest.from_dict(test).label, f"{rows[0]['effect_measure']} = {rows[0]['effect']:.3g}")
+        for e in rows:
+            by_cell.setdefault((e["n"], e["attrition"]), {})[test_id] = e["power"]
+    power = Table(title=f"Power ({result.sims} trials per cell, two-sided α = {result.alpha:g}, seed {result.seed})")
+    for column in ("n", "attrition", *ids):
+        power.add_column(column, justify="right")
+    for (n, rate), values in sorted(by_cell.items()):
+        power.add_row(str(n), f"{rate:.0%}", *[f"[bold]{values[i]:.2f}[/]" if values[i] >= 0.8 else f"{values[i]:.2f}"
+                                              for i in ids])
+    for rate in sorted({rate for _, rate in by_cell}):
+        reached = []
+        for i in ids:
+            ns = [n for (n, r), values in sorted(by_cell.items()) if r == rate and values[i] >= 0.8]
+            reached.append(str(ns[0]) if ns else "—")
+        power.add_row("80% at n", f"{rate:.0%}", *reached, style="italic")
+    return tests, power
+
+
+@app.command()
+def power(
+    n: str = typer.Option("20:200:20", "--n", help="Sample sizes: start:stop:step (stop included), one n, or a comma list."),
+    attrition: str = typer.Option("0.1", "--attrition", help="Probability a participant is lost to follow-up; a comma list for several."),
+    sims: int = typer.Option(2000, "--sims", min=1, help="Simulated trials per n × attrition."),
+    seed: int = typer.Option(1, "--seed", min=0, help="Root seed: the same seed gives the same result on any executor."),
+    out: Path = typer.Option(..., "--out", file_okay=False, help="Directory for power.json and power_curve.png (created)."),
+    scenario_file: Path | None = typer.Option(None, "--scenario", exists=True, dir_okay=False,
+                                              help="YAML of scenario overrides, optionally with a `power:` section "
+                                                   "(tests, alpha, distribution, mediation_ci, n_boot)."),
+    protocol_file: Path | None = typer.Option(None, "--protocol", exists=True, dir_okay=False,
+                                              help="Protocol YAML (default: the Levin 2024 protocol)."),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="Address of a running Dask scheduler, e.g. tcp://host:8786."),
+    workers: int | None = typer.Option(None, "--workers", min=1, help="Start a local Dask cluster with N worker processes."),
+    processes: int | None = typer.Option(None, "--processes", min=1, help="Run on N local processes (no Dask)."),
+) -> None:
+    """Simulated power of the planned tests over sample sizes and attrition (calibrated Levin 2024 scenario)."""
+    import json
+    import time
+
+    import yaml
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from alliance import study as study_data
+    from alliance.report.power_figure import power_curve_figure
+    from alliance.simulate import CalibrationError
+    from alliance.simulate import executors as runners
+    from alliance.simulate import power as power_analysis
+
+    try:
+        sizes = power_analysis.parse_n_range(n)
+        try:
+            rates = [float(a) for a in attrition.split(",") if a.strip()]
+        except ValueError:
+            _fail(f"--attrition {attrition!r}: give a probability such as 0.1, or a comma list such as 0,0.1,0.2")
+        raw = yaml.safe_load(scenario_file.read_text(encoding="utf-8")) if scenario_file is not None else None
+        overrides, options = power_analysis.split_power_options(raw)
+        protocol = study_data.load_protocol(protocol_file) if protocol_file else study_data.default_protocol()
+        with console.status("Preparing the calibrated score model …"):
+            plan = power_analysis.PowerPlan.build(sizes, rates, sims, seed, overrides=overrides, protocol=protocol,
+                                                  **options)
+        executor = runners.make_executor(scheduler=scheduler, workers=workers, processes=processes)
+    except yaml.YAMLError as exc:
+        _fail(f"{scenario_file}: not valid YAML: {exc}")
+    except (CalibrationError, study_data.StudyDataError, runners.ExecutorError) as exc:
+        _fail(str(exc))
+    started = time.perf_counter()
+    try:
+        with executor:
+            estimate = plan.estimate_seconds(executor.workers)
+            console.print(f"{len(plan.design.tests)} tests × {len(sizes)} n × {len(rates)} attrition × {sims} trials = "
+                          f"{plan.total_trials * len(plan.design.tests):,} fits on {executor.description}; "
+                          f"estimated time ≈ {estimate:.1f} s", highlight=False)
+            columns = (TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TextColumn("trials"),
+                       TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn())
+            with Progress(*columns, console=console, transient=False) as bar:
+                task = bar.add_task("power", total=plan.total_trials)
+                result = plan.run(executor, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    except (OSError, TimeoutError) as exc:
+        _fail(f"the executor failed ({executor.description}): {exc}")
+    for table in _power_tables(result):
+        console.print(table)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "power.json").write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n",
+                                    encoding="utf-8")
+    figure = power_curve_figure(result)
+    figure.savefig(out / "power_curve.png", dpi=150)
+    console.print(f"done in {time.perf_counter() - started:.1f} s → {out / 'power.json'}, {out / 'power_curve.png'}",
+                  highlight=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,471 @@
+"""Run an analysis plan on a study: every number comes from one call into :mod:`alliance.stats`.
+
+The pipeline only selects columns and arranges results; it computes no statistic itself (the
+tests check each number of ``results.json`` against the direct ``alliance.stats`` call). Data come
+from :meth:`alliance.study.Study.measures` (scale scores, one row per participant, one column per
+``INSTRUMENT.SCALE@TIMEPOINT``) and, for reliability, from the item-level ``Study.responses``.
+
+Missing data, stated once here and in ``docs/analysis.md``:
+
+* correlations and paired tests use pairwise-complete data: a participant counts in a pair when both
+  of its measures are present, so each entry has its own ``n`` (a participant who dropped out after
+  session 1 still counts in the correlations of their prep alliance with their peak experience);
+* partial correlations and mediation models use the participants complete on every variable of that
+  model (listwise within the model);
+* mixed models use every observed participant × timepoint (missing timepoints are simply absent,
+  which is valid under missing-at-random);
+* reliability uses pairwise-complete item covariances (as ``psych::alpha``).
+
+An entry that cannot be computed (too few pairs, a constant variable, a measure without data) is
+kept with ``"skipped": "<reason>"`` and its ``n``; it never disappears from the results.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _datetime
+import itertools
+import platform
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from alliance import __version__, instruments, stats
+from alliance.stats.results import to_plain
+
+from .plan import AnalysisPlan, ResolvedAnalysis, ResolvedPlan, parse_plan, plan_for_protocol, resolve_plan
+from .results import Results
+
+__all__ = ["run_analysis"]
+
+PARTICIPANT = "participant_id"
+ADJUSTED_FIELD = {"mediation": "p_indirect"}  # the p-value each section adjusts (default "p")
+
+
+def run_analysis(
+    study,
+    plan: AnalysisPlan | Mapping[str, Any] | None = None,
+    *,
+    seed: int | None = None,
+    input_hashes: Mapping[str, str] | None = None,
+    created_utc: str | None = None,
+) -> Results:
+    """Run the analysis plan on a study.
+
+    Parameters
+    ----------
+    study : alliance.study.Study
+        Protocol, participants, item responses.
+    plan : AnalysisPlan or mapping, optional
+        The plan; by default the protocol's ``analysis`` section (missing keys from
+        ``levin2024_plan.yaml``, see :func:`alliance.analysis.plan_for_protocol`).
+    seed : int, optional
+        Overrides the plan's bootstrap seed.
+    input_hashes : mapping, optional
+        File name → sha256 of the input files, recorded in the provenance.
+    created_utc : str, optional
+        Timestamp to record (ISO 8601); by default the current UTC time. Tests pass a fixed one.
+
+    Returns
+    -------
+    Results
+        Sections ``alliance_change, correlations, partial_correlations, mediation, mixed_models,
+        outcomes, reliability, provenance``.
+
+    Raises
+    ------
+    AnalysisPlanError
+        When the plan does not follow the schema (before anything is computed).
+    """
+    protocol = study.protocol
+    if plan is None:
+        plan = plan_for_protocol(protocol)
+    elif not isinstance(plan, AnalysisPlan):
+        plan = parse_plan(plan, origin="plan argument")
+    if seed is not None:
+        plan = dataclasses.replace(plan, seed=int(seed))
+    resolved = resolve_plan(plan, protocol)
+    run = _Run(study, resolved)
+    for analysis in resolved.analyses:
+        run.dispatch(analysis)
+    families = run.adjust()
+    provenance = {
+        "package": "alliance",
+        "version": __version__,
+        "created_utc": created_utc or _datetime.datetime.now(_datetime.UTC).isoformat(timespec="seconds"),
+        "seed": plan.seed,
+        "protocol_id": getattr(protocol, "id", None),
+        "protocol_sha256": getattr(protocol, "sha256", None),
+        "inputs": dict(input_hashes or {}),
+        "n_participants": int(len(study.participants)),
+        "arms": list(resolved.arms),
+        "p_adjust": plan.p_adjust,
+        "families": families,
+        "missing_data": "pairwise-complete for correlations and paired tests; listwise within each "
+                        "partial correlation and mediation model; all observed rows in mixed models",
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "plan": resolved.to_dict(),
+    }
+    return Results(**{name: tuple(entries) for name, entries in run.sections.items()}, provenance=provenance)
+
+
+def _skip_reason(error: Exception) -> str:
+    return str(error).strip() or type(error).__name__
+
+
+def _call(entry: dict[str, Any], function, *args, **kwargs):
+    """Call a statistics function, recording any warning it raises in ``entry["warnings"]``.
+
+    Warnings are kept with the number they concern (STYLE: nothing silent) instead of going to
+    stderr, where a reader of ``results.json`` or the report would never see them.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = function(*args, **kwargs)
+    if caught:
+        messages = entry.setdefault("warnings", [])
+        for warning in caught:
+            text = f"{function.__name__}: {warning.category.__name__}: {warning.message}"
+            if text not in messages:
+                messages.append(text)
+    return result
+
+
+class _Run:
+    """The state of one run: the study's tables and the sections being filled."""
+
+    def __init__(self, study, plan: ResolvedPlan):
+        self.study = study
+        self.plan = plan
+        self.settings = plan.plan
+        measures = study.measures(wide=True)
+        if PARTICIPANT in measures.columns:
+            measures = measures.set_index(PARTICIPANT)
+        participants = study.participants.set_index(PARTICIPANT)
+        # every enrolled participant is a row, also those without any score
+        self.wide = measures.reindex(participants.index.union(measures.index, sort=False))
+        self.arm = participants["arm"].astype(str).reindex(self.wide.index)
+        self.sections: dict[str, list[dict[str, Any]]] = {
+            name: [] for name in ("alliance_change", "correlations", "partial_correlations", "mediation",
+                                  "mixed_models", "outcomes", "reliability")
+        }
+
+    # -- data access ----------------------------------------------------------------------------
+
+    def column(self, measure: str) -> pd.Series:
+        """The measure's scores, one per participant (all missing when nobody has it)."""
+        if measure in self.wide.columns:
+            return pd.to_numeric(self.wide[measure], errors="coerce").astype(float)
+        return pd.Series(np.nan, index=self.wide.index, name=measure)
+
+    def frame(self, measures) -> pd.DataFrame:
+        return pd.DataFrame({name: self.column(name) for name in measures}, index=self.wide.index)
+
+    def long(self, measures: dict[str, str], with_arm: bool = False) -> pd.DataFrame:
+        """Long data ``participant, timepoint, value`` (and ``arm``) for mixed models.
+
+        ``timepoint`` is categorical in the protocol's order, so the first timepoint with data is
+        the reference level (treatment coding); ``arm`` likewise in the protocol's arm order.
+        """
+        pieces = []
+        for timepoint, measure in measures.items():
+            values = self.column(measure)
+            pieces.append(pd.DataFrame({"participant": values.index.astype(str), "timepoint": timepoint,
+                                        "value": values.to_numpy()}))
+        data = pd.concat(pieces, ignore_index=True).dropna(subset=["value"])
+        order = [t for t in measures if t in set(data["timepoint"])]
+        data["timepoint"] = pd.Categorical(data["timepoint"], categories=order)
+        if with_arm:
+            arms = self.arm.reindex(data["participant"]).to_numpy()
+            present = [a for a in self.plan.arms if a in set(arms)]
+            present += sorted(set(arms) - set(present) - {"nan"})
+            data["arm"] = pd.Categorical(arms, categories=present)
+        return data
+
+    # -- analyses -------------------------------------------------------------------------------
+
+    def dispatch(self, analysis: ResolvedAnalysis) -> None:
+        handler = getattr(self, f"_{analysis.type}")
+        if analysis.skipped:
+            self.sections[_SECTION[analysis.type]].append(
+                {"analysis": analysis.id, "family": analysis.family, "skipped": analysis.skipped}
+            )
+            return
+        handler(analysis)
+
+    def _alliance_change(self, analysis: ResolvedAnalysis) -> None:
+        timepoints = self.plan.alliance_timepoints
+        first_last = (timepoints[0], timepoints[-1])
+        pairs = [first_last]
+        if analysis.spec.options.get("pairs", "all") == "all":
+            pairs += [pair for pair in itertools.combinations(timepoints, 2) if pair != first_last]
+        scales = analysis.spec.options.get("scales") or self.plan.alliance_scales
+        instrument = self.plan.alliance_instrument
+        for scale in scales:
+            for before, after in pairs:
+                first = self.column(f"{instrument}.{scale}@{before}")
+                second = self.column(f"{instrument}.{scale}@{after}")
+                entry: dict[str, Any] = {
+                    "analysis": analysis.id, "family": analysis.family, "scale": f"{instrument}.{scale}",
+                    "from": before, "to": after, "n": int((first.notna() & second.notna()).sum()),
+                }
+                try:
+                    test = _call(entry, stats.paired_ttest, first, second)
+                except ValueError as error:
+                    entry["skipped"] = _skip_reason(error)
+                else:
+                    entry.update({key: value for key, value in test.to_dict().items() if key != "confidence"})
+                    entry["p_adjusted"] = None
+                try:
+                    rank = _call(entry, stats.wilcoxon, first, second)
+                except ValueError as error:
+                    entry["wilcoxon_skipped"] = _skip_reason(error)
+                else:
+                    entry.update({"wilcoxon_n": rank.n, "wilcoxon_statistic": rank.statistic,
+                                  "wilcoxon_p": rank.p, "rank_biserial": rank.rank_biserial,
+                                  "wilcoxon_method": rank.method})
+                self.sections["alliance_change"].append(entry)
+
+    def _mixed_model(self, analysis: ResolvedAnalysis, measure: str, timepoints: tuple[str, ...],
+                     with_arm: bool) -> None:
+        formula = analysis.spec.options["formula"]
+        data = self.long({t: f"{measure}@{t}" for t in timepoints}, with_arm=with_arm)
+        arms = list(data["arm"].cat.categories) if with_arm else []
+        notes: list[str] = []
+        if with_arm and len(arms) < 2 and "arm" in formula:
+            # a single-arm study: the arm terms are not estimable; say so and fit the time effect alone
+            formula = _drop_arm(formula)
+            notes.append(f"one arm only ({', '.join(arms) or 'none'}): arm terms removed, fitted {formula!r}")
+        entry: dict[str, Any] = {
+            "analysis": analysis.id, "measure": measure, "formula": formula,
+            "timepoints": list(data["timepoint"].cat.categories),
+            "reference": {"timepoint": (list(data["timepoint"].cat.categories) or [None])[0],
+                          **({"arm": arms[0] if arms else None} if with_arm else {})},
+            "n_obs": int(len(data)), "n_groups": int(data["participant"].nunique()),
+        }
+        missing_timepoints = [t for t in timepoints if t not in entry["timepoints"]]
+        if missing_timepoints:
+            notes.append(f"no data at {', '.join(missing_timepoints)}")
+        try:
+            model = _call(entry, stats.mixedlm, formula, data)
+        except ValueError as error:
+            entry["skipped"] = _skip_reason(error)
+            entry["notes"] = notes
+        else:
+            result = model.to_dict()
+            entry.update({key: result[key] for key in ("n_obs", "n_groups", "converged", "singular", "loglik",
+                                                       "reml", "fixed", "varcomp")})
+            entry["notes"] = notes + list(result["notes"])
+        self.sections["mixed_models"].append(entry)
+
+    def _alliance_mixed_model(self, analysis: ResolvedAnalysis) -> None:
+        scales = analysis.spec.options.get("scales") or self.plan.alliance_scales
+        for scale in scales:
+            self._mixed_model(analysis, f"{self.plan.alliance_instrument}.{scale}",
+                              self.plan.alliance_timepoints, with_arm=False)
+
+    def _outcome_mixed_model(self, analysis: ResolvedAnalysis) -> None:
+        self._mixed_model(analysis, self.plan.outcome_measure, self.plan.outcome_timepoints, with_arm=True)
+
+    def _correlation(self, analysis: ResolvedAnalysis) -> None:
+        method = analysis.spec.options.get("method", self.settings.correlation_method)
+        for x_name, y_name in _pairs(analysis):
+            x, y = self.column(x_name), self.column(y_name)
+            entry: dict[str, Any] = {"analysis": analysis.id, "family": analysis.family, "x": x_name, "y": y_name,
+                                     "method": method, "n": int((x.notna() & y.notna()).sum())}
+            try:
+                result = _call(entry, stats.correlation, x, y, method=method)
+            except ValueError as error:
+                entry["skipped"] = _skip_reason(error)
+            else:
+                entry.update({"n": result.n, "r": result.r, "p": result.p, "p_adjusted": None,
+                              "ci_low": result.ci_low, "ci_high": result.ci_high, "p_method": result.p_method})
+            self.sections["correlations"].append(entry)
+
+    def _partial_correlation(self, analysis: ResolvedAnalysis) -> None:
+        method = analysis.spec.options.get("method", self.settings.correlation_method)
+        covariates = list(analysis.measures["covariates"])
+        for x_name, y_name in _pairs(analysis):
+            if x_name in covariates or y_name in covariates:
+                continue
+            data = self.frame([x_name, y_name, *covariates])
+            entry: dict[str, Any] = {"analysis": analysis.id, "family": analysis.family, "x": x_name, "y": y_name,
+                                     "covariates": covariates, "method": method,
+                                     "n": int(data.notna().all(axis=1).sum())}
+            try:
+                result = _call(entry, stats.partial_correlation, data, x_name, y_name, covariates, method=method)
+            except ValueError as error:
+                entry["skipped"] = _skip_reason(error)
+            else:
+                entry.update({"n": result.n, "r": result.r, "p": result.p, "p_adjusted": None,
+                              "ci_low": result.ci_low, "ci_high": result.ci_high, "df": result.df})
+            self.sections["partial_correlations"].append(entry)
+
+    def _mediation(self, analysis: ResolvedAnalysis) -> None:
+        options = analysis.spec.options
+        covariates = list(analysis.measures.get("covariates", ()))
+        n_boot = options.get("n_boot", self.settings.n_boot)
+        ci = options.get("ci", self.settings.bootstrap_ci)
+        for x_name, m_name, y_name in itertools.product(analysis.measures["x"], analysis.measures["m"],
+                                                        analysis.measures["y"]):
+            data = self.frame([x_name, m_name, y_name, *covariates])
+            entry: dict[str, Any] = {
+                "analysis": analysis.id, "family": analysis.family, "x": x_name, "m": m_name, "y": y_name,
+                "covariates": covariates, "n": int(data.notna().all(axis=1).sum()),
+                "seed": self.settings.seed,
+            }
+            try:
+                result = _call(entry, stats.mediation, data, x_name, m_name, y_name, covariates=covariates or None,
+                                         n_boot=n_boot, ci=ci, seed=self.settings.seed)
+            except ValueError as error:
+                entry["skipped"] = _skip_reason(error)
+            else:
+                entry.update(result.to_dict())
+                entry["p_adjusted"] = None
+            self.sections["mediation"].append(entry)
+
+    def _response_remission(self, analysis: ResolvedAnalysis) -> None:
+        instrument = self.plan.outcome_instrument
+        baseline = self.column(f"{self.plan.outcome_measure}@{self.plan.outcome_baseline}")
+        groups = [("all", self.wide.index)]
+        if len(set(self.arm.dropna())) > 1:
+            groups += [(arm, self.arm.index[self.arm == arm]) for arm in self.plan.arms]
+        for timepoint in self.plan.follow_ups:
+            current = self.column(f"{self.plan.outcome_measure}@{timepoint}")
+            responded = instruments.response(baseline, current, instrument)
+            remitted = instruments.remission(current, instrument)
+            for arm, members in groups:
+                response_known = responded.reindex(members).dropna()
+                remission_known = remitted.reindex(members).dropna()
+                n_response, n_remission = int(response_known.sum()), int(remission_known.sum())
+                self.sections["outcomes"].append({
+                    "analysis": analysis.id, "measure": self.plan.outcome_measure, "timepoint": timepoint,
+                    "arm": arm, "n": int(current.reindex(members).notna().sum()),
+                    "n_evaluable_response": int(len(response_known)), "n_response": n_response,
+                    "response_pct": 100.0 * n_response / len(response_known) if len(response_known) else None,
+                    "n_remission": n_remission,
+                    "remission_pct": 100.0 * n_remission / len(remission_known) if len(remission_known) else None,
+                })
+
+    def _reliability(self, analysis: ResolvedAnalysis) -> None:
+        options = analysis.spec.options
+        with_omega = options.get("omega", True)
+        responses = self.study.responses
+        ordered = sorted(self.study.protocol.timepoints, key=lambda tp: float(tp.order))
+        wanted = options.get("instruments")
+        if wanted is None:
+            wanted = list(dict.fromkeys(i for tp in ordered for i in tp.instruments))
+        for instrument_id in wanted:
+            definition = instruments.get(instrument_id)
+            for timepoint in [tp.id for tp in ordered if instrument_id in tuple(tp.instruments)]:
+                rows = responses[(responses["instrument"] == instrument_id) & (responses["timepoint"] == timepoint)]
+                items = rows.pivot_table(index=PARTICIPANT, columns="item", values="value", aggfunc="first")
+                for scale in definition.scales:
+                    scale_items = list(scale.items) or [i for g in scale.groups for i in g.items]
+                    entry: dict[str, Any] = {"analysis": analysis.id, "instrument": instrument_id,
+                                             "scale": scale.id, "timepoint": timepoint, "k": len(scale_items)}
+                    if len(scale_items) < 2:
+                        entry.update(n=int(items.shape[0]), skipped="a single-item scale has no internal consistency")
+                        self.sections["reliability"].append(entry)
+                        continue
+                    frame = items.reindex(columns=scale_items).astype(float)
+                    frame = frame[frame.notna().any(axis=1)]
+                    entry["n"] = int(len(frame))
+                    reverse = [item.id for item in definition.items if item.reverse and item.id in scale_items]
+                    try:
+                        alpha = _call(entry, stats.cronbach_alpha, frame, reverse=reverse)
+                    except ValueError as error:
+                        entry["skipped"] = _skip_reason(error)
+                        self.sections["reliability"].append(entry)
+                        continue
+                    entry.update({"n": alpha.n, "n_complete": alpha.n_complete, "alpha": alpha.alpha,
+                                  "std_alpha": alpha.std_alpha, "ci_low": alpha.ci_low, "ci_high": alpha.ci_high})
+                    if with_omega:
+                        if len(scale_items) < 3:
+                            entry["omega_skipped"] = "omega needs at least 3 items"
+                        else:
+                            try:
+                                result = _call(entry, stats.omega, frame, reverse=reverse)
+                            except ValueError as error:
+                                entry["omega_skipped"] = _skip_reason(error)
+                            else:
+                                entry.update({"omega_total": result.omega_total, "omega_converged": result.converged})
+                    self.sections["reliability"].append(entry)
+
+    # -- multiplicity ---------------------------------------------------------------------------
+
+    def adjust(self) -> dict[str, dict[str, Any]]:
+        """Adjust p within each family (across analyses and sections); return the families' members."""
+        members: dict[str, list[tuple[dict[str, Any], str]]] = {}
+        for section, entries in self.sections.items():
+            field = ADJUSTED_FIELD.get(section, "p")
+            for entry in entries:
+                if not entry.get("family"):
+                    continue
+                group = members.setdefault(entry["family"], [])
+                if entry.get(field) is not None and "skipped" not in entry:
+                    group.append((entry, field))
+        analyses_of: dict[str, set[str]] = {}
+        for entries in self.sections.values():
+            for entry in entries:
+                if entry.get("family"):
+                    analyses_of.setdefault(entry["family"], set()).add(entry["analysis"])
+        families = {}
+        for family, entries in members.items():
+            raw = [entry[field] for entry, field in entries]
+            adjusted = stats.adjust_pvalues(raw, method=self.settings.p_adjust) if raw else []
+            for (entry, _), value in zip(entries, adjusted, strict=True):
+                entry["p_adjusted"] = float(value)
+            # m counts the tests that were computed; skipped ones have no p and do not count
+            families[family] = {"method": self.settings.p_adjust, "m": len(raw),
+                                "analyses": sorted(analyses_of[family])}
+        for entries in self.sections.values():
+            for index, entry in enumerate(entries):
+                entries[index] = to_plain(entry)
+        return families
+
+
+_SECTION = {
+    "alliance_change": "alliance_change",
+    "alliance_mixed_model": "mixed_models",
+    "outcome_mixed_model": "mixed_models",
+    "correlation": "correlations",
+    "partial_correlation": "partial_correlations",
+    "mediation": "mediation",
+    "response_remission": "outcomes",
+    "reliability": "reliability",
+}
+
+
+def _pairs(analysis: ResolvedAnalysis) -> list[tuple[str, str]]:
+    """Every x × y pair of an analysis, without a measure paired with itself."""
+    return [(x, y) for x in analysis.measures["x"] for y in analysis.measures["y"] if x != y]
+
+
+def _drop_arm(formula: str) -> str:
+    """``value ~ timepoint * arm + (1|participant)`` → ``value ~ timepoint + (1|participant)``."""
+    lhs, rhs = formula.split("~", 1)
+    terms = []
+    depth, current = 0, ""
+    for char in rhs:
+        depth += (char == "(") - (char == ")")
+        if char == "+" and depth == 0:
+            terms.append(current.strip())
+            current = ""
+        else:
+            current += char
+    terms.append(current.strip())
+    kept = []
+    for term in terms:
+        if term.startswith("("):
+            kept.append(term)
+            continue
+        factors = [f.strip() for f in term.replace("*", ":").split(":") if f.strip() != "arm"]
+        if factors:
+            kept.append(":".join(factors))
+    return f"{lhs.strip()} ~ {' + '.join(dict.fromkeys(kept))}"

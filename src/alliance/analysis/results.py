@@ -1,0 +1,98 @@
+"""The results of an analysis run: one frozen dataclass, sections of JSON-ready records.
+
+Every entry is a plain mapping (the record written to ``results.json``), so the report can be
+rendered from a ``Results`` in memory or from a ``results.json`` read back, and the web app and the
+CLI show the same numbers. Entries whose analysis could not run carry ``"skipped": "<reason>"``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["SECTIONS", "Results"]
+
+SECTIONS = (
+    "alliance_change",
+    "correlations",
+    "partial_correlations",
+    "mediation",
+    "mixed_models",
+    "outcomes",
+    "reliability",
+    "provenance",
+)
+
+
+@dataclass(frozen=True)
+class Results:
+    """Everything :func:`alliance.analysis.run_analysis` found, by section.
+
+    Attributes
+    ----------
+    alliance_change : tuple of dict
+        Paired t-test and Wilcoxon test of each alliance scale between two timepoints:
+        ``analysis, family, scale, from, to, n, mean_diff, t, df, p, p_adjusted, cohen_dz,
+        cohen_dav, ci_low, ci_high, wilcoxon_n, wilcoxon_statistic, wilcoxon_p, rank_biserial``.
+    correlations : tuple of dict
+        ``analysis, family, x, y, method, n, r, p, p_adjusted, ci_low, ci_high, p_method``.
+    partial_correlations : tuple of dict
+        As ``correlations`` plus ``covariates`` and ``df``.
+    mediation : tuple of dict
+        ``analysis, family, x, m, y, n, a, b, c_prime, total, indirect, indirect_se,
+        indirect_ci_low, indirect_ci_high, p_indirect, p_adjusted, n_boot, ci_method, seed``.
+    mixed_models : tuple of dict
+        ``analysis, measure, formula, timepoints, reference, n_obs, n_groups, converged, singular,
+        loglik, fixed`` (records: term, estimate, se, df, t, p), ``varcomp``, ``notes``.
+    outcomes : tuple of dict
+        Response and remission per follow-up and arm: ``analysis, measure, timepoint, arm, n,
+        n_evaluable_response, n_response, response_pct, n_remission, remission_pct``.
+    reliability : tuple of dict
+        ``analysis, instrument, scale, timepoint, k, n, n_complete, alpha, std_alpha, ci_low,
+        ci_high, omega_total, omega_converged``.
+    provenance : dict
+        ``package, version, created_utc, seed, protocol_sha256, protocol_id, inputs`` (name →
+        sha256), ``p_adjust, families`` and the resolved ``plan`` (with measures it ``dropped``).
+    """
+
+    alliance_change: tuple[dict[str, Any], ...] = ()
+    correlations: tuple[dict[str, Any], ...] = ()
+    partial_correlations: tuple[dict[str, Any], ...] = ()
+    mediation: tuple[dict[str, Any], ...] = ()
+    mixed_models: tuple[dict[str, Any], ...] = ()
+    outcomes: tuple[dict[str, Any], ...] = ()
+    reliability: tuple[dict[str, Any], ...] = ()
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The sections of ``results.json``, in order (deep copies, JSON-safe)."""
+        out: dict[str, Any] = {}
+        for name in SECTIONS:
+            value = getattr(self, name)
+            out[name] = copy.deepcopy(list(value) if isinstance(value, tuple) else value)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Results:
+        """Rebuild from the mapping of :meth:`to_dict` (e.g. a ``results.json`` read back)."""
+        missing = [name for name in SECTIONS if name not in data]
+        if missing:
+            raise ValueError(f"results are missing section(s) {missing}; sections are {', '.join(SECTIONS)}")
+        return cls(
+            **{name: tuple(data[name]) for name in SECTIONS if name != "provenance"},
+            provenance=dict(data["provenance"]),
+        )
+
+    def table(self, section: str) -> pd.DataFrame:
+        """One section (not ``provenance``) as a DataFrame, one row per entry, columns as the records."""
+        if section not in SECTIONS or section == "provenance":
+            raise ValueError(f"unknown section {section!r}; sections are {', '.join(SECTIONS[:-1])}")
+        return pd.DataFrame.from_records(list(getattr(self, section)))
+
+    def find(self, section: str, **where: Any) -> list[dict[str, Any]]:
+        """Entries of a section whose fields equal ``where`` (e.g. ``x="wai_sr.total@prep"``)."""
+        return [entry for entry in getattr(self, section)
+                if all(entry.get(key) == value for key, value in where.items())]

@@ -1,0 +1,79 @@
+"""The report of an analysis: figures, APA tables, ``report.html``, ``report.pdf`` and ``results.json``.
+
+- :mod:`.figures` — pure functions returning matplotlib Figures (alliance and depression
+  trajectories, alliance–outcome scatter plots, correlation heat map, mediation path diagrams,
+  participant flow);
+- :mod:`.tables` — APA-formatted tables (:mod:`.apa` formats the numbers);
+- :mod:`.document` — what the report says (sections of text, tables, figures);
+- :mod:`.render` — HTML (Jinja2 template ``templates/report.html.j2``) and PDF (reportlab);
+- :func:`write_report` and :func:`write_results` — the only functions here that write files.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .document import Document, build_document
+from .render import render_html, render_pdf, rendered_blocks
+
+__all__ = ["Document", "build_document", "write_report", "write_results"]
+
+
+def write_results(results, path: str | Path) -> Path:
+    """Write ``results.json`` (UTF-8, indented, sections in their fixed order).
+
+    Parameters
+    ----------
+    results : alliance.analysis.Results
+    path : str or Path
+        The file to write (its folder must exist).
+
+    Returns
+    -------
+    Path
+    """
+    path = Path(path)
+    text = json.dumps(results.to_dict(), indent=2, ensure_ascii=False, allow_nan=False)
+    path.write_text(text + "\n", encoding="utf-8")
+    return path
+
+
+def write_report(study, results, out_dir: str | Path, *, figures_png: bool = True) -> dict[str, Path]:
+    """Write ``results.json``, ``report.html``, ``report.pdf`` (and each figure as a PNG) to ``out_dir``.
+
+    Parameters
+    ----------
+    study : alliance.study.Study
+    results : alliance.analysis.Results
+    out_dir : str or Path
+        Created if absent.
+    figures_png : bool, default True
+        Also write ``figures/<id>.png`` (for slides, the README, a manuscript).
+
+    Returns
+    -------
+    dict of str to Path
+        ``results``, ``html``, ``pdf`` and ``figure:<id>`` for each figure.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    document = build_document(study, results)
+    rendered = rendered_blocks(document)
+    paths: dict[str, Path] = {"results": write_results(results, out / "results.json")}
+    html_path = out / "report.html"
+    html_path.write_text(render_html(rendered), encoding="utf-8")
+    paths["html"] = html_path
+    paths["pdf"] = render_pdf(rendered, out / "report.pdf")
+    if figures_png:
+        folder = out / "figures"
+        folder.mkdir(exist_ok=True)
+        for section in rendered.sections:
+            for block in section.blocks:
+                if block.kind == "figure":
+                    target = folder / f"{block.id}.png"
+                    target.write_bytes(block.png)
+                    paths[f"figure:{block.id}"] = target
+    for figure in document.figures:  # free the figures' memory (they are not managed by pyplot)
+        figure.figure.clear()
+    return paths

@@ -1,0 +1,299 @@
+"""The content of the report, independent of its format: sections of headings, text, tables, figures.
+
+:func:`build_document` decides *what* the report says; :mod:`.html` and :mod:`.pdf` only decide how
+it looks. So the HTML and the PDF cannot drift apart: they print the same blocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from alliance.analysis import completeness, descriptives
+
+from . import figures, tables
+from .labels import Labels
+
+__all__ = ["Document", "FigureBlock", "Section", "TableBlock", "build_document"]
+
+
+@dataclass
+class TableBlock:
+    """A table: a caption, a DataFrame of formatted text, and an optional note under it."""
+
+    caption: str
+    frame: pd.DataFrame
+    note: str = ""
+
+
+@dataclass
+class FigureBlock:
+    """A figure: a stable id (file name), a caption and the matplotlib figure."""
+
+    id: str
+    caption: str
+    figure: Figure
+
+
+@dataclass
+class Section:
+    """A titled part of the report: a list of paragraphs (str), tables and figures in order."""
+
+    id: str
+    title: str
+    blocks: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class Document:
+    """The whole report."""
+
+    title: str
+    subtitle: str
+    sections: list[Section]
+    provenance: list[tuple[str, str]]
+
+    @property
+    def figures(self) -> list[FigureBlock]:
+        return [block for section in self.sections for block in section.blocks if isinstance(block, FigureBlock)]
+
+
+def _by_analysis(entries) -> dict[str, list[dict[str, Any]]]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for entry in entries:
+        groups.setdefault(entry.get("analysis", ""), []).append(entry)
+    return groups
+
+
+def _plan_types(results) -> dict[str, str]:
+    return {a["id"]: a["type"] for a in results.provenance["plan"]["plan"]["analyses"]}
+
+
+def _family_note(results, family: str | None) -> str:
+    families = results.provenance.get("families", {})
+    if not family or family not in families:
+        return "p unadjusted (no family)."
+    info = families[family]
+    method = tables.ADJUSTED.get(info["method"], info["method"])
+    return f"Adjusted p: {method} within the family \u201c{family}\u201d ({info['m']} tests)."
+
+
+def _skipped_note(entries) -> str:
+    skipped = [e for e in entries if "skipped" in e]
+    return f" {len(skipped)} not computed (reason in the row)." if skipped else ""
+
+
+def build_document(study, results) -> Document:
+    """Assemble the report's sections from a study and its results.
+
+    Parameters
+    ----------
+    study : alliance.study.Study
+    results : alliance.analysis.Results
+
+    Returns
+    -------
+    Document
+        Sections in order: participants, descriptives, alliance change, alliance and the acute
+        experience, depression outcomes, correlations with outcomes, partial correlations,
+        mediation, reliability, notes (skipped analyses, dropped measures, warnings).
+    """
+    protocol = study.protocol
+    labels = Labels(protocol)
+    roles = results.provenance["plan"]["roles"]
+    arm_labels = {arm.id: getattr(arm, "label", arm.id) for arm in protocol.arms}
+    types = _plan_types(results)
+    participants = study.participants
+    counts = participants["arm"].astype(str).value_counts()
+    arm_text = ", ".join(f"{arm_labels.get(a, a)} n = {counts.get(a, 0)}" for a in [a.id for a in protocol.arms]
+                         if counts.get(a, 0)) or "no arms"
+    sections: list[Section] = []
+
+    # -- participants ----------------------------------------------------------------------------
+    flow = completeness(study)
+    section = Section("participants", "Participants and completeness")
+    section.blocks.append(
+        f"{len(participants)} participants enrolled ({arm_text}). Each row of the table gives the participants "
+        "with at least one answer at the timepoint, out of those enrolled."
+    )
+    section.blocks.append(FigureBlock("participant_flow", "Participant flow: assessed at each timepoint, by arm.",
+                                      figures.participant_flow(study)))
+    section.blocks.append(TableBlock("Participants assessed per timepoint", tables.flow_table(flow, labels, arm_labels)))
+    sections.append(section)
+
+    # -- descriptives ----------------------------------------------------------------------------
+    alliance_names = [f"{roles['alliance']['instrument']}.{s}" for s in roles["alliance"]["scales"]]
+    acute_names = [m.partition("@")[0] for m in roles["acute"]["measures"]]
+    described = descriptives(study, alliance_names + acute_names + [roles["outcome"]["measure"]])
+    sections.append(Section("descriptives", "Descriptive statistics", [
+        "Scores of the analysed measures at each timepoint (SD with n \u2212 1; derived timepoints such as the "
+        "peak of the dosing sessions after the sessions they come from).",
+        TableBlock("Descriptive statistics per measure and timepoint", tables.descriptives_table(described, labels)),
+    ]))
+
+    # -- alliance change ---------------------------------------------------------------------------
+    section = Section("alliance_change", "Change in alliance")
+    section.blocks.append(FigureBlock("alliance_trajectories",
+                                      "Alliance at each timepoint: participants (grey) and mean with 95% CI.",
+                                      figures.alliance_trajectories(study, results)))
+    for analysis, entries in _by_analysis(results.alliance_change).items():
+        if len(entries) == 1 and "scale" not in entries[0]:
+            section.blocks.append(f"{analysis}: not computed \u2013 {entries[0]['skipped']}")
+            continue
+        section.blocks.append(TableBlock(
+            "Paired comparisons of alliance (mean difference = later \u2212 earlier)",
+            tables.alliance_change_table(entries, labels, results),
+            "Paired t-test with Cohen's dz (mean difference / SD of differences) and dav (mean difference / "
+            "mean of the two SDs); Wilcoxon signed-rank p beside it. "
+            + _family_note(results, entries[0].get("family")) + _skipped_note(entries)))
+    for entry in results.mixed_models:
+        if types.get(entry.get("analysis")) == "alliance_mixed_model":
+            section.blocks.append(_mixed_model_block(entry, labels, arm_labels))
+    sections.append(section)
+
+    # -- correlations ------------------------------------------------------------------------------
+    groups = _by_analysis(results.correlations)
+    acute_section = Section("alliance_acute", "Alliance and the acute experience")
+    outcome_section = Section("correlations_outcome", "Correlations with depression outcomes")
+    for analysis, entries in groups.items():
+        target = acute_section if all(e.get("y") in roles["acute"]["measures"] for e in entries if "y" in e) \
+            else outcome_section
+        if len(entries) == 1 and "x" not in entries[0]:
+            target.blocks.append(f"{analysis}: not computed \u2013 {entries[0]['skipped']}")
+            continue
+        method = entries[0].get("method", "pearson").capitalize()
+        target.blocks.append(TableBlock(
+            f"{method} correlations: {analysis.replace('_', ' ')}",
+            tables.correlation_table(entries, labels, results),
+            "Pairwise-complete data (n per row); 95% CI by Fisher's z. "
+            + _family_note(results, entries[0].get("family")) + _skipped_note(entries)))
+    outcome_section.blocks.insert(0, FigureBlock(
+        "alliance_outcome_scatter", "Alliance against depression at each follow-up, with the least-squares line.",
+        figures.alliance_outcome_scatter(study, results)))
+    outcome_section.blocks.insert(1, FigureBlock(
+        "correlation_heatmap", "Correlations of alliance and acute measures with acute and outcome measures.",
+        figures.correlation_heatmap(results, labels)))
+    sections += [acute_section]
+
+    # -- outcomes ---------------------------------------------------------------------------------
+    section = Section("outcomes", "Depression outcomes")
+    section.blocks.append(FigureBlock("outcome_trajectories",
+                                      f"{labels.scale(roles['outcome']['measure'])} by arm: mean with 95% CI.",
+                                      figures.outcome_trajectories(study, results)))
+    for entry in results.mixed_models:
+        if types.get(entry.get("analysis")) == "outcome_mixed_model":
+            section.blocks.append(_mixed_model_block(entry, labels, arm_labels))
+    if results.outcomes:
+        section.blocks.append(TableBlock(
+            "Response (\u2265 50% reduction from baseline) and remission per follow-up",
+            tables.outcomes_table(results.outcomes, labels, arm_labels),
+            "Response: n responding / n with a baseline and a follow-up score; remission: n remitted / n with "
+            "a follow-up score; rules from the instrument definition."))
+    sections += [section, outcome_section]
+
+    # -- partial correlations ------------------------------------------------------------------------
+    section = Section("partial_correlations", "Partial correlations controlling for baseline depression")
+    for analysis, entries in _by_analysis(results.partial_correlations).items():
+        if len(entries) == 1 and "x" not in entries[0]:
+            section.blocks.append(f"{analysis}: not computed \u2013 {entries[0]['skipped']}")
+            continue
+        covariates = ", ".join(labels.measure(c) for c in entries[0].get("covariates", []))
+        section.blocks.append(TableBlock(
+            f"Partial correlations: {analysis.replace('_', ' ')} (controlling for {covariates})",
+            tables.correlation_table(entries, labels, results, partial=True),
+            "Participants complete on x, y and the covariates; t test on n \u2212 2 \u2212 k df. "
+            + _family_note(results, entries[0].get("family")) + _skipped_note(entries)))
+    sections.append(section)
+
+    # -- mediation ------------------------------------------------------------------------------------
+    section = Section("mediation", "Mediation: alliance \u2192 acute experience \u2192 depression")
+    if results.mediation:
+        computed = [e for e in results.mediation if "x" in e]
+        if computed:
+            section.blocks.append(TableBlock(
+                "Simple mediation models (unstandardized OLS paths)",
+                tables.mediation_table(computed, labels, results),
+                "a: X \u2192 M; b: M \u2192 Y given X; c\u2032: direct effect; c: total effect; ab: indirect "
+                f"effect with a {computed[0].get('ci_method', 'percentile')} bootstrap CI "
+                f"({computed[0].get('n_boot', '')} resamples, seed {computed[0].get('seed', '')}). "
+                + _family_note(results, computed[0].get("family"))))
+        for index, entry in enumerate(computed):
+            section.blocks.append(FigureBlock(
+                f"mediation_{index + 1}",
+                f"Path diagram: {labels.measure(entry['x'])} \u2192 {labels.measure(entry['m'])} \u2192 "
+                f"{labels.measure(entry['y'])}.", figures.mediation_diagram(entry, labels)))
+        for entry in results.mediation:
+            if "x" not in entry:
+                section.blocks.append(f"{entry['analysis']}: not computed \u2013 {entry['skipped']}")
+    sections.append(section)
+
+    # -- reliability ----------------------------------------------------------------------------------
+    if results.reliability:
+        sections.append(Section("reliability", "Reliability in this sample", [TableBlock(
+            "Internal consistency of each scale at each timepoint",
+            tables.reliability_table(results.reliability, labels),
+            "Cronbach's \u03b1 with Feldt's 95% CI and McDonald's \u03c9 total (one-factor ML), from "
+            "pairwise-complete item covariances.")]))
+
+    # -- notes ------------------------------------------------------------------------------------------
+    notes = Section("notes", "Notes: what was not computed, and why")
+    for dropped in results.provenance["plan"].get("dropped", []):
+        notes.blocks.append(f"{dropped['analysis']}: {dropped['reference']} \u2013 {dropped['reason']}.")
+    for name in ("alliance_change", "correlations", "partial_correlations", "mediation", "mixed_models",
+                 "reliability"):
+        for entry in getattr(results, name):
+            for warning in entry.get("warnings", []):
+                where = entry.get("x") or entry.get("scale") or entry.get("measure") or entry.get("instrument", "")
+                notes.blocks.append(f"{entry.get('analysis')} ({where}): warning \u2013 {warning}")
+            for note in entry.get("notes", []):
+                notes.blocks.append(f"{entry.get('analysis')} ({entry.get('measure')}): {note}")
+    for entry in results.reliability:
+        if "omega_skipped" in entry:
+            notes.blocks.append(f"{entry['analysis']} ({entry['instrument']}.{entry['scale']} @ {entry['timepoint']}): "
+                                f"\u03c9 not computed \u2013 {entry['omega_skipped']}")
+    for name in ("alliance_change", "correlations", "partial_correlations", "mediation", "mixed_models",
+                 "outcomes", "reliability"):
+        skipped = [entry for entry in getattr(results, name) if "skipped" in entry]
+        if skipped:
+            reasons = sorted({entry["skipped"] for entry in skipped})
+            notes.blocks.append(f"{name.replace('_', ' ')}: {len(skipped)} of {len(getattr(results, name))} "
+                                f"entries not computed \u2013 " + "; ".join(reasons))
+    if not notes.blocks:
+        notes.blocks.append("Every planned analysis was computed.")
+    sections.append(notes)
+
+    provenance = results.provenance
+    footer = [
+        ("alliance", str(provenance.get("version"))),
+        ("created (UTC)", str(provenance.get("created_utc"))),
+        ("protocol", f"{provenance.get('protocol_id')} sha256 {str(provenance.get('protocol_sha256'))[:16]}\u2026"),
+        ("seed", str(provenance.get("seed"))),
+        ("p adjustment", str(provenance.get("p_adjust"))),
+    ]
+    for name, digest in sorted(provenance.get("inputs", {}).items()):
+        footer.append((name, f"sha256 {digest[:16]}\u2026"))
+    return Document(
+        title=f"Therapeutic alliance analysis: {getattr(protocol, 'name', protocol.id)}",
+        subtitle=f"{len(participants)} participants; results.json has every number in full precision.",
+        sections=sections,
+        provenance=footer,
+    )
+
+
+def _mixed_model_block(entry: dict[str, Any], labels: Labels, arm_labels: dict[str, str]) -> TableBlock:
+    note = (f"Linear mixed model {entry['formula']} (REML; Satterthwaite df), n = {entry.get('n_obs')} "
+            f"observations of {entry.get('n_groups')} participants; reference: "
+            + ", ".join(f"{k} = {labels.timepoint(v) if k == 'timepoint' else v}"
+                        for k, v in entry.get("reference", {}).items()) + ".")
+    if entry.get("converged") is False:
+        note += " The model did not converge."
+    if entry.get("singular"):
+        note += " Singular fit (a variance at zero)."
+    if entry.get("notes"):
+        note += " " + " ".join(entry["notes"])
+    return TableBlock(f"Mixed model of {labels.scale(entry['measure'])} over time",
+                      tables.mixed_model_table(entry, labels, arm_labels), note)
+

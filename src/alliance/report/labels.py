@@ -1,0 +1,47 @@
+"""Readable names for measures and timepoints, from the instrument bank and the protocol."""
+
+from __future__ import annotations
+
+from alliance import instruments
+
+__all__ = ["Labels"]
+
+
+class Labels:
+    """Turns ``wai_sr.total@prep`` into ``WAI-SR total, final preparation`` for one protocol.
+
+    Parameters
+    ----------
+    protocol : alliance.study.Protocol
+        Timepoint labels come from it; derived timepoints (``peak``) are named by their id.
+    """
+
+    def __init__(self, protocol):
+        self.timepoints = {tp.id: getattr(tp, "label", tp.id) or tp.id for tp in protocol.timepoints}
+        for derived in getattr(protocol, "derived", ()) or ():
+            # a derived label is a description ("Peak of the two dosing sessions"); its id is the name
+            self.timepoints.setdefault(derived.id, derived.id.replace("_", " ").capitalize())
+
+    def timepoint(self, timepoint_id: str) -> str:
+        return self.timepoints.get(timepoint_id, timepoint_id)
+
+    @staticmethod
+    def scale(name: str) -> str:
+        """``wai_sr.total`` → ``WAI-SR total``; a single-scale instrument is its short name (``EBI``)."""
+        instrument_id, _, scale = name.partition(".")
+        try:
+            definition = instruments.get(instrument_id)
+        except instruments.UnknownInstrumentError:
+            return name
+        short = definition.short_name
+        if len(definition.scales) == 1 and scale == definition.scales[0].id:
+            return short
+        return f"{short} {scale.replace('_pct', ' %').replace('_', ' ')}"
+
+    def measure(self, name: str, short: bool = False) -> str:
+        """``wai_sr.total@prep`` → ``WAI-SR total @ Final preparation`` (``short``: timepoint id)."""
+        base, _, timepoint = name.partition("@")
+        if not timepoint:
+            return self.scale(base)
+        when = timepoint if short else self.timepoint(timepoint)
+        return f"{self.scale(base)} @ {when}"

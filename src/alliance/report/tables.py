@@ -1,0 +1,206 @@
+"""APA-style tables of the results: DataFrames of formatted text, one function per table.
+
+Every function takes the results (and labels for readable names) and returns a DataFrame whose
+columns are the table's headings and whose cells are strings formatted by :mod:`.apa`. The HTML and
+PDF renderers print these frames as they are, so both documents show identical numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from . import apa
+from .labels import Labels
+
+__all__ = [
+    "alliance_change_table",
+    "correlation_table",
+    "descriptives_table",
+    "flow_table",
+    "mediation_table",
+    "mixed_model_table",
+    "outcomes_table",
+    "reliability_table",
+]
+
+ADJUSTED = {"holm": "Holm", "hochberg": "Hochberg", "bonferroni": "Bonferroni", "bh": "BH", "by": "BY"}
+
+
+def _adjusted_heading(results) -> str:
+    method = results.provenance.get("p_adjust", "holm")
+    return f"p ({ADJUSTED.get(method, method)})"
+
+
+def _skipped(entry: dict[str, Any]) -> str | None:
+    return entry.get("skipped")
+
+
+def descriptives_table(descriptives: pd.DataFrame, labels: Labels) -> pd.DataFrame:
+    """Descriptives (:func:`alliance.analysis.descriptives`) with readable names and 2 decimals."""
+    return pd.DataFrame({
+        "Measure": [labels.scale(m) for m in descriptives["measure"]],
+        "Timepoint": [labels.timepoint(t) for t in descriptives["timepoint"]],
+        "n": descriptives["n"].astype(int).astype(str),
+        "M": [apa.number(v) for v in descriptives["mean"]],
+        "SD": [apa.number(v) for v in descriptives["sd"]],
+        "Mdn": [apa.number(v) for v in descriptives["median"]],
+        "Min": [apa.number(v) for v in descriptives["min"]],
+        "Max": [apa.number(v) for v in descriptives["max"]],
+    })
+
+
+def flow_table(completeness: pd.DataFrame, labels: Labels, arm_labels: dict[str, str]) -> pd.DataFrame:
+    """Assessed / enrolled (%) per timepoint (rows) and arm (columns)."""
+    table = completeness.copy()
+    table["cell"] = [f"{a}/{e} ({apa.number(p, 0)}%)" if e else apa.MISSING
+                     for a, e, p in table[["assessed", "enrolled", "percent"]].itertuples(index=False)]
+    wide = table.pivot(index="timepoint", columns="arm", values="cell")
+    order = list(dict.fromkeys(table["timepoint"]))
+    arms = list(dict.fromkeys(table["arm"]))
+    wide = wide.reindex(index=order, columns=arms)
+    kinds = table.drop_duplicates("timepoint").set_index("timepoint")["kind"]
+    out = pd.DataFrame({"Timepoint": [labels.timepoint(t) for t in order],
+                        "Kind": [str(kinds[t]).replace("_", " ") for t in order]})
+    for arm in arms:
+        out[arm_labels.get(arm, "All" if arm == "all" else arm)] = wide[arm].to_numpy()
+    return out
+
+
+def alliance_change_table(entries, labels: Labels, results) -> pd.DataFrame:
+    """Paired comparisons of alliance: M diff [95% CI], t(df), p, adjusted p, d_z, d_av, Wilcoxon p."""
+    rows = []
+    for entry in entries:
+        row = {
+            "Scale": labels.scale(entry["scale"]),
+            "Change": f"{labels.timepoint(entry['from'])} \u2192 {labels.timepoint(entry['to'])}",
+            "n": str(entry.get("n", apa.MISSING)),
+        }
+        if _skipped(entry):
+            row.update({"M diff [95% CI]": f"not computed: {entry['skipped']}"})
+        else:
+            row.update({
+                "M diff [95% CI]": f"{apa.number(entry['mean_diff'])} {apa.ci(entry['ci_low'], entry['ci_high'])}",
+                "t": apa.number(entry["t"]),
+                "df": apa.number(entry["df"], 0),
+                "p": apa.p_value(entry["p"]),
+                _adjusted_heading(results): apa.p_value(entry.get("p_adjusted")),
+                "dz": apa.number(entry["cohen_dz"]),
+                "dav": apa.number(entry["cohen_dav"]),
+                "Wilcoxon p": apa.p_value(entry.get("wilcoxon_p")),
+            })
+        rows.append(row)
+    return pd.DataFrame(rows).fillna("")
+
+
+def correlation_table(entries, labels: Labels, results, partial: bool = False) -> pd.DataFrame:
+    """Correlations: X, Y, n, r [95% CI], p, adjusted p (partial: the covariates are in the caption)."""
+    rows = []
+    for entry in entries:
+        row = {"X": labels.measure(entry["x"]), "Y": labels.measure(entry["y"]), "n": str(entry.get("n", ""))}
+        if _skipped(entry):
+            row["r [95% CI]"] = f"not computed: {entry['skipped']}"
+        else:
+            row.update({
+                ("partial r" if partial else "r") + " [95% CI]":
+                    f"{apa.proportion(entry['r'])} {apa.ci(entry['ci_low'], entry['ci_high'], bounded=True)}",
+                "p": apa.p_value(entry["p"]),
+                _adjusted_heading(results): apa.p_value(entry.get("p_adjusted")),
+            })
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if partial and "partial r [95% CI]" in frame.columns and "r [95% CI]" in frame.columns:
+        frame["partial r [95% CI]"] = frame["partial r [95% CI]"].fillna(frame.pop("r [95% CI]"))
+    return frame.fillna("")
+
+
+def mediation_table(entries, labels: Labels, results) -> pd.DataFrame:
+    """Mediation models: paths a, b, c′, total c, indirect ab with bootstrap CI, p, adjusted p."""
+    rows = []
+    for entry in entries:
+        row = {"Model (X \u2192 M \u2192 Y)": " \u2192 ".join(labels.measure(entry[k]) for k in ("x", "m", "y")),
+               "n": str(entry.get("n", ""))}
+        if _skipped(entry):
+            row["a"] = f"not computed: {entry['skipped']}"
+        else:
+            row.update({
+                "a": apa.number(entry["a"], 3), "b": apa.number(entry["b"], 3),
+                "c\u2032": apa.number(entry["c_prime"], 3), "c": apa.number(entry["total"], 3),
+                "ab [95% CI]": f"{apa.number(entry['indirect'], 3)} "
+                               f"{apa.ci(entry['indirect_ci_low'], entry['indirect_ci_high'], decimals=3)}",
+                "p": apa.p_value(entry["p_indirect"]),
+                _adjusted_heading(results): apa.p_value(entry.get("p_adjusted")),
+            })
+        rows.append(row)
+    return pd.DataFrame(rows).fillna("")
+
+
+def _term(term: str, entry: dict[str, Any], labels: Labels, arm_labels: dict[str, str]) -> str:
+    """R's term name → words: ``timepointweek4`` → ``4 weeks (vs Baseline)``, ``timepointweek4:armdelayed`` →
+    ``4 weeks × Delayed`` (interactions name no reference: it is in the table note)."""
+    reference = entry.get("reference", {})
+    pieces = term.split(":")
+    parts = []
+    for part in pieces:
+        timepoint = part.removeprefix("timepoint")
+        arm = part.removeprefix("arm")
+        if part.startswith("timepoint") and timepoint in entry.get("timepoints", []):
+            versus = labels.timepoint(reference.get("timepoint", ""))
+            parts.append(labels.timepoint(timepoint) + (f" (vs {versus})" if len(pieces) == 1 else ""))
+        elif part.startswith("arm") and arm in arm_labels:
+            versus = arm_labels.get(reference.get("arm"), reference.get("arm"))
+            parts.append(arm_labels[arm] + (f" (vs {versus})" if len(pieces) == 1 else ""))
+        else:
+            parts.append(part)
+    return " \u00d7 ".join(parts)
+
+
+def mixed_model_table(entry: dict[str, Any], labels: Labels, arm_labels: dict[str, str] | None = None) -> pd.DataFrame:
+    """Fixed effects of one mixed model: term, b, SE, df (Satterthwaite), t, p; then the random-effect SDs."""
+    if _skipped(entry):
+        return pd.DataFrame({"Term": ["model not fitted"], "b": [entry["skipped"]]})
+    rows = []
+    for record in entry["fixed"]:
+        rows.append({"Term": _term(record["term"], entry, labels, arm_labels or {}), "b": apa.number(record["estimate"]), "SE": apa.number(record["se"]),
+                     "df": apa.number(record["df"], 1), "t": apa.number(record["t"]), "p": apa.p_value(record["p"])})
+    for record in entry.get("varcomp", []):
+        name = "Residual SD" if record["group"] == "Residual" else f"SD {record['group']} {record['var1'] or ''}".strip()
+        if record.get("var2"):
+            continue
+        rows.append({"Term": name, "b": apa.number(record["sdcor"]), "SE": "", "df": "", "t": "", "p": ""})
+    return pd.DataFrame(rows)
+
+
+def outcomes_table(entries, labels: Labels, arm_labels: dict[str, str]) -> pd.DataFrame:
+    """Response and remission per follow-up and arm: n (%) of those evaluable."""
+    rows = []
+    for entry in entries:
+        if _skipped(entry):
+            rows.append({"Timepoint": "", "Arm": "", "n": "", "Response": f"not computed: {entry['skipped']}"})
+            continue
+        response = (f"{entry['n_response']}/{entry['n_evaluable_response']} ({apa.number(entry['response_pct'], 0)}%)"
+                    if entry["n_evaluable_response"] else apa.MISSING)
+        remission = (f"{entry['n_remission']}/{entry['n']} ({apa.number(entry['remission_pct'], 0)}%)"
+                     if entry["n"] else apa.MISSING)
+        rows.append({"Timepoint": labels.timepoint(entry["timepoint"]),
+                     "Arm": "All" if entry["arm"] == "all" else arm_labels.get(entry["arm"], entry["arm"]),
+                     "n": str(entry["n"]), "Response": response, "Remission": remission})
+    return pd.DataFrame(rows).fillna("")
+
+
+def reliability_table(entries, labels: Labels) -> pd.DataFrame:
+    """Cronbach's α [95% CI] and McDonald's ω of each scale at each timepoint."""
+    rows = []
+    for entry in entries:
+        row = {"Scale": labels.scale(f"{entry['instrument']}.{entry['scale']}"),
+               "Timepoint": labels.timepoint(entry["timepoint"]), "k": str(entry.get("k", "")),
+               "n": str(entry.get("n", ""))}
+        if _skipped(entry):
+            row["\u03b1 [95% CI]"] = f"not computed: {entry['skipped']}"
+        else:
+            row["\u03b1 [95% CI]"] = (f"{apa.proportion(entry['alpha'])} "
+                                      f"{apa.ci(entry['ci_low'], entry['ci_high'], bounded=True)}")
+            row["\u03c9"] = apa.proportion(entry.get("omega_total")) if "omega_total" in entry else apa.MISSING
+        rows.append(row)
+    return pd.DataFrame(rows).fillna("")
