@@ -40,7 +40,7 @@ def planned_dates(protocol: Protocol, arm_id: str, enrolment: date,
     >>> from alliance.study import default_protocol
     >>> due = planned_dates(default_protocol(), "immediate", date(2024, 1, 1))
     >>> due["session1"], due["week4"]
-    (datetime.date(2024, 1, 22), datetime.date(2024, 3, 1))
+    (datetime.date(2024, 1, 22), datetime.date(2024, 3, 2))
     """
     actual = dict(actual or {})
     arm = protocol.arm(arm_id)

@@ -1,0 +1,827 @@
+"""REDCap: import a data dictionary + flat records export, export a project REDCap accepts.
+
+Import reads three things:
+
+- the **data dictionary** CSV (REDCap's 18 columns, ``Variable / Field Name`` … ``Field
+  Annotation``), for each field's form and type (checkbox fields export as ``field___code``);
+- the **records** CSV, REDCap's flat export with raw codes: the record id field,
+  ``redcap_event_name`` (longitudinal projects), ``redcap_repeat_instrument`` and
+  ``redcap_repeat_instance`` (repeating instruments), ``<form>_complete``, then the fields;
+- a **mapping** (YAML, schema in ``docs/data.md``): REDCap events → timepoints, arms → protocol
+  arms, fields → item ids (a field named like an item id, ``wai_sr_3``, maps to it by itself),
+  value recodings where REDCap codes differ from the instrument's (1-5 in REDCap, 0-4 in the
+  instrument), participant fields, fields to ignore.
+
+Every REDCap column must be accounted for: a column not in the dictionary, or a field neither
+mapped nor ignored, is an error, as is a row with answers whose event has no mapping. Answers are
+then validated like ``responses.csv``, and messages name the records file's line and the REDCap
+field.
+
+Export writes what REDCap's Data Import Tool and API take: a data dictionary (one form per
+instrument: radio fields ``code, label | …`` from the item anchors, sliders for visual-analogue
+items, a ``participant`` form with the covariates, identifiers flagged), the records (one row per
+participant × event, events named ``<timepoint>_arm_<n>``, ``<form>_complete`` = 2 where the form
+has data), the arms, events and instrument-event designations of a longitudinal project, and the
+mapping that reads the export back.
+
+References
+----------
+Harris PA, Taylor R, Thielke R, Payne J, Gonzalez N, Conde JG (2009). Research electronic data
+capture (REDCap). J Biomed Inform 42(2):377-381.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from alliance import instruments as bank
+from alliance.instruments import Instrument, Item
+
+from ..errors import DataProblem, StudyDataError
+from ..io import default_protocol, read_table, write_table
+from ..protocol import Protocol
+from ..tidy import Study, check_study, format_number, format_numbers, sort_responses
+from ..validation import Locator
+
+DICTIONARY_COLUMNS = (
+    "Variable / Field Name", "Form Name", "Section Header", "Field Type", "Field Label",
+    "Choices, Calculations, OR Slider Labels", "Field Note", "Text Validation Type OR Show Slider Number",
+    "Text Validation Min", "Text Validation Max", "Identifier?", "Branching Logic (Show field only if...)",
+    "Required Field?", "Custom Alignment", "Question Number (surveys only)", "Matrix Group Name",
+    "Matrix Ranking?", "Field Annotation",
+)
+_FIELD, _FORM, _TYPE = DICTIONARY_COLUMNS[0], DICTIONARY_COLUMNS[1], DICTIONARY_COLUMNS[3]
+EVENT = "redcap_event_name"
+REPEAT_INSTRUMENT = "redcap_repeat_instrument"
+REPEAT_INSTANCE = "redcap_repeat_instance"
+_SYSTEM = (EVENT, REPEAT_INSTRUMENT, REPEAT_INSTANCE, "redcap_data_access_group", "redcap_survey_identifier")
+_ARM_SUFFIX = re.compile(r"^(?P<event>.+)_arm_(?P<arm>\d+)$")
+PARTICIPANT_FORM = "participant"
+RECORD_ID = "record_id"
+_ADMINISTRATION = ("rater", "administered_at")
+_MAPPING_KEYS = ("record_id", "events", "arms", "repeating", "forms", "fields", "participant_fields",
+                 "administration_fields", "ignore")
+
+
+# --------------------------------------------------------------------------------------------
+# The mapping file
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Recode:
+    """How REDCap codes become instrument values: a code → value table, or a shift (value = code + shift)."""
+
+    table: dict[str, str] = field(default_factory=dict)
+    shift: float | None = None
+
+    def apply(self, codes: pd.Series) -> tuple[pd.Series, np.ndarray]:
+        """Recode text codes; returns the values and a mask of codes the table does not hold."""
+        if self.table:
+            normal = _normal_code(codes)
+            values = normal.map(self.table).astype("string")
+            return values, (codes.notna() & values.isna()).to_numpy(bool)
+        if self.shift is not None:
+            numbers = pd.to_numeric(codes, errors="coerce")
+            shifted = format_numbers(numbers + self.shift)
+            # A code that is not a number is left as it is for the validation to name.
+            return shifted.fillna(codes), np.zeros(len(codes), dtype=bool)
+        return codes, np.zeros(len(codes), dtype=bool)
+
+    def to_dict(self) -> dict:
+        if self.table:
+            return {"recode": dict(self.table)}
+        return {"shift": self.shift} if self.shift is not None else {}
+
+
+@dataclass(frozen=True)
+class FieldMap:
+    """A REDCap field read as an item."""
+
+    item: str
+    instrument: str
+    recode: Recode = Recode()
+
+
+@dataclass(frozen=True)
+class RedcapMapping:
+    """The parsed mapping YAML (schema: ``docs/data.md``, section REDCap)."""
+
+    record_id: str | None = None
+    events: dict[str, str] = field(default_factory=dict)
+    arms: dict[int, str] = field(default_factory=dict)
+    repeating: dict[str, dict[int, str]] = field(default_factory=dict)
+    forms: dict[str, Recode] = field(default_factory=dict)
+    fields: dict[str, FieldMap] = field(default_factory=dict)
+    participant_fields: dict[str, tuple[str, Recode]] = field(default_factory=dict)
+    administration_fields: dict[str, tuple[str, str]] = field(default_factory=dict)
+    ignore: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.record_id:
+            out["record_id"] = self.record_id
+        out["events"] = dict(self.events)
+        if self.arms:
+            out["arms"] = dict(self.arms)
+        if self.repeating:
+            out["repeating"] = {k: dict(v) for k, v in self.repeating.items()}
+        if self.forms:
+            out["forms"] = {k: v.to_dict() for k, v in self.forms.items()}
+        if self.fields:
+            out["fields"] = {k: ({"item": v.item, **v.recode.to_dict()} if v.recode.to_dict() else v.item)
+                             for k, v in self.fields.items()}
+        if self.participant_fields:
+            out["participant_fields"] = {k: ({"column": c, **r.to_dict()} if r.to_dict() else c)
+                                         for k, (c, r) in self.participant_fields.items()}
+        if self.administration_fields:
+            out["administration_fields"] = {k: {"instrument": i, "column": c}
+                                            for k, (i, c) in self.administration_fields.items()}
+        if self.ignore:
+            out["ignore"] = list(self.ignore)
+        return out
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+
+def _count(problems: list) -> str:
+    return f"{len(problems)} {'problem' if len(problems) == 1 else 'problems'}"
+
+
+def _normal_code(codes: pd.Series) -> pd.Series:
+    """Codes as text with numbers written one way (``1``, ``1.0`` and `` 1`` are the same code)."""
+    text = codes.astype("string").str.strip()
+    numbers = pd.to_numeric(text, errors="coerce")
+    return format_numbers(numbers).fillna(text)
+
+
+def _code_key(value: Any) -> str:
+    text = str(value).strip()
+    try:
+        return format_number(float(text))
+    except ValueError:
+        return text
+
+
+def parse_mapping(raw: Any, protocol: Protocol, origin: str = "mapping.yaml") -> RedcapMapping:
+    """Check a mapping (parsed YAML) against the protocol and the instrument bank.
+
+    Parameters
+    ----------
+    raw : dict
+        The mapping read from the YAML file (``None`` for an empty file: every field named
+        like an item, events named like timepoints).
+    protocol : Protocol
+    origin : str
+        The file name for messages.
+
+    Returns
+    -------
+    RedcapMapping
+
+    Raises
+    ------
+    StudyDataError
+        Every problem, naming the file and the key.
+    """
+    problems: list[DataProblem] = []
+
+    def problem(key: str, value: Any, reason: str, allowed: str) -> None:
+        problems.append(DataProblem(origin, None, key, value, allowed, reason, where="key"))
+
+    raw = raw if raw is not None else {}
+    if not isinstance(raw, dict):
+        raise StudyDataError([DataProblem(origin, None, None, None, "a mapping of keys", "is not a mapping")],
+                             "the REDCap mapping cannot be used")
+    for key in raw:
+        if key not in _MAPPING_KEYS:
+            problem(str(key), None, "is not a key of the REDCap mapping", ", ".join(_MAPPING_KEYS))
+
+    def section(key: str) -> dict:
+        value = raw.get(key) or {}
+        if not isinstance(value, dict):
+            problem(key, None, "expected a mapping", "a mapping")
+            return {}
+        return value
+
+    timepoints = ", ".join(protocol.timepoint_ids)
+    events = {}
+    for event, timepoint in section("events").items():
+        if timepoint not in protocol.timepoint_ids:
+            problem(f"events.{event}", timepoint, "is not a timepoint of the protocol", timepoints)
+        events[str(event)] = str(timepoint)
+    arms = {}
+    for number, arm in section("arms").items():
+        if not str(number).isdigit():
+            problem(f"arms.{number}", number, "is not a REDCap arm number", "1, 2, …")
+            continue
+        if arm not in protocol.arm_ids:
+            problem(f"arms.{number}", arm, "is not an arm of the protocol", ", ".join(protocol.arm_ids))
+        arms[int(number)] = str(arm)
+    repeating = {}
+    for form, instances in section("repeating").items():
+        if not isinstance(instances, dict):
+            problem(f"repeating.{form}", None, "expected a mapping", "repeat instance → timepoint")
+            continue
+        repeating[str(form)] = {}
+        for instance, timepoint in instances.items():
+            if timepoint not in protocol.timepoint_ids:
+                problem(f"repeating.{form}.{instance}", timepoint, "is not a timepoint of the protocol", timepoints)
+            if not str(instance).isdigit():
+                problem(f"repeating.{form}.{instance}", instance, "is not a repeat instance", "1, 2, …")
+                continue
+            repeating[str(form)][int(instance)] = str(timepoint)
+
+    def recode(value: dict, key: str) -> Recode:
+        table, shift = value.get("recode"), value.get("shift")
+        if table is not None and shift is not None:
+            problem(key, None, "gives both recode and shift", "one of recode (code: value) or shift (a number)")
+        if table is not None:
+            if not isinstance(table, dict) or not table:
+                problem(f"{key}.recode", table, "is not a table of codes", "REDCap code: value")
+                return Recode()
+            return Recode({_code_key(k): _code_key(v) for k, v in table.items()})
+        if shift is not None:
+            if isinstance(shift, bool) or not isinstance(shift, int | float):
+                problem(f"{key}.shift", shift, "is not a number", "a number added to each code")
+                return Recode()
+            return Recode(shift=float(shift))
+        return Recode()
+
+    forms = {}
+    for form, value in section("forms").items():
+        if not isinstance(value, dict):
+            problem(f"forms.{form}", value, "expected a mapping", "recode: or shift:")
+            continue
+        for key in value:
+            if key not in ("recode", "shift"):
+                problem(f"forms.{form}.{key}", None, "is not a key of a form entry", "recode, shift")
+        forms[str(form)] = recode(value, f"forms.{form}")
+
+    instrument_of = {item: inst.id for inst in bank.list_instruments() for item in inst.item_ids}
+    fields = {}
+    for name, value in section("fields").items():
+        entry = {"item": value} if isinstance(value, str) else value
+        if not isinstance(entry, dict) or "item" not in entry:
+            problem(f"fields.{name}", value, "is not a field entry", "an item id, or {item: …, recode: …}")
+            continue
+        for key in entry:
+            if key not in ("item", "recode", "shift"):
+                problem(f"fields.{name}.{key}", None, "is not a key of a field entry", "item, recode, shift")
+        item = str(entry["item"])
+        if item not in instrument_of:
+            problem(f"fields.{name}.item", item, "is not an item of an instrument in the bank",
+                    "an item id such as wai_sr_1")
+            continue
+        fields[str(name)] = FieldMap(item, instrument_of[item], recode(entry, f"fields.{name}"))
+
+    participant_fields = {}
+    for name, value in section("participant_fields").items():
+        entry = {"column": value} if isinstance(value, str) else value
+        if not isinstance(entry, dict) or "column" not in entry:
+            problem(f"participant_fields.{name}", value, "is not a participant field entry",
+                    "a participants column, or {column: …, recode: …}")
+            continue
+        participant_fields[str(name)] = (str(entry["column"]), recode(entry, f"participant_fields.{name}"))
+
+    administration_fields = {}
+    for name, value in section("administration_fields").items():
+        if not isinstance(value, dict) or value.get("column") not in _ADMINISTRATION \
+                or value.get("instrument") not in protocol.instruments:
+            problem(f"administration_fields.{name}", value, "is not an administration field entry",
+                    "{instrument: <an instrument of the protocol>, column: rater | administered_at}")
+            continue
+        administration_fields[str(name)] = (str(value["instrument"]), str(value["column"]))
+
+    ignore = raw.get("ignore") or []
+    if not isinstance(ignore, list):
+        problem("ignore", ignore, "expected a list", "REDCap field names or patterns (consent_*)")
+        ignore = []
+    record_id = raw.get("record_id")
+    if problems:
+        raise StudyDataError(problems, f"{_count(problems)} in the REDCap mapping {origin}")
+    return RedcapMapping(str(record_id) if record_id else None, events, arms, repeating, forms, fields,
+                         participant_fields, administration_fields, tuple(map(str, ignore)))
+
+
+# --------------------------------------------------------------------------------------------
+# Import
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RedcapFiles:
+    """File names for messages."""
+
+    dictionary: str = "data_dictionary.csv"
+    records: str = "records.csv"
+    mapping: str = "mapping.yaml"
+
+
+@dataclass
+class _Columns:
+    """What each records column is."""
+
+    items: dict[str, FieldMap] = field(default_factory=dict)            # field → item
+    checkboxes: dict[str, list[str]] = field(default_factory=dict)      # field → its ___ columns
+    participant: dict[str, tuple[str, Recode]] = field(default_factory=dict)
+    administration: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+def _classify(dictionary: pd.DataFrame, records: pd.DataFrame, mapping: RedcapMapping, protocol: Protocol,
+              record_id: str, files: RedcapFiles, problems: list[DataProblem]) -> _Columns:
+    form_of = dict(zip(dictionary[_FIELD].astype(str), dictionary[_FORM].astype(str), strict=True))
+    type_of = dict(zip(dictionary[_FIELD].astype(str), dictionary[_TYPE].astype(str).str.strip(), strict=True))
+    forms = set(form_of.values())
+    system = set(_SYSTEM) | {f"{form}_complete" for form in forms} | {f"{form}_timestamp" for form in forms}
+    in_bank = {item for inst in bank.list_instruments() for item in inst.item_ids}
+    instrument_of = {item: inst.id for inst in bank.list_instruments() for item in inst.item_ids}
+    own_administration = {f"{i}_{c}": (i, c) for i in protocol.instruments for c in _ADMINISTRATION}
+    columns = _Columns()
+    for column in records.columns:
+        name = str(column)
+        if name == record_id or name in system:
+            continue
+        field_name = name
+        if "___" in name and type_of.get(name.split("___", 1)[0]) == "checkbox":
+            field_name = name.split("___", 1)[0]
+        elif name not in form_of:
+            problems.append(DataProblem(files.records, 1, name, None,
+                                        f"fields of {files.dictionary}, redcap_* columns, <form>_complete",
+                                        f"is not a field of the data dictionary {files.dictionary}"))
+            continue
+        if any(fnmatch.fnmatchcase(field_name, pattern) for pattern in mapping.ignore):
+            continue
+        if field_name in mapping.participant_fields:
+            columns.participant[field_name] = mapping.participant_fields[field_name]
+            continue
+        if field_name in mapping.administration_fields:
+            columns.administration[field_name] = mapping.administration_fields[field_name]
+            continue
+        if field_name in own_administration:
+            columns.administration[field_name] = own_administration[field_name]
+            continue
+        target = mapping.fields.get(field_name)
+        if target is None and field_name in in_bank:
+            target = FieldMap(field_name, instrument_of[field_name])
+        if target is None:
+            problems.append(DataProblem(
+                files.records, 1, name, None,
+                f"list the field in {files.mapping} under fields: (item), participant_fields:, "
+                "administration_fields: or ignore:",
+                f"REDCap field of form {form_of.get(field_name)!r} has no mapping"))
+            continue
+        form_recode = mapping.forms.get(form_of.get(field_name, ""))
+        if form_recode is not None and not target.recode.table and target.recode.shift is None:
+            target = FieldMap(target.item, target.instrument, form_recode)
+        columns.items[field_name] = target
+        if field_name != name:
+            columns.checkboxes.setdefault(field_name, []).append(name)
+    return columns
+
+
+def _timepoints(records: pd.DataFrame, mapping: RedcapMapping, protocol: Protocol) -> np.ndarray:
+    """The timepoint of each records row (``None`` where no mapping gives one).
+
+    An event maps through ``events:`` by its unique name (``prep_arm_2``) or by the name without
+    the arm (``prep``); an event not listed there whose name without the arm is a timepoint id
+    maps to that timepoint. A repeat instance listed under ``repeating:`` overrides the event.
+    """
+    timepoint = pd.Series(None, index=records.index, dtype=object)
+    if EVENT in records.columns:
+        events = records[EVENT].astype("string")
+        stripped = events.str.replace(r"_arm_\d+$", "", regex=True)
+        for candidate in (events.map(mapping.events), stripped.map(mapping.events),
+                          stripped.where(stripped.isin(protocol.timepoint_ids))):
+            timepoint = timepoint.where(timepoint.notna(), candidate.astype(object))
+    if REPEAT_INSTRUMENT in records.columns and mapping.repeating:
+        form = records[REPEAT_INSTRUMENT].astype("string")
+        instance = pd.to_numeric(records[REPEAT_INSTANCE], errors="coerce") if REPEAT_INSTANCE in records.columns \
+            else pd.Series(np.nan, index=records.index)
+        for name, instances in mapping.repeating.items():
+            for number, target in instances.items():
+                rows = ((form == name) & (instance == number)).fillna(False).to_numpy(bool)
+                timepoint[rows] = target
+    return timepoint.where(timepoint.notna(), None).to_numpy(dtype=object)
+
+
+def study_from_redcap(dictionary: pd.DataFrame, records: pd.DataFrame, mapping: RedcapMapping | dict | None,
+                      protocol: Protocol | None = None, participants: pd.DataFrame | None = None,
+                      files: RedcapFiles = RedcapFiles()) -> Study:
+    """Build and validate a study from a REDCap data dictionary, records export and mapping.
+
+    Parameters
+    ----------
+    dictionary : DataFrame
+        The data dictionary (text cells).
+    records : DataFrame
+        The flat records export with raw codes (text cells).
+    mapping : RedcapMapping or dict
+        The mapping, parsed or as read from YAML (schema: ``docs/data.md``).
+    protocol : Protocol, optional
+        Default: the built-in Levin 2024 protocol.
+    participants : DataFrame, optional
+        A tidy participants table. Without it, participants are the records' ids, each one's arm
+        from its events' REDCap arm (``arms:``; default arm *n* = the protocol's *n*-th arm) or
+        from a participant field mapped to ``arm``, and the other ``participant_fields``.
+    files : RedcapFiles
+        File names for messages.
+
+    Returns
+    -------
+    Study
+
+    Raises
+    ------
+    StudyDataError
+        Every problem: a records column not in the dictionary, a field with no mapping, a row
+        with answers whose event (or repeat instance) has no mapping, a code the recoding does
+        not cover, more than one box ticked in a checkbox field, and every problem
+        :func:`alliance.study.load` finds, located by records line and REDCap field.
+    """
+    protocol = protocol or default_protocol()
+    if not isinstance(mapping, RedcapMapping):
+        mapping = parse_mapping(mapping, protocol, files.mapping)
+    problems: list[DataProblem] = []
+    absent = [c for c in (_FIELD, _FORM, _TYPE) if c not in dictionary.columns]
+    if absent:
+        raise StudyDataError([DataProblem(files.dictionary, 1, ", ".join(absent), None, ", ".join(DICTIONARY_COLUMNS),
+                                          "required data dictionary columns are missing")],
+                             "not a REDCap data dictionary")
+    record_id = mapping.record_id or (str(dictionary[_FIELD].iloc[0]) if len(dictionary) else RECORD_ID)
+    if record_id not in records.columns:
+        raise StudyDataError([DataProblem(files.records, 1, record_id, None,
+                                          "the record id field (the first field of the data dictionary, or "
+                                          "record_id: in the mapping)", "the record id column is missing")],
+                             "not a REDCap records export of this data dictionary")
+    columns = _classify(dictionary, records, mapping, protocol, record_id, files, problems)
+    timepoint = _timepoints(records, mapping, protocol)
+    record = records[record_id].astype("string")
+
+    pieces = []
+    for name, target in columns.items.items():
+        if name in columns.checkboxes:
+            codes, more = _checkbox_codes(records, columns.checkboxes[name])
+            for position in np.flatnonzero(more):
+                problems.append(DataProblem(files.records, int(position) + 2, name, None,
+                                            "one box ticked (an item has one answer)",
+                                            "has more than one box ticked"))
+        else:
+            codes = records[name].astype("string").str.strip().replace("", pd.NA)
+        values, unmapped = target.recode.apply(codes)
+        present = codes.notna().to_numpy(bool) & ~unmapped
+        for position in np.flatnonzero(unmapped):
+            problems.append(DataProblem(files.records, int(position) + 2, name, codes.iloc[position],
+                                        "codes " + ", ".join(target.recode.table),
+                                        f"is a code the recoding in {files.mapping} does not cover"))
+        rows = np.flatnonzero(present)
+        pieces.append(pd.DataFrame({
+            "row": rows, "field": name, "instrument": target.instrument, "item": target.item,
+            "value": values.to_numpy(dtype=object)[rows],
+        }))
+    answers = (pd.concat(pieces, ignore_index=True) if pieces
+               else pd.DataFrame(columns=["row", "field", "instrument", "item", "value"]))
+    answers = answers.sort_values(["row"], kind="stable").reset_index(drop=True)
+
+    unmapped_rows = np.unique(answers["row"].to_numpy(dtype=np.int64)[
+        pd.isna(timepoint[answers["row"].to_numpy(dtype=np.int64)])]) if len(answers) else []
+    event_names = records[EVENT].astype("string") if EVENT in records.columns else None
+    for row in unmapped_rows:
+        if event_names is None:
+            problems.append(DataProblem(files.records, int(row) + 2, REPEAT_INSTANCE, None,
+                                        f"map repeat instances under repeating: in {files.mapping}",
+                                        "the records have no redcap_event_name and this row's repeat instance "
+                                        "has no mapping"))
+        else:
+            allowed = ", ".join(mapping.events) if mapping.events else "event names equal to timepoint ids"
+            problems.append(DataProblem(files.records, int(row) + 2, EVENT, event_names.iloc[row],
+                                        f"{allowed} (events: in {files.mapping})",
+                                        "is a REDCap event with no mapping to a timepoint"))
+
+    rows = answers["row"].to_numpy(dtype=np.int64)
+    responses = pd.DataFrame({
+        "participant_id": record.to_numpy(dtype=object)[rows],
+        "timepoint": timepoint[rows] if len(rows) else np.array([], dtype=object),
+        "instrument": answers["instrument"].to_numpy(dtype=object),
+        "item": answers["item"].to_numpy(dtype=object),
+        "value": answers["value"].to_numpy(dtype=object),
+    }).astype("string")
+    for column in _ADMINISTRATION:
+        values = np.full(len(responses), None, dtype=object)
+        for name, (instrument_id, target) in columns.administration.items():
+            if target == column:
+                mine = (responses["instrument"] == instrument_id).to_numpy(bool)
+                values[mine] = records[name].astype("string").to_numpy(dtype=object)[rows[mine]]
+        responses[column] = pd.array(values, dtype="string")
+
+    own_arm_problems = len(problems)
+    if participants is None:
+        participants, participants_locator = _participants(records, record_id, mapping, protocol, columns,
+                                                           files, problems)
+    else:
+        participants_locator = Locator("participants")
+    no_arm = len(problems) > own_arm_problems
+    # Rows whose timepoint is unknown are reported above; check the others as responses.csv is checked.
+    mapped = responses["timepoint"].notna().to_numpy(bool)
+    field_names = answers["field"].to_numpy(dtype=object)[mapped]
+    locator = Locator(files.records, rows=rows[mapped] + 2, columns={
+        "participant_id": record_id, "timepoint": EVENT, "value": field_names, "item": field_names,
+        "instrument": field_names})
+    more, values = check_study(protocol, participants, responses[mapped].reset_index(drop=True), None,
+                               {"responses": locator, "participants": participants_locator})
+    problems += [p for p in more if not (no_arm and p.file == participants_locator.file and p.value is None
+                                         and p.column == participants_locator.column("arm", 0))]
+    if problems:
+        raise StudyDataError(problems, f"{_count(problems)} in the REDCap import; nothing was imported")
+    return Study(protocol=protocol, participants=participants,
+                 responses=sort_responses(responses.assign(value=values), protocol, list(pd.unique(record.dropna()))))
+
+
+def _checkbox_codes(records: pd.DataFrame, columns: list[str]) -> tuple[pd.Series, np.ndarray]:
+    """The ticked code of a checkbox field per row (missing when none), and rows with several ticked."""
+    codes = [c.split("___", 1)[1] for c in columns]
+    ticked = np.column_stack([(records[c].astype("string").str.strip() == "1").fillna(False).to_numpy(bool)
+                              for c in columns])
+    count = ticked.sum(axis=1)
+    first = ticked.argmax(axis=1)
+    values = np.where(count == 1, np.asarray(codes, dtype=object)[first], None)
+    return pd.Series(values, index=records.index, dtype="string"), count > 1
+
+
+def _participants(records: pd.DataFrame, record_id: str, mapping: RedcapMapping, protocol: Protocol,
+                  columns: _Columns, files: RedcapFiles, problems: list[DataProblem]) -> tuple[pd.DataFrame, Locator]:
+    record = records[record_id].astype("string")
+    first_rows = np.flatnonzero(~record.duplicated().to_numpy(bool) & record.notna().to_numpy(bool))
+    table = pd.DataFrame({"participant_id": record.iloc[first_rows].to_numpy()})
+    arm_by_number = mapping.arms or {n + 1: a for n, a in enumerate(protocol.arm_ids)}
+    arm_column = EVENT
+    arm = pd.Series(pd.NA, index=records.index, dtype="string")
+    if EVENT in records.columns:
+        number = records[EVENT].astype("string").str.extract(r"_arm_(\d+)$")[0]
+        arm = pd.to_numeric(number, errors="coerce").map(arm_by_number).astype("string")
+    for name, (column, recode) in columns.participant.items():
+        values, unmapped = recode.apply(records[name].astype("string").str.strip().replace("", pd.NA))
+        for position in np.flatnonzero(unmapped):
+            problems.append(DataProblem(files.records, int(position) + 2, name, records[name].iloc[position],
+                                        "codes " + ", ".join(recode.table),
+                                        f"is a code the recoding in {files.mapping} does not cover"))
+        per_record = values.groupby(record, sort=False).first()
+        if column == "arm":
+            arm, arm_column = values, name
+            continue
+        table[column] = per_record.reindex(table["participant_id"]).to_numpy()
+    per_record_arm = arm.groupby(record, sort=False).first()
+    table.insert(1, "arm", per_record_arm.reindex(table["participant_id"]).astype("string").to_numpy())
+    locator = Locator(files.records, rows=first_rows + 2, columns={"participant_id": record_id, "arm": arm_column})
+    for position in np.flatnonzero(table["arm"].isna().to_numpy(bool)):
+        problems.append(locator.problem(position, "arm", None,
+                                        f"REDCap arms mapped under arms: in {files.mapping}, or a participant "
+                                        "field mapped to the column arm",
+                                        f"record {table.at[position, 'participant_id']!r} has no arm"))
+    return table, locator
+
+
+def read_redcap(dictionary: str | Path, records: str | Path, mapping: str | Path | None = None,
+                protocol: Protocol | None = None, participants: pd.DataFrame | None = None) -> Study:
+    """Import a REDCap project export (edge function: reads the files, then :func:`study_from_redcap`).
+
+    Parameters
+    ----------
+    dictionary, records : str or Path
+        The data dictionary CSV and the flat records CSV (raw codes).
+    mapping : str or Path, optional
+        The mapping YAML (none: fields named like items, events named like timepoints).
+    protocol : Protocol, optional
+    participants : DataFrame, optional
+
+    Returns
+    -------
+    Study
+    """
+    raw = None
+    if mapping is not None:
+        try:
+            raw = yaml.safe_load(Path(mapping).read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as error:
+            raise StudyDataError([DataProblem(str(mapping), None, None, None, "a readable YAML file",
+                                              f"cannot be read ({error})")], "the REDCap mapping cannot be read") from None
+    files = RedcapFiles(str(dictionary), str(records), str(mapping or "mapping"))
+    protocol = protocol or default_protocol()
+    return study_from_redcap(read_table(Path(dictionary)), read_table(Path(records)),
+                             parse_mapping(raw, protocol, files.mapping), protocol, participants, files)
+
+
+# --------------------------------------------------------------------------------------------
+# Export
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RedcapProject:
+    """A study as a REDCap project: what :func:`write_redcap` writes, one DataFrame per file."""
+
+    dictionary: pd.DataFrame
+    records: pd.DataFrame
+    arms: pd.DataFrame
+    events: pd.DataFrame
+    form_events: pd.DataFrame
+    mapping: RedcapMapping
+
+
+def _field_name(column: str, taken: set[str]) -> str:
+    """A legal REDCap field name: lower-case letters, digits, underscores, starting with a letter."""
+    name = re.sub(r"[^a-z0-9_]+", "_", column.lower()).strip("_") or "field"
+    if not name[0].isalpha():
+        name = f"p_{name}"
+    candidate, n = name, 2
+    while candidate in taken:
+        candidate, n = f"{name}_{n}", n + 1
+    taken.add(candidate)
+    return candidate
+
+
+def _choices(item: Item) -> str:
+    """REDCap radio choices ``code, label | …``: every allowed answer, labelled by its anchor if any."""
+    codes = np.arange(item.min, item.max + item.step / 2, item.step)
+    return " | ".join(f"{format_number(c)}, {item.anchors.get(float(c), format_number(c))}" for c in codes)
+
+
+def _item_row(inst: Instrument, item: Item, whole_numbers: bool, first: bool) -> dict[str, str]:
+    row = dict.fromkeys(DICTIONARY_COLUMNS, "")
+    row.update({_FIELD: item.id, _FORM: inst.id, "Field Label": item.text or f"{inst.short_name} item {item.number}"})
+    if first:
+        row["Section Header"] = inst.name
+    low, high = format_number(item.min), format_number(item.max)
+    integral = float(item.min).is_integer() and float(item.max).is_integer()
+    if item.step is not None and float(item.step).is_integer() and integral:
+        row.update({_TYPE: "radio", "Choices, Calculations, OR Slider Labels": _choices(item)})
+    elif item.step is None and integral and whole_numbers:
+        labels = [item.anchors.get(item.min, low), "", item.anchors.get(item.max, high)]
+        row.update({_TYPE: "slider", "Choices, Calculations, OR Slider Labels": " | ".join(labels),
+                    "Text Validation Type OR Show Slider Number": "number",
+                    "Text Validation Min": low, "Text Validation Max": high})
+    else:
+        row.update({_TYPE: "text", "Text Validation Type OR Show Slider Number": "number",
+                    "Text Validation Min": low, "Text Validation Max": high,
+                    "Field Note": item.allowed()})
+    return row
+
+
+def _text_row(name: str, form: str, label: str, validation: str = "", identifier: bool = False) -> dict[str, str]:
+    row = dict.fromkeys(DICTIONARY_COLUMNS, "")
+    row.update({_FIELD: name, _FORM: form, _TYPE: "text", "Field Label": label,
+                "Text Validation Type OR Show Slider Number": validation, "Identifier?": "y" if identifier else ""})
+    return row
+
+
+def redcap_from_study(study: Study) -> RedcapProject:
+    """Convert a study to a longitudinal REDCap project.
+
+    Parameters
+    ----------
+    study : Study
+        A valid study.
+
+    Returns
+    -------
+    RedcapProject
+        Data dictionary (18 columns), records (raw codes), arms, events, instrument-event
+        designations and the mapping that imports the records back.
+
+    Notes
+    -----
+    Radio codes are the instrument's own values, so the mapping needs no recoding. A
+    visual-analogue item becomes a slider when its bounds and every recorded answer are whole
+    numbers (REDCap sliders record whole numbers), and otherwise a text field validated as a
+    number within the item's range.
+    """
+    protocol, responses = study.protocol, study.responses
+    participants = study.participants
+    taken = {RECORD_ID} | {item for i in protocol.instruments for item in bank.get(i).item_ids} \
+        | {f"{i}_{c}" for i in protocol.instruments for c in _ADMINISTRATION}
+    rows = [_text_row(RECORD_ID, PARTICIPANT_FORM, "Participant ID")]
+    participant_fields: dict[str, tuple[str, Recode]] = {}
+    for column in participants.columns:
+        if column in ("participant_id", "arm"):
+            continue
+        name = _field_name(str(column), taken)
+        series = participants[column]
+        validation = ("integer" if pd.api.types.is_integer_dtype(series)
+                      else "number" if pd.api.types.is_float_dtype(series) else "")
+        rows.append(_text_row(name, PARTICIPANT_FORM, str(column), validation, column in protocol.identifiers))
+        participant_fields[name] = (str(column), Recode())
+    values = responses["value"].to_numpy(dtype=float, na_value=np.nan)
+    fractional = set(responses.loc[np.mod(values, 1) != 0, "item"].astype(str))
+    for instrument_id in protocol.instruments:
+        inst = bank.get(instrument_id)
+        rows.append(_text_row(f"{inst.id}_administered_at", inst.id, "Administered at (ISO-8601)"))
+        rows.append(_text_row(f"{inst.id}_rater", inst.id, "Rater"))
+        rows += [_item_row(inst, item, item.id not in fractional, j == 0) for j, item in enumerate(inst.items)]
+    dictionary = pd.DataFrame(rows, columns=list(DICTIONARY_COLUMNS))
+
+    arm_number = {a.id: n + 1 for n, a in enumerate(protocol.arms)}
+    arms = pd.DataFrame({"arm_num": list(arm_number.values()), "name": [a.label for a in protocol.arms]})
+    events, form_events = [], []
+    for arm in protocol.arms:
+        for t in protocol.timepoints:
+            unique = f"{t.id}_arm_{arm_number[arm.id]}"
+            events.append({"event_name": t.id, "arm_num": arm_number[arm.id],
+                           "day_offset": t.offset_days, "offset_min": t.window_days[0],
+                           "offset_max": t.window_days[1], "unique_event_name": unique})
+            forms = ([PARTICIPANT_FORM] if t.id == protocol.timepoint_ids[0] else []) + list(t.instruments)
+            form_events += [{"arm_num": arm_number[arm.id], "unique_event_name": unique, "form": f} for f in forms]
+
+    records = _records(study, dictionary, participant_fields, arm_number)
+    mapping = RedcapMapping(
+        record_id=RECORD_ID,
+        events={t: t for t in protocol.timepoint_ids},
+        arms={n: a for a, n in arm_number.items()},
+        participant_fields=participant_fields,
+    )
+    return RedcapProject(dictionary, records, arms, pd.DataFrame(events), pd.DataFrame(form_events), mapping)
+
+
+def _records(study: Study, dictionary: pd.DataFrame, participant_fields: dict[str, tuple[str, Recode]],
+             arm_number: dict[str, int]) -> pd.DataFrame:
+    protocol = study.protocol
+    participants = study.participants
+    responses = sort_responses(study.responses, protocol, study.participant_ids)
+    first_timepoint = protocol.timepoint_ids[0]
+    # One row per participant × timepoint with data, plus the first timepoint for the participant form.
+    keys = pd.concat([
+        pd.DataFrame({"participant_id": participants["participant_id"], "timepoint": first_timepoint}),
+        responses[["participant_id", "timepoint"]],
+    ]).drop_duplicates()
+    keys = keys.astype("string")
+    keys = sort_responses(keys.assign(instrument=pd.NA, item=pd.NA), protocol, study.participant_ids)[
+        ["participant_id", "timepoint"]]
+    row_of = pd.MultiIndex.from_frame(keys).get_indexer(pd.MultiIndex.from_frame(responses[["participant_id", "timepoint"]]))
+    arm_of = dict(zip(participants["participant_id"], participants["arm"], strict=True))
+    event = keys["timepoint"] + "_arm_" + keys["participant_id"].map(arm_of).map(arm_number).astype("string")
+    out: dict[str, object] = {RECORD_ID: keys["participant_id"].to_numpy(), EVENT: event.to_numpy()}
+    on_first = (keys["timepoint"] == first_timepoint).to_numpy(bool)
+    by_id = participants.set_index("participant_id")
+    ordered_forms = list(dict.fromkeys(dictionary[_FORM]))
+    text_values = format_numbers(responses["value"]).to_numpy(dtype=object)
+    for form in ordered_forms:
+        fields = dictionary.loc[dictionary[_FORM] == form, _FIELD].tolist()
+        if form == PARTICIPANT_FORM:
+            for name in fields[1:]:
+                column = participant_fields[name][0]
+                series = by_id[column]
+                text = format_numbers(series) if pd.api.types.is_numeric_dtype(series) \
+                    and not pd.api.types.is_bool_dtype(series) else series.astype("string")
+                values = text.reindex(keys["participant_id"]).to_numpy(dtype=object)
+                out[name] = np.where(on_first, values, None)
+            out[f"{form}_complete"] = np.where(on_first, "2", None)
+            continue
+        mine = (responses["instrument"] == form).to_numpy(bool)
+        has_form = np.zeros(len(keys), dtype=bool)
+        has_form[row_of[mine]] = True
+        for name in fields:
+            column = np.full(len(keys), None, dtype=object)
+            if name.endswith(("_administered_at", "_rater")) and name.startswith(f"{form}_"):
+                source = name[len(form) + 1:]
+                column[row_of[mine]] = responses.loc[mine, source].to_numpy(dtype=object)
+            else:
+                rows = mine & (responses["item"] == name).to_numpy(bool)
+                column[row_of[rows]] = text_values[rows]
+            out[name] = column
+        out[f"{form}_complete"] = np.where(has_form, "2", None)
+    records = pd.DataFrame(out).astype("string")
+    return records
+
+
+def write_redcap(study: Study, directory: str | Path) -> RedcapProject:
+    """Export a study as REDCap files (edge function around :func:`redcap_from_study`).
+
+    Writes ``data_dictionary.csv``, ``records.csv``, ``arms.csv``, ``events.csv``,
+    ``instrument_event_mapping.csv`` (REDCap's Data Import Tool / API formats) and
+    ``mapping.yaml`` (reads the records back with :func:`read_redcap`).
+
+    Parameters
+    ----------
+    study : Study
+    directory : str or Path
+        Created if needed.
+
+    Returns
+    -------
+    RedcapProject
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    project = redcap_from_study(study)
+    write_table(project.dictionary, directory / "data_dictionary.csv")
+    write_table(project.records, directory / "records.csv")
+    write_table(project.arms, directory / "arms.csv")
+    write_table(project.events, directory / "events.csv")
+    write_table(project.form_events, directory / "instrument_event_mapping.csv")
+    (directory / "mapping.yaml").write_text(project.mapping.to_yaml(), encoding="utf-8")
+    return project

@@ -1,0 +1,242 @@
+"""Measures: scale scores named ``INSTRUMENT.SCALE@TIMEPOINT``, the one place that names them.
+
+A measure is one number per participant: an instrument's scale score (or its ``_pct``
+percent-of-maximum form) at a timepoint, e.g. ``wai_sr.total@prep``, ``grid_hamd17.total@week4``,
+``meq30.total_pct@peak``. Derived timepoints (``peak``) are computed here per participant and per
+scale column from the timepoints they summarise. Scores come from
+:func:`alliance.instruments.score`, the only scoring path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from alliance import instruments as bank
+from alliance.instruments import Instrument
+
+from .administrations import item_matrix
+from .errors import DataProblem, StudyDataError
+from .protocol import Protocol
+
+_NAME = re.compile(r"(?P<instrument>[a-z][a-z0-9_]*)\.(?P<scale>[a-z][a-z0-9_]*)@(?P<timepoint>[a-z][a-z0-9_]*)")
+MEASURE_COLUMNS = ("participant_id", "measure", "value")
+
+
+@dataclass(frozen=True)
+class Measure:
+    """The parts of a measure name ``INSTRUMENT.SCALE@TIMEPOINT``."""
+
+    instrument: str
+    scale: str
+    timepoint: str
+
+    @property
+    def name(self) -> str:
+        return measure_name(self.instrument, self.scale, self.timepoint)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def measure_name(instrument: str, scale: str, timepoint: str) -> str:
+    """The name of a measure.
+
+    Parameters
+    ----------
+    instrument, scale, timepoint : str
+        E.g. ``"wai_sr"``, ``"total"`` (or ``"total_pct"``), ``"prep"``.
+
+    Returns
+    -------
+    str
+        ``"wai_sr.total@prep"``.
+    """
+    return f"{instrument}.{scale}@{timepoint}"
+
+
+def parse_measure(name: str) -> Measure:
+    """Split a measure name into instrument, scale and timepoint.
+
+    Parameters
+    ----------
+    name : str
+        E.g. ``"meq30.total_pct@peak"``.
+
+    Returns
+    -------
+    Measure
+
+    Raises
+    ------
+    StudyDataError
+        When the name is not of the form ``INSTRUMENT.SCALE@TIMEPOINT``.
+    """
+    match = _NAME.fullmatch(str(name))
+    if match is None:
+        raise StudyDataError([DataProblem("measure name", None, None, name,
+                                          "INSTRUMENT.SCALE@TIMEPOINT, e.g. wai_sr.total@prep",
+                                          "is not a measure name")], "not a measure name")
+    return Measure(match["instrument"], match["scale"], match["timepoint"])
+
+
+def score_columns(instrument: Instrument) -> tuple[str, ...]:
+    """The numeric score columns of an instrument: each scale, and ``<scale>_pct`` where declared."""
+    columns: list[str] = []
+    for scale in instrument.scales:
+        columns.append(scale.id)
+        if scale.percent_of_max:
+            columns.append(f"{scale.id}_pct")
+    return tuple(columns)
+
+
+def protocol_measures(protocol: Protocol) -> tuple[str, ...]:
+    """Every measure a protocol defines, in protocol order, derived timepoints last.
+
+    Parameters
+    ----------
+    protocol : Protocol
+
+    Returns
+    -------
+    tuple of str
+        For each timepoint, each instrument given there, each score column; then the same for
+        each derived timepoint over the instruments of the timepoints it is derived from.
+    """
+    names = []
+    for timepoint_id in protocol.timepoint_ids + protocol.derived_ids:
+        for instrument_id in protocol.instruments_at(timepoint_id):
+            names += [measure_name(instrument_id, c, timepoint_id) for c in score_columns(bank.get(instrument_id))]
+    return tuple(names)
+
+
+@dataclass(frozen=True)
+class _Block:
+    """The scores of one instrument: one row per administration."""
+
+    instrument: Instrument
+    keys: pd.DataFrame
+    scores: pd.DataFrame
+
+
+def _score_blocks(protocol: Protocol, responses: pd.DataFrame) -> list[_Block]:
+    values = responses["value"].to_numpy(dtype=float, na_value=np.nan)
+    instrument = responses["instrument"]
+    blocks = []
+    for instrument_id in protocol.instruments:
+        positions = np.flatnonzero((instrument == instrument_id).to_numpy(bool))
+        if not len(positions):
+            continue
+        inst = bank.get(instrument_id)
+        matrix = item_matrix(responses, positions, inst, values)
+        blocks.append(_Block(inst, matrix.keys, bank.score(inst, matrix.frame(inst))))
+    return blocks
+
+
+def _sort(frame: pd.DataFrame, orders: Iterable[tuple[str, list]]) -> pd.DataFrame:
+    """Sort by columns in a given order of their values (unknown values last), stably."""
+    codes = []
+    for column, order in orders:
+        position = pd.Categorical(frame[column], categories=list(dict.fromkeys(order))).codes.astype(np.int64)
+        codes.append(np.where(position < 0, len(order), position))
+    if not codes or not len(frame):
+        return frame.reset_index(drop=True)
+    return frame.iloc[np.lexsort(codes[::-1])].reset_index(drop=True)
+
+
+def scores(protocol: Protocol, responses: pd.DataFrame, participant_ids: Iterable[str]) -> pd.DataFrame:
+    """Score every administration in validated responses.
+
+    Parameters
+    ----------
+    protocol : Protocol
+    responses : DataFrame
+        Validated tidy responses (``value`` numeric).
+    participant_ids : iterable of str
+        The participants in table order (rows are sorted in this order).
+
+    Returns
+    -------
+    DataFrame
+        One row per participant × timepoint × instrument, columns ``participant_id``,
+        ``timepoint``, ``instrument`` and then every output column of
+        :func:`alliance.instruments.score` of the instruments present (scales, ``_pct``,
+        ``_band``, criteria, flags), missing where a column is not one of that instrument's.
+    """
+    frames = [pd.concat([b.keys.assign(instrument=b.instrument.id), b.scores], axis=1)
+              for b in _score_blocks(protocol, responses)]
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype="string") for c in ("participant_id", "timepoint", "instrument")})
+    table = pd.concat(frames, ignore_index=True)
+    return _sort(table, [("participant_id", list(participant_ids)), ("timepoint", list(protocol.timepoint_ids)),
+                         ("instrument", list(protocol.instruments))])
+
+
+def measures(protocol: Protocol, responses: pd.DataFrame, participant_ids: Iterable[str],
+             wide: bool = False) -> pd.DataFrame:
+    """Scale scores as measures ``INSTRUMENT.SCALE@TIMEPOINT``, with the derived timepoints.
+
+    Parameters
+    ----------
+    protocol : Protocol
+    responses : DataFrame
+        Validated tidy responses.
+    participant_ids : iterable of str
+        The participants in table order.
+    wide : bool
+        False: long table ``participant_id, measure, value``, one row per non-missing score.
+        True: one row per participant (index ``participant_id``, every participant of the table),
+        one column per measure of :func:`protocol_measures`, NaN where missing.
+
+    Returns
+    -------
+    DataFrame
+
+    Notes
+    -----
+    A derived timepoint's score is the rule (max, min or mean) over the participant's non-missing
+    scores at its source timepoints, per scale column: a participant with only one dosing session
+    scored has that session's score as ``peak``; with none, ``peak`` is missing. A score is missing
+    when the scale's missing-item rule is not met (``docs/instruments.md``).
+    """
+    participant_ids = list(participant_ids)
+    pieces = []
+    derived_pieces = []
+    for block in _score_blocks(protocol, responses):
+        columns = score_columns(block.instrument)
+        participant = block.keys["participant_id"].astype("string")
+        timepoint = block.keys["timepoint"].astype("string")
+        for column in columns:
+            stem = f"{block.instrument.id}.{column}@"
+            pieces.append(pd.DataFrame({"participant_id": participant, "measure": stem + timepoint,
+                                        "value": block.scores[column].to_numpy(dtype=float)}))
+        for derived in protocol.derived:
+            rows = timepoint.isin(derived.from_timepoints).to_numpy(bool)
+            if not rows.any():
+                continue
+            table = block.scores.loc[rows, list(columns)].astype(float)
+            table.insert(0, "participant_id", participant[rows].to_numpy())
+            summary = table.groupby("participant_id", sort=False).agg(derived.rule)
+            for column in columns:
+                derived_pieces.append(pd.DataFrame({
+                    "participant_id": summary.index.astype("string"),
+                    "measure": measure_name(block.instrument.id, column, derived.id),
+                    "value": summary[column].to_numpy(dtype=float),
+                }))
+    long = (pd.concat(pieces + derived_pieces, ignore_index=True) if pieces
+            else pd.DataFrame({"participant_id": pd.Series(dtype="string"), "measure": pd.Series(dtype="string"),
+                               "value": pd.Series(dtype=float)}))
+    names = protocol_measures(protocol)
+    if wide:
+        table = long.pivot(index="participant_id", columns="measure", values="value")
+        table = table.reindex(index=pd.Index(participant_ids, dtype="string", name="participant_id"),
+                              columns=list(names))
+        table.columns.name = None
+        return table.astype(float)
+    long = long[long["value"].notna()]
+    long["measure"] = long["measure"].astype("string")
+    return _sort(long, [("participant_id", participant_ids), ("measure", list(names))])

@@ -1,0 +1,489 @@
+"""The study protocol: arms, timepoints, instruments per timepoint, doses, derived timepoints.
+
+A protocol is data: a YAML file (schema: ``docs/protocol.md``) read into the frozen dataclasses
+below. The built-in default, ``protocols/levin2024.yaml``, reproduces the trial of Levin et al.
+(2024). This module is pure: :func:`alliance.study.load_protocol` (in ``study/io.py``) reads the
+file and hands the parsed mapping to :meth:`Protocol.from_dict`, which checks all of it and
+reports every problem with the file and the key path.
+
+References
+----------
+Levin AW, Lancelotta R, Sepeda ND, et al. (2024). The therapeutic alliance between study
+participants and intervention facilitators is associated with acute effects and clinical
+outcomes in a psilocybin-assisted therapy trial for major depressive disorder. PLoS ONE 19(3):
+e0300501. Davis AK, Barrett FS, May DG, et al. (2021). Effects of psilocybin-assisted therapy on
+major depressive disorder. JAMA Psychiatry 78(5):481-489.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import yaml
+
+from alliance import instruments as bank
+
+from .errors import DataProblem, ProtocolError
+
+KINDS = ("baseline", "preparation", "dosing", "integration", "follow_up")
+DOSE_UNITS = ("mg", "mg/kg", "mg/70kg")
+RULES = ("max", "min", "mean")
+# Anchors that are not timepoints: the participant's enrolment, the start of treatment (enrolment
+# plus the arm's start_offset_days) and the first / last timepoint of kind dosing.
+FIXED_ANCHORS = ("enrolment", "treatment_start", "first_dosing", "last_dosing")
+# Ids take part in measure names (INSTRUMENT.SCALE@TIMEPOINT) and REDCap event names.
+_ID = re.compile(r"[a-z][a-z0-9_]*")
+_CONTRACT_COLUMNS = ("participant_id", "arm", "site", "facilitator_ids")
+
+
+@dataclass(frozen=True)
+class Arm:
+    """A trial arm. ``start_offset_days`` delays treatment (a waiting-list arm starts later)."""
+
+    id: str
+    label: str
+    start_offset_days: int = 0
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Dose:
+    """The dose given at a dosing timepoint: ``amount`` ``unit`` of ``compound`` at ``session``."""
+
+    compound: str
+    amount: float
+    unit: str
+    session: int
+
+    def describe(self) -> str:
+        return f"{_plain(self.amount)} {self.unit} {self.compound} (session {self.session})"
+
+
+@dataclass(frozen=True)
+class Timepoint:
+    """A scheduled assessment.
+
+    It is due ``offset_days`` after its ``anchor`` (``enrolment``, ``treatment_start``,
+    ``first_dosing``, ``last_dosing`` or another timepoint's id), within ``window_days`` =
+    (days before, days after) that date.
+    """
+
+    id: str
+    label: str
+    kind: str
+    order: int
+    anchor: str
+    offset_days: int
+    window_days: tuple[int, int]
+    instruments: tuple[str, ...]
+    dose: Dose | None = None
+
+
+@dataclass(frozen=True)
+class DerivedTimepoint:
+    """A timepoint computed per participant and scale from others, e.g. ``peak`` = max over sessions."""
+
+    id: str
+    label: str
+    from_timepoints: tuple[str, ...]
+    rule: str
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A study protocol (schema: ``docs/protocol.md``).
+
+    ``analysis`` and ``alerts`` are kept as data for the analysis plan and the alert rules; this
+    layer checks only that they are mappings or lists.
+    """
+
+    id: str
+    name: str
+    arms: tuple[Arm, ...]
+    timepoints: tuple[Timepoint, ...]
+    derived: tuple[DerivedTimepoint, ...] = ()
+    identifiers: tuple[str, ...] = ()
+    analysis: dict | list = field(default_factory=dict)
+    alerts: dict | list = field(default_factory=list)
+    description: str = ""
+    citation: str = ""
+
+    # -- lookups -----------------------------------------------------------------------------
+
+    @property
+    def timepoint_ids(self) -> tuple[str, ...]:
+        """Timepoint ids in protocol order (derived timepoints not included)."""
+        return tuple(t.id for t in self.timepoints)
+
+    @property
+    def arm_ids(self) -> tuple[str, ...]:
+        return tuple(a.id for a in self.arms)
+
+    @property
+    def derived_ids(self) -> tuple[str, ...]:
+        return tuple(d.id for d in self.derived)
+
+    @property
+    def instruments(self) -> tuple[str, ...]:
+        """Every instrument the protocol gives, in order of first administration."""
+        return tuple(dict.fromkeys(i for t in self.timepoints for i in t.instruments))
+
+    @property
+    def dosing_timepoints(self) -> tuple[Timepoint, ...]:
+        return tuple(t for t in self.timepoints if t.kind == "dosing")
+
+    def timepoint(self, timepoint_id: str) -> Timepoint:
+        """The timepoint with this id; ``KeyError`` naming the timepoints that exist."""
+        for t in self.timepoints:
+            if t.id == timepoint_id:
+                return t
+        raise KeyError(f"protocol {self.id} has no timepoint {timepoint_id!r}; "
+                       f"timepoints are {', '.join(self.timepoint_ids)}")
+
+    def derived_timepoint(self, derived_id: str) -> DerivedTimepoint:
+        for d in self.derived:
+            if d.id == derived_id:
+                return d
+        raise KeyError(f"protocol {self.id} has no derived timepoint {derived_id!r}; "
+                       f"derived timepoints are {', '.join(self.derived_ids) or 'none'}")
+
+    def arm(self, arm_id: str) -> Arm:
+        for a in self.arms:
+            if a.id == arm_id:
+                return a
+        raise KeyError(f"protocol {self.id} has no arm {arm_id!r}; arms are {', '.join(self.arm_ids)}")
+
+    def instruments_at(self, timepoint_id: str) -> tuple[str, ...]:
+        """The instruments given at a timepoint; for a derived timepoint, those of its sources."""
+        if timepoint_id in self.derived_ids:
+            sources = self.derived_timepoint(timepoint_id).from_timepoints
+            return tuple(dict.fromkeys(i for s in sources for i in self.timepoint(s).instruments))
+        return self.timepoint(timepoint_id).instruments
+
+    # -- serialization -----------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The protocol as the mapping its YAML file holds (``from_dict(to_dict())`` gives it back)."""
+        out: dict[str, Any] = {"id": self.id, "name": self.name}
+        if self.description:
+            out["description"] = self.description
+        if self.citation:
+            out["citation"] = self.citation
+        out["arms"] = [
+            {"id": a.id, "label": a.label, "start_offset_days": a.start_offset_days,
+             **({"description": a.description} if a.description else {})}
+            for a in self.arms
+        ]
+        out["timepoints"] = []
+        for t in self.timepoints:
+            entry: dict[str, Any] = {
+                "id": t.id, "label": t.label, "kind": t.kind, "order": t.order, "anchor": t.anchor,
+                "offset_days": t.offset_days, "window_days": list(t.window_days),
+                "instruments": list(t.instruments),
+            }
+            if t.dose is not None:
+                entry["dose"] = {"compound": t.dose.compound, "amount": _plain(t.dose.amount),
+                                 "unit": t.dose.unit, "session": t.dose.session}
+            out["timepoints"].append(entry)
+        out["derived"] = [{"id": d.id, "label": d.label, "from_timepoints": list(d.from_timepoints),
+                           "rule": d.rule} for d in self.derived]
+        out["identifiers"] = list(self.identifiers)
+        if self.analysis:
+            out["analysis"] = self.analysis
+        if self.alerts:
+            out["alerts"] = self.alerts
+        return out
+
+    def to_yaml(self) -> str:
+        """The protocol as YAML text (what :func:`alliance.study.save` writes to ``protocol.yaml``)."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, width=100)
+
+    @cached_property
+    def sha256(self) -> str:
+        """SHA-256 of the canonical JSON serialization of :meth:`to_dict`, for provenance."""
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                               default=str)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    @classmethod
+    def from_dict(cls, raw: Any, origin: str = "<protocol>") -> Protocol:
+        """Build and check a protocol from its parsed YAML mapping.
+
+        Parameters
+        ----------
+        raw : dict
+            The mapping read from the YAML file.
+        origin : str
+            The file name, used in error messages.
+
+        Returns
+        -------
+        Protocol
+
+        Raises
+        ------
+        ProtocolError
+            Listing every problem, each with the file, the key path, the value and what is allowed.
+        """
+        return _parse(raw, origin)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading a protocol from its parsed YAML mapping
+# --------------------------------------------------------------------------------------------
+
+_TOP_KEYS = ("id", "name", "description", "citation", "arms", "timepoints", "derived", "identifiers",
+             "analysis", "alerts")
+_ARM_KEYS = ("id", "label", "start_offset_days", "description")
+_TIMEPOINT_KEYS = ("id", "label", "kind", "order", "anchor", "offset_days", "window_days", "instruments", "dose")
+_DOSE_KEYS = ("compound", "amount", "unit", "session")
+_DERIVED_KEYS = ("id", "label", "from_timepoints", "rule")
+
+
+class _Reader:
+    """Collects every problem of one protocol file, each with its key path."""
+
+    def __init__(self, origin: str):
+        self.origin = origin
+        self.problems: list[DataProblem] = []
+
+    def problem(self, key: str, value: Any, reason: str, allowed: str = "") -> None:
+        self.problems.append(DataProblem(self.origin, None, key, value, allowed, reason, where="key"))
+
+    def mapping(self, value: Any, key: str, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> dict:
+        if not isinstance(value, dict):
+            self.problem(key, None, f"expected a mapping, found {type(value).__name__}", "a mapping of keys")
+            return {}
+        for unknown in [k for k in value if k not in allowed]:
+            self.problem(f"{key}.{unknown}" if key else str(unknown), None, "is not a key of this section",
+                         ", ".join(allowed))
+        for k in required:
+            if value.get(k) in (None, ""):
+                self.problem(f"{key}.{k}" if key else k, None, "is required", "")
+        return value
+
+    def identifier(self, value: Any, key: str) -> str:
+        text = "" if value is None else str(value)
+        if value is not None and not _ID.fullmatch(text):
+            self.problem(key, value, "is not a valid id",
+                         "lower-case letters, digits and underscores, starting with a letter")
+        return text
+
+    def integer(self, value: Any, key: str, default: int, minimum: int | None = None) -> int:
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.problem(key, value, "is not a whole number", "a whole number of days")
+            return default
+        if minimum is not None and value < minimum:
+            self.problem(key, value, f"is below {minimum}", f"a whole number ≥ {minimum}")
+        return value
+
+    def id_list(self, value: Any, key: str) -> list[str]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.problem(key, value, "expected a list", "a list of ids")
+            return []
+        return [str(v) for v in value]
+
+    def unique(self, ids: list[str], key: str) -> None:
+        seen: set[str] = set()
+        for i, value in enumerate(ids):
+            if value in seen:
+                self.problem(f"{key}[{i}].id", value, "appears twice", "unique ids")
+            seen.add(value)
+
+
+def _parse(raw: Any, origin: str) -> Protocol:
+    r = _Reader(origin)
+    top = r.mapping(raw, "", _TOP_KEYS, ("id", "name", "arms", "timepoints"))
+    protocol_id = r.identifier(top.get("id"), "id")
+
+    arms = []
+    arm_list = top.get("arms")
+    if arm_list is not None and (not isinstance(arm_list, list) or not arm_list):
+        r.problem("arms", None, "expected a non-empty list", "a list of arms")
+        arm_list = []
+    for i, entry in enumerate(arm_list or []):
+        key = f"arms[{i}]"
+        a = r.mapping(entry, key, _ARM_KEYS, ("id",))
+        arms.append(Arm(
+            id=r.identifier(a.get("id"), f"{key}.id"),
+            label=str(a.get("label") or a.get("id") or ""),
+            start_offset_days=r.integer(a.get("start_offset_days"), f"{key}.start_offset_days", 0, minimum=0),
+            description=str(a.get("description") or ""),
+        ))
+    r.unique([a.id for a in arms], "arms")
+
+    timepoints = _parse_timepoints(r, top.get("timepoints"))
+    timepoint_ids = [t.id for t in timepoints]
+    _check_anchors(r, timepoints, raw_positions={t.id: i for i, t in enumerate(timepoints)})
+
+    derived = []
+    derived_list = top.get("derived")
+    if derived_list is not None and not isinstance(derived_list, list):
+        r.problem("derived", None, "expected a list", "a list of derived timepoints")
+        derived_list = []
+    for i, entry in enumerate(derived_list or []):
+        key = f"derived[{i}]"
+        d = r.mapping(entry, key, _DERIVED_KEYS, ("id", "from_timepoints", "rule"))
+        derived_id = r.identifier(d.get("id"), f"{key}.id")
+        if derived_id in timepoint_ids:
+            r.problem(f"{key}.id", derived_id, "is already a timepoint id", "an id no timepoint has")
+        sources = r.id_list(d.get("from_timepoints"), f"{key}.from_timepoints")
+        if d.get("from_timepoints") is not None and not sources:
+            r.problem(f"{key}.from_timepoints", None, "is empty", "one or more timepoint ids")
+        for j, source in enumerate(sources):
+            if source not in timepoint_ids:
+                r.problem(f"{key}.from_timepoints[{j}]", source, "is not a timepoint", ", ".join(timepoint_ids))
+        rule = d.get("rule")
+        if rule is not None and rule not in RULES:
+            r.problem(f"{key}.rule", rule, "is not a rule", ", ".join(RULES))
+        derived.append(DerivedTimepoint(derived_id, str(d.get("label") or derived_id), tuple(sources),
+                                        str(rule)))
+    r.unique([d.id for d in derived], "derived")
+
+    identifiers = r.id_list(top.get("identifiers"), "identifiers")
+    for i, name in enumerate(identifiers):
+        if name in _CONTRACT_COLUMNS:
+            r.problem(f"identifiers[{i}]", name, "is a column every export needs, not an identifier",
+                      "participant columns other than " + ", ".join(_CONTRACT_COLUMNS))
+
+    for key in ("analysis", "alerts"):
+        if top.get(key) is not None and not isinstance(top[key], dict | list):
+            r.problem(key, None, f"expected a mapping or a list, found {type(top[key]).__name__}",
+                      "a mapping or a list")
+
+    if r.problems:
+        raise ProtocolError(r.problems)
+    return Protocol(
+        id=protocol_id,
+        name=str(top["name"]),
+        arms=tuple(arms),
+        timepoints=tuple(sorted(timepoints, key=lambda t: t.order)),
+        derived=tuple(derived),
+        identifiers=tuple(identifiers),
+        analysis=top.get("analysis") if top.get("analysis") is not None else {},
+        alerts=top.get("alerts") if top.get("alerts") is not None else [],
+        description=" ".join(str(top.get("description") or "").split()),
+        citation=" ".join(str(top.get("citation") or "").split()),
+    )
+
+
+def _parse_timepoints(r: _Reader, raw: Any) -> list[Timepoint]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not raw:
+        r.problem("timepoints", None, "expected a non-empty list", "a list of timepoints")
+        return []
+    known = {i.id for i in bank.list_instruments()}
+    timepoints = []
+    sessions: dict[int, str] = {}
+    for i, entry in enumerate(raw):
+        t = r.mapping(entry, f"timepoints[{i}]", _TIMEPOINT_KEYS, ("id", "kind"))
+        key = f"timepoints[{i}]" + (f" ({t['id']})" if t.get("id") else "")
+        timepoint_id = r.identifier(t.get("id"), f"{key}.id")
+        kind = t.get("kind")
+        if kind is not None and kind not in KINDS:
+            r.problem(f"{key}.kind", kind, "is not a timepoint kind", ", ".join(KINDS))
+        order = r.integer(t.get("order"), f"{key}.order", i + 1)
+        offset = r.integer(t.get("offset_days"), f"{key}.offset_days", 0)
+        window = t.get("window_days", [0, 0])
+        if (not isinstance(window, list) or len(window) != 2
+                or any(isinstance(w, bool) or not isinstance(w, int) or w < 0 for w in window)):
+            r.problem(f"{key}.window_days", window, "is not a window",
+                      "[days before, days after], two whole numbers ≥ 0")
+            window = [0, 0]
+        instruments = r.id_list(t.get("instruments"), f"{key}.instruments")
+        for j, instrument_id in enumerate(instruments):
+            if instrument_id not in known:
+                r.problem(f"{key}.instruments[{j}]", instrument_id, "is not an instrument in the bank",
+                          ", ".join(sorted(known)))
+        if len(set(instruments)) != len(instruments):
+            r.problem(f"{key}.instruments", instruments, "names an instrument twice", "each instrument once")
+        dose = None
+        if t.get("dose") is not None:
+            if kind != "dosing":
+                r.problem(f"{key}.dose", None, f"is given at a timepoint of kind {kind!r}",
+                          "a dose only at timepoints of kind dosing")
+            dose = _parse_dose(r, t["dose"], f"{key}.dose", default_session=len(sessions) + 1)
+            if dose is not None:
+                if dose.session in sessions:
+                    r.problem(f"{key}.dose.session", dose.session,
+                              f"is already the session of timepoint {sessions[dose.session]!r}",
+                              "one dosing timepoint per session number")
+                sessions[dose.session] = timepoint_id
+        timepoints.append(Timepoint(
+            id=timepoint_id,
+            label=str(t.get("label") or timepoint_id),
+            kind=str(kind),
+            order=order,
+            anchor=str(t.get("anchor") or "enrolment"),
+            offset_days=offset,
+            window_days=(int(window[0]), int(window[1])),
+            instruments=tuple(instruments),
+            dose=dose,
+        ))
+    r.unique([t.id for t in timepoints], "timepoints")
+    orders = [t.order for t in timepoints]
+    for i, order in enumerate(orders):
+        if orders.index(order) != i:
+            r.problem(f"timepoints[{i}].order", order, f"is also the order of {timepoints[orders.index(order)].id!r}",
+                      "a different whole number for every timepoint")
+    return timepoints
+
+
+def _parse_dose(r: _Reader, raw: Any, key: str, default_session: int) -> Dose | None:
+    d = r.mapping(raw, key, _DOSE_KEYS, ("compound", "amount", "unit"))
+    if not d:
+        return None
+    amount = d.get("amount")
+    if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int | float) or amount <= 0):
+        r.problem(f"{key}.amount", amount, "is not a positive number", "a number > 0")
+        amount = None
+    unit = d.get("unit")
+    if unit is not None and unit not in DOSE_UNITS:
+        r.problem(f"{key}.unit", unit, "is not a dose unit", ", ".join(DOSE_UNITS))
+    session = r.integer(d.get("session"), f"{key}.session", default_session, minimum=1)
+    return Dose(str(d.get("compound") or ""), float(amount or 0.0), str(unit), session)
+
+
+def _check_anchors(r: _Reader, timepoints: list[Timepoint], raw_positions: dict[str, int]) -> None:
+    """Every anchor names something that exists, and no chain of anchors runs in a circle."""
+    by_id = {t.id: t for t in timepoints}
+    dosing = sorted((t for t in timepoints if t.kind == "dosing"), key=lambda t: t.order)
+    allowed = ", ".join(FIXED_ANCHORS) + " or a timepoint id"
+
+    def target(t: Timepoint) -> str | None:
+        if t.anchor == "first_dosing":
+            return dosing[0].id if dosing else None
+        if t.anchor == "last_dosing":
+            return dosing[-1].id if dosing else None
+        return t.anchor if t.anchor in by_id else None
+
+    for t in timepoints:
+        key = f"timepoints[{raw_positions[t.id]}] ({t.id}).anchor"
+        if t.anchor not in FIXED_ANCHORS and t.anchor not in by_id:
+            r.problem(key, t.anchor, "is not an anchor", allowed)
+        elif t.anchor in ("first_dosing", "last_dosing") and not dosing:
+            r.problem(key, t.anchor, "needs a timepoint of kind dosing; the protocol has none", allowed)
+        seen = [t.id]
+        current = target(t)
+        while current is not None:
+            if current in seen:
+                r.problem(key, t.anchor, "starts a chain of anchors that runs in a circle ("
+                          + " → ".join(seen + [current]) + ")",
+                          "an anchor chain that ends at enrolment or treatment_start")
+                break
+            seen.append(current)
+            current = target(by_id[current])
+
+
+def _plain(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else float(value)

@@ -1,0 +1,296 @@
+"""The tidy data contract: a :class:`Study` is a protocol plus three tables.
+
+- ``participants``: one row per participant — ``participant_id``, ``arm``, optional ``site``,
+  ``facilitator_ids`` (``;``-separated), covariates and identifier columns.
+- ``responses``: one row per answered item — ``participant_id, timepoint, instrument, item,
+  value, rater, administered_at``.
+- ``dosing_sessions`` (optional): ``participant_id, session, date, compound, amount, unit``.
+
+The contract is documented for users in ``docs/data.md``. Tables are kept with fixed dtypes
+(text as pandas ``string``, ``value`` as float) so that a study read from files and the same
+study built in memory compare equal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from alliance import instruments as bank
+
+from . import measures as _measures
+from .errors import DataProblem, StudyDataError
+from .protocol import Protocol
+from .validation import (
+    DOSING_COLUMNS,
+    RESPONSE_COLUMNS,
+    Locator,
+    check_dosing_sessions,
+    check_participants,
+    check_responses,
+    is_text,
+)
+
+_PARTICIPANT_TEXT = ("participant_id", "arm", "site", "facilitator_ids")
+_DOSING_TEXT = ("participant_id", "date", "compound", "unit")
+
+
+def format_numbers(values: pd.Series) -> pd.Series:
+    """Numbers as the shortest text that reads back to the same float (``3`` not ``3.0``).
+
+    Parameters
+    ----------
+    values : Series
+        Numeric.
+
+    Returns
+    -------
+    Series of string
+        Missing where the number is missing.
+    """
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    text = pd.Series(numbers.astype(str), index=values.index, dtype="string")
+    text = text.str.replace(r"\.0$", "", regex=True)
+    return text.mask(np.isnan(numbers))
+
+
+def format_number(value: float) -> str:
+    """One number as :func:`format_numbers` writes it."""
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
+
+
+def _as_text(series: pd.Series) -> pd.Series:
+    if is_text(series):
+        return series
+    if pd.api.types.is_float_dtype(series) or pd.api.types.is_integer_dtype(series):
+        return format_numbers(series)
+    return series.astype("string")
+
+
+def _as_number(series: pd.Series, keep_text: bool) -> pd.Series:
+    """A covariate column as Int64 / float64 when every value is a number written plainly."""
+    if pd.api.types.is_bool_dtype(series):
+        return series
+    if pd.api.types.is_numeric_dtype(series):
+        numbers = series.astype(float)
+    elif keep_text:
+        return series.astype("string")
+    else:
+        text = series.astype("string")
+        numbers = pd.to_numeric(text, errors="coerce")
+        # Only a lossless reading: "00123" (an id) or "1.50" stay text.
+        if (numbers.isna() != text.isna()).any() or not (format_numbers(numbers) == text).fillna(True).all():
+            return text
+        numbers = numbers.astype(float)
+    values = numbers.to_numpy(dtype=float, na_value=np.nan)
+    finite = values[~np.isnan(values)]
+    if np.all(np.mod(finite, 1) == 0) and np.all(np.abs(finite) < 2**53):
+        return pd.Series(pd.array(values, dtype="Int64"), index=series.index, name=series.name)
+    return pd.Series(values, index=series.index, name=series.name)
+
+
+def normalize_participants(participants: pd.DataFrame, identifiers: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The participants table with contract dtypes.
+
+    ``participant_id``, ``arm``, ``site``, ``facilitator_ids`` and identifier columns are text;
+    a covariate is a number (``Int64`` when all values are whole, else float) when every value
+    is written as a plain number, and text otherwise.
+    """
+    out = participants.copy()
+    for column in out.columns:
+        if column in _PARTICIPANT_TEXT or column in identifiers:
+            out[column] = _as_text(out[column])
+        else:
+            out[column] = _as_number(out[column], keep_text=False)
+    return out.reset_index(drop=True)
+
+
+def normalize_responses(responses: pd.DataFrame) -> pd.DataFrame:
+    """The responses table with contract columns and dtypes (``value`` left as text if not numeric)."""
+    out = responses.copy()
+    for column in ("rater", "administered_at"):
+        if column not in out.columns:
+            out[column] = pd.Series(pd.NA, index=out.index, dtype="string")
+    for column in out.columns:
+        if column == "value":
+            kind = pd.api.types.infer_dtype(out[column], skipna=True)
+            if kind in ("empty", "floating", "integer", "mixed-integer-float", "decimal"):
+                out[column] = out[column].to_numpy(dtype=float, na_value=np.nan)
+            else:
+                out[column] = out[column].astype("string")
+        else:
+            out[column] = _as_text(out[column])
+    ordered = [c for c in RESPONSE_COLUMNS if c in out.columns] + [c for c in out.columns if c not in RESPONSE_COLUMNS]
+    return out[ordered].reset_index(drop=True)
+
+
+def normalize_dosing_sessions(dosing: pd.DataFrame) -> pd.DataFrame:
+    """The dosing sessions table with contract dtypes (``session`` Int64, ``amount`` float)."""
+    out = dosing.copy()
+    for column in out.columns:
+        if column == "session":
+            numbers = pd.to_numeric(_as_text(out[column]), errors="coerce")
+            if numbers.notna().sum() == out[column].notna().sum() and (numbers.dropna() % 1 == 0).all():
+                out[column] = numbers.astype("Int64")
+            else:
+                out[column] = _as_text(out[column])
+        elif column == "amount":
+            numbers = pd.to_numeric(_as_text(out[column]), errors="coerce")
+            out[column] = numbers.astype(float) if numbers.notna().sum() == out[column].notna().sum() \
+                else _as_text(out[column])
+        else:
+            out[column] = _as_text(out[column])
+    ordered = [c for c in DOSING_COLUMNS if c in out.columns] + [c for c in out.columns if c not in DOSING_COLUMNS]
+    return out[ordered].reset_index(drop=True)
+
+
+def sort_responses(responses: pd.DataFrame, protocol: Protocol, participant_ids=None) -> pd.DataFrame:
+    """Responses in canonical order: participant, timepoint (protocol order), instrument, item number.
+
+    Parameters
+    ----------
+    responses : DataFrame
+    protocol : Protocol
+    participant_ids : sequence of str, optional
+        Participant order (default: order of first appearance).
+
+    Returns
+    -------
+    DataFrame
+        The same rows, re-ordered, with a fresh index.
+    """
+    if participant_ids is None:
+        participant_ids = pd.unique(responses["participant_id"])
+    items = [item for i in protocol.instruments for item in bank.get(i).item_ids]
+    return _measures._sort(responses, [("participant_id", list(participant_ids)),
+                                       ("timepoint", list(protocol.timepoint_ids)),
+                                       ("instrument", list(protocol.instruments)), ("item", items)])
+
+
+def check_study(protocol: Protocol, participants: pd.DataFrame, responses: pd.DataFrame,
+                dosing_sessions: pd.DataFrame | None = None,
+                locators: Mapping[str, Locator] | None = None) -> tuple[list[DataProblem], np.ndarray]:
+    """Check the three tables together.
+
+    Parameters
+    ----------
+    protocol : Protocol
+    participants, responses : DataFrame
+    dosing_sessions : DataFrame, optional
+    locators : mapping, optional
+        ``"participants"``, ``"responses"``, ``"dosing_sessions"`` → :class:`Locator` (default:
+        the contract file names, rows numbered as the CSV lines :func:`alliance.study.save` writes).
+
+    Returns
+    -------
+    problems : list of DataProblem
+    values : ndarray of float
+        The responses' values as numbers.
+    """
+    locators = dict(locators or {})
+    participants_locator = locators.get("participants", Locator("participants.csv"))
+    problems = check_participants(protocol, participants, participants_locator)
+    ids = (participants["participant_id"].dropna().astype(str).tolist()
+           if "participant_id" in participants.columns else None)
+    response_problems, values = check_responses(protocol, responses, ids,
+                                                locators.get("responses", Locator("responses.csv")),
+                                                participants_locator.file)
+    problems += response_problems
+    if dosing_sessions is not None:
+        problems += check_dosing_sessions(protocol, dosing_sessions, ids,
+                                          locators.get("dosing_sessions", Locator("dosing_sessions.csv")),
+                                          participants_locator.file)
+    return problems, values
+
+
+@dataclass(eq=False)
+class Study:
+    """A protocol and its tidy tables (the contract: ``docs/data.md``).
+
+    Parameters
+    ----------
+    protocol : Protocol
+    participants : DataFrame
+        ``participant_id``, ``arm``, optional ``site``, ``facilitator_ids``, covariates.
+    responses : DataFrame
+        ``participant_id, timepoint, instrument, item, value, rater, administered_at``; the last
+        two may be left out (missing).
+    dosing_sessions : DataFrame, optional
+        ``participant_id, session, date, compound, amount, unit``.
+
+    Notes
+    -----
+    Building a ``Study`` normalizes dtypes but does not validate; :func:`alliance.study.load`
+    validates before returning, and :meth:`validate` checks a study built in memory.
+    """
+
+    protocol: Protocol
+    participants: pd.DataFrame
+    responses: pd.DataFrame
+    dosing_sessions: pd.DataFrame | None = None
+
+    def __post_init__(self) -> None:
+        self.participants = normalize_participants(self.participants, self.protocol.identifiers)
+        self.responses = normalize_responses(self.responses)
+        if self.dosing_sessions is not None:
+            self.dosing_sessions = normalize_dosing_sessions(self.dosing_sessions)
+
+    def validate(self) -> None:
+        """Check the tables against the protocol and the instrument bank.
+
+        Raises
+        ------
+        StudyDataError
+            Listing every problem with file, row (the line :func:`alliance.study.save` would
+            write it on), column, value and the allowed values.
+        """
+        problems, _ = check_study(self.protocol, self.participants, self.responses, self.dosing_sessions)
+        if problems:
+            raise StudyDataError(problems)
+
+    def _numeric_responses(self) -> pd.DataFrame:
+        if self.responses["value"].dtype == float:
+            return self.responses
+        problems, values = check_study(self.protocol, self.participants, self.responses, self.dosing_sessions)
+        if problems:
+            raise StudyDataError(problems)
+        return self.responses.assign(value=values)
+
+    @property
+    def participant_ids(self) -> list[str]:
+        return self.participants["participant_id"].astype(str).tolist()
+
+    def scores(self) -> pd.DataFrame:
+        """Scale scores of every administration (see :func:`alliance.study.measures.scores`).
+
+        Returns
+        -------
+        DataFrame
+            One row per participant × timepoint × instrument: ``participant_id, timepoint,
+            instrument`` and the output columns of :func:`alliance.instruments.score`.
+        """
+        return _measures.scores(self.protocol, self._numeric_responses(), self.participant_ids)
+
+    def measures(self, wide: bool = False) -> pd.DataFrame:
+        """Scores as measures ``INSTRUMENT.SCALE@TIMEPOINT``, derived timepoints included.
+
+        Parameters
+        ----------
+        wide : bool
+            False: long ``participant_id, measure, value`` (non-missing scores only). True: one
+            row per participant (index ``participant_id``), one column per protocol measure.
+
+        Returns
+        -------
+        DataFrame
+        """
+        return _measures.measures(self.protocol, self._numeric_responses(), self.participant_ids, wide=wide)
+
+    def deidentified(self) -> Study:
+        """A copy without the participant columns the protocol lists as ``identifiers``."""
+        drop = [c for c in self.protocol.identifiers if c in self.participants.columns]
+        return replace(self, participants=self.participants.drop(columns=drop))

@@ -1,0 +1,369 @@
+"""Checks of the tidy tables against the protocol and the instrument bank.
+
+Every check is vectorized over rows (pandas ``isin``, ``duplicated``); answers are validated by
+the scoring engine (:func:`alliance.instruments.validate`), one call per instrument on an
+(administrations × items) matrix, so the rules for a valid answer live in one place. Each problem
+the engine finds in a matrix cell is mapped back to the response row it came from. Checks collect
+every problem instead of stopping at the first.
+
+Where a response row came from is described by a :class:`Locator`: for ``responses.csv`` the row
+is the file's line number and the column is the contract column; an importer (wide CSV, REDCap)
+passes its own file, line numbers and source columns, so that its users read their own file's
+coordinates in the message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from alliance import instruments as bank
+
+from .administrations import item_matrix
+from .errors import DataProblem
+from .protocol import DOSE_UNITS, Protocol
+
+RESPONSE_COLUMNS = ("participant_id", "timepoint", "instrument", "item", "value", "rater", "administered_at")
+REQUIRED_RESPONSE_COLUMNS = RESPONSE_COLUMNS[:5]
+PARTICIPANT_COLUMNS = ("participant_id", "arm")
+DOSING_COLUMNS = ("participant_id", "session", "date", "compound", "amount", "unit")
+REQUIRED_DOSING_COLUMNS = ("participant_id", "session")
+
+
+@dataclass(frozen=True)
+class Locator:
+    """Where the rows of a table came from.
+
+    Attributes
+    ----------
+    file : str
+        The file named in messages.
+    rows : ndarray of int, optional
+        The source line number of each row; by default ``position + first_row``.
+    first_row : int
+        Line number of the first row when ``rows`` is not given (2: the line after a CSV header).
+    columns : mapping
+        Contract column → the source column it came from: one name, or an array (or list) with
+        one name per row (a wide file's item columns). Columns not listed are named as they are.
+    """
+
+    file: str
+    rows: np.ndarray | None = None
+    first_row: int = 2
+    columns: Mapping[str, object] = field(default_factory=dict)
+
+    def row(self, position: int) -> int:
+        return int(self.rows[position]) if self.rows is not None else int(position) + self.first_row
+
+    def column(self, name: str, position: int) -> str:
+        source = self.columns.get(name, name)
+        return str(source[position]) if isinstance(source, np.ndarray | list | tuple) else str(source)
+
+    def problem(self, position: int, column: str, value: object, allowed: str, reason: str) -> DataProblem:
+        return DataProblem(self.file, self.row(position), self.column(column, position), _plain(value), allowed, reason)
+
+
+def _plain(value: object) -> object:
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def is_text(series: pd.Series) -> bool:
+    """True for the pandas ``string`` dtype with ``<NA>`` for missing (the contract's text dtype)."""
+    return isinstance(series.dtype, pd.StringDtype) and series.dtype.na_value is pd.NA
+
+
+def _text(series: pd.Series) -> pd.Series:
+    return series if is_text(series) else series.astype("string")
+
+
+def _missing_columns(frame: pd.DataFrame, required: Iterable[str], file: str) -> list[DataProblem]:
+    absent = [c for c in required if c not in frame.columns]
+    if not absent:
+        return []
+    return [DataProblem(file, None, ", ".join(absent), None, "the columns " + ", ".join(required),
+                        "required columns are missing")]
+
+
+def _empty(frame: pd.DataFrame, column: str, locator: Locator, what: str) -> list[DataProblem]:
+    values = _text(frame[column])
+    empty = values.isna() | (values.str.strip() == "")
+    return [locator.problem(p, column, None, what, "is empty") for p in np.flatnonzero(empty.to_numpy(bool))]
+
+
+def _iso_dates(frame: pd.DataFrame, column: str, locator: Locator) -> list[DataProblem]:
+    values = _text(frame[column])
+    present = values.notna().to_numpy(bool)
+    if not present.any():
+        return []
+    parsed = pd.to_datetime(values, format="ISO8601", errors="coerce", utc=True)
+    bad = present & parsed.isna().to_numpy(bool)
+    return [locator.problem(p, column, values.iloc[p], "an ISO-8601 date or date-time, e.g. 2024-03-01 or "
+                            "2024-03-01T14:30:00", "is not an ISO-8601 date")
+            for p in np.flatnonzero(bad)]
+
+
+def _duplicates(keys: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of rows repeating an earlier row's keys, and the position of that earlier row."""
+    repeated = keys.duplicated(keep="first").to_numpy(bool)
+    if not repeated.any():
+        return np.array([], dtype=np.int64), np.array([], dtype=np.int64)
+    group = keys.groupby(list(keys.columns), sort=False, dropna=False).ngroup().to_numpy()
+    groups, first = np.unique(group, return_index=True)
+    first_of_group = np.empty(group.max() + 1, dtype=np.int64)
+    first_of_group[groups] = first
+    positions = np.flatnonzero(repeated)
+    return positions, first_of_group[group[positions]]
+
+
+def check_participants(protocol: Protocol, participants: pd.DataFrame,
+                       locator: Locator | None = None) -> list[DataProblem]:
+    """Check ``participants.csv``: ids present and unique, every arm an arm of the protocol.
+
+    Parameters
+    ----------
+    protocol : Protocol
+    participants : DataFrame
+        Columns ``participant_id``, ``arm`` and any optional columns.
+    locator : Locator, optional
+        Where the rows came from (default: ``participants.csv``, line numbers from 2).
+
+    Returns
+    -------
+    list of DataProblem
+    """
+    locator = locator or Locator("participants.csv")
+    problems = _missing_columns(participants, PARTICIPANT_COLUMNS, locator.file)
+    if problems:
+        return problems
+    problems += _empty(participants, "participant_id", locator, "a participant id")
+    ids = _text(participants["participant_id"])
+    repeated, first = _duplicates(ids.to_frame())
+    problems += [locator.problem(p, "participant_id", ids.iloc[p], "each participant once",
+                                 f"appears twice (also on row {locator.row(f)})")
+                 for p, f in zip(repeated, first, strict=True)]
+    arms = _text(participants["arm"])
+    bad = ~arms.isin(protocol.arm_ids).to_numpy(bool)
+    problems += [locator.problem(p, "arm", arms.iloc[p], ", ".join(protocol.arm_ids),
+                                 f"is not an arm of protocol {protocol.id}") for p in np.flatnonzero(bad)]
+    return problems
+
+
+def check_responses(protocol: Protocol, responses: pd.DataFrame, participant_ids: Iterable[str] | None,
+                    locator: Locator | None = None,
+                    participants_file: str = "participants.csv") -> tuple[list[DataProblem], np.ndarray]:
+    """Check responses against the protocol, the instrument bank and the participants.
+
+    Parameters
+    ----------
+    protocol : Protocol
+    responses : DataFrame
+        The tidy responses (``value`` as text or numbers).
+    participant_ids : iterable of str, optional
+        The participants listed in the participants table (``None`` skips that check).
+    locator : Locator, optional
+        Where each row came from (default: ``responses.csv``, line numbers from 2).
+    participants_file : str
+        The participants table's name, for the message about an unlisted participant.
+
+    Returns
+    -------
+    problems : list of DataProblem
+    values : ndarray of float
+        The answers as numbers (NaN where a value is missing or invalid).
+
+    Notes
+    -----
+    Checked: required and unknown columns; empty participant, timepoint, instrument or item;
+    participant not listed; unknown timepoint (a derived timepoint is not one where answers are
+    given); instrument not in the bank or not given at that timepoint by the protocol; item not an
+    item of the instrument; a second answer to the same (participant, timepoint, item); an empty
+    value; answers the scoring engine refuses (not a number, out of range, off the item's step);
+    ``administered_at`` not ISO-8601.
+    """
+    locator = locator or Locator("responses.csv")
+    n = len(responses)
+    problems = _missing_columns(responses, REQUIRED_RESPONSE_COLUMNS, locator.file)
+    unknown = [c for c in responses.columns if c not in RESPONSE_COLUMNS]
+    if unknown:
+        problems.append(DataProblem(locator.file, None, ", ".join(map(str, unknown)), None,
+                                    ", ".join(RESPONSE_COLUMNS), "are not columns of the responses table"))
+    if any(p.reason == "required columns are missing" for p in problems):
+        return problems, np.full(n, np.nan)
+
+    for column, what in (("participant_id", "a participant id"), ("timepoint", "a timepoint id"),
+                         ("instrument", "an instrument id"), ("item", "an item id")):
+        problems += _empty(responses, column, locator, what)
+    participant = _text(responses["participant_id"])
+    timepoint = _text(responses["timepoint"])
+    instrument = _text(responses["instrument"])
+    item = _text(responses["item"])
+    structural = (participant.isna() | timepoint.isna() | instrument.isna() | item.isna()).to_numpy(bool)
+
+    if participant_ids is not None:
+        unlisted = (~participant.isin(list(participant_ids)) & participant.notna()).to_numpy(bool)
+        problems += [locator.problem(p, "participant_id", participant.iloc[p],
+                                     f"a participant_id listed in {participants_file}",
+                                     f"is not listed in {participants_file}") for p in np.flatnonzero(unlisted)]
+
+    known_timepoint = timepoint.isin(protocol.timepoint_ids).to_numpy(bool)
+    for p in np.flatnonzero(~known_timepoint & timepoint.notna().to_numpy(bool)):
+        value = timepoint.iloc[p]
+        reason = f"is not a timepoint of protocol {protocol.id}"
+        if value in protocol.derived_ids:
+            sources = ", ".join(protocol.derived_timepoint(value).from_timepoints)
+            reason = f"is a derived timepoint (computed from {sources}); answers are given at real timepoints"
+        problems.append(locator.problem(p, "timepoint", value, ", ".join(protocol.timepoint_ids), reason))
+
+    in_bank = {i.id for i in bank.list_instruments()}
+    pairs = timepoint.fillna("") + "\x1f" + instrument.fillna("")
+    allowed_pairs = [f"{t.id}\x1f{i}" for t in protocol.timepoints for i in t.instruments]
+    given = pairs.isin(allowed_pairs).to_numpy(bool)
+    for p in np.flatnonzero(~given & ~structural & known_timepoint):
+        value = instrument.iloc[p]
+        at = protocol.timepoint(timepoint.iloc[p])
+        reason = (f"is not given at timepoint {at.id!r} by protocol {protocol.id}" if value in in_bank
+                  else "is not an instrument in the bank")
+        problems.append(locator.problem(p, "instrument", value, f"at {at.id}: {', '.join(at.instruments)}", reason))
+
+    item_pairs = instrument.fillna("") + "\x1f" + item.fillna("")
+    valid_items = [f"{i}\x1f{item_id}" for i in protocol.instruments for item_id in bank.get(i).item_ids]
+    known_item = item_pairs.isin(valid_items).to_numpy(bool)
+    for p in np.flatnonzero(~known_item & given & ~structural):
+        inst = bank.get(instrument.iloc[p])
+        problems.append(locator.problem(p, "item", item.iloc[p], f"{inst.item_ids[0]} … {inst.item_ids[-1]}",
+                                        f"is not an item of {inst.id}"))
+
+    keys = pd.DataFrame({"participant_id": participant, "timepoint": timepoint, "item": item})
+    repeated, first = _duplicates(keys)
+    duplicate = np.zeros(n, dtype=bool)
+    duplicate[repeated] = True
+    problems += [locator.problem(p, "item", item.iloc[p], "one answer per participant, timepoint and item",
+                                 f"is a second answer of participant {participant.iloc[p]!r} at "
+                                 f"{timepoint.iloc[p]!r} (first on row {locator.row(f)})")
+                 for p, f in zip(repeated, first, strict=True)]
+
+    value_problems, values = _check_values(responses, locator, given & known_item & ~duplicate & ~structural)
+    problems += value_problems
+    if "administered_at" in responses.columns:
+        problems += _iso_dates(responses, "administered_at", locator)
+    return problems, values
+
+
+def _check_values(responses: pd.DataFrame, locator: Locator, checkable: np.ndarray) -> tuple[list[DataProblem], np.ndarray]:
+    """Validate answers with the scoring engine, one item matrix per instrument."""
+    raw = responses["value"]
+    problems: list[DataProblem] = []
+    if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
+        values = raw.to_numpy(dtype=float, na_value=np.nan, copy=True)
+        text = None
+        is_number = ~np.isnan(values)
+        empty = np.isnan(values)
+    else:
+        text = _text(raw).str.strip()
+        empty = (text.isna() | (text == "")).to_numpy(bool)
+        values = pd.to_numeric(text.mask(empty), errors="coerce").to_numpy(dtype=float, na_value=np.nan, copy=True)
+        is_number = ~np.isnan(values)
+    problems += [locator.problem(p, "value", None, "a number (leave out the row of an unanswered item)",
+                                 "is empty") for p in np.flatnonzero(empty)]
+
+    instrument = _text(responses["instrument"])
+    for instrument_id in pd.unique(instrument[checkable & ~empty]):
+        inst = bank.get(instrument_id)
+        positions = np.flatnonzero(checkable & ~empty & (instrument == instrument_id).to_numpy(bool))
+        not_numbers = positions[~is_number[positions]]
+        # The engine names a non-number only if it sees the text; give it text where there is any.
+        cells = values if not len(not_numbers) else _object_values(values, text, positions)
+        matrix = item_matrix(responses, positions, inst, cells)
+        try:
+            bank.validate(inst, matrix.frame(inst), first_row=0)
+        except bank.ScoringError as error:
+            for engine_problem in error.problems:
+                j = inst.item_ids.index(engine_problem.column)
+                position = int(matrix.source[engine_problem.row, j])
+                shown = text.iloc[position] if text is not None else values[position]
+                problems.append(locator.problem(position, "value", shown,
+                                                f"{engine_problem.allowed} ({inst.id} item {inst.item_ids[j]})",
+                                                engine_problem.reason))
+                values[position] = np.nan
+    values[~checkable] = np.nan
+    return problems, values
+
+
+def _object_values(values: np.ndarray, text: pd.Series, positions: np.ndarray) -> np.ndarray:
+    cells = values.astype(object)
+    cells[positions] = text.iloc[positions].to_numpy(dtype=object)
+    return cells
+
+
+def check_dosing_sessions(protocol: Protocol, dosing: pd.DataFrame, participant_ids: Iterable[str] | None,
+                          locator: Locator | None = None,
+                          participants_file: str = "participants.csv") -> list[DataProblem]:
+    """Check ``dosing_sessions.csv``: participant listed, session a protocol session, valid dose.
+
+    Parameters
+    ----------
+    protocol : Protocol
+    dosing : DataFrame
+        Columns ``participant_id, session, date, compound, amount, unit``.
+    participant_ids : iterable of str, optional
+        The participants listed in the participants table.
+    locator : Locator, optional
+        Where the rows came from (default ``dosing_sessions.csv``).
+    participants_file : str
+        The participants table's name.
+
+    Returns
+    -------
+    list of DataProblem
+    """
+    locator = locator or Locator("dosing_sessions.csv")
+    problems = _missing_columns(dosing, REQUIRED_DOSING_COLUMNS, locator.file)
+    unknown = [c for c in dosing.columns if c not in DOSING_COLUMNS]
+    if unknown:
+        problems.append(DataProblem(locator.file, None, ", ".join(map(str, unknown)), None,
+                                    ", ".join(DOSING_COLUMNS), "are not columns of the dosing sessions table"))
+    if any(p.reason == "required columns are missing" for p in problems):
+        return problems
+    problems += _empty(dosing, "participant_id", locator, "a participant id")
+    participant = _text(dosing["participant_id"])
+    if participant_ids is not None:
+        unlisted = (~participant.isin(list(participant_ids)) & participant.notna()).to_numpy(bool)
+        problems += [locator.problem(p, "participant_id", participant.iloc[p],
+                                     f"a participant_id listed in {participants_file}",
+                                     f"is not listed in {participants_file}") for p in np.flatnonzero(unlisted)]
+    sessions = sorted(t.dose.session for t in protocol.dosing_timepoints if t.dose is not None)
+    session_text = _text(dosing["session"]).str.strip()
+    session = pd.to_numeric(session_text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    allowed = ", ".join(map(str, sessions)) if sessions else "a whole number ≥ 1"
+    ok = ~np.isnan(session) & (session >= 1) & (np.mod(np.nan_to_num(session), 1) == 0)
+    if sessions:
+        ok &= np.isin(session, sessions)
+    problems += [locator.problem(p, "session", session_text.iloc[p], allowed,
+                                 f"is not a dosing session of protocol {protocol.id}") for p in np.flatnonzero(~ok)]
+    repeated, first = _duplicates(pd.DataFrame({"participant_id": participant, "session": session_text}))
+    problems += [locator.problem(p, "session", session_text.iloc[p], "one row per participant and session",
+                                 f"appears twice for participant {participant.iloc[p]!r} (also on row {locator.row(f)})")
+                 for p, f in zip(repeated, first, strict=True)]
+    if "date" in dosing.columns:
+        problems += _iso_dates(dosing, "date", locator)
+    if "amount" in dosing.columns:
+        amount_text = _text(dosing["amount"]).str.strip()
+        amount = pd.to_numeric(amount_text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        bad = amount_text.notna().to_numpy(bool) & ~(amount >= 0)
+        problems += [locator.problem(p, "amount", amount_text.iloc[p], "a number ≥ 0", "is not a dose amount")
+                     for p in np.flatnonzero(bad)]
+    if "unit" in dosing.columns:
+        unit = _text(dosing["unit"])
+        bad = (unit.notna() & ~unit.isin(DOSE_UNITS)).to_numpy(bool)
+        problems += [locator.problem(p, "unit", unit.iloc[p], ", ".join(DOSE_UNITS), "is not a dose unit")
+                     for p in np.flatnonzero(bad)]
+    return problems

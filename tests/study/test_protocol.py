@@ -1,0 +1,153 @@
+"""The protocol: the built-in Levin 2024 protocol, the YAML loader and its errors, the CLI."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from alliance.cli import app
+from alliance.study import (
+    Protocol,
+    ProtocolError,
+    StudyDataError,
+    default_protocol,
+    load_protocol,
+    write_protocol,
+)
+
+
+def test_default_protocol_reproduces_levin_2024():
+    p = default_protocol()
+    assert p.id == "levin2024"
+    assert p.timepoint_ids == ("baseline", "prep", "session1", "post_session1", "session2", "week1", "week4",
+                               "month3", "month6", "month12")
+    assert p.arm_ids == ("immediate", "delayed")
+    # the delayed arm starts after an 8-week wait
+    assert p.arm("immediate").start_offset_days == 0
+    assert p.arm("delayed").start_offset_days == 8 * 7
+    # study.md: WAI-SR at prep, after session 1, one week after session 2
+    assert [t for t in p.timepoint_ids if "wai_sr" in p.instruments_at(t)] == ["prep", "post_session1", "week1"]
+    for instrument in ("meq30", "insight", "ebi"):
+        assert [t for t in p.timepoint_ids if instrument in p.instruments_at(t)] == ["session1", "session2"]
+    assert [t for t in p.timepoint_ids if "grid_hamd17" in p.instruments_at(t)] == [
+        "baseline", "week1", "week4", "month3", "month6", "month12"]
+    # doses: 20 then 30 mg/70 kg psilocybin
+    s1, s2 = p.timepoint("session1"), p.timepoint("session2")
+    assert (s1.dose.compound, s1.dose.amount, s1.dose.unit, s1.dose.session) == ("psilocybin", 20, "mg/70kg", 1)
+    assert (s2.dose.compound, s2.dose.amount, s2.dose.unit, s2.dose.session) == ("psilocybin", 30, "mg/70kg", 2)
+    assert [t.id for t in p.dosing_timepoints] == ["session1", "session2"]
+    # sessions about 1.5-2 weeks apart: 12 days ± 2 covers 10-14 days
+    assert s2.anchor == "session1"
+    assert s2.offset_days - s2.window_days[0] >= 10 and s2.offset_days + s2.window_days[1] <= 14
+    # follow-ups anchored to session 2: 1 and 4 weeks, 3, 6, 12 months
+    follow = {t.id: (t.anchor, t.offset_days) for t in p.timepoints if t.kind == "follow_up"}
+    assert follow == {"week1": ("session2", 7), "week4": ("session2", 28), "month3": ("session2", 91),
+                      "month6": ("session2", 182), "month12": ("session2", 365)}
+    (peak,) = p.derived
+    assert (peak.id, peak.from_timepoints, peak.rule) == ("peak", ("session1", "session2"), "max")
+    assert p.instruments_at("peak") == ("meq30", "insight", "ebi")
+    assert set(p.identifiers) >= {"name", "email", "date_of_birth", "mrn"}
+    assert p.analysis == {} and p.alerts == []
+
+
+def test_dict_round_trip_and_hash():
+    p = default_protocol()
+    again = Protocol.from_dict(yaml.safe_load(p.to_yaml()))
+    assert again == p
+    assert again.sha256 == p.sha256 and len(p.sha256) == 64
+    changed = p.to_dict()
+    changed["timepoints"][0]["offset_days"] = 1
+    assert Protocol.from_dict(changed).sha256 != p.sha256
+
+
+def test_file_round_trip(tmp_path):
+    write_protocol(default_protocol(), tmp_path / "protocol.yaml")
+    assert load_protocol(tmp_path / "protocol.yaml") == default_protocol()
+
+
+def test_analysis_and_alerts_are_kept_as_data():
+    raw = default_protocol().to_dict()
+    raw["analysis"] = {"seed": 7, "analyses": [{"id": "x", "type": "correlation"}]}
+    raw["alerts"] = [{"id": "low_alliance", "when": "wai_sr.total < 36"}]
+    p = Protocol.from_dict(raw)
+    assert p.analysis == raw["analysis"] and p.alerts == raw["alerts"]
+    assert Protocol.from_dict(p.to_dict()) == p
+
+
+def _bad(mutate) -> ProtocolError:
+    raw = copy.deepcopy(default_protocol().to_dict())
+    mutate(raw)
+    with pytest.raises(ProtocolError) as caught:
+        Protocol.from_dict(raw, origin="trial.yaml")
+    return caught.value
+
+
+@pytest.mark.parametrize(("mutate", "key", "value", "allowed"), [
+    (lambda r: r["timepoints"][2]["dose"].update(unit="mg/m2"), "timepoints[2] (session1).dose.unit", "mg/m2",
+     "mg, mg/kg, mg/70kg"),
+    (lambda r: r["timepoints"][1].update(kind="prep"), "timepoints[1] (prep).kind", "prep",
+     "baseline, preparation, dosing, integration, follow_up"),
+    (lambda r: r["timepoints"][5]["instruments"].append("wai"), "timepoints[5] (week1).instruments[2]", "wai",
+     "wai_sr"),
+    (lambda r: r["timepoints"][6].update(anchor="session3"), "timepoints[6] (week4).anchor", "session3",
+     "enrolment, treatment_start, first_dosing, last_dosing or a timepoint id"),
+    (lambda r: r["derived"][0].update(rule="top"), "derived[0].rule", "top", "max, min, mean"),
+    (lambda r: r["derived"][0]["from_timepoints"].append("session3"), "derived[0].from_timepoints[2]", "session3",
+     "baseline, prep, session1"),
+    (lambda r: r["timepoints"][0].update(dose={"compound": "psilocybin", "amount": 1, "unit": "mg"}),
+     "timepoints[0] (baseline).dose", None, "a dose only at timepoints of kind dosing"),
+    (lambda r: r["arms"][1].update(start_offset_days=-3), "arms[1].start_offset_days", -3, "≥ 0"),
+    (lambda r: r["timepoints"][3].update(id="session1"), "timepoints[3].id", "session1", "unique ids"),
+    (lambda r: r.update(colour="blue"), "colour", None, "arms"),
+    (lambda r: r.update(alerts="none"), "alerts", None, "a mapping or a list"),
+    (lambda r: r.update(identifiers=["arm"]), "identifiers[0]", "arm", "participant columns other than"),
+    (lambda r: r["timepoints"][4].update(window_days=[2]), "timepoints[4] (session2).window_days", [2],
+     "[days before, days after]"),
+])
+def test_errors_name_file_key_value_and_allowed(mutate, key, value, allowed):
+    error = _bad(mutate)
+    problem = next(p for p in error.problems if p.column == key)
+    assert problem.file == "trial.yaml"
+    assert problem.value == value
+    assert allowed in problem.allowed
+    assert f"trial.yaml, key {key!r}" in str(error)
+    assert isinstance(error, StudyDataError)
+
+
+def test_every_problem_is_reported_and_anchor_circles_are_found():
+    def mutate(r):
+        r["timepoints"][1].update(anchor="post_session1")       # prep → post_session1 → session1 → …
+        r["timepoints"][2].update(anchor="prep")                # session1 → prep → session1: a circle
+        r["timepoints"][9].update(kind="later")
+    error = _bad(mutate)
+    reasons = [(p.column, p.reason) for p in error.problems]
+    assert any(c == "timepoints[2] (session1).anchor" and "circle" in r for c, r in reasons)
+    assert any(c == "timepoints[9] (month12).kind" for c, _ in reasons)
+
+
+def test_yaml_syntax_and_missing_file(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("id: x\narms: [\n", encoding="utf-8")
+    with pytest.raises(ProtocolError, match="broken.yaml.*not valid YAML"):
+        load_protocol(path)
+    with pytest.raises(ProtocolError, match="absent.yaml"):
+        load_protocol(tmp_path / "absent.yaml")
+
+
+def test_cli_protocol_show_default_and_file(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(app, ["protocol", "show"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for text in ("immediate", "delayed", "post_session1", "month12", "mg/70kg psilocybin", "peak",
+                 "meq30, insight, ebi", "wai_sr, grid_hamd17", "session2 +28 d"):
+        assert text in result.output
+    raw = default_protocol().to_dict()
+    raw["timepoints"][2]["dose"]["unit"] = "mg/m2"
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    result = runner.invoke(app, ["protocol", "show", str(path)], env={"COLUMNS": "200"})
+    assert result.exit_code == 1
+    assert "dose.unit" in result.output and "mg/m2" in result.output
