@@ -250,7 +250,7 @@ def analyze(
             _fail(str(exc))
         hashes = study_data.io.file_hashes(directory)
     else:
-        from alliance.web.capture.storage import export_study, django_setup
+        from alliance.web.capture.storage import django_setup, export_study
 
         django_setup()
         try:
@@ -403,7 +403,9 @@ def power(
             estimate = plan.estimate_seconds(executor.workers)
             console.print(f"{len(plan.design.tests)} tests × {len(sizes)} n × {len(rates)} attrition × {sims} trials = "
                           f"{plan.total_trials * len(plan.design.tests):,} fits on {executor.description}; "
-                          f"estimated time ≈ {estimate:.1f} s", highlight=False)
+                          f"estimated time ≈ {estimate:.1f} s"
+                          + ("" if isinstance(executor, runners.SerialExecutor) else " (plus worker start-up)"),
+                          highlight=False)
             columns = (TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TextColumn("trials"),
                        TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn())
             with Progress(*columns, console=console, transient=False) as bar:
@@ -420,6 +422,98 @@ def power(
     figure.savefig(out / "power_curve.png", dpi=150)
     console.print(f"done in {time.perf_counter() - started:.1f} s → {out / 'power.json'}, {out / 'power_curve.png'}",
                   highlight=False)
+
+
+# -- storage: `alliance import` / `alliance export` (the database is set by DATABASE_URL) --------
+
+_STORAGE_KINDS = ("study", "arms", "timepoints", "facilitators", "participants", "dosing_sessions",
+                  "administrations", "responses")
+
+
+def _storage():
+    """Set Django up (migrating a new database) and return the storage module; fail clearly."""
+    from django.core.exceptions import ImproperlyConfigured
+    from django.db import Error as DatabaseError
+
+    from alliance.web import django_setup
+
+    try:
+        django_setup()
+    except (ImproperlyConfigured, DatabaseError, OSError) as exc:
+        _fail(f"cannot open the database: {exc}")
+    from alliance.web.capture import storage
+
+    return storage
+
+
+@app.command("import")
+def import_(
+    directory: Path = typer.Argument(..., help="A study directory (tidy contract: participants.csv, responses.csv, …)."),
+    study_name: str = typer.Option(..., "--study", help="The study's name in the database."),
+    fmt: str = typer.Option("csv", "--format", help="csv (the tidy contract), wide, redcap or parquet."),
+) -> None:
+    """Import a study directory into the database (one transaction, every change audited)."""
+    from django.db import Error as DatabaseError
+
+    from alliance.study import StudyDataError, formats
+    from alliance.web import database_location
+
+    try:
+        study = formats.read_study(directory, fmt)
+    except StudyDataError as exc:
+        _fail(str(exc))
+    storage = _storage()
+    try:
+        summary = storage.import_study(study, study_name, actor="cli:import")
+    except (StudyDataError, storage.StorageError) as exc:
+        _fail(f"{exc}\nnothing was written")
+    except DatabaseError as exc:
+        _fail(f"the database refused the import, nothing was written: {exc}")
+    if summary.unchanged:
+        console.print(f"study {study_name!r} is unchanged ({database_location()})", highlight=False)
+        return
+    table = Table(title=f"Imported {directory} as study {study_name!r}")
+    for column in ("", "created", "changed", "deleted"):
+        table.add_column(column, justify="left" if not column else "right")
+    for kind in _STORAGE_KINDS:
+        counts = [getattr(summary, what).get(kind, 0) for what in ("created", "changed", "deleted")]
+        if any(counts):
+            table.add_row(kind.replace("_", " "), *(f"{c:,}" for c in counts))
+    console.print(table)
+    console.print(f"{summary.audit_events:,} audit events written; stored in {database_location()}", highlight=False)
+
+
+@app.command()
+def export(
+    study_name: str = typer.Argument(..., help="The study's name in the database."),
+    fmt: str = typer.Option("csv", "--format",
+                            help="csv (the tidy contract files), wide, redcap, spss, stata or parquet."),
+    out: Path = typer.Option(..., "--out", help="Directory to write (a .sav / .dta file for spss / stata)."),
+) -> None:
+    """Export a stored study: the tidy contract files or another format."""
+    from django.db import Error as DatabaseError
+
+    from alliance.study import StudyDataError, formats
+
+    if fmt not in formats.WRITE_FORMATS:
+        _fail(f"unknown format {fmt!r}; formats are {', '.join(formats.WRITE_FORMATS)}")
+    storage = _storage()
+    try:
+        study = storage.export_study(study_name)
+    except storage.StorageError as exc:
+        _fail(str(exc))
+    except DatabaseError as exc:
+        _fail(f"cannot read the database: {exc}")
+    try:
+        written = formats.write_study(study, out, fmt)
+    except StudyDataError as exc:
+        _fail(str(exc))
+    except ImportError as exc:
+        _fail(f"--format {fmt} needs a package that is not installed: {exc}")
+    except OSError as exc:
+        _fail(f"cannot write {out}: {exc}")
+    console.print(f"wrote study {study_name!r} ({len(study.participants):,} participants, "
+                  f"{len(study.responses):,} responses) as {fmt} to {written}", highlight=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -52,7 +52,7 @@ MINIMUM_MEDIATION = 5  # alliance.stats.mediation: x, m, y need width + 2 = 5 co
 SINGULAR_THETA = 1e-4  # lme4's isSingular() tolerance, as alliance.stats.mixed
 HESSIAN_EIGEN_TOLERANCE = 1e-8  # lmerTest: Hessian eigenvalues within ±1e-8 count as zero
 # REML search grid for γ = σ²_participant / σ²_residual: 0 and 10^-8 … 10^8.
-_GAMMA_GRID = np.concatenate([[0.0], np.logspace(-8.0, 8.0, 97)])
+_GAMMA_GRID = np.concatenate([[0.0], np.logspace(-8.0, 8.0, 33)])
 _NEWTON_STEPS = 100
 
 
@@ -208,27 +208,50 @@ class TrendBatch:
 
 @dataclass(frozen=True)
 class _TrendStatistics:
-    """Per-trial sufficient statistics of the random-intercept trend model.
+    """Per-trial sufficient statistics of the random-intercept trend model, 2 × 2 by components.
 
-    With y and t centred by their trial means over the observations, X = [1, t]; participants
-    are pooled by their number of observations m = 1 … T, since the weight
-    w(γ) = γ / (1 + mγ) of a participant in the GLS algebra depends on m only.
+    With y and t centred by their trial means over the observations, X = [1, t]. Participants are
+    pooled by their number of observations m = 1 … T, since the weight w(γ) = γ / (1 + mγ) of a
+    participant in the GLS algebra depends on m only: for each m, P = Σ sᵢsᵢᵀ (sᵢ = Xᵢᵀ1),
+    Q = Σ sᵢ(1ᵀyᵢ) and R = Σ (1ᵀyᵢ)². Arrays are (S,) or (S, T).
     """
 
-    xtx: np.ndarray  # (S, 2, 2)
-    xty: np.ndarray  # (S, 2)
-    yty: np.ndarray  # (S,)
-    count: np.ndarray  # (S, T) participants with m observations
+    xtx00: np.ndarray
+    xtx01: np.ndarray
+    xtx11: np.ndarray
+    xty0: np.ndarray
+    xty1: np.ndarray
+    yty: np.ndarray
+    count: np.ndarray  # participants with m observations
+    p00: np.ndarray
+    p01: np.ndarray
+    p11: np.ndarray
+    q0: np.ndarray
+    q1: np.ndarray
+    r: np.ndarray
+    nu: np.ndarray  # n_obs − 2 (REML)
     size: np.ndarray  # (T,) m = 1 … T
-    outer: np.ndarray  # (S, T, 2, 2)  Σ sᵢsᵢᵀ, sᵢ = Xᵢᵀ1
-    cross: np.ndarray  # (S, T, 2)     Σ sᵢ (1ᵀyᵢ)
-    square: np.ndarray  # (S, T)       Σ (1ᵀyᵢ)²
-    nu: np.ndarray  # (S,) n_obs − 2 (REML)
+
+    def take(self, index: np.ndarray) -> _TrendStatistics:
+        """The statistics of a subset of trials."""
+        fields = {name: getattr(self, name)[index] for name in self.__dataclass_fields__ if name != "size"}
+        return _TrendStatistics(**fields, size=self.size)
+
+    def lifted(self, extra: int) -> _TrendStatistics:
+        """Arrays with ``extra`` axes after the trial axis (to broadcast against a grid of γ)."""
+        if extra == 0:
+            return self
+
+        def lift(array):
+            return array.reshape(array.shape[:1] + (1,) * extra + array.shape[1:])
+
+        fields = {name: lift(getattr(self, name)) for name in self.__dataclass_fields__ if name != "size"}
+        return _TrendStatistics(**fields, size=self.size)
 
 
 def _trend_statistics(values: np.ndarray, observed: np.ndarray,
                       time: np.ndarray) -> tuple[_TrendStatistics, np.ndarray, np.ndarray, np.ndarray]:
-    s_count, _, t_count = values.shape
+    t_count = values.shape[2]
     weight = observed.astype(float)
     n_obs = weight.sum(axis=(1, 2))
     safe_n = np.maximum(n_obs, 1.0)
@@ -237,97 +260,77 @@ def _trend_statistics(values: np.ndarray, observed: np.ndarray,
     t_mean = (weight * time).sum(axis=(1, 2)) / safe_n
     yc = np.where(observed, values - y_mean[:, None, None], 0.0)
     tc = np.where(observed, time - t_mean[:, None, None], 0.0)
-    xtx = np.zeros((s_count, 2, 2))
-    xtx[:, 0, 0] = n_obs
-    xtx[:, 1, 1] = (tc * tc).sum(axis=(1, 2))
-    xtx[:, 0, 1] = xtx[:, 1, 0] = tc.sum(axis=(1, 2))
-    xty = np.stack([yc.sum(axis=(1, 2)), (tc * yc).sum(axis=(1, 2))], axis=1)
-    yty = (yc * yc).sum(axis=(1, 2))
     per_participant = weight.sum(axis=2)  # (S, n)
-    s_vector = np.stack([per_participant, tc.sum(axis=2)], axis=2)  # (S, n, 2)
+    t_sum = tc.sum(axis=2)  # (S, n): second component of sᵢ
     y_sum = yc.sum(axis=2)  # (S, n)
     size = np.arange(1, t_count + 1, dtype=float)
     one_hot = (per_participant[:, :, None] == size).astype(float)  # (S, n, T)
+
+    def pooled(values_per_participant):
+        return np.einsum("snm,sn->sm", one_hot, values_per_participant)
+
     stats = _TrendStatistics(
-        xtx=xtx, xty=xty, yty=yty,
+        xtx00=n_obs, xtx01=tc.sum(axis=(1, 2)), xtx11=(tc * tc).sum(axis=(1, 2)),
+        xty0=yc.sum(axis=(1, 2)), xty1=(tc * yc).sum(axis=(1, 2)), yty=(yc * yc).sum(axis=(1, 2)),
         count=one_hot.sum(axis=1),
-        size=size,
-        outer=np.einsum("snm,sni,snj->smij", one_hot, s_vector, s_vector),
-        cross=np.einsum("snm,sni,sn->smi", one_hot, s_vector, y_sum),
-        square=np.einsum("snm,sn->sm", one_hot, y_sum * y_sum),
-        nu=n_obs - 2.0,
+        p00=pooled(per_participant * per_participant), p01=pooled(per_participant * t_sum),
+        p11=pooled(t_sum * t_sum), q0=pooled(per_participant * y_sum), q1=pooled(t_sum * y_sum),
+        r=pooled(y_sum * y_sum), nu=n_obs - 2.0, size=size,
     )
     n_groups = (per_participant > 0).sum(axis=1)
     distinct_times = (weight.sum(axis=1) > 0).sum(axis=1)
     return stats, n_obs, n_groups, distinct_times
 
 
-def _inverse_2x2(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    det = matrix[..., 0, 0] * matrix[..., 1, 1] - matrix[..., 0, 1] * matrix[..., 1, 0]
-    inverse = np.empty_like(matrix)
-    inverse[..., 0, 0] = matrix[..., 1, 1] / det
-    inverse[..., 1, 1] = matrix[..., 0, 0] / det
-    inverse[..., 0, 1] = -matrix[..., 0, 1] / det
-    inverse[..., 1, 0] = -matrix[..., 1, 0] / det
-    return inverse, det
-
-
 def _reml_profile(stats: _TrendStatistics, gamma: np.ndarray, order: int = 2) -> dict[str, np.ndarray]:
     """Profiled REML deviance in γ and its first two derivatives, for γ of shape (S,) or (S, G).
 
     Notation of :func:`random_intercept_trend`: M = XᵀW⁻¹X, b = XᵀW⁻¹y, c = yᵀW⁻¹y with
-    W = I + γ J per participant, so each is its ordinary sum minus Σ_m w_m(γ)·(pooled term).
+    W = I + γJ per participant, each its ordinary sum minus Σ_m w_m(γ)·(pooled term); the 2 × 2
+    algebra is written out by components (much faster than batched matrix calls at this size).
     """
-    extra = gamma.ndim - 1  # 0 for (S,), 1 for (S, G)
-
-    def lift(array: np.ndarray) -> np.ndarray:
-        return array.reshape(array.shape[:1] + (1,) * extra + array.shape[1:])
-
-    g = gamma[..., None]  # (S[, G], 1)
+    st = stats.lifted(gamma.ndim - 1)
+    g = gamma[..., None]
     size = stats.size
     denominator = 1.0 + size * g  # (S[, G], T)
-    w0 = g / denominator
-    w1 = 1.0 / denominator**2
-    w2 = -2.0 * size / denominator**3
-    count = lift(stats.count)
-    outer, cross, square = lift(stats.outer), lift(stats.cross), lift(stats.square)
-    xtx, xty, yty = lift(stats.xtx), lift(stats.xty), lift(stats.yty)
 
     def pooled(weight):
-        return (np.einsum("...m,...mij->...ij", weight, outer), np.einsum("...m,...mi->...i", weight, cross),
-                np.einsum("...m,...m->...", weight, square))
+        return ((weight * st.p00).sum(-1), (weight * st.p01).sum(-1), (weight * st.p11).sum(-1),
+                (weight * st.q0).sum(-1), (weight * st.q1).sum(-1), (weight * st.r).sum(-1))
 
-    p0, q0, r0 = pooled(w0)
-    matrix = xtx - p0
-    b = xty - q0
-    c = yty - r0
-    inverse, det = _inverse_2x2(matrix)
-    u = np.einsum("...ij,...j->...i", inverse, b)
-    r2 = c - np.einsum("...i,...i->...", b, u)
-    nu = lift(stats.nu)
-    log_det_w = np.einsum("...m,...m->...", count, np.log(denominator))
-    out = {"deviance": log_det_w + np.log(det) + nu * np.log(r2), "r2": r2, "beta": u, "inverse": inverse,
-           "matrix": matrix}
+    w0 = g / denominator
+    p00, p01, p11, q0, q1, r0 = pooled(w0)
+    m00, m01, m11 = st.xtx00 - p00, st.xtx01 - p01, st.xtx11 - p11
+    b0, b1 = st.xty0 - q0, st.xty1 - q1
+    c = st.yty - r0
+    det = m00 * m11 - m01 * m01
+    i00, i01, i11 = m11 / det, -m01 / det, m00 / det
+    u0, u1 = i00 * b0 + i01 * b1, i01 * b0 + i11 * b1
+    r2 = c - (b0 * u0 + b1 * u1)
+    nu = st.nu
+    log_det_w = (st.count * np.log(denominator)).sum(-1)
+    out = {"deviance": log_det_w + np.log(det) + nu * np.log(r2), "r2": r2, "beta": u1, "inverse_11": i11}
     if order == 0:
         return out
-    p1, q1, r1 = pooled(w1)
-    m1, b1, c1 = -p1, -q1, -r1
-    r2_1 = c1 - 2.0 * np.einsum("...i,...i->...", b1, u) + np.einsum("...i,...ij,...j->...", u, m1, u)
-    inv_m1 = np.einsum("...ij,...jk->...ik", inverse, m1)
-    log_det_1 = np.trace(inv_m1, axis1=-2, axis2=-1)
-    log_det_w1 = np.einsum("...m,...m->...", count, size / denominator)
+    n00, n01, n11, e0, e1, c1 = (-v for v in pooled(1.0 / denominator**2))
+    r2_1 = c1 - 2.0 * (e0 * u0 + e1 * u1) + (u0 * u0 * n00 + 2.0 * u0 * u1 * n01 + u1 * u1 * n11)
+    a00, a01 = i00 * n00 + i01 * n01, i00 * n01 + i01 * n11  # A = M⁻¹M'
+    a10, a11 = i01 * n00 + i11 * n01, i01 * n01 + i11 * n11
+    log_det_1 = a00 + a11
+    log_det_w1 = (st.count * size / denominator).sum(-1)
     out.update({"d1": log_det_w1 + log_det_1 + nu * r2_1 / r2, "r2_1": r2_1, "log_det_1": log_det_1,
-                "log_det_w1": log_det_w1, "m1": m1})
+                "log_det_w1": log_det_w1,
+                # d(M⁻¹)₁₁/dγ = −(M⁻¹M'M⁻¹)₁₁
+                "d_inverse_11": -(i01 * i01 * n00 + 2.0 * i01 * i11 * n01 + i11 * i11 * n11)})
     if order == 1:
         return out
-    p2, q2, r2t = pooled(w2)
-    m2, b2, c2 = -p2, -q2, -r2t
-    g_vec = b1 - np.einsum("...ij,...j->...i", m1, u)
-    r2_2 = (c2 - 2.0 * np.einsum("...i,...i->...", b2, u) + np.einsum("...i,...ij,...j->...", u, m2, u)
-            - 2.0 * np.einsum("...i,...ij,...j->...", g_vec, inverse, g_vec))
-    log_det_2 = (np.trace(np.einsum("...ij,...jk->...ik", inverse, m2), axis1=-2, axis2=-1)
-                 - np.einsum("...ij,...ji->...", inv_m1, inv_m1))
-    log_det_w2 = -np.einsum("...m,...m->...", count, size**2 / denominator**2)
+    o00, o01, o11, f0, f1, c2 = (-v for v in pooled(-2.0 * size / denominator**3))
+    g0 = e0 - (n00 * u0 + n01 * u1)
+    g1 = e1 - (n01 * u0 + n11 * u1)
+    r2_2 = (c2 - 2.0 * (f0 * u0 + f1 * u1) + (u0 * u0 * o00 + 2.0 * u0 * u1 * o01 + u1 * u1 * o11)
+            - 2.0 * (g0 * g0 * i00 + 2.0 * g0 * g1 * i01 + g1 * g1 * i11))
+    log_det_2 = (i00 * o00 + 2.0 * i01 * o01 + i11 * o11) - (a00 * a00 + 2.0 * a01 * a10 + a11 * a11)
+    log_det_w2 = -(st.count * size**2 / denominator**2).sum(-1)
     out.update({"d2": log_det_w2 + log_det_2 + nu * (r2_2 / r2 - (r2_1 / r2) ** 2), "r2_2": r2_2,
                 "log_det_2": log_det_2, "log_det_w2": log_det_w2})
     return out
@@ -339,7 +342,8 @@ def _reml_gamma(stats: _TrendStatistics, active: np.ndarray) -> np.ndarray:
     The optimiser of :func:`alliance.stats.mixedlm` descends from lme4's start θ = 1; here the
     local minimum reached from γ = 1 is bracketed on a log grid of γ (the derivative of the
     profiled deviance changes sign from − to + across it, or γ = 0 when the derivative is
-    non-negative all the way down) and solved by Newton's method safeguarded by bisection.
+    non-negative all the way down) and solved by Newton's method safeguarded by bisection,
+    iterating only on the trials not yet converged.
     """
     s_count = stats.nu.shape[0]
     grid = np.broadcast_to(_GAMMA_GRID, (s_count, _GAMMA_GRID.size))
@@ -353,31 +357,34 @@ def _reml_gamma(stats: _TrendStatistics, active: np.ndarray) -> np.ndarray:
     # ascending from γ = 1: the first grid point above it where the slope turns non-negative
     above = np.where(rising & (columns > start), columns, _GAMMA_GRID.size).min(axis=1)
     going_down = rising[:, start]
-    low_index = np.where(going_down, below, np.maximum(above - 1, 0))
+    low_index = np.where(going_down, below, above - 1)
     gamma = np.full(s_count, np.nan)
     boundary = active & going_down & (below < 0)
     gamma[boundary] = 0.0
-    search = active & ~boundary & (low_index + 1 < _GAMMA_GRID.size)
-    low = _GAMMA_GRID[np.clip(low_index, 0, _GAMMA_GRID.size - 1)]
-    high = _GAMMA_GRID[np.clip(low_index + 1, 0, _GAMMA_GRID.size - 1)]
-    x = np.where(search, 0.5 * (low + high), 1.0)
-    done = ~search
+    todo = np.flatnonzero(active & ~boundary & (low_index >= 0) & (low_index + 1 < _GAMMA_GRID.size))
+    low = _GAMMA_GRID[low_index[todo]]
+    high = _GAMMA_GRID[low_index[todo] + 1]
+    x = 0.5 * (low + high)
+    subset = stats.take(todo)
     for _ in range(_NEWTON_STEPS):
+        if todo.size == 0:
+            break
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            profile = _reml_profile(stats, x, order=2)
-        d1, d2 = profile["d1"], profile["d2"]
-        low = np.where(d1 < 0, x, low)
-        high = np.where(d1 >= 0, x, high)
-        with np.errstate(invalid="ignore", divide="ignore"):
+            profile = _reml_profile(subset, x, order=2)
+            d1, d2 = profile["d1"], profile["d2"]
+            low = np.where(d1 < 0, x, low)
+            high = np.where(d1 >= 0, x, high)
             newton = x - d1 / d2
         inside = (d2 > 0) & (newton > low) & (newton < high)
         proposal = np.where(inside, newton, 0.5 * (low + high))
-        moved = np.abs(proposal - x)
-        x = np.where(done, x, proposal)
-        done |= (moved <= 1e-15 * np.maximum(x, 1e-300)) | (high - low <= 4e-16 * high)
-        if done.all():
-            break
-    gamma[search] = x[search]
+        converged = (np.abs(proposal - x) <= 1e-15 * proposal) | (high - low <= 4e-16 * high) | (d1 == 0)
+        x = proposal
+        if converged.any():
+            gamma[todo[converged]] = x[converged]
+            keep = ~converged
+            todo, x, low, high = todo[keep], x[keep], low[keep], high[keep]
+            subset = subset.take(keep)
+    gamma[todo] = x  # not converged within the step limit: the last iterate (never seen in practice)
     return gamma
 
 
@@ -454,22 +461,21 @@ def random_intercept_trend(values: np.ndarray, observed: np.ndarray, time: np.nd
         sigma2 = r2 / nu
         sigma = np.sqrt(sigma2)
         theta = np.sqrt(x)
-        inverse = profile["inverse"]
-        variance = sigma2 * inverse[:, 1, 1]
-        estimate = profile["beta"][:, 1]
+        variance = sigma2 * profile["inverse_11"]
+        estimate = profile["beta"]
         d_1 = profile["log_det_w1"] + profile["log_det_1"]
         d_2 = profile["log_det_w2"] + profile["log_det_2"]
-        hessian = np.empty((x.size, 2, 2))
-        hessian[:, 0, 0] = 2.0 * (d_1 + profile["r2_1"] / sigma2) + 4.0 * x * (d_2 + profile["r2_2"] / sigma2)
-        hessian[:, 0, 1] = hessian[:, 1, 0] = -4.0 * theta * profile["r2_1"] / (sigma2 * sigma)
-        hessian[:, 1, 1] = -2.0 * nu / sigma2 + 6.0 * r2 / sigma2**2
-        hessian = np.where(computed[:, None, None], hessian, np.eye(2))
+        h_tt = 2.0 * (d_1 + profile["r2_1"] / sigma2) + 4.0 * x * (d_2 + profile["r2_2"] / sigma2)
+        h_ts = -4.0 * theta * profile["r2_1"] / (sigma2 * sigma)
+        h_ss = -2.0 * nu / sigma2 + 6.0 * r2 / sigma2**2
+        hessian = np.stack([np.stack([h_tt, h_ts], axis=-1), np.stack([h_ts, h_ss], axis=-1)], axis=-2)
+        hessian = np.where(computed[:, None, None] & np.isfinite(hessian), hessian, np.eye(2))
         eigenvalues, eigenvectors = np.linalg.eigh(hessian)
         keep = eigenvalues > HESSIAN_EIGEN_TOLERANCE
         inverse_eigen = np.where(keep, 1.0 / np.where(keep, eigenvalues, 1.0), 0.0)
         varpar_cov = 2.0 * np.einsum("sik,sk,sjk->sij", eigenvectors, inverse_eigen, eigenvectors)
-        d_inverse = -np.einsum("sij,sjk,skl->sil", inverse, profile["m1"], inverse)[:, 1, 1]
-        gradient = np.stack([sigma2 * 2.0 * theta * d_inverse, 2.0 * sigma * inverse[:, 1, 1]], axis=1)
+        gradient = np.stack([sigma2 * 2.0 * theta * profile["d_inverse_11"], 2.0 * sigma * profile["inverse_11"]],
+                            axis=1)
         denominator = np.einsum("si,sij,sj->s", gradient, varpar_cov, gradient)
         df = np.where(denominator > 0, 2.0 * variance**2 / denominator, np.inf)
         se = np.sqrt(variance)
