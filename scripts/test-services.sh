@@ -1,5 +1,112 @@
 #!/usr/bin/env bash
 # Install and start what the test suite needs beyond Python packages.
-# Nothing is needed yet; later issues add PostgreSQL and Chromium here.
+#
+# PostgreSQL: the storage tests run against SQLite and against a real PostgreSQL server. This
+# script installs Debian's `postgresql` package when it is missing, starts a throwaway cluster on
+# 127.0.0.1:${ALLIANCE_TEST_POSTGRES_PORT:-54329} (data in /tmp, trust authentication, fsync off),
+# creates the role and database `alliance_test`, and writes the server's URL to
+# var/test-postgres.url, which the tests read. A second run reuses the running server.
+#
+# Setting ALLIANCE_TEST_POSTGRES_URL points the tests at another server and skips all of this.
+# Under CI=true every failure is fatal; elsewhere the script says how to enable PostgreSQL and
+# carries on, and the PostgreSQL tests are skipped.
 set -euo pipefail
-exit 0
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+PORT="${ALLIANCE_TEST_POSTGRES_PORT:-54329}"
+RUN_DIR="/tmp/alliance-test-postgres-${PORT}"
+PGDATA="${RUN_DIR}/data"
+URL_FILE="${ROOT}/var/test-postgres.url"
+ROLE="alliance_test"
+URL="postgresql://${ROLE}@127.0.0.1:${PORT}/${ROLE}"
+
+say() { echo "test-services: $*"; }
+
+give_up() {
+    # Without PostgreSQL the PostgreSQL tests are skipped locally, but CI must test both backends.
+    say "$1"
+    rm -f "${URL_FILE}"
+    if [[ "${CI:-}" == "true" ]]; then
+        say "CI=true: PostgreSQL is required; failing."
+        exit 1
+    fi
+    say "PostgreSQL tests will be skipped. To enable them: run this script as root (it installs"
+    say "Debian's postgresql package with apt-get), or 'sudo apt-get install postgresql' and run it"
+    say "again, or set ALLIANCE_TEST_POSTGRES_URL=postgresql://user@host:port/database."
+    exit 0
+}
+
+if [[ -n "${ALLIANCE_TEST_POSTGRES_URL:-}" ]]; then
+    say "using ALLIANCE_TEST_POSTGRES_URL; not starting a server"
+    exit 0
+fi
+
+find_bindir() {
+    # Debian keeps the server programs out of PATH, one folder per major version; take the newest.
+    local dir
+    dir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)"
+    if [[ -n "${dir}" && -x "${dir}/initdb" ]]; then
+        echo "${dir}"
+    elif command -v initdb >/dev/null 2>&1; then
+        dirname "$(command -v initdb)"
+    fi
+}
+
+BINDIR="$(find_bindir)"
+if [[ -z "${BINDIR}" ]]; then
+    if [[ "$(id -u)" -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+        give_up "PostgreSQL is not installed, and installing it needs root and apt-get."
+    fi
+    say "installing Debian's postgresql package"
+    if ! { DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+           && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null; }; then
+        give_up "apt-get could not install postgresql."
+    fi
+    BINDIR="$(find_bindir)"
+    [[ -n "${BINDIR}" ]] || give_up "postgresql is installed but initdb was not found."
+fi
+
+# As root the server must run as the unprivileged `postgres` user (PostgreSQL refuses root).
+if [[ "$(id -u)" -eq 0 ]]; then
+    id postgres >/dev/null 2>&1 || give_up "running as root but there is no 'postgres' user to run the server as."
+    as_server() { runuser -u postgres -- "$@"; }
+else
+    as_server() { "$@"; }
+fi
+
+psql_admin() {
+    "${BINDIR}/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "${PORT}" -U postgres -d postgres "$@"
+}
+
+mkdir -p "${RUN_DIR}" "${ROOT}/var"
+[[ "$(id -u)" -eq 0 ]] && chown postgres: "${RUN_DIR}"
+
+# Two `make test` runs at once (parallel sessions, CI) must not both initialise the cluster.
+exec 9>"${RUN_DIR}.lock"
+flock 9
+
+if "${BINDIR}/pg_isready" -q -h 127.0.0.1 -p "${PORT}"; then
+    say "reusing the PostgreSQL server on 127.0.0.1:${PORT}"
+else
+    if [[ ! -f "${PGDATA}/PG_VERSION" ]]; then
+        say "creating a throwaway cluster in ${PGDATA}"
+        as_server "${BINDIR}/initdb" -D "${PGDATA}" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"${RUN_DIR}/initdb.log" 2>&1 \
+            || { cat "${RUN_DIR}/initdb.log"; give_up "initdb failed."; }
+    fi
+    say "starting PostgreSQL on 127.0.0.1:${PORT}"
+    # fsync off: the cluster is thrown away, and tests should not wait on the disk.
+    as_server "${BINDIR}/pg_ctl" -D "${PGDATA}" -l "${RUN_DIR}/server.log" -w -t 60 start \
+        -o "-c listen_addresses=127.0.0.1 -p ${PORT} -k ${RUN_DIR} -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+        >/dev/null 9>&- || { tail -n 20 "${RUN_DIR}/server.log" || true; give_up "PostgreSQL did not start."; }
+fi
+
+# Idempotent: the role may create databases because the test runner creates and drops its own.
+psql_admin >/dev/null <<SQL || give_up "could not create the role and database ${ROLE}."
+SELECT 'CREATE ROLE ${ROLE} LOGIN CREATEDB'
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${ROLE}') \gexec
+SELECT 'CREATE DATABASE ${ROLE} OWNER ${ROLE}'
+ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '${ROLE}') \gexec
+SQL
+
+echo "${URL}" > "${URL_FILE}"
+say "PostgreSQL ready: ${URL} (written to var/test-postgres.url)"

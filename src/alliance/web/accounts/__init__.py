@@ -1,0 +1,1 @@
+"""User accounts. For now only the user model; roles and login come with the web app."""

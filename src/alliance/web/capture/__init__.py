@@ -1,0 +1,1 @@
+"""Capture: studies, participants, administrations, item responses, and the audit trail."""

@@ -1,0 +1,285 @@
+"""Storage of studies: the protocol, participants, what was administered and answered, and the audit trail.
+
+The tidy data contract of ``alliance.study`` maps onto these tables:
+
+=======================  =====================================================================
+contract                 tables
+=======================  =====================================================================
+``protocol.yaml``        :class:`Study` (the YAML text and its sha256), :class:`Arm`,
+                         :class:`Timepoint` (one row per protocol timepoint, for queries)
+``participants.csv``     :class:`Participant` (covariates and identifiers as JSON),
+                         :class:`Facilitator` via :class:`FacilitatorAssignment`
+``dosing_sessions.csv``  :class:`DosingSession`
+``responses.csv``        :class:`Administration` (participant × timepoint × instrument, with
+                         rater, time and scores) and :class:`ItemResponse` (one answered item)
+=======================  =====================================================================
+
+Every create, change and delete is recorded in :class:`AuditEvent`, which is append-only: the
+model refuses updates and deletes, and database triggers (``triggers.py``) refuse them too.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from .errors import AppendOnlyError
+
+
+class Study(models.Model):
+    """One study: its name, and the protocol it follows, kept as the YAML text it was given in."""
+
+    name = models.CharField(max_length=200, unique=True)
+    protocol_yaml = models.TextField(help_text="The protocol as YAML; the source of truth for export.")
+    protocol_sha256 = models.CharField(max_length=64, help_text="The protocol's canonical sha256.")
+    participant_columns = models.JSONField(
+        default=list, help_text="Column order of participants.csv, so that export reproduces it.")
+    dosing_session_columns = models.JSONField(
+        null=True, blank=True, help_text="Column order of dosing_sessions.csv; null when the study has none.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "studies"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Arm(models.Model):
+    """A protocol arm, e.g. immediate or delayed (waiting-list) treatment."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="arms")
+    code = models.CharField(max_length=100, help_text="The protocol's arm id.")
+    label = models.CharField(max_length=200, blank=True)
+    start_offset_days = models.IntegerField(default=0, help_text="Days from enrolment to the start of treatment.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["study", "code"], name="capture_arm_unique_code")]
+
+    def __str__(self) -> str:
+        return f"{self.study.name}/{self.code}"
+
+
+class Timepoint(models.Model):
+    """A protocol timepoint, copied from the protocol so that it can be queried and referenced."""
+
+    class Kind(models.TextChoices):
+        BASELINE = "baseline"
+        PREPARATION = "preparation"
+        DOSING = "dosing"
+        INTEGRATION = "integration"
+        FOLLOW_UP = "follow_up"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="timepoints")
+    code = models.CharField(max_length=100, help_text="The protocol's timepoint id, e.g. prep or week4.")
+    label = models.CharField(max_length=200, blank=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    order = models.IntegerField()
+    anchor = models.CharField(max_length=100, blank=True, help_text="What offset_days counts from.")
+    offset_days = models.IntegerField(null=True, blank=True)
+    window_before_days = models.IntegerField(null=True, blank=True)
+    window_after_days = models.IntegerField(null=True, blank=True)
+    instruments = models.JSONField(default=list, help_text="Instrument ids given at this timepoint.")
+    dose = models.JSONField(null=True, blank=True, help_text="For dosing timepoints: compound, amount, unit, session.")
+
+    class Meta:
+        ordering = ["study", "order"]
+        constraints = [models.UniqueConstraint(fields=["study", "code"], name="capture_timepoint_unique_code")]
+
+    def __str__(self) -> str:
+        return f"{self.study.name}/{self.code}"
+
+
+class Participant(models.Model):
+    """A participant of a study.
+
+    Identifying columns (those the protocol lists under ``identifiers``) are kept apart from the
+    covariates so that de-identified exports can leave them out without knowing column names.
+    """
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="participants")
+    participant_id = models.CharField(max_length=100)
+    # RESTRICT, not PROTECT: an arm in use cannot be deleted, except together with its study.
+    arm = models.ForeignKey(Arm, on_delete=models.RESTRICT, related_name="participants")
+    site = models.CharField(max_length=200, blank=True)
+    covariates = models.JSONField(default=dict, blank=True, help_text="Other participants.csv columns.")
+    identifiers = models.JSONField(default=dict, blank=True,
+                                   help_text="Columns that identify a person; dropped in de-identified exports.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["study", "participant_id"]
+        constraints = [models.UniqueConstraint(fields=["study", "participant_id"],
+                                               name="capture_participant_unique_id")]
+
+    def __str__(self) -> str:
+        return f"{self.study.name}/{self.participant_id}"
+
+
+class Facilitator(models.Model):
+    """An intervention facilitator of a study, optionally linked to the user account they log in with."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="facilitators")
+    facilitator_id = models.CharField(max_length=100)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                             related_name="facilitator_roles")
+    participants = models.ManyToManyField(Participant, through="FacilitatorAssignment", related_name="facilitators")
+
+    class Meta:
+        ordering = ["study", "facilitator_id"]
+        constraints = [models.UniqueConstraint(fields=["study", "facilitator_id"],
+                                               name="capture_facilitator_unique_id")]
+
+    def __str__(self) -> str:
+        return f"{self.study.name}/{self.facilitator_id}"
+
+
+class FacilitatorAssignment(models.Model):
+    """A facilitator working with a participant; ``position`` keeps the order given in participants.csv."""
+
+    facilitator = models.ForeignKey(Facilitator, on_delete=models.CASCADE, related_name="assignments")
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="assignments")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["participant", "position"]
+        constraints = [models.UniqueConstraint(fields=["facilitator", "participant"],
+                                               name="capture_assignment_unique")]
+
+
+class DosingSession(models.Model):
+    """A dosing session of a participant: when, which compound, how much."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="dosing_sessions")
+    session = models.PositiveSmallIntegerField(help_text="1 for the first dosing session, 2 for the second, …")
+    date = models.CharField(max_length=40, blank=True,
+                            help_text="ISO-8601 date (or date-time) as given; empty when not recorded.")
+    compound = models.CharField(max_length=100, blank=True)
+    amount = models.FloatField(null=True, blank=True)
+    unit = models.CharField(max_length=20, blank=True, help_text="mg, mg/kg or mg/70kg.")
+
+    class Meta:
+        ordering = ["participant", "session"]
+        constraints = [models.UniqueConstraint(fields=["participant", "session"],
+                                               name="capture_dosingsession_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.participant}/session{self.session}"
+
+
+class Administration(models.Model):
+    """One instrument given to one participant at one timepoint.
+
+    A draft is a half-filled form (the web app saves it so that nothing is lost); a submitted
+    administration is complete, scored and part of the study's data. Imports and exports deal
+    in submitted administrations only.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        SUBMITTED = "submitted"
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="administrations")
+    timepoint = models.ForeignKey(Timepoint, on_delete=models.RESTRICT, related_name="administrations")
+    instrument = models.CharField(max_length=50, help_text="Instrument id from the bank, e.g. wai_sr.")
+    rater = models.CharField(max_length=200, blank=True, help_text="Who rated; empty when not recorded.")
+    administered_at = models.CharField(
+        max_length=40, blank=True,
+        help_text="When, as the ISO-8601 text it was given in (date, or date and time); empty when not recorded.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    scores = models.JSONField(default=dict, blank=True,
+                              help_text="Scale scores from alliance.instruments (the only scoring path).")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["participant", "timepoint__order", "instrument"]
+        constraints = [models.UniqueConstraint(fields=["participant", "timepoint", "instrument"],
+                                               name="capture_administration_unique")]
+        indexes = [models.Index(fields=["timepoint", "instrument"])]
+
+    def __str__(self) -> str:
+        return f"{self.participant}/{self.timepoint.code}/{self.instrument}"
+
+
+class ItemResponse(models.Model):
+    """The answer to one item of one administration."""
+
+    administration = models.ForeignKey(Administration, on_delete=models.CASCADE, related_name="responses")
+    item = models.CharField(max_length=50, help_text="Item column name, e.g. wai_sr_3.")
+    value = models.FloatField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["administration", "item"],
+                                               name="capture_itemresponse_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.administration}/{self.item}={self.value:g}"
+
+
+class AuditEventQuerySet(models.QuerySet):
+    """Audit events can be added and read, never changed or removed."""
+
+    def update(self, **kwargs):
+        raise AppendOnlyError("audit events are append-only: they cannot be updated")
+
+    def delete(self):
+        raise AppendOnlyError("audit events are append-only: they cannot be deleted")
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise AppendOnlyError("audit events are append-only: they cannot be updated")
+
+    def _raw_delete(self, using):
+        raise AppendOnlyError("audit events are append-only: they cannot be deleted")
+
+    update.queryset_only = True
+    delete.queryset_only = True
+    _raw_delete.queryset_only = True
+
+
+class AuditEvent(models.Model):
+    """One create, change or delete: who, when, what, and the values before and after.
+
+    ``old`` and ``new`` hold the object's recorded fields (``None`` for a create's ``old`` and a
+    delete's ``new``). The user and study are kept as plain ids without a database constraint, so
+    that deleting a user or a study neither fails nor rewrites the trail.
+    """
+
+    class Action(models.TextChoices):
+        CREATE = "create"
+        CHANGE = "change"
+        DELETE = "delete"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False,
+                             null=True, blank=True, related_name="+")
+    actor = models.CharField(max_length=200, help_text='Who, in words: "cli:import", "user:alice", …')
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    action = models.CharField(max_length=10, choices=Action.choices)
+    model = models.CharField(max_length=100, help_text='Model label, e.g. "capture.itemresponse".')
+    object_id = models.CharField(max_length=64)
+    object_repr = models.CharField(max_length=300, blank=True,
+                                   help_text="What the object was, readable after it is deleted.")
+    study = models.ForeignKey(Study, on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True,
+                              related_name="audit_events")
+    old = models.JSONField(null=True, blank=True)
+    new = models.JSONField(null=True, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["model", "object_id"]), models.Index(fields=["study", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.model} {self.object_repr or self.object_id}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError("audit events are append-only: they cannot be updated")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("audit events are append-only: they cannot be deleted")

@@ -1,0 +1,748 @@
+"""Storing studies in the database and reading them back, with an audit trail; no HTTP involved.
+
+:func:`import_study` puts an :class:`alliance.study.Study` (the tidy contract) into the database,
+:func:`export_study` rebuilds one from it. The CLI (``alliance import`` / ``alliance export``)
+and, later, the web app call these, so both write data the same way.
+
+Outside Django (a script, the CLI) importing this module sets Django up with
+``alliance.web.settings`` if nothing has; call :func:`django_setup` (re-exported here) before
+the first use to also create or migrate the database schema.
+
+The audit trail
+---------------
+An import is one transaction, and its audit events are written in it. To keep an import of
+600,000 answers fast, a new administration gets **one** ``create`` event whose ``new`` value
+holds the administration *and all its item values* (``items``), instead of one event per item.
+Every other created, changed or deleted object gets its own event: a changed answer is a
+``change`` event of that ``capture.itemresponse`` with ``old`` and ``new`` value; a deleted
+administration's ``delete`` event holds all the item values it had. So every value that was ever
+stored can be read back from the audit trail.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import yaml
+from django.db import transaction
+from django.db.models import ProtectedError, RestrictedError
+
+from alliance import instruments as bank
+from alliance.study import Protocol, Study, StudyDataError, sort_responses
+from alliance.study.measures import score_columns
+from alliance.web import django_setup
+
+# The models below need a configured Django; in the web app and the tests this does nothing.
+django_setup(migrate=False)
+
+from . import models as m  # noqa: E402
+from .audit import AuditLog, plain  # noqa: E402
+from .bulk import db_datetime, insert_rows, json_text  # noqa: E402
+from .errors import StorageError, UnknownStudyError  # noqa: E402
+
+__all__ = ["ImportSummary", "StorageError", "UnknownStudyError", "django_setup", "export_study", "import_study",
+           "list_studies"]
+
+# The columns of participants.csv that have their own place in the database; any other column is
+# a covariate, or an identifier when the protocol lists it under ``identifiers``.
+_PARTICIPANT_FIELDS = ("participant_id", "arm", "site", "facilitator_ids")
+_ADMINISTRATION_KEY = ["participant_id", "timepoint", "instrument"]
+_SEPARATOR = "\x1f"  # joins key parts; cannot occur in ids read from CSV text
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What an import did, by kind of record.
+
+    Attributes
+    ----------
+    study : str
+        The study's name.
+    created, changed, deleted : dict of str to int
+        Counts per kind: ``study``, ``arms``, ``timepoints``, ``facilitators``, ``participants``,
+        ``dosing_sessions``, ``administrations``, ``responses``. Kinds with no count are left out.
+    audit_events : int
+        Audit events written.
+    """
+
+    study: str
+    created: dict[str, int] = field(default_factory=dict)
+    changed: dict[str, int] = field(default_factory=dict)
+    deleted: dict[str, int] = field(default_factory=dict)
+    audit_events: int = 0
+
+    @property
+    def unchanged(self) -> bool:
+        """True when the import found the database already holding exactly this study."""
+        return not (self.created or self.changed or self.deleted)
+
+    def to_dict(self) -> dict:
+        return {"study": self.study, "created": dict(self.created), "changed": dict(self.changed),
+                "deleted": dict(self.deleted), "audit_events": self.audit_events}
+
+
+class _Counts:
+    def __init__(self):
+        self.created: dict[str, int] = defaultdict(int)
+        self.changed: dict[str, int] = defaultdict(int)
+        self.deleted: dict[str, int] = defaultdict(int)
+
+    def summary(self, name: str, events: int) -> ImportSummary:
+        def nonzero(counts: dict[str, int]) -> dict[str, int]:
+            return {k: v for k, v in counts.items() if v}
+
+        return ImportSummary(name, nonzero(self.created), nonzero(self.changed), nonzero(self.deleted), events)
+
+
+# Ids per query in ``IN (…)`` lists: SQLite allows at most 32,766 parameters in one statement.
+_BATCH = 500
+
+
+def _batches(values: list, size: int = _BATCH):
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+# ---------------------------------------------------------------------------------------------
+# Import
+# ---------------------------------------------------------------------------------------------
+
+def import_study(study: Study, name: str, actor: str, using: str = "default", *, user=None) -> ImportSummary:
+    """Store a study under ``name``, making the database hold exactly what ``study`` holds.
+
+    The first import creates the study; a later import of the same name brings it up to date:
+    new records are created, changed ones updated, records no longer in ``study`` deleted (draft
+    administrations, which only the web app makes, are left alone unless their participant goes).
+    Every create, change and delete is written to the audit trail (see the module docstring).
+    Importing the same data again changes nothing and writes no audit event.
+
+    Parameters
+    ----------
+    study : alliance.study.Study
+        The protocol and tidy tables; validated here again (a ``Study`` built in memory may not
+        have been).
+    name : str
+        The study's name in the database (unique).
+    actor : str
+        Who imports, recorded in every audit event, e.g. ``"cli:import"``.
+    using : str
+        Database alias.
+    user : User, optional
+        The logged-in user importing, when there is one.
+
+    Returns
+    -------
+    ImportSummary
+
+    Raises
+    ------
+    alliance.study.StudyDataError
+        When the study does not validate.
+    StorageError
+        When the data cannot be stored (e.g. one administration with two raters, or a timepoint
+        removed from the protocol that still has draft administrations).
+
+    Notes
+    -----
+    The whole import is one ``transaction.atomic``: on any error nothing is written.
+    """
+    name = str(name).strip()
+    if not name:
+        raise StorageError("a study needs a name (e.g. --study levin2024)")
+    study.validate()
+    incoming = _Incoming(study)
+    try:
+        with transaction.atomic(using=using):
+            summary = _Import(incoming, name, actor, using, user).run()
+    except (ProtectedError, RestrictedError) as error:
+        blocking = sorted({str(o) for o in getattr(error, "protected_objects", None)
+                           or getattr(error, "restricted_objects", ())})[:5]
+        raise StorageError(f"study {name!r}: the import would delete records that others still refer to "
+                           f"({', '.join(blocking)}); nothing was written") from None
+    return summary
+
+
+class _Incoming:
+    """The study to import, rearranged into what the tables need."""
+
+    def __init__(self, study: Study):
+        self.study = study
+        self.protocol: Protocol = study.protocol
+        self.protocol_yaml = study.protocol.to_yaml()
+        identifiers = set(study.protocol.identifiers)
+        participants = study.participants
+        self.participant_columns = [str(c) for c in participants.columns]
+        self.dosing_columns = (None if study.dosing_sessions is None
+                               else [str(c) for c in study.dosing_sessions.columns])
+        extra = [c for c in self.participant_columns if c not in _PARTICIPANT_FIELDS]
+        records = participants.astype(object).where(participants.notna(), None).to_dict("records")
+        self.participants: dict[str, dict] = {}
+        for row in records:
+            pid = str(row["participant_id"])
+            self.participants[pid] = {
+                "participant_id": pid,
+                "arm": str(row["arm"]),
+                "site": _text(row.get("site")),
+                "facilitator_ids": _split_ids(row.get("facilitator_ids")),
+                "covariates": plain({c: row[c] for c in extra if c not in identifiers}),
+                "identifiers": plain({c: row[c] for c in extra if c in identifiers}),
+            }
+        self.dosing_sessions: dict[tuple[str, int], dict] = {}
+        if study.dosing_sessions is not None:
+            dosing = study.dosing_sessions
+            for row in dosing.astype(object).where(dosing.notna(), None).to_dict("records"):
+                key = (str(row["participant_id"]), int(row["session"]))
+                self.dosing_sessions[key] = {
+                    "participant_id": key[0], "session": key[1], "date": _text(row.get("date")),
+                    "compound": _text(row.get("compound")),
+                    "amount": None if row.get("amount") is None else float(row["amount"]),
+                    "unit": _text(row.get("unit")),
+                }
+        self._responses(study)
+
+    def _responses(self, study: Study) -> None:
+        responses = study.responses
+        text = {c: responses[c].astype("string") for c in (*_ADMINISTRATION_KEY, "item", "rater", "administered_at")}
+        key = text["participant_id"] + _SEPARATOR + text["timepoint"] + _SEPARATOR + text["instrument"]
+        codes, keys = pd.factorize(key)
+        self.response_codes = codes
+        self.items = text["item"].to_numpy(dtype=object)
+        self.values = pd.to_numeric(responses["value"]).to_numpy(dtype=float)
+
+        # One administration has one rater and one time; the tidy table repeats them on each row.
+        rater = text["rater"].fillna("").to_numpy(dtype=object)
+        administered_at = text["administered_at"].fillna("").to_numpy(dtype=object)
+        _, first = np.unique(codes, return_index=True)  # each administration's first row
+        disagree = (rater != rater[first[codes]]) | (administered_at != administered_at[first[codes]])
+        if disagree.any():
+            described = "; ".join(
+                f"line {r + 2}: participant {keys[codes[r]].split(_SEPARATOR)[0]!r}, "
+                f"{keys[codes[r]].split(_SEPARATOR)[1]!r}, {keys[codes[r]].split(_SEPARATOR)[2]!r} has rater "
+                f"{rater[r]!r} and administered_at {administered_at[r]!r}, line {first[codes[r]] + 2} has "
+                f"{rater[first[codes[r]]]!r} and {administered_at[first[codes[r]]]!r}"
+                for r in np.flatnonzero(disagree)[:5])
+            raise StorageError("responses.csv: the rows of one administration (participant × timepoint × "
+                               "instrument) must share one rater and one administered_at, but "
+                               f"{int(disagree.sum())} rows differ from their administration's first row: "
+                               f"{described}")
+
+        scores = self._scores(study)
+        self.administrations: dict[tuple[str, str, str], dict] = {}
+        self.administration_order: list[tuple[str, str, str]] = []
+        for code, key_text in enumerate(keys):
+            k = tuple(key_text.split(_SEPARATOR))
+            self.administration_order.append(k)
+            self.administrations[k] = {
+                "participant_id": k[0], "timepoint": k[1], "instrument": k[2],
+                "rater": rater[first[code]], "administered_at": administered_at[first[code]],
+                "status": m.Administration.Status.SUBMITTED.value, "scores": scores.get(k, {}),
+            }
+
+    @staticmethod
+    def _scores(study: Study) -> dict[tuple[str, str, str], dict]:
+        """Scale scores per administration, from the study's one scoring path."""
+        table = study.scores()
+        out: dict[tuple[str, str, str], dict] = {}
+        for instrument_id, block in table.groupby("instrument", sort=False, observed=True):
+            own = list(score_columns(bank.get(instrument_id)))
+            columns = [c for c in block.columns
+                       if c not in _ADMINISTRATION_KEY and (c in own or block[c].notna().any())]
+            values = block[columns].astype(object).where(block[columns].notna(), None).to_dict("records")
+            for pid, timepoint, record in zip(block["participant_id"], block["timepoint"], values, strict=True):
+                out[(str(pid), str(timepoint), str(instrument_id))] = plain(record)
+        return out
+
+
+def _text(value) -> str:
+    return "" if value is None or value is pd.NA else str(value)
+
+
+def _split_ids(value) -> list[str]:
+    return [part.strip() for part in _text(value).split(";") if part.strip()]
+
+
+class _Import:
+    """One import: compares what is stored with what comes in and writes the difference."""
+
+    def __init__(self, incoming: _Incoming, name: str, actor: str, using: str, user):
+        self.incoming = incoming
+        self.name = name
+        self.using = using
+        self.log = AuditLog(actor=actor, user=user)
+        self.counts = _Counts()
+        self.now = self.log.at
+        self._stale: dict[str, list] = {}
+
+    def objects(self, model):
+        return model.objects.using(self.using)
+
+    def run(self) -> ImportSummary:
+        self.study = self._study()
+        self.log.study = self.study
+        self.arms = self._sync_simple(m.Arm, "arms", self._wanted_arms())
+        self.timepoints = self._sync_simple(m.Timepoint, "timepoints", self._wanted_timepoints())
+        self.facilitators = self._facilitators()
+        self.participants = self._participants()
+        self._dosing_sessions()
+        self._administrations()
+        self._delete_stale()
+        events = self.log.write(self.using)
+        return self.counts.summary(self.name, events)
+
+    # -- study, arms, timepoints, facilitators ------------------------------------------------
+
+    def _study(self) -> m.Study:
+        wanted = {"name": self.name, "protocol_sha256": self.incoming.protocol.sha256,
+                  "protocol_yaml": self.incoming.protocol_yaml,
+                  "participant_columns": self.incoming.participant_columns,
+                  "dosing_session_columns": self.incoming.dosing_columns}
+        study = self.objects(m.Study).select_for_update().filter(name=self.name).first()
+        if study is None:
+            study = self.objects(m.Study).create(**wanted)
+            self.log.study = study
+            self.log.created(study, wanted, label=self.name)
+            self.counts.created["study"] += 1
+            return study
+        old = {k: getattr(study, k) for k in wanted}
+        if old != wanted:
+            for k, v in wanted.items():
+                setattr(study, k, v)
+            study.save(using=self.using)
+            self.log.study = study
+            self.log.changed(study, old, wanted, label=self.name)
+            self.counts.changed["study"] += 1
+        return study
+
+    def _wanted_arms(self) -> dict[str, dict]:
+        return {a.id: {"code": a.id, "label": a.label, "start_offset_days": a.start_offset_days}
+                for a in self.incoming.protocol.arms}
+
+    def _wanted_timepoints(self) -> dict[str, dict]:
+        out = {}
+        for t in self.incoming.protocol.timepoints:
+            dose = None if t.dose is None else {"compound": t.dose.compound, "amount": t.dose.amount,
+                                                 "unit": t.dose.unit, "session": t.dose.session}
+            out[t.id] = {"code": t.id, "label": t.label, "kind": t.kind, "order": t.order, "anchor": t.anchor,
+                         "offset_days": t.offset_days, "window_before_days": t.window_days[0],
+                         "window_after_days": t.window_days[1], "instruments": list(t.instruments),
+                         "dose": dose}
+        return out
+
+    def _sync_simple(self, model, kind: str, wanted: dict[str, dict]) -> dict[str, object]:
+        """Arms and timepoints: few rows, keyed by ``code``; stale ones are deleted at the end."""
+        existing = {obj.code: obj for obj in self.objects(model).filter(study=self.study)}
+        fields = [f for f in next(iter(wanted.values()), {}) if f != "code"]
+        for code, values in wanted.items():
+            obj = existing.get(code)
+            if obj is None:
+                obj = self.objects(model).create(study=self.study, **values)
+                existing[code] = obj
+                self.log.created(obj, values, label=code)
+                self.counts.created[kind] += 1
+                continue
+            old = {"code": code, **{f: getattr(obj, f) for f in fields}}
+            if plain(old) != plain(values):
+                for f in fields:
+                    setattr(obj, f, values[f])
+                obj.save(using=self.using)
+                self.log.changed(obj, old, values, label=code)
+                self.counts.changed[kind] += 1
+        self._stale[kind] = [obj for code, obj in existing.items() if code not in wanted]
+        return existing
+
+    def _facilitators(self) -> dict[str, m.Facilitator]:
+        existing = {f.facilitator_id: f for f in self.objects(m.Facilitator).filter(study=self.study)}
+        wanted = list(dict.fromkeys(f for p in self.incoming.participants.values() for f in p["facilitator_ids"]))
+        new = [m.Facilitator(study=self.study, facilitator_id=f) for f in wanted if f not in existing]
+        self.objects(m.Facilitator).bulk_create(new)
+        for obj in new:
+            existing[obj.facilitator_id] = obj
+            self.log.created(obj, {"facilitator_id": obj.facilitator_id}, label=obj.facilitator_id)
+        self.counts.created["facilitators"] += len(new)
+        # A facilitator linked to a user account was set up in the web app; it stays.
+        wanted_set = set(wanted)
+        self._stale["facilitators"] = [f for key, f in existing.items() if key not in wanted_set and f.user_id is None]
+        return existing
+
+    # -- participants and dosing sessions -----------------------------------------------------
+
+    def _participant_state(self, participant: m.Participant, facilitator_ids: list[str]) -> dict:
+        return {"participant_id": participant.participant_id, "arm": self.arm_codes[participant.arm_id],
+                "site": participant.site, "facilitator_ids": facilitator_ids,
+                "covariates": participant.covariates, "identifiers": participant.identifiers}
+
+    def _participants(self) -> dict[str, m.Participant]:
+        self.arm_codes = {arm.pk: code for code, arm in self.arms.items()}
+        existing = {p.participant_id: p for p in self.objects(m.Participant).filter(study=self.study)}
+        assigned: dict[int, list[str]] = defaultdict(list)
+        for participant_pk, facilitator_id in (
+                self.objects(m.FacilitatorAssignment).filter(participant__study=self.study)
+                .order_by("participant_id", "position").values_list("participant_id", "facilitator__facilitator_id")):
+            assigned[participant_pk].append(facilitator_id)
+
+        new, changed, reassign = [], [], []
+        for pid, wanted in self.incoming.participants.items():
+            values = {"arm": self.arms[wanted["arm"]], "site": wanted["site"],
+                      "covariates": wanted["covariates"], "identifiers": wanted["identifiers"]}
+            obj = existing.get(pid)
+            if obj is None:
+                obj = m.Participant(study=self.study, participant_id=pid, **values)
+                new.append(obj)
+                existing[pid] = obj
+                continue
+            old = self._participant_state(obj, assigned.get(obj.pk, []))
+            if old != wanted:
+                for k, v in values.items():
+                    setattr(obj, k, v)
+                obj.updated_at = self.now  # bulk_update does not touch auto_now fields
+                changed.append(obj)
+                self.log.changed(obj, old, wanted, label=pid)
+                if old["facilitator_ids"] != wanted["facilitator_ids"]:
+                    reassign.append(obj)
+
+        self.objects(m.Participant).bulk_create(new, batch_size=_BATCH)
+        for obj in new:
+            self.log.created(obj, self.incoming.participants[obj.participant_id], label=obj.participant_id)
+        self.objects(m.Participant).bulk_update(changed, ["arm", "site", "covariates", "identifiers", "updated_at"],
+                                                batch_size=_BATCH)
+        for batch in _batches([p.pk for p in reassign]):
+            self.objects(m.FacilitatorAssignment).filter(participant_id__in=batch).delete()
+        self.objects(m.FacilitatorAssignment).bulk_create([
+            m.FacilitatorAssignment(participant=obj, facilitator=self.facilitators[f], position=position)
+            for obj in [*new, *reassign]
+            for position, f in enumerate(self.incoming.participants[obj.participant_id]["facilitator_ids"])
+        ], batch_size=_BATCH)
+        self.counts.created["participants"] += len(new)
+        self.counts.changed["participants"] += len(changed)
+        self._stale["participants"] = [p for pid, p in existing.items() if pid not in self.incoming.participants]
+        self._stale_participant_states = {p.pk: self._participant_state(p, assigned.get(p.pk, []))
+                                          for p in self._stale["participants"]}
+        return existing
+
+    def _dosing_sessions(self) -> None:
+        fields = ["date", "compound", "amount", "unit"]
+        existing = {}
+        for obj in self.objects(m.DosingSession).filter(participant__study=self.study).select_related("participant"):
+            existing[(obj.participant.participant_id, obj.session)] = obj
+        new, changed = [], []
+        for key, wanted in self.incoming.dosing_sessions.items():
+            obj = existing.get(key)
+            if obj is None:
+                obj = m.DosingSession(participant=self.participants[key[0]], session=key[1],
+                                      **{f: wanted[f] for f in fields})
+                new.append(obj)
+                continue
+            old = {"participant_id": key[0], "session": key[1], **{f: getattr(obj, f) for f in fields}}
+            if old != wanted:
+                for f in fields:
+                    setattr(obj, f, wanted[f])
+                changed.append(obj)
+                self.log.changed(obj, old, wanted, label=_dosing_label(*key))
+        self.objects(m.DosingSession).bulk_create(new, batch_size=_BATCH)
+        for obj in new:
+            key = (obj.participant.participant_id, obj.session)
+            self.log.created(obj, self.incoming.dosing_sessions[key], label=_dosing_label(*key))
+        self.objects(m.DosingSession).bulk_update(changed, fields, batch_size=_BATCH)
+        self.counts.created["dosing_sessions"] += len(new)
+        self.counts.changed["dosing_sessions"] += len(changed)
+        stale = [(key, obj) for key, obj in existing.items() if key not in self.incoming.dosing_sessions
+                 and key[0] in self.incoming.participants]
+        for key, obj in stale:
+            self.log.deleted(obj, {"participant_id": key[0], "session": key[1],
+                                   **{f: getattr(obj, f) for f in fields}}, label=_dosing_label(*key))
+        for batch in _batches([obj.pk for _, obj in stale]):
+            self.objects(m.DosingSession).filter(pk__in=batch).delete()
+        self.counts.deleted["dosing_sessions"] += len(stale)
+
+    # -- administrations and item responses ---------------------------------------------------
+
+    def _administrations(self) -> None:
+        incoming = self.incoming
+        fields = ["rater", "administered_at", "status", "scores"]
+        existing: dict[tuple[str, str, str], dict] = {}
+        for pk, pid, timepoint, instrument, *values in (
+                self.objects(m.Administration).filter(participant__study=self.study)
+                .values_list("pk", "participant__participant_id", "timepoint__code", "instrument", *fields)):
+            existing[(pid, timepoint, instrument)] = {"pk": pk, **dict(zip(fields, values, strict=True))}
+
+        # New administrations, then their answers, each in one bulk insert.
+        new_keys = [k for k in incoming.administration_order if k not in existing]
+        now = db_datetime(self.now, self.using)
+        insert_rows(m.Administration, ["participant_id", "timepoint_id", "instrument", "rater", "administered_at",
+                                       "status", "scores", "created_at", "updated_at"],
+                    [(self.participants[k[0]].pk, self.timepoints[k[1]].pk, k[2],
+                      *(incoming.administrations[k][f] for f in fields[:3]),
+                      json_text(incoming.administrations[k]["scores"]), now, now) for k in new_keys], self.using)
+        pk_of_code = np.full(len(incoming.administration_order), -1, dtype=np.int64)
+        position = {k: i for i, k in enumerate(incoming.administration_order)}
+        if new_keys:
+            participant_ids = {p.pk: pid for pid, p in self.participants.items()}
+            timepoint_codes = {t.pk: code for code, t in self.timepoints.items()}
+            for pk, participant_pk, timepoint_pk, instrument in (
+                    self.objects(m.Administration).filter(participant__study=self.study)
+                    .values_list("pk", "participant_id", "timepoint_id", "instrument")):
+                k = (participant_ids[participant_pk], timepoint_codes[timepoint_pk], instrument)
+                if k not in existing and k in position:
+                    pk_of_code[position[k]] = pk
+        is_new = pk_of_code >= 0
+        new_rows = is_new[incoming.response_codes]
+        insert_rows(m.ItemResponse, ["administration_id", "item", "value"],
+                    list(zip(pk_of_code[incoming.response_codes[new_rows]].tolist(), incoming.items[new_rows].tolist(),
+                             incoming.values[new_rows].tolist(), strict=True)), self.using)
+        items_by_code = self._items_by_code(new_rows)
+        for k in new_keys:
+            code = position[k]
+            self.log.add("create", m.Administration, int(pk_of_code[code]),
+                         None, {**incoming.administrations[k], "items": items_by_code[code]},
+                         _administration_label(k))
+        self.counts.created["administrations"] += len(new_keys)
+        self.counts.created["responses"] += int(new_rows.sum())
+
+        # Administrations already stored: their own fields, then a per-item comparison.
+        changed = []
+        for k, stored in existing.items():
+            if k not in incoming.administrations:
+                continue
+            pk_of_code[position[k]] = stored["pk"]
+            old = {f: stored[f] for f in fields}
+            new = {f: incoming.administrations[k][f] for f in fields}
+            if plain(old) != plain(new):
+                obj = m.Administration(pk=stored["pk"], updated_at=self.now, **new)
+                changed.append(obj)
+                self.log.changed(obj, old, new, label=_administration_label(k))
+        self.objects(m.Administration).bulk_update(changed, [*fields, "updated_at"], batch_size=_BATCH)
+        self.counts.changed["administrations"] += len(changed)
+        self._compare_responses(pk_of_code, ~is_new)
+
+        # Submitted administrations no longer in the data go; drafts belong to the web app.
+        stale = {k: v for k, v in existing.items()
+                 if k not in incoming.administrations and k[0] in incoming.participants
+                 and v["status"] == m.Administration.Status.SUBMITTED}
+        self._delete_administrations(stale)
+
+    def _items_by_code(self, rows: np.ndarray) -> dict[int, dict[str, float]]:
+        out: dict[int, dict[str, float]] = defaultdict(dict)
+        incoming = self.incoming
+        for code, item, value in zip(incoming.response_codes[rows].tolist(), incoming.items[rows].tolist(),
+                                     incoming.values[rows].tolist(), strict=True):
+            out[code][item] = value
+        return out
+
+    def _stored_responses(self) -> pd.DataFrame:
+        """Every stored answer of the study: ``pk, administration, item, stored`` (the value)."""
+        rows = (self.objects(m.ItemResponse).filter(administration__participant__study=self.study)
+                .values_list("pk", "administration_id", "item", "value").iterator(chunk_size=50_000))
+        return pd.DataFrame.from_records(list(rows), columns=["pk", "administration", "item", "stored"])
+
+    def _compare_responses(self, pk_of_code: np.ndarray, stored_codes: np.ndarray) -> None:
+        """Answers of administrations already stored: add, change or delete item by item."""
+        incoming = self.incoming
+        rows = stored_codes[incoming.response_codes]
+        if not rows.any():
+            return
+        wanted = pd.DataFrame({"administration": pk_of_code[incoming.response_codes[rows]],
+                               "item": incoming.items[rows], "value": incoming.values[rows]})
+        stored = self._stored_responses()
+        stored = stored[stored["administration"].isin(pk_of_code[stored_codes])]
+        both = wanted.merge(stored, on=["administration", "item"], how="outer", indicator=True)
+        key_of_pk = {int(pk_of_code[c]): incoming.administration_order[c] for c in np.flatnonzero(stored_codes)}
+
+        added = both[both["_merge"] == "left_only"]
+        if len(added):
+            insert_rows(m.ItemResponse, ["administration_id", "item", "value"],
+                        list(zip(added["administration"].astype(np.int64).tolist(), added["item"].tolist(),
+                                 added["value"].astype(float).tolist(), strict=True)), self.using)
+            created = self._stored_responses().merge(added, on=["administration", "item"])
+            for pk, a, item, value in created[["pk", "administration", "item", "value"]].itertuples(index=False):
+                obj = m.ItemResponse(pk=int(pk), administration_id=int(a), item=item, value=value)
+                self.log.created(obj, {"item": item, "value": value}, label=_item_label(key_of_pk[int(a)], item))
+        self.counts.created["responses"] += len(added)
+
+        matched = both[both["_merge"] == "both"]
+        differs = matched[matched["value"].to_numpy(float) != matched["stored"].to_numpy(float)]
+        changed = []
+        for pk, a, item, old, new in differs[["pk", "administration", "item", "stored", "value"]].itertuples(index=False):
+            obj = m.ItemResponse(pk=int(pk), administration_id=int(a), item=item, value=float(new))
+            changed.append(obj)
+            self.log.changed(obj, {"value": old}, {"value": new}, label=_item_label(key_of_pk[int(a)], item))
+        self.objects(m.ItemResponse).bulk_update(changed, ["value"], batch_size=_BATCH)
+        self.counts.changed["responses"] += len(changed)
+
+        gone = both[both["_merge"] == "right_only"]
+        for pk, a, item, old in gone[["pk", "administration", "item", "stored"]].itertuples(index=False):
+            obj = m.ItemResponse(pk=int(pk), administration_id=int(a), item=item, value=old)
+            self.log.deleted(obj, {"item": item, "value": old}, label=_item_label(key_of_pk[int(a)], item))
+        for batch in _batches(gone["pk"].astype(np.int64).tolist()):
+            self.objects(m.ItemResponse).filter(pk__in=batch).delete()
+        self.counts.deleted["responses"] += len(gone)
+
+    def _delete_administrations(self, stale: dict[tuple[str, str, str], dict]) -> None:
+        """Delete administrations, each with one audit event holding all its item values."""
+        if not stale:
+            return
+        items: dict[int, dict[str, float]] = defaultdict(dict)
+        pks = [v["pk"] for v in stale.values()]
+        for batch in _batches(pks):
+            for a, item, value in self.objects(m.ItemResponse).filter(
+                    administration_id__in=batch).values_list("administration_id", "item", "value"):
+                items[a][item] = value
+        fields = ["rater", "administered_at", "status", "scores"]
+        for k, stored in stale.items():
+            obj = m.Administration(pk=stored["pk"])
+            self.log.deleted(obj, {"participant_id": k[0], "timepoint": k[1], "instrument": k[2],
+                                   **{f: stored[f] for f in fields}, "items": items[stored["pk"]]},
+                             label=_administration_label(k))
+        for batch in _batches(pks):
+            self.objects(m.Administration).filter(pk__in=batch).delete()
+        self.counts.deleted["administrations"] += len(stale)
+        self.counts.deleted["responses"] += sum(len(v) for v in items.values())
+
+    # -- what the data no longer hold ---------------------------------------------------------
+
+    def _delete_stale(self) -> None:
+        """Participants, facilitators, arms and timepoints that the imported study no longer has."""
+        participants = self._stale["participants"]
+        if participants:
+            # Their administrations (drafts too) and dosing sessions go with them; audit each.
+            fields = ["rater", "administered_at", "status", "scores"]
+            pks = [p.pk for p in participants]
+            administrations, dosing = {}, []
+            for batch in _batches(pks):
+                administrations.update({
+                    (pid, timepoint, instrument): {"pk": pk, **dict(zip(fields, values, strict=True))}
+                    for pk, pid, timepoint, instrument, *values in self.objects(m.Administration)
+                    .filter(participant_id__in=batch)
+                    .values_list("pk", "participant__participant_id", "timepoint__code", "instrument", *fields)})
+                dosing += self.objects(m.DosingSession).filter(participant_id__in=batch).select_related("participant")
+            self._delete_administrations(administrations)
+            for obj in dosing:
+                self.log.deleted(obj, {"participant_id": obj.participant.participant_id, "session": obj.session,
+                                       "date": obj.date, "compound": obj.compound, "amount": obj.amount,
+                                       "unit": obj.unit}, label=_dosing_label(obj.participant.participant_id, obj.session))
+            self.counts.deleted["dosing_sessions"] += len(dosing)
+            for obj in participants:
+                self.log.deleted(obj, self._stale_participant_states[obj.pk], label=obj.participant_id)
+            for batch in _batches(pks):
+                self.objects(m.Participant).filter(pk__in=batch).delete()
+            self.counts.deleted["participants"] += len(participants)
+        for kind, label_field in (("facilitators", "facilitator_id"), ("timepoints", "code"), ("arms", "code")):
+            stale = self._stale[kind]
+            for obj in stale:
+                self.log.deleted(obj, {label_field: getattr(obj, label_field)}, label=getattr(obj, label_field))
+            for batch in _batches([o.pk for o in stale]):
+                type(stale[0]).objects.using(self.using).filter(pk__in=batch).delete()
+            self.counts.deleted[kind] += len(stale)
+
+
+def _administration_label(key: tuple[str, str, str]) -> str:
+    return "/".join(key)
+
+
+def _item_label(key: tuple[str, str, str], item: str) -> str:
+    return f"{'/'.join(key)}/{item}"
+
+
+def _dosing_label(participant_id: str, session: int) -> str:
+    return f"{participant_id}/session {session}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Export
+# ---------------------------------------------------------------------------------------------
+
+def list_studies(using: str = "default") -> list[str]:
+    """The names of the studies in the database, sorted.
+
+    Parameters
+    ----------
+    using : str
+        Database alias.
+
+    Returns
+    -------
+    list of str
+    """
+    return list(m.Study.objects.using(using).order_by("name").values_list("name", flat=True))
+
+
+def export_study(name: str, using: str = "default") -> Study:
+    """Rebuild the tidy contract :class:`~alliance.study.Study` of a stored study.
+
+    Parameters
+    ----------
+    name : str
+        The study's name in the database.
+    using : str
+        Database alias.
+
+    Returns
+    -------
+    alliance.study.Study
+        The protocol (from the stored YAML), participants in the order they were first imported
+        with their original columns, the submitted administrations' responses in canonical order
+        (:func:`alliance.study.sort_responses`), and dosing sessions when the study has that table.
+        Draft administrations are not exported.
+
+    Raises
+    ------
+    UnknownStudyError
+        When there is no study of that name (a ``StorageError`` and a ``LookupError``).
+    StorageError
+        When the stored protocol no longer matches its sha256.
+    """
+    row = m.Study.objects.using(using).filter(name=name).first()
+    if row is None:
+        known = list_studies(using)
+        raise UnknownStudyError(f"no study named {name!r} in the database; "
+                           + (f"studies are: {', '.join(known)}" if known else "it holds no studies yet"))
+    try:
+        protocol = Protocol.from_dict(yaml.safe_load(row.protocol_yaml), origin=f"stored protocol of study {name!r}")
+    except (yaml.YAMLError, StudyDataError) as error:
+        raise StorageError(f"study {name!r}: the stored protocol cannot be read: {error}") from None
+    if protocol.sha256 != row.protocol_sha256:
+        raise StorageError(f"study {name!r}: the stored protocol's sha256 is {protocol.sha256}, "
+                           f"but {row.protocol_sha256} was recorded when it was imported")
+
+    participants = _export_participants(row, using)
+    responses = pd.DataFrame.from_records(
+        list(m.ItemResponse.objects.using(using)
+             .filter(administration__participant__study=row, administration__status=m.Administration.Status.SUBMITTED)
+             .values_list("administration__participant__participant_id", "administration__timepoint__code",
+                          "administration__instrument", "item", "value", "administration__rater",
+                          "administration__administered_at").iterator(chunk_size=50_000)),
+        columns=["participant_id", "timepoint", "instrument", "item", "value", "rater", "administered_at"])
+    for column in ("participant_id", "timepoint", "instrument", "item", "rater", "administered_at"):
+        responses[column] = responses[column].astype("string").replace("", pd.NA)
+    responses["value"] = responses["value"].astype(float)
+    responses = sort_responses(responses, protocol, participants["participant_id"].tolist())
+
+    dosing = None
+    if row.dosing_session_columns is not None:
+        records = [{"participant_id": pid, "session": session, "date": date or None, "compound": compound or None,
+                    "amount": amount, "unit": unit or None}
+                   for pid, session, date, compound, amount, unit in m.DosingSession.objects.using(using)
+                   .filter(participant__study=row).order_by("participant_id", "session")
+                   .values_list("participant__participant_id", "session", "date", "compound", "amount", "unit")]
+        dosing = pd.DataFrame.from_records(records, columns=["participant_id", "session", "date", "compound",
+                                                             "amount", "unit"])
+        dosing = dosing[[c for c in row.dosing_session_columns if c in dosing.columns]]
+    return Study(protocol=protocol, participants=participants, responses=responses, dosing_sessions=dosing)
+
+
+def _export_participants(row: m.Study, using: str) -> pd.DataFrame:
+    facilitators: dict[int, list[str]] = defaultdict(list)
+    for participant_pk, facilitator_id in (
+            m.FacilitatorAssignment.objects.using(using).filter(participant__study=row)
+            .order_by("participant_id", "position").values_list("participant_id", "facilitator__facilitator_id")):
+        facilitators[participant_pk].append(facilitator_id)
+    records = []
+    for pk, pid, arm, site, covariates, identifiers in (
+            m.Participant.objects.using(using).filter(study=row).order_by("pk")
+            .values_list("pk", "participant_id", "arm__code", "site", "covariates", "identifiers")):
+        records.append({**covariates, **identifiers, "participant_id": pid, "arm": arm, "site": site or None,
+                        "facilitator_ids": ";".join(facilitators[pk]) or None})
+    columns = row.participant_columns or ["participant_id", "arm"]
+    return pd.DataFrame.from_records(records, columns=columns) if records else pd.DataFrame(columns=columns)

@@ -1,0 +1,134 @@
+"""``alliance import`` and ``alliance export``.
+
+Two ways: in this process with ``typer.testing.CliRunner`` (Django is already configured by the
+test run, so the commands use the test database), and in a fresh process with ``DATABASE_URL``
+pointing at a temporary SQLite file — the way a user runs them, migrations on first use included.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from alliance.cli import app
+from alliance.web.capture import models as m
+
+runner = CliRunner()
+
+
+@pytest.mark.django_db
+def test_import_prints_counts_and_export_writes_the_same_files(study_dir, tmp_path):
+    result = runner.invoke(app, ["import", str(study_dir), "--study", "levin"])
+    assert result.exit_code == 0, result.output
+    assert "participants" in result.output and "responses" in result.output
+    assert m.ItemResponse.objects.count() > 0
+
+    again = runner.invoke(app, ["import", str(study_dir), "--study", "levin"])
+    assert again.exit_code == 0 and "unchanged" in again.output
+
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["export", "levin", "--format", "csv", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    for name in ("protocol.yaml", "participants.csv", "responses.csv", "dosing_sessions.csv"):
+        assert (out / name).read_bytes() == (study_dir / name).read_bytes(), name
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("fmt", "written"), [("redcap", "records.csv"), ("parquet", "responses.parquet"),
+                                              ("wide", "wide.csv")])
+def test_export_other_formats(study_dir, tmp_path, fmt, written):
+    assert runner.invoke(app, ["import", str(study_dir), "--study", "levin"]).exit_code == 0
+    result = runner.invoke(app, ["export", "levin", "--format", fmt, "--out", str(tmp_path / fmt)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / fmt / written).exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("fmt", "suffix"), [("spss", ".sav"), ("stata", ".dta")])
+def test_export_statistical_files(study_dir, tmp_path, fmt, suffix):
+    assert runner.invoke(app, ["import", str(study_dir), "--study", "levin"]).exit_code == 0
+    path = tmp_path / f"measures{suffix}"
+    result = runner.invoke(app, ["export", "levin", "--format", fmt, "--out", str(path)])
+    assert result.exit_code == 0, result.output
+    assert path.stat().st_size > 0
+
+
+@pytest.mark.django_db
+def test_redcap_export_import_export_gives_identical_records(study_dir, tmp_path):
+    assert runner.invoke(app, ["import", str(study_dir), "--study", "levin"]).exit_code == 0
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert runner.invoke(app, ["export", "levin", "--format", "redcap", "--out", str(first)]).exit_code == 0
+    result = runner.invoke(app, ["import", str(first), "--format", "redcap", "--study", "from_redcap"])
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(app, ["export", "from_redcap", "--format", "redcap", "--out", str(second)]).exit_code == 0
+    for path in sorted(first.iterdir()):
+        assert (second / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+@pytest.mark.django_db
+def test_bad_data_is_refused_with_file_row_and_column_and_nothing_is_written(study_dir):
+    responses = study_dir / "responses.csv"
+    lines = responses.read_text(encoding="utf-8").splitlines()
+    lines[3] = lines[3].replace(",baseline,", ",week2,")
+    responses.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    result = runner.invoke(app, ["import", str(study_dir), "--study", "levin"])
+    assert result.exit_code == 1
+    assert "responses.csv, row 4, column 'timepoint'" in result.output
+    assert "week2" in result.output and "baseline" in result.output  # the value and the allowed ones
+    assert "Traceback" not in result.output
+    assert not m.Study.objects.exists()
+
+
+@pytest.mark.django_db
+def test_export_errors_are_one_line_and_exit_1(tmp_path):
+    result = runner.invoke(app, ["export", "nope", "--out", str(tmp_path / "x")])
+    assert result.exit_code == 1 and "no study named 'nope'" in result.output
+    result = runner.invoke(app, ["export", "nope", "--format", "xls", "--out", str(tmp_path / "x")])
+    assert result.exit_code == 1 and "unknown format 'xls'" in result.output
+
+
+def test_import_of_a_missing_directory_fails_clearly(tmp_path):
+    result = runner.invoke(app, ["import", str(tmp_path / "missing"), "--study", "x"])
+    assert result.exit_code == 1
+    assert "is not a directory" in result.output and "Traceback" not in result.output
+
+
+# -- in a fresh process, as a user runs it ----------------------------------------------------------
+
+def alliance(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "alliance.cli", *args], env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_with_database_url_creates_migrates_and_round_trips(study_dir, tmp_path):
+    database = tmp_path / "data" / "trial.sqlite3"
+    database.parent.mkdir()
+    env = {"DATABASE_URL": f"sqlite:///{database}", "ALLIANCE_DATA_DIR": str(tmp_path / "home"),
+           "DJANGO_SETTINGS_MODULE": "alliance.web.settings"}
+
+    imported = alliance("import", str(study_dir), "--study", "levin", env=env)
+    assert imported.returncode == 0, imported.stderr
+    assert str(database) in imported.stdout
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("SELECT count(*) FROM capture_itemresponse").fetchone()[0] > 0
+        triggers = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    assert triggers == {"capture_auditevent_no_update", "capture_auditevent_no_delete"}
+
+    exported = alliance("export", "levin", "--out", str(tmp_path / "out"), env=env)
+    assert exported.returncode == 0, exported.stderr
+    assert (tmp_path / "out" / "responses.csv").read_bytes() == (study_dir / "responses.csv").read_bytes()
+
+
+def test_cli_refuses_an_unsupported_database_url(tmp_path):
+    result = alliance("export", "levin", "--out", str(tmp_path / "out"),
+                      env={"DATABASE_URL": "mysql://user@localhost/db", "ALLIANCE_DATA_DIR": str(tmp_path),
+                           "DJANGO_SETTINGS_MODULE": "alliance.web.settings"})
+    assert result.returncode == 1
+    assert "DATABASE_URL must start with sqlite:/// or postgresql://" in result.stderr
+    assert "Traceback" not in result.stderr
