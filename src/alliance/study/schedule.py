@@ -88,3 +88,64 @@ def due_window(timepoint: Timepoint, planned: date) -> tuple[date, date]:
     """
     before, after = timepoint.window_days
     return planned - timedelta(days=before), planned + timedelta(days=after)
+
+
+STATUSES = ("done", "upcoming", "due", "overdue", "missed")
+
+
+def timeline(protocol: Protocol, arm_id: str, enrolment: date, today: date,
+             done: dict[str, date] | None = None, actual: dict[str, date] | None = None,
+             missed_after_days: int = 14) -> list[dict]:
+    """Each timepoint's status for one participant on a given day.
+
+    Parameters
+    ----------
+    protocol : Protocol
+    arm_id : str
+    enrolment : date
+    today : date
+    done : dict, optional
+        Timepoint id → date of the submitted assessment(s) at that timepoint.
+    actual : dict, optional
+        Timepoint id → actual date of events that anchor others (dosing sessions); ``done`` dates
+        anchor too.
+    missed_after_days : int
+        Days after the end of the window at which an overdue assessment counts as missed.
+
+    Returns
+    -------
+    list of dict
+        In protocol order: ``timepoint``, ``label``, ``kind``, ``planned``, ``window_start``,
+        ``window_end``, ``done_on`` and ``status`` — ``done``; ``upcoming`` (before its window);
+        ``due`` (inside its window); ``overdue`` (after the window, up to ``missed_after_days``
+        later); ``missed`` (later still).
+
+    Examples
+    --------
+    >>> from datetime import date
+    >>> from alliance.study import default_protocol
+    >>> rows = timeline(default_protocol(), "immediate", date(2024, 1, 1), today=date(2024, 1, 20),
+    ...                 done={"baseline": date(2024, 1, 2)})
+    >>> [(r["timepoint"], r["status"]) for r in rows][:3]
+    [('baseline', 'done'), ('prep', 'due'), ('session1', 'due')]
+    """
+    done = dict(done or {})
+    anchors = {**(actual or {}), **done}
+    planned = planned_dates(protocol, arm_id, enrolment, anchors)
+    rows = []
+    for timepoint in protocol.timepoints:
+        start, end = due_window(timepoint, planned[timepoint.id])
+        if timepoint.id in done:
+            status = "done"
+        elif today < start:
+            status = "upcoming"
+        elif today <= end:
+            status = "due"
+        elif (today - end).days <= missed_after_days:
+            status = "overdue"
+        else:
+            status = "missed"
+        rows.append({"timepoint": timepoint.id, "label": timepoint.label, "kind": timepoint.kind,
+                     "planned": planned[timepoint.id], "window_start": start, "window_end": end,
+                     "done_on": done.get(timepoint.id), "status": status})
+    return rows

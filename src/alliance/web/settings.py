@@ -128,6 +128,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "alliance.web.accounts",
     "alliance.web.capture",
+    "alliance.web.monitor",
 ]
 
 MIDDLEWARE = [

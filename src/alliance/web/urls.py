@@ -1,5 +1,11 @@
-"""URL configuration. Empty until the web app adds its pages (capture, accounts, monitor)."""
+"""URL configuration: each app owns its own ``urls.py``."""
 
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.urls import include, path
+
+urlpatterns = [
+    path("accounts/", include("alliance.web.accounts.urls")),
+    path("monitor/", include("alliance.web.monitor.urls")),
+    path("", include("alliance.web.capture.urls")),
+]

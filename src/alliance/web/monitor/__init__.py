@@ -1,0 +1,1 @@
+"""Dashboards and alerts while treatment runs."""
