@@ -263,14 +263,36 @@ def analyze(
 
 
 @app.command()
-def demo() -> None:
-    """Score the bundled example administrations and print the scores."""
-    from importlib import resources
+def demo(
+    out: Path = typer.Option(Path("out/demo"), "--out", file_okay=False, help="Where to write the demo study and report."),
+    n: int = typer.Option(24, "--n", min=4, help="Participants in the synthetic trial (Levin 2024: 24)."),
+    seed: int = typer.Option(2024, "--seed", help="Seed of the synthetic trial and the bootstrap."),
+) -> None:
+    """The whole system on a synthetic Levin-sized trial: simulate, store, analyze, report.
 
-    examples = resources.files("alliance") / "data" / "examples"
-    for name in ("wai_sr", "grid_hamd17"):
-        with resources.as_file(examples / f"{name}.csv") as path:
-            _print_frame(_score_file(name, path), f"{name} — bundled example ({path.name})")
+    Simulates a trial calibrated to Levin et al. (2024), writes it as tidy contract files, imports
+    them into the database (SQLite unless DATABASE_URL says otherwise), exports the study back from
+    the database, runs the analysis plan on it and writes results.json, report.html and report.pdf.
+    """
+    from alliance import simulate as synthetic
+    from alliance import study as study_data
+    from alliance.web import database_location
+
+    data_dir, report_dir = out / "data", out / "report"
+    trial = synthetic.simulate_trial(study_data.default_protocol(), n=n, seed=seed)
+    study_data.save(trial, data_dir)
+    console.print(f"1. simulated {n} participants calibrated to Levin et al. (2024) → {data_dir}")
+    loaded = study_data.load(data_dir)
+    storage = _storage()
+    name = "levin2024-demo"
+    summary = storage.import_study(loaded, name, actor="cli:demo")
+    console.print(f"2. stored as study {name!r} in {database_location()} "
+                  f"({'unchanged' if summary.unchanged else f'{summary.audit_events:,} audit events'})", highlight=False)
+    stored = storage.export_study(name)
+    console.print("3. analysis plan of Levin et al. (2024) and Murphy et al. (2022):")
+    paths = _analyze_and_report(stored, report_dir, study_data.io.file_hashes(data_dir), seed)
+    console.print(f"4. report: {paths['html'].resolve()}\n   PDF:    {paths['pdf'].resolve()}\n"
+                  f"   results: {paths['results'].resolve()}", highlight=False)
 
 
 @protocol_app.command("show")
