@@ -55,7 +55,6 @@ overview for applied research. BMC Med Res Methodol 11:94.
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import time
@@ -72,9 +71,9 @@ from scipy import special, stats
 from alliance.stats.results import Result, to_plain
 
 from . import batched
-from .copula import BetaMarginal, CalibrationError, nearest_correlation, pearson_from_latent
+from .copula import BetaMarginal, CalibrationError, pearson_from_latent
 from .scenario import Scenario, levin2024_scenario
-from .trial import ScoreModel, score_model
+from .trial import ScoreModel, require_positive_definite, score_model, target_correlations
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -403,18 +402,8 @@ def _target_latent(model: ScoreModel, scenario: Scenario) -> np.ndarray:
     retest correlation for the same scale at two timepoints, zero otherwise. As there, a set of
     correlations no population can have is an error, not silently replaced.
     """
-    variables = model.variables
-    latent = np.eye(len(variables))
-    for i, j in itertools.combinations(range(len(variables)), 2):
-        a, b = variables[i], variables[j]
-        target = scenario.correlation(a.measure, b.measure)
-        if target is None:
-            same_scale = (a.instrument, a.scale) == (b.instrument, b.scale)
-            target = scenario.default_retest_correlation if same_scale else 0.0
-        latent[i, j] = latent[j, i] = target
-    if nearest_correlation(latent) is not latent:
-        raise CalibrationError("the scenario's correlations cannot hold together for normal scores (the matrix "
-                               "is not positive definite); change the overridden pairs consistently")
+    latent = target_correlations(model.variables, scenario)
+    require_positive_definite(latent, model.variables)
     return latent
 
 

@@ -133,26 +133,57 @@ def score_model(protocol, scenario: Scenario) -> ScoreModel:
                 variables[measure] = Variable(measure, inst.id, scale.id, where,
                                               _marginal(scenario, measure, *scale.range))
     ordered = tuple(variables.values())
-    k = len(ordered)
-    latent = np.eye(k)
-    for i, j in itertools.combinations(range(k), 2):
-        a, b = ordered[i], ordered[j]
+    targets = target_correlations(ordered, scenario)
+    latent = np.eye(len(ordered))
+    for i, j in itertools.combinations(range(len(ordered)), 2):
+        latent[i, j] = latent[j, i] = latent_correlation(targets[i, j], ordered[i].marginal, ordered[j].marginal)
+    require_positive_definite(latent, ordered)
+    return ScoreModel(ordered, latent)
+
+
+def target_correlations(variables: tuple[Variable, ...], scenario: Scenario) -> np.ndarray:
+    """The Pearson correlations the scores should have: the scenario's, or the default rule.
+
+    Parameters
+    ----------
+    variables : tuple of Variable
+    scenario : Scenario
+
+    Returns
+    -------
+    ndarray
+        Pairs the scenario does not name: the same scale at two timepoints gets the scenario's
+        default retest correlation; any other pair is uncorrelated.
+    """
+    targets = np.eye(len(variables))
+    for i, j in itertools.combinations(range(len(variables)), 2):
+        a, b = variables[i], variables[j]
         target = scenario.correlation(a.measure, b.measure)
         if target is None:
             same_scale = (a.instrument, a.scale) == (b.instrument, b.scale)
             target = scenario.default_retest_correlation if same_scale else 0.0
-        latent[i, j] = latent[j, i] = latent_correlation(target, a.marginal, b.marginal)
-    nearest = nearest_correlation(latent)
-    if nearest is not latent:
-        # No population has these correlations together. Say which pairs would have to move
-        # rather than quietly simulating different ones.
-        change = np.abs(nearest - latent)
-        worst = np.dstack(np.unravel_index(np.argsort(-change, axis=None), change.shape))[0]
-        pairs = [(ordered[i].measure, ordered[j].measure) for i, j in worst if i < j][:5]
-        raise CalibrationError(
-            "the scenario's correlations cannot hold together (the matrix is not positive definite); "
-            "change these pairs consistently: " + "; ".join(f"{x} ~ {y}" for x, y in pairs))
-    return ScoreModel(ordered, latent)
+        targets[i, j] = targets[j, i] = target
+    return targets
+
+
+def require_positive_definite(matrix: np.ndarray, variables: tuple[Variable, ...]) -> None:
+    """Refuse correlations no population can have, naming the pairs that would have to move.
+
+    Raises
+    ------
+    CalibrationError
+        When ``matrix`` is not positive definite.
+    """
+    nearest = nearest_correlation(matrix)
+    if nearest is matrix:
+        return
+    # Say which pairs would have to move rather than quietly simulating different ones.
+    change = np.abs(nearest - matrix)
+    worst = np.dstack(np.unravel_index(np.argsort(-change, axis=None), change.shape))[0]
+    pairs = [(variables[i].measure, variables[j].measure) for i, j in worst if i < j][:5]
+    raise CalibrationError(
+        "the scenario's correlations cannot hold together (the matrix is not positive definite); "
+        "change these pairs consistently: " + "; ".join(f"{x} ~ {y}" for x, y in pairs))
 
 
 def _allocate_arms(protocol, scenario: Scenario, n: int, rng: np.random.Generator) -> np.ndarray:
