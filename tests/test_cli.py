@@ -1,0 +1,83 @@
+"""The command line: instruments, score, simulate, analyze and demo, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from alliance.cli import app
+
+runner = CliRunner()
+
+
+def test_instruments_table_lists_the_bank():
+    result = runner.invoke(app, ["instruments"])
+    assert result.exit_code == 0, result.output
+    for instrument in ("wai_sr", "meq30", "grid_hamd17", "qids_sr16", "phq9"):
+        assert instrument in result.output
+
+
+def test_instruments_show_and_unknown_instrument():
+    result = runner.invoke(app, ["instruments", "show", "wai_sr"])
+    assert result.exit_code == 0, result.output
+    assert "Hatcher" in result.output and "goal" in result.output
+    result = runner.invoke(app, ["instruments", "show", "wai"])
+    assert result.exit_code == 1
+    assert "unknown instrument 'wai'" in result.output
+
+
+def test_score_keeps_id_columns_and_writes_csv(tmp_path):
+    source = tmp_path / "wai.csv"
+    # P1 answers 4 to everything: total 12 x 4 = 48, each subscale 4 x 4 = 16.
+    source.write_text("participant_id," + ",".join(f"wai_sr_{i}" for i in range(1, 13)) + "\n"
+                      "P1," + ",".join(["4"] * 12) + "\n")
+    out = tmp_path / "scores.csv"
+    result = runner.invoke(app, ["score", "wai_sr", str(source), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_text().splitlines() == ["participant_id,total,goal,task,bond", "P1,48.0,16.0,16.0,16.0"]
+
+
+def test_score_refuses_out_of_range_with_file_line_column_and_allowed_values(tmp_path):
+    source = tmp_path / "wai.csv"
+    rows = ["3"] * 12
+    rows[4] = "6"
+    source.write_text(",".join(f"wai_sr_{i}" for i in range(1, 13)) + "\n" + ",".join(["3"] * 12) + "\n"
+                      + ",".join(rows) + "\n")
+    result = runner.invoke(app, ["score", "wai_sr", str(source)])
+    assert result.exit_code == 1
+    message = " ".join(result.output.split())
+    assert f"{source}, row 3, column 'wai_sr_5': value 6 is out of range; allowed: whole numbers 1–5" in message
+
+
+def test_analyze_bad_directory_stops_before_writing(tmp_path):
+    study = tmp_path / "study"
+    assert runner.invoke(app, ["simulate", "--n", "12", "--seed", "3", "--out", str(study)]).exit_code == 0
+    responses = study / "responses.csv"
+    lines = responses.read_text().splitlines()
+    fields = lines[1].split(",")
+    fields[1] = "wk4"  # a timepoint the protocol does not have
+    lines[1] = ",".join(fields)
+    responses.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "results"
+    result = runner.invoke(app, ["analyze", str(study), "--out", str(out)])
+    assert result.exit_code == 1
+    message = " ".join(result.output.split())
+    assert "responses.csv, row 2, column 'timepoint': value 'wk4'" in message
+    assert not out.exists()
+
+
+@pytest.mark.django_db
+def test_demo_simulates_stores_analyzes_and_reports(tmp_path):
+    out = tmp_path / "demo"
+    result = runner.invoke(app, ["demo", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "report" / "results.json").read_text())
+    assert list(results) == ["alliance_change", "correlations", "partial_correlations", "mediation",
+                             "mixed_models", "outcomes", "reliability", "provenance"]
+    assert (out / "report" / "report.pdf").read_bytes().startswith(b"%PDF")
+    assert "levin2024-demo" in result.output
+    key = [c for c in results["correlations"]
+           if c["x"] == "wai_sr.total@prep" and c["y"] == "grid_hamd17.total@week4"]
+    assert len(key) == 1 and key[0]["n"] >= 18
