@@ -10,6 +10,11 @@
 # Setting ALLIANCE_TEST_POSTGRES_URL points the tests at another server and skips all of this.
 # Under CI=true every failure is fatal; elsewhere the script says how to enable PostgreSQL and
 # carries on, and the PostgreSQL tests are skipped.
+#
+# Chromium: the browser tests (tests/web/browser) drive Debian's `chromium` (/usr/bin/chromium)
+# with Playwright's Python package; Playwright's own browser download is never used. This script
+# installs the package with apt-get when it is missing (as root); under CI=true a missing Chromium
+# is fatal, elsewhere the browser tests are skipped with a message saying how to enable them.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -35,6 +40,33 @@ give_up() {
     say "again, or set ALLIANCE_TEST_POSTGRES_URL=postgresql://user@host:port/database."
     exit 0
 }
+
+ensure_chromium() {
+    if [[ -x /usr/bin/chromium ]]; then
+        say "Chromium ready: /usr/bin/chromium"
+        return 0
+    fi
+    if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        say "installing Debian's chromium package"
+        if DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+           && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+           && [[ -x /usr/bin/chromium ]]; then
+            say "Chromium installed: /usr/bin/chromium"
+            return 0
+        fi
+        say "apt-get could not install chromium."
+    else
+        say "Chromium is not installed, and installing it needs root and apt-get."
+    fi
+    if [[ "${CI:-}" == "true" ]]; then
+        say "CI=true: the browser tests need Chromium; failing."
+        exit 1
+    fi
+    say "Browser tests will be skipped. To enable them: 'sudo apt-get install chromium' and"
+    say "'pip install playwright' (the Python package only; 'playwright install' is not needed)."
+}
+
+ensure_chromium
 
 if [[ -n "${ALLIANCE_TEST_POSTGRES_URL:-}" ]]; then
     say "using ALLIANCE_TEST_POSTGRES_URL; not starting a server"

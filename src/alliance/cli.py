@@ -538,5 +538,107 @@ def export(
                   f"{len(study.responses):,} responses) as {fmt} to {written}", highlight=False)
 
 
+# -- the web app: `alliance createadmin`, `alliance serve` ------------------------------------------
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@app.command()
+def createadmin(
+    username: str = typer.Argument(..., help="The administrator's username."),
+    email: str = typer.Option("", "--email", help="Their e-mail address (optional)."),
+    password_file: Path | None = typer.Option(
+        None, "--password-file", exists=True, dir_okay=False,
+        help="Read the password from this file (its first line) instead of asking for it."),
+) -> None:
+    """Create an administrator of every study, for the web app's first log-in.
+
+    The password is asked for twice without being shown, or read from --password-file; it must
+    have at least 12 characters and not be a common one. It is stored as an Argon2id hash.
+    """
+    from django.core.exceptions import ValidationError
+
+    from alliance.web import database_location
+
+    _storage()
+    if password_file is not None:
+        lines = password_file.read_text(encoding="utf-8").splitlines()
+        password = lines[0] if lines else ""
+    elif not sys.stdin.isatty():
+        _fail("there is no terminal to ask for the password on; use --password-file")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    from alliance.web.accounts.members import create_admin
+
+    try:
+        create_admin(username, password)
+    except ValidationError as exc:
+        _fail("the password is refused: " + " ".join(exc.messages))
+    except ValueError as exc:
+        _fail(str(exc))
+    console.print(f"administrator {username!r} created in {database_location()}", highlight=False)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0: every interface)."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port to listen on."),
+    threads: int = typer.Option(8, "--threads", min=1, help="Requests handled at once."),
+) -> None:
+    """Run the web app (migrating the database on first run) with waitress; static files included.
+
+    For one site on plain HTTP: cookies are not marked Secure unless ALLIANCE_HTTPS=true (set it
+    when a TLS proxy sits in front). For several workers or PostgreSQL, see gunicorn in README.
+    """
+    import os
+
+    # Settings are read on the first Django import below; this server speaks plain HTTP.
+    os.environ.setdefault("ALLIANCE_HTTPS", "false")
+    if host not in _LOOPBACK and host not in ("0.0.0.0", "::") and "ALLIANCE_ALLOWED_HOSTS" not in os.environ:
+        os.environ["ALLIANCE_ALLOWED_HOSTS"] = f"localhost,127.0.0.1,{host}"
+    if host not in _LOOPBACK and os.environ["ALLIANCE_HTTPS"].lower() not in ("1", "true", "yes", "on"):
+        errors.print(f"warning: serving plain HTTP on {host}: passwords would cross the network unencrypted; "
+                     "put a TLS proxy in front and set ALLIANCE_HTTPS=true", highlight=False)
+    _storage()
+    from waitress import serve as waitress_serve
+
+    from alliance.web import database_location
+    from alliance.web.wsgi import application
+
+    shown = f"[{host}]" if ":" in host else host
+    console.print(f"alliance web app on http://{shown}:{port}/ — {database_location()} (Ctrl+C to stop)",
+                  highlight=False)
+    waitress_serve(application, host=host, port=port, threads=threads, ident="alliance")
+
+
+
+# -- alerts: `alliance alerts refresh` -----------------------------------------------------------
+
+alerts_app = typer.Typer(help="Alerts of the protocol's alert rules (docs/protocol.md).", no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
+
+
+@alerts_app.command("refresh")
+def alerts_refresh(
+    study_name: str | None = typer.Option(None, "--study", help="One study (default: every study)."),
+) -> None:
+    """Evaluate every alert rule for every participant and store the new alerts (e.g. daily from cron).
+
+    Assessments become overdue without anything happening; the web app raises those alerts when a
+    dashboard is opened, and this command raises them whether or not anyone looks.
+    """
+    storage = _storage()
+    from alliance.web.capture.models import Study
+    from alliance.web.monitor.alerting import refresh_alerts
+
+    names = [study_name] if study_name else storage.list_studies()
+    for name in names:
+        row = Study.objects.filter(name=name).first()
+        if row is None:
+            _fail(f"no study named {name!r} in the database")
+        summary = refresh_alerts(row)
+        console.print(f"{name}: {summary.raised} new alert(s), {summary.resolved} resolved, "
+                      f"{summary.participants} participant(s)", highlight=False)
+
 if __name__ == "__main__":  # pragma: no cover
     app()

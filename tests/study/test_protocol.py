@@ -50,7 +50,9 @@ def test_default_protocol_reproduces_levin_2024():
     assert (peak.id, peak.from_timepoints, peak.rule) == ("peak", ("session1", "session2"), "max")
     assert p.instruments_at("peak") == ("meq30", "insight", "ebi")
     assert set(p.identifiers) >= {"name", "email", "date_of_birth", "mrn"}
-    assert p.analysis == {} and p.alerts == []
+    assert p.analysis == {}
+    assert [rule["id"] for rule in p.alerts["rules"]] == [
+        "low_alliance", "alliance_drop", "suicidality", "overdue_assessment", "missed_assessment"]
 
 
 def test_dict_round_trip_and_hash():
@@ -71,7 +73,8 @@ def test_file_round_trip(tmp_path):
 def test_analysis_and_alerts_are_kept_as_data():
     raw = default_protocol().to_dict()
     raw["analysis"] = {"seed": 7, "analyses": [{"id": "x", "type": "correlation"}]}
-    raw["alerts"] = [{"id": "low_alliance", "when": "wai_sr.total < 36"}]
+    raw["alerts"] = [{"id": "low", "type": "low_alliance", "measure": "wai_sr.total", "method": "threshold",
+                      "value": 36}]
     p = Protocol.from_dict(raw)
     assert p.analysis == raw["analysis"] and p.alerts == raw["alerts"]
     assert Protocol.from_dict(p.to_dict()) == p

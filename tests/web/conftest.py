@@ -110,3 +110,8 @@ def study_dir(tmp_path):
 def study(study_dir) -> Study:
     """The study of :func:`study_dir`, as ``alliance.study.load`` reads it."""
     return load(study_dir)
+
+
+# The web app's fixtures (a stored study ``levin2024`` and one account per role, see webapp.py),
+# registered here so that every test in this folder can ask for them by name.
+from .webapp import accounts, web_study  # noqa: E402,F401

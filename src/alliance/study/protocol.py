@@ -98,8 +98,8 @@ class DerivedTimepoint:
 class Protocol:
     """A study protocol (schema: ``docs/protocol.md``).
 
-    ``analysis`` and ``alerts`` are kept as data for the analysis plan and the alert rules; this
-    layer checks only that they are mappings or lists.
+    ``analysis`` is kept as data for the analysis plan (checked by :mod:`alliance.analysis`);
+    ``alerts`` is checked here against the schema of :mod:`alliance.study.alerts`.
     """
 
     id: str
@@ -362,7 +362,7 @@ def _parse(raw: Any, origin: str) -> Protocol:
 
     if r.problems:
         raise ProtocolError(r.problems)
-    return Protocol(
+    protocol = Protocol(
         id=protocol_id,
         name=str(top["name"]),
         arms=tuple(arms),
@@ -374,6 +374,14 @@ def _parse(raw: Any, origin: str) -> Protocol:
         description=" ".join(str(top.get("description") or "").split()),
         citation=" ".join(str(top.get("citation") or "").split()),
     )
+    if protocol.alerts:
+        # The alert rules refer to the protocol's instruments, so they are checked once it exists.
+        from .alerts import check_alerts
+
+        problems = check_alerts(protocol.alerts, protocol, origin)
+        if problems:
+            raise ProtocolError(problems)
+    return protocol
 
 
 def _parse_timepoints(r: _Reader, raw: Any) -> list[Timepoint]:

@@ -24,6 +24,26 @@ Environment variables
     ``1`` for Django's debug pages (never in production).
 ``ALLIANCE_ALLOWED_HOSTS``
     Comma-separated host names the server answers to (default ``localhost,127.0.0.1``).
+``ALLIANCE_HTTPS``
+    ``true``: the site is reached over HTTPS (usually TLS ends at a reverse proxy, which must set
+    ``X-Forwarded-Proto``): cookies are sent only over HTTPS (``Secure``), HSTS is on (one year)
+    and ``X-Forwarded-Proto: https`` from the proxy is trusted. ``false``: plain HTTP (what
+    ``alliance serve`` on a loopback address uses). Unset: as ``true`` unless ``ALLIANCE_DEBUG``.
+``ALLIANCE_LOGIN_MAX_FAILURES``, ``ALLIANCE_LOGIN_LOCKOUT_MINUTES``
+    Failed log-ins of one username from one address before that pair is locked out (default 5),
+    and for how long (default 15 minutes); see ``alliance.web.accounts.throttle``.
+``ALLIANCE_LINK_DAYS``
+    Days a participant's private form link stays valid (default 7).
+``ALLIANCE_WORDING_DIR``
+    A folder of licensed item wording: ``<instrument>.yaml`` mapping item id to text (e.g.
+    ``wai_sr_1: "..."``). Without it, forms show the wording the instrument definition includes,
+    or "Item N" with the answer labels.
+
+Security defaults that do not depend on the environment: Argon2id password hashing, CSRF on every
+form, session and CSRF cookies ``HttpOnly`` and ``SameSite=Lax``, ``X-Content-Type-Options:
+nosniff``, ``Referrer-Policy: same-origin``, ``X-Frame-Options: DENY`` and a
+``Content-Security-Policy`` allowing only this site's own scripts, styles and images
+(``alliance.web.accounts.security``). Log lines never hold private link tokens.
 """
 
 from __future__ import annotations
@@ -63,6 +83,17 @@ def _secret_key(data_dir: Path) -> str:
 
 def _truthy(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _positive_int(name: str, default: int) -> int:
+    from django.core.exceptions import ImproperlyConfigured
+
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise ImproperlyConfigured(f"{name} must be a whole number of at least 1, not {text!r}")
+    return int(text)
 
 
 def database_from_url(url: str) -> dict:
@@ -133,6 +164,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files straight from the app, before sessions and the database are touched.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "alliance.web.accounts.security.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -147,7 +181,7 @@ WSGI_APPLICATION = "alliance.web.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [Path(__file__).resolve().parent / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -177,13 +211,51 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# Headers and cookies: safe defaults that hold with or without TLS. HTTPS-only cookies and HSTS
-# depend on how the server is deployed and are set by the web app's serve configuration.
+# Headers and cookies: safe defaults that hold with or without TLS (module docstring).
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = 12 * 60 * 60  # a working day; a shared clinic computer should not stay logged in
+CSRF_COOKIE_HTTPONLY = True  # htmx sends the token from the form, never from JavaScript reading the cookie
+CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+_https_setting = os.environ.get("ALLIANCE_HTTPS", "").strip().lower()
+HTTPS = _truthy("ALLIANCE_HTTPS") if _https_setting else not DEBUG
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = 365 * 24 * 60 * 60 if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = False  # other sites of the same domain are not ours to decide for
+if _truthy("ALLIANCE_HTTPS"):
+    # Only when said explicitly: trusting this header without a proxy that sets it would let a
+    # client claim HTTPS.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "capture:study_list"
+LOGOUT_REDIRECT_URL = "accounts:login"
+
+# Login throttling (alliance.web.accounts.throttle), private links, licensed wording.
+LOGIN_MAX_FAILURES = _positive_int("ALLIANCE_LOGIN_MAX_FAILURES", 5)
+LOGIN_LOCKOUT_MINUTES = _positive_int("ALLIANCE_LOGIN_LOCKOUT_MINUTES", 15)
+PRIVATE_LINK_DAYS = _positive_int("ALLIANCE_LINK_DAYS", 7)
+WORDING_DIR = Path(os.environ["ALLIANCE_WORDING_DIR"]).expanduser() if os.environ.get("ALLIANCE_WORDING_DIR") else None
+
+# Logs go to standard error through a filter that blanks private link tokens; request logs carry
+# paths only (participant ids are pseudonyms), never form values, names or passwords.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "alliance.web.accounts.security.RedactPrivateLinks"}},
+    "formatters": {"plain": {"format": "{asctime} {levelname} {name}: {message}", "style": "{"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact"], "formatter": "plain"}},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": "INFO" if DEBUG else "WARNING", "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "alliance": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
+}
 
 LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
@@ -191,4 +263,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = DATA_DIR / "static"
+STATICFILES_DIRS = [Path(__file__).resolve().parent / "static"]
+# WhiteNoise serves the files where the finders find them (inside the installed package), so
+# neither `alliance serve` nor gunicorn needs a collectstatic step; a site that wants one (e.g. to
+# serve /static/ from nginx) sets ALLIANCE_STATIC_ROOT and runs `django-admin collectstatic`.
+STATIC_ROOT = Path(os.environ["ALLIANCE_STATIC_ROOT"]).expanduser() if os.environ.get("ALLIANCE_STATIC_ROOT") else None
+WHITENOISE_USE_FINDERS = True

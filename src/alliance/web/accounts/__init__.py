@@ -1,1 +1,1 @@
-"""User accounts. For now only the user model; roles and login come with the web app."""
+"""User accounts: the user model, roles per study (`access`), log-in with throttling, security headers."""

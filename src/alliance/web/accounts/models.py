@@ -1,12 +1,16 @@
-"""The user model.
+"""The user model, study memberships (roles) and the login throttle.
 
 A project-specific user model from the first migration, because Django cannot switch to one
-later; the web app adds roles (admin, investigator, facilitator, monitor) here.
+later. Roles are per study: a person can be an investigator of one study and a monitor of
+another, so the role lives on :class:`StudyMembership`, not on the user. What each role may do is
+decided in one place, :mod:`alliance.web.accounts.access`.
 """
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.db import models
 
 
 class User(AbstractUser):
@@ -14,3 +18,45 @@ class User(AbstractUser):
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
+
+
+class Role(models.TextChoices):
+    """What a member may do in a study (see :mod:`alliance.web.accounts.access`)."""
+
+    ADMIN = "admin", "Administrator"
+    INVESTIGATOR = "investigator", "Investigator"
+    FACILITATOR = "facilitator", "Facilitator"
+    MONITOR = "monitor", "Monitor (read-only, de-identified)"
+
+
+class StudyMembership(models.Model):
+    """A user's role in one study. One role per user and study."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    study = models.ForeignKey("capture.Study", on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["study", "role", "user__username"]
+        constraints = [models.UniqueConstraint(fields=["user", "study"], name="accounts_membership_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user.get_username()} is {self.role} of {self.study.name}"
+
+
+class LoginThrottle(models.Model):
+    """Failed log-ins of one username from one address, to lock out password guessing.
+
+    The key is an HMAC of the username and the client address under the site's secret key, so
+    the table holds neither (an address is personal data) yet the same pair always finds its row.
+    A database table rather than the cache, so that every gunicorn worker sees the same count.
+    """
+
+    key = models.CharField(max_length=64, unique=True)
+    failures = models.PositiveIntegerField(default=0)
+    first_failure_at = models.DateTimeField()
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.key[:8]}…: {self.failures} failures"

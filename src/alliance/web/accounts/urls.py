@@ -1,6 +1,14 @@
-"""Log in, log out, users and roles (owned by the accounts app)."""
+"""Log in, log out, users and roles (owned by the accounts app). Listed in /tmp/web_urls_W1.md."""
 
 from __future__ import annotations
 
+from django.urls import path
+
+from . import views
+
 app_name = "accounts"
-urlpatterns: list = []
+urlpatterns = [
+    path("login/", views.LoginView.as_view(), name="login"),
+    path("logout/", views.LogoutView.as_view(), name="logout"),
+    path("studies/<str:study>/members/", views.members, name="members"),
+]

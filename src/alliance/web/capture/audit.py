@@ -144,6 +144,10 @@ class AuditLog:
         """Record that ``obj`` is being deleted; call before deleting, while it has its id."""
         self._add(AuditEvent.Action.DELETE, obj, old, None, label)
 
+    def exported(self, obj: models.Model, details: Mapping[str, Any], *, label: str | None = None) -> None:
+        """Record that data of ``obj`` (a study) left the database, e.g. a download; ``details`` says what."""
+        self._add(AuditEvent.Action.EXPORT, obj, None, details, label)
+
     def write(self, using: str = "default") -> int:
         """Insert the collected events and forget them.
 

@@ -16,6 +16,10 @@ contract                 tables
 
 Every create, change and delete is recorded in :class:`AuditEvent`, which is append-only: the
 model refuses updates and deletes, and database triggers (``triggers.py``) refuse them too.
+
+The web app adds :class:`PrivateLink` (a participant's link to a self-report form, stored as the
+SHA-256 of its token), :class:`DateShift` (the secret per-participant offset of de-identified
+exports) and ``Participant.enrolled_on`` (the date the protocol's timeline counts from).
 """
 
 from __future__ import annotations
@@ -107,6 +111,8 @@ class Participant(models.Model):
     covariates = models.JSONField(default=dict, blank=True, help_text="Other participants.csv columns.")
     identifiers = models.JSONField(default=dict, blank=True,
                                    help_text="Columns that identify a person; dropped in de-identified exports.")
+    enrolled_on = models.DateField(null=True, blank=True,
+                                   help_text="Enrolment date; the protocol's timepoints are planned from it.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -220,6 +226,47 @@ class ItemResponse(models.Model):
         return f"{self.administration}/{self.item}={self.value:g}"
 
 
+class PrivateLink(models.Model):
+    """A participant's private, single-use, expiring link to one self-report form.
+
+    Only the SHA-256 of the token is stored: the link is shown once when it is made, and a copy
+    of the database does not hold working links. The form's answers live in the
+    :class:`Administration` (a draft until submitted), so a link that is opened again shows the
+    draft, and a second link to the same form continues the same draft.
+    """
+
+    token_sha256 = models.CharField(max_length=64, unique=True)
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="private_links")
+    timepoint = models.ForeignKey(Timepoint, on_delete=models.CASCADE, related_name="private_links")
+    instrument = models.CharField(max_length=50)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True, help_text="When the form was submitted through it.")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.participant}/{self.timepoint.code}/{self.instrument} link"
+
+
+class DateShift(models.Model):
+    """The secret number of days a participant's dates move in de-identified exports.
+
+    Drawn once at random and kept, so that every de-identified export of the participant shifts
+    all their dates by the same amount (intervals between their dates are kept; calendar dates
+    are not). Never shown in the app or written to an export.
+    """
+
+    participant = models.OneToOneField(Participant, on_delete=models.CASCADE, related_name="date_shift")
+    offset_days = models.IntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.participant} date shift"
+
+
 class AuditEventQuerySet(models.QuerySet):
     """Audit events can be added and read, never changed or removed."""
 
@@ -241,7 +288,7 @@ class AuditEventQuerySet(models.QuerySet):
 
 
 class AuditEvent(models.Model):
-    """One create, change or delete: who, when, what, and the values before and after.
+    """One create, change, delete or export: who, when, what, and the values before and after.
 
     ``old`` and ``new`` hold the object's recorded fields (``None`` for a create's ``old`` and a
     delete's ``new``). The user and study are kept as plain ids without a database constraint, so
@@ -252,6 +299,7 @@ class AuditEvent(models.Model):
         CREATE = "create"
         CHANGE = "change"
         DELETE = "delete"
+        EXPORT = "export"  # data left the database (a download from the web app); ``new`` says what
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False,
                              null=True, blank=True, related_name="+")

@@ -1,6 +1,32 @@
-"""Studies, participants, timelines, forms, private links and exports (owned by the capture app)."""
+"""Studies, participants, timelines, forms, private links and exports (owned by the capture app).
+
+Every pattern is listed with the roles allowed in ``/tmp/web_urls_W1.md``. The ``study`` keyword
+is ``Study.name``; ``participant`` is ``Participant.participant_id``; ``timepoint`` the protocol's
+timepoint id; ``instrument`` the instrument id.
+"""
 
 from __future__ import annotations
 
+from django.urls import path
+
+from . import views
+
 app_name = "capture"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.study_list, name="study_list"),
+    path("studies/new/", views.study_create, name="study_create"),
+    path("studies/<str:study>/", views.study_detail, name="study_detail"),
+    path("studies/<str:study>/participants/new/", views.participant_enrol, name="participant_enrol"),
+    path("studies/<str:study>/participants/<str:participant>/", views.participant_detail,
+         name="participant_detail"),
+    path("studies/<str:study>/participants/<str:participant>/edit/", views.participant_edit,
+         name="participant_edit"),
+    path("studies/<str:study>/participants/<str:participant>/dosing/", views.dosing_record, name="dosing_record"),
+    path("studies/<str:study>/participants/<str:participant>/links/new/", views.link_create, name="link_create"),
+    path("studies/<str:study>/participants/<str:participant>/forms/<str:timepoint>/<str:instrument>/",
+         views.staff_form, name="staff_form"),
+    path("studies/<str:study>/exports/", views.exports, name="exports"),
+    path("studies/<str:study>/exports/<str:kind>/", views.export_download, name="export_download"),
+    path("studies/<str:study>/audit/", views.audit_trail, name="audit_trail"),
+    path("f/<str:token>/", views.private_form, name="private_form"),
+]

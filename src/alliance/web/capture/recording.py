@@ -1,0 +1,411 @@
+"""What the web app writes — studies, enrolments, dosing sessions, forms, private links — each audited.
+
+Every function here makes its changes and collects their audit events in the caller's
+:class:`~alliance.web.capture.audit.AuditLog`, inside one transaction, so that data and trail are
+committed together (the views call them in ``transaction.atomic`` and write the log at the end).
+A study is created through :func:`alliance.web.capture.storage.import_study` (an import of the
+protocol with no participants yet), so that the web app and ``alliance import`` store studies one
+way. Scoring happens only in :func:`alliance.instruments.score`, via
+:mod:`~alliance.web.capture.instrument_forms`.
+
+Administrations made here follow the import's conventions: ``rater`` is empty for a participant's
+self-report and the username of the staff member for a clinician-rated form; ``administered_at``
+is the moment of submission as ISO-8601 text (UTC, seconds). After a form is submitted or a
+dosing session recorded, :mod:`alliance.web.monitor.hooks` is told inside the same transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import date, timedelta
+
+import pandas as pd
+from django.db import transaction
+from django.utils import timezone
+
+from alliance.instruments import Instrument
+from alliance.study import Protocol
+from alliance.study import Study as TidyStudy
+from alliance.study.validation import DOSING_COLUMNS, RESPONSE_COLUMNS
+from alliance.web.monitor import hooks
+
+from . import models as m
+from .audit import AuditLog
+from .errors import StorageError
+from .instrument_forms import score_answers
+from .storage import import_study
+
+CONTRACT_PARTICIPANT_COLUMNS = ["participant_id", "arm", "site", "facilitator_ids"]
+# De-identified exports move each participant's dates by up to this many days either way.
+MAX_DATE_SHIFT_DAYS = 365
+
+
+class FormIncomplete(StorageError):
+    """A form cannot be submitted: too many items unanswered for a scale to have a score."""
+
+    def __init__(self, scales: list[str], unanswered: list[int]):
+        self.scales = scales
+        self.unanswered = unanswered
+        items = ", ".join(str(n) for n in unanswered)
+        super().__init__(f"Too many items are unanswered to score {', '.join(scales)}. "
+                         f"Unanswered: item{'s' if len(unanswered) != 1 else ''} {items}.")
+
+
+class AlreadySubmitted(StorageError):
+    """The form was submitted already; a submitted administration is not changed from a form."""
+
+
+def user_log(user, study: m.Study | None) -> AuditLog:
+    """An audit log for the actions of a logged-in user."""
+    return AuditLog(actor=f"user:{user.get_username()}", user=user, study=study)
+
+
+def link_log(link: m.PrivateLink) -> AuditLog:
+    """An audit log for what a participant does through a private link (no account: the link is named)."""
+    return AuditLog(actor=f"private-link:{link.pk}", study=link.participant.study)
+
+
+# -- studies and participants -------------------------------------------------------------------
+
+def create_study(name: str, protocol: Protocol, *, user) -> m.Study:
+    """Set up a new study following ``protocol``, with no participants yet.
+
+    Parameters
+    ----------
+    name : str
+        Unique; refused when a study of that name exists (an import would replace it).
+    protocol : Protocol
+    user : User
+        Who sets it up; recorded in the audit events.
+
+    Returns
+    -------
+    Study
+
+    Raises
+    ------
+    StorageError
+        When the name is taken.
+    """
+    participants = pd.DataFrame(columns=[*CONTRACT_PARTICIPANT_COLUMNS, *protocol.identifiers])
+    empty = TidyStudy(protocol, participants, pd.DataFrame(columns=list(RESPONSE_COLUMNS)),
+                      pd.DataFrame(columns=list(DOSING_COLUMNS)))
+    with transaction.atomic():
+        if m.Study.objects.select_for_update().filter(name=name).exists():
+            raise StorageError(f"there is already a study named {name!r}")
+        import_study(empty, name, actor=f"user:{user.get_username()}", user=user)
+    return m.Study.objects.get(name=name)
+
+
+def participant_state(participant: m.Participant) -> dict:
+    """A participant's recorded fields, as audit events hold them."""
+    facilitators = list(m.FacilitatorAssignment.objects.filter(participant=participant).order_by("position")
+                        .values_list("facilitator__facilitator_id", flat=True)) if participant.pk else []
+    return {"participant_id": participant.participant_id, "arm": participant.arm.code, "site": participant.site,
+            "facilitator_ids": facilitators, "covariates": participant.covariates,
+            "identifiers": participant.identifiers,
+            "enrolled_on": participant.enrolled_on.isoformat() if participant.enrolled_on else None}
+
+
+def _use_columns(study: m.Study, columns: list[str], log: AuditLog) -> None:
+    """Add participants.csv columns the web app now fills, so that exports include them."""
+    old = list(study.participant_columns or ["participant_id", "arm"])
+    new = old + [c for c in columns if c not in old]
+    if new != old:
+        study.participant_columns = new
+        study.save(update_fields=["participant_columns", "updated_at"])
+        log.changed(study, {"participant_columns": old}, {"participant_columns": new}, label=study.name)
+
+
+def _assign(participant: m.Participant, facilitators: list[m.Facilitator]) -> None:
+    m.FacilitatorAssignment.objects.filter(participant=participant).delete()
+    m.FacilitatorAssignment.objects.bulk_create([
+        m.FacilitatorAssignment(participant=participant, facilitator=f, position=k) for k, f in enumerate(facilitators)])
+
+
+def enrol(study: m.Study, *, participant_id: str, arm: m.Arm, enrolled_on: date, site: str = "",
+          facilitators: list[m.Facilitator] = (), identifiers: dict | None = None, log: AuditLog) -> m.Participant:
+    """Enrol a participant.
+
+    Parameters
+    ----------
+    study : Study
+    participant_id : str
+        The study's pseudonymous id (unique in the study).
+    arm : Arm
+    enrolled_on : date
+        The date the protocol's timeline counts from.
+    site : str
+    facilitators : list of Facilitator
+        In order (the first is the lead facilitator).
+    identifiers : dict, optional
+        Values of the protocol's identifier columns (name, email, …); empty ones are left out.
+    log : AuditLog
+
+    Returns
+    -------
+    Participant
+
+    Raises
+    ------
+    StorageError
+        When the id is taken.
+    """
+    if m.Participant.objects.filter(study=study, participant_id=participant_id).exists():
+        raise StorageError(f"participant {participant_id} is already enrolled in {study.name}")
+    identifiers = {k: v for k, v in (identifiers or {}).items() if v not in (None, "")}
+    participant = m.Participant.objects.create(study=study, participant_id=participant_id, arm=arm, site=site,
+                                               identifiers=identifiers, enrolled_on=enrolled_on)
+    _assign(participant, list(facilitators))
+    log.created(participant, participant_state(participant), label=participant_id)
+    _use_columns(study, [*(["site"] if site else []), *(["facilitator_ids"] if facilitators else []),
+                         *identifiers], log)
+    return participant
+
+
+def update_participant(participant: m.Participant, *, arm: m.Arm, enrolled_on: date | None, site: str,
+                       facilitators: list[m.Facilitator], identifiers: dict | None, log: AuditLog) -> None:
+    """Change a participant's arm, enrolment date, site, facilitators or identifiers (``None``: keep them)."""
+    old = participant_state(participant)
+    # Facilitators kept keep their place (the first is the lead); newly chosen ones follow.
+    position = {f: k for k, f in enumerate(old["facilitator_ids"])}
+    facilitators = sorted(facilitators, key=lambda f: position.get(f.facilitator_id, len(position)))
+    participant.arm, participant.enrolled_on, participant.site = arm, enrolled_on, site
+    if identifiers is not None:
+        participant.identifiers = {k: v for k, v in identifiers.items() if v not in (None, "")}
+    participant.save()
+    if [f.facilitator_id for f in facilitators] != old["facilitator_ids"]:
+        _assign(participant, list(facilitators))
+    log.changed(participant, old, participant_state(participant), label=participant.participant_id)
+    _use_columns(participant.study, [*(["site"] if site else []), *(["facilitator_ids"] if facilitators else []),
+                                     *participant.identifiers], log)
+
+
+# -- dosing sessions ----------------------------------------------------------------------------
+
+def record_dosing(participant: m.Participant, *, session: int, day: date, compound: str, amount: float | None,
+                  unit: str, log: AuditLog) -> m.DosingSession:
+    """Record (or correct) a dosing session, then tell the monitor app (same transaction).
+
+    Returns
+    -------
+    DosingSession
+    """
+    values = {"date": day.isoformat(), "compound": compound, "amount": amount, "unit": unit}
+    label = f"{participant.participant_id}/session {session}"
+    study = participant.study
+    if study.dosing_session_columns is None:
+        study.dosing_session_columns = list(DOSING_COLUMNS)
+        study.save(update_fields=["dosing_session_columns", "updated_at"])
+        log.changed(study, {"dosing_session_columns": None}, {"dosing_session_columns": list(DOSING_COLUMNS)},
+                    label=study.name)
+    dosing = m.DosingSession.objects.filter(participant=participant, session=session).first()
+    if dosing is None:
+        dosing = m.DosingSession.objects.create(participant=participant, session=session, **values)
+        log.created(dosing, {"participant_id": participant.participant_id, "session": session, **values}, label=label)
+    else:
+        old = {k: getattr(dosing, k) for k in values}
+        for k, v in values.items():
+            setattr(dosing, k, v)
+        dosing.save()
+        log.changed(dosing, old, values, label=label)
+    hooks.on_dosing_recorded(dosing)
+    return dosing
+
+
+# -- forms ---------------------------------------------------------------------------------------
+
+def administration_label(administration: m.Administration) -> str:
+    return (f"{administration.participant.participant_id}/{administration.timepoint.code}/"
+            f"{administration.instrument}")
+
+
+def open_administration(participant: m.Participant, timepoint: m.Timepoint, instrument_id: str,
+                        log: AuditLog, *, rater: str = "") -> m.Administration:
+    """The participant's administration of an instrument at a timepoint, created as a draft if new."""
+    administration, created = m.Administration.objects.select_related("participant", "timepoint").get_or_create(
+        participant=participant, timepoint=timepoint, instrument=instrument_id,
+        defaults={"status": m.Administration.Status.DRAFT, "rater": rater})
+    if created:
+        log.created(administration, {"participant_id": participant.participant_id, "timepoint": timepoint.code,
+                                     "instrument": instrument_id, "rater": rater, "administered_at": "",
+                                     "status": "draft", "scores": {}, "items": {}},
+                    label=administration_label(administration))
+    return administration
+
+
+def stored_answers(administration: m.Administration) -> dict[str, float]:
+    """Item id → stored answer of an administration."""
+    if administration.pk is None:
+        return {}
+    return dict(m.ItemResponse.objects.filter(administration=administration).values_list("item", "value"))
+
+
+def save_answers(administration: m.Administration, answers: dict[str, float | None], log: AuditLog) -> int:
+    """Store answers of a draft: new ones created, changed ones updated, cleared ones (``None``) deleted.
+
+    Parameters
+    ----------
+    administration : Administration
+        A draft (refused when submitted).
+    answers : dict
+        Item id → answer, ``None`` to clear it. Items not given are left as they are.
+    log : AuditLog
+        One event per answer created, changed or deleted.
+
+    Returns
+    -------
+    int
+        The number of answers that changed.
+    """
+    if administration.status == m.Administration.Status.SUBMITTED:
+        raise AlreadySubmitted("this form has been submitted already")
+    stored = {r.item: r for r in m.ItemResponse.objects.filter(administration=administration)}
+    label = administration_label(administration)
+    changed = 0
+    for item, value in answers.items():
+        row = stored.get(item)
+        if value is None:
+            if row is not None:
+                log.deleted(row, {"item": item, "value": row.value}, label=f"{label}/{item}")
+                row.delete()
+                changed += 1
+        elif row is None:
+            row = m.ItemResponse.objects.create(administration=administration, item=item, value=value)
+            log.created(row, {"item": item, "value": value}, label=f"{label}/{item}")
+            changed += 1
+        elif row.value != value:
+            log.changed(row, {"value": row.value}, {"value": value}, label=f"{label}/{item}")
+            row.value = value
+            row.save(update_fields=["value"])
+            changed += 1
+    if changed:
+        administration.save(update_fields=["updated_at"])
+    return changed
+
+
+def submit(administration: m.Administration, instrument: Instrument, answers: dict[str, float | None],
+           log: AuditLog, *, rater: str = "") -> m.Administration:
+    """Score and submit a form: answers stored, status ``submitted``, scores kept, monitor told.
+
+    Parameters
+    ----------
+    administration : Administration
+        A draft.
+    instrument : Instrument
+    answers : dict
+        Item id → validated answer (``None`` for unanswered), for every item of the form.
+    log : AuditLog
+    rater : str
+        Empty for a self-report; the staff member's username for a clinician-rated form.
+
+    Returns
+    -------
+    Administration
+
+    Raises
+    ------
+    AlreadySubmitted
+        When it was submitted meanwhile (e.g. through another link).
+    FormIncomplete
+        When a scale cannot be scored; nothing is submitted (the caller may keep the answers as
+        a draft).
+    """
+    locked = m.Administration.objects.select_for_update().get(pk=administration.pk)
+    if locked.status == m.Administration.Status.SUBMITTED:
+        raise AlreadySubmitted("this form has been submitted already")
+    scores, unscorable = score_answers(instrument, answers)
+    if unscorable:
+        raise FormIncomplete(unscorable, [i.number for i in instrument.items if answers.get(i.id) is None])
+    save_answers(administration, {i.id: answers.get(i.id) for i in instrument.items}, log)
+    old = {"status": administration.status, "rater": administration.rater,
+           "administered_at": administration.administered_at, "scores": administration.scores}
+    administration.status = m.Administration.Status.SUBMITTED
+    administration.rater = rater
+    administration.administered_at = timezone.now().replace(microsecond=0).isoformat()
+    administration.scores = scores
+    administration.save()
+    log.changed(administration, old, {"status": administration.status, "rater": rater,
+                                      "administered_at": administration.administered_at, "scores": scores},
+                label=administration_label(administration))
+    hooks.on_administration_submitted(administration)
+    return administration
+
+
+# -- private links -------------------------------------------------------------------------------
+
+def token_digest(token: str) -> str:
+    """The SHA-256 (hex) of a private link token: what the database keeps instead of the token."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def create_private_link(participant: m.Participant, timepoint: m.Timepoint, instrument_id: str, *, days: int,
+                        log: AuditLog, user=None) -> tuple[str, m.PrivateLink]:
+    """Make a private link to one self-report form.
+
+    Parameters
+    ----------
+    participant : Participant
+    timepoint : Timepoint
+    instrument_id : str
+    days : int
+        Days until it expires.
+    log : AuditLog
+    user : User, optional
+        Who made it.
+
+    Returns
+    -------
+    token : str
+        ``secrets.token_urlsafe(32)`` (256 random bits); shown once, never stored.
+    link : PrivateLink
+    """
+    token = secrets.token_urlsafe(32)
+    now = timezone.now()
+    link = m.PrivateLink.objects.create(token_sha256=token_digest(token), participant=participant,
+                                        timepoint=timepoint, instrument=instrument_id, created_by=user,
+                                        created_at=now, expires_at=now + timedelta(days=days))
+    log.created(link, {"participant_id": participant.participant_id, "timepoint": timepoint.code,
+                       "instrument": instrument_id, "expires_at": link.expires_at.isoformat()},
+                label=f"{participant.participant_id}/{timepoint.code}/{instrument_id} private link")
+    return token, link
+
+
+def find_private_link(token: str) -> m.PrivateLink | None:
+    """The link a token opens, or ``None`` (whatever state it is in)."""
+    return (m.PrivateLink.objects.select_related("participant__study", "participant__arm", "timepoint")
+            .filter(token_sha256=token_digest(token)).first())
+
+
+def mark_link_used(link: m.PrivateLink, log: AuditLog) -> None:
+    """Close a link after its form was submitted through it."""
+    link.used_at = timezone.now()
+    link.save(update_fields=["used_at"])
+    log.changed(link, {"used_at": None}, {"used_at": link.used_at.isoformat()},
+                label=f"{link.participant.participant_id}/{link.timepoint.code}/{link.instrument} private link")
+
+
+# -- de-identification ---------------------------------------------------------------------------
+
+def date_offsets(study: m.Study, log: AuditLog) -> dict[str, int]:
+    """Each participant's secret date shift, drawing (and keeping) one for participants without.
+
+    The audit events of new shifts say that one was drawn, not its value, which stays secret.
+
+    Returns
+    -------
+    dict
+        Participant id → days.
+    """
+    have = dict(m.DateShift.objects.filter(participant__study=study)
+                .values_list("participant__participant_id", "offset_days"))
+    for participant in m.Participant.objects.filter(study=study).exclude(date_shift__isnull=False):
+        offset = 0
+        while offset == 0:  # a shift of nothing would leave the real dates
+            offset = secrets.randbelow(2 * MAX_DATE_SHIFT_DAYS + 1) - MAX_DATE_SHIFT_DAYS
+        shift = m.DateShift.objects.create(participant=participant, offset_days=offset)
+        log.created(shift, {"participant_id": participant.participant_id, "offset_days": "secret"},
+                    label=f"{participant.participant_id} date shift")
+        have[participant.participant_id] = offset
+    return have

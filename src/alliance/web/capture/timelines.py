@@ -1,0 +1,95 @@
+"""A participant's timeline: each timepoint's status and dates, from the protocol and what happened.
+
+The dates and statuses come from :func:`alliance.study.schedule.timeline` (nothing is re-derived
+here); this module only gathers its inputs from the database — the enrolment date, the recorded
+dosing sessions (which anchor the timepoints after them) and the submitted administrations — and
+adds, per timepoint, the state of each instrument's form.
+
+A timepoint is *done* when every instrument it gives has been submitted (its date: the last
+submission); a timepoint without instruments is done when it is a dosing timepoint whose session
+is recorded.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+
+from django.utils import timezone
+
+from alliance import instruments as bank
+from alliance.study import Protocol
+from alliance.study.schedule import timeline
+
+from .models import Administration, DosingSession, Participant
+from .queries import study_protocol
+
+
+def iso_day(text: str) -> date | None:
+    """The calendar date of an ISO-8601 date or date-time stored as text; ``None`` when empty or unreadable."""
+    try:
+        return date.fromisoformat((text or "")[:10])
+    except ValueError:
+        return None
+
+
+def dosing_dates(protocol: Protocol, sessions) -> dict[str, date]:
+    """Dosing timepoint id → the date its session was given, for the sessions with a date."""
+    by_session = {t.dose.session: t.id for t in protocol.dosing_timepoints if t.dose is not None}
+    out = {}
+    for session in sessions:
+        day = iso_day(session.date)
+        if session.session in by_session and day is not None:
+            out[by_session[session.session]] = day
+    return out
+
+
+def participant_timeline(participant: Participant, today: date | None = None) -> dict:
+    """Everything the participant page shows about the schedule.
+
+    Parameters
+    ----------
+    participant : Participant
+    today : date, optional
+        Default: today in the site's time zone.
+
+    Returns
+    -------
+    dict
+        ``protocol``; ``enrolled_on``; ``rows`` — the rows of
+        :func:`~alliance.study.schedule.timeline` (empty without an enrolment date), each with
+        ``instruments``: a list of ``{"id", "name", "rater", "state"}`` where state is
+        ``submitted``, ``draft`` or ``not started``, and ``day`` (days since enrolment of the
+        planned date); ``dosing_sessions``: the recorded sessions.
+    """
+    protocol = study_protocol(participant.study)
+    today = today or timezone.localdate()
+    sessions = list(DosingSession.objects.filter(participant=participant).order_by("session"))
+    states: dict[str, dict[str, str]] = defaultdict(dict)
+    submitted_on: dict[str, list[date]] = defaultdict(list)
+    for code, instrument, status, administered_at in (
+            Administration.objects.filter(participant=participant)
+            .values_list("timepoint__code", "instrument", "status", "administered_at")):
+        states[code][instrument] = "submitted" if status == Administration.Status.SUBMITTED else "draft"
+        if status == Administration.Status.SUBMITTED:
+            submitted_on[code].append(iso_day(administered_at) or today)
+    actual = dosing_dates(protocol, sessions)
+    done = {}
+    for timepoint in protocol.timepoints:
+        if timepoint.instruments:
+            if all(states[timepoint.id].get(i) == "submitted" for i in timepoint.instruments):
+                done[timepoint.id] = max(submitted_on[timepoint.id])
+        elif timepoint.id in actual:
+            done[timepoint.id] = actual[timepoint.id]
+    rows = []
+    if participant.enrolled_on is not None:
+        rows = timeline(protocol, participant.arm.code, participant.enrolled_on, today, done=done, actual=actual)
+        for row in rows:
+            timepoint = protocol.timepoint(row["timepoint"])
+            row["day"] = (row["planned"] - participant.enrolled_on).days
+            row["dose"] = timepoint.dose.describe() if timepoint.dose is not None else ""
+            row["instruments"] = [
+                {"id": i, "name": bank.get(i).short_name, "rater": bank.get(i).rater,
+                 "state": states[timepoint.id].get(i, "not started")}
+                for i in timepoint.instruments]
+    return {"protocol": protocol, "enrolled_on": participant.enrolled_on, "rows": rows, "dosing_sessions": sessions}

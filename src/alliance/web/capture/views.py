@@ -1,0 +1,423 @@
+"""Pages of the capture app: studies, participants and their timelines, dosing, forms, links, exports.
+
+Who may open what is decided by :mod:`alliance.web.accounts.access` (the ``study_view``
+decorator and ``participant_or_404``); what is written, and its audit trail, by
+:mod:`~alliance.web.capture.recording`. Views only connect the two with templates. Every URL is
+listed with its allowed roles in ``/tmp/web_urls_W1.md`` (the authorization matrix).
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import Count, Q
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import content_disposition_header
+from django.views.decorators.http import require_http_methods, require_POST
+
+from alliance import instruments as bank
+from alliance.web.accounts import access
+from alliance.web.accounts.members import set_membership
+
+from . import models as m
+from . import recording
+from .audit import AuditLog
+from .exports import KINDS, KINDS_FOR_ROLE, export_zip
+from .forms import DosingForm, ParticipantForm, PrivateLinkForm, StudyCreateForm
+from .instrument_forms import Answers, form_instrument, form_items, read_answers
+from .queries import study_protocol
+from .timelines import participant_timeline
+
+FORM_ACTIONS = ("autosave", "draft", "submit")
+
+
+# -- studies -------------------------------------------------------------------------------------
+
+@login_required
+def study_list(request):
+    """The studies the user has a role in."""
+    studies = access.studies_for(request.user).annotate(n_participants=Count("participants"))
+    rows = [{"study": s, "role": access.role_in(request.user, s)} for s in studies]
+    return render(request, "capture/study_list.html",
+                  {"rows": rows, "can_create": access.can_create_study(request.user)})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def study_create(request):
+    """Set up a study from the built-in Levin protocol or an uploaded protocol file."""
+    if not access.can_create_study(request.user):
+        raise PermissionDenied("only administrators set up studies")
+    form = StudyCreateForm()
+    if request.method == "POST":
+        form = StudyCreateForm(request.POST, request.FILES)
+        if form.is_valid():
+            name = form.cleaned_data["name"]
+            try:
+                with transaction.atomic():
+                    study = recording.create_study(name, form.protocol, user=request.user)
+                    if not request.user.is_superuser:
+                        # The staff member who set it up administers it.
+                        log = recording.user_log(request.user, study)
+                        set_membership(request.user, study, "admin", log)
+                        log.write()
+            except recording.StorageError as error:
+                form.add_error("name", str(error))
+            else:
+                messages.success(request, f"Study {name} is set up with protocol {form.protocol.name}.")
+                return redirect("capture:study_detail", study=name)
+    problems = getattr(form, "protocol_problems", [])
+    return render(request, "capture/study_create.html", {"form": form, "problems": problems},
+                  status=400 if form.errors else 200)
+
+
+@access.study_view(roles=access.ROLES)
+def study_detail(request, study):
+    """A study's participants (those the user may see), with links to what the role may do."""
+    role = request.study_role
+    participants = (access.visible_participants(request.user, study).select_related("arm")
+                    .annotate(n_submitted=Count("administrations",
+                                                filter=Q(administrations__status=m.Administration.Status.SUBMITTED)))
+                    .order_by("participant_id"))
+    protocol = study_protocol(study)
+    return render(request, "capture/study_detail.html", {
+        "study": study, "role": role, "protocol": protocol, "participants": participants,
+        "show_dates": role != "monitor",
+        "can_enrol": role in ("admin", "investigator"), "can_manage": access.can_manage_members(request.user, study),
+        "can_export": role in KINDS_FOR_ROLE, "can_audit": role in ("admin", "investigator"),
+    })
+
+
+# -- participants --------------------------------------------------------------------------------
+
+def _facilitators_from(form: ParticipantForm, study: m.Study, log: AuditLog) -> list[m.Facilitator]:
+    chosen = list(form.cleaned_data.get("facilitators") or [])
+    new_id = form.cleaned_data.get("new_facilitator")
+    if new_id:
+        facilitator, created = m.Facilitator.objects.get_or_create(study=study, facilitator_id=new_id)
+        if created:
+            log.created(facilitator, {"facilitator_id": new_id}, label=new_id)
+        if facilitator not in chosen:
+            chosen.append(facilitator)
+    return chosen
+
+
+@access.study_view(roles=("admin", "investigator"), write=True)
+@require_http_methods(["GET", "POST"])
+def participant_enrol(request, study):
+    """Enrol a participant: id, arm, enrolment date, site, facilitators, identifiers."""
+    protocol = study_protocol(study)
+    form = ParticipantForm(study=study, identifiers=protocol.identifiers,
+                           initial={"enrolled_on": timezone.localdate()})
+    if request.method == "POST":
+        form = ParticipantForm(request.POST, study=study, identifiers=protocol.identifiers)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                with transaction.atomic():
+                    log = recording.user_log(request.user, study)
+                    participant = recording.enrol(
+                        study, participant_id=data["participant_id"], arm=data["arm"], enrolled_on=data["enrolled_on"],
+                        site=data["site"].strip(), facilitators=_facilitators_from(form, study, log),
+                        identifiers=form.identifiers(), log=log)
+                    log.write()
+            except recording.StorageError as error:
+                form.add_error("participant_id", str(error))
+            else:
+                messages.success(request, f"{participant.participant_id} is enrolled.")
+                return redirect("capture:participant_detail", study=study.name,
+                                participant=participant.participant_id)
+    return render(request, "capture/participant_form.html", {"study": study, "form": form, "editing": False},
+                  status=400 if form.errors else 200)
+
+
+@access.study_view(roles=("admin", "investigator"), write=True)
+@require_http_methods(["GET", "POST"])
+def participant_edit(request, study, participant):
+    """Change a participant's arm, enrolment date, site, facilitators or identifiers."""
+    participant = access.participant_or_404(request.user, study, participant)
+    protocol = study_protocol(study)
+    initial = {"participant_id": participant.participant_id, "arm": participant.arm,
+               "enrolled_on": participant.enrolled_on, "site": participant.site,
+               "facilitators": list(participant.facilitators.all()),
+               **{f"identifier_{k}": v for k, v in participant.identifiers.items()}}
+    form = ParticipantForm(study=study, identifiers=protocol.identifiers, editing=True, initial=initial)
+    if request.method == "POST":
+        form = ParticipantForm(request.POST, study=study, identifiers=protocol.identifiers, editing=True,
+                               initial=initial)
+        if form.is_valid():
+            data = form.cleaned_data
+            with transaction.atomic():
+                log = recording.user_log(request.user, study)
+                recording.update_participant(participant, arm=data["arm"], enrolled_on=data["enrolled_on"],
+                                             site=data["site"].strip(),
+                                             facilitators=_facilitators_from(form, study, log),
+                                             identifiers=form.identifiers(), log=log)
+                log.write()
+            messages.success(request, f"{participant.participant_id} is updated.")
+            return redirect("capture:participant_detail", study=study.name, participant=participant.participant_id)
+    return render(request, "capture/participant_form.html",
+                  {"study": study, "form": form, "editing": True, "participant": participant},
+                  status=400 if form.errors else 200)
+
+
+@access.study_view(roles=access.ROLES)
+def participant_detail(request, study, participant):
+    """A participant's timeline: each timepoint's status and dates, forms, dosing sessions."""
+    participant = access.participant_or_404(request.user, study, participant)
+    role = request.study_role
+    schedule = participant_timeline(participant)
+    staff = access.can_write(request.user, study)
+    return render(request, "capture/participant_detail.html", {
+        "study": study, "participant": participant, "role": role, "schedule": schedule,
+        "rows": schedule["rows"], "dosing_sessions": schedule["dosing_sessions"],
+        "show_dates": role != "monitor",
+        "identifiers": participant.identifiers if access.can_see_identifiers(request.user, study) else None,
+        "facilitators": [f.facilitator_id for f in participant.facilitators.order_by("assignments__position")],
+        "staff": staff, "can_edit": role in ("admin", "investigator"),
+    })
+
+
+# -- dosing sessions -----------------------------------------------------------------------------
+
+@access.study_view(roles=("admin", "investigator", "facilitator"), write=True)
+@require_http_methods(["GET", "POST"])
+def dosing_record(request, study, participant):
+    """Record a dosing session (date, compound, dose); a session recorded before is corrected."""
+    participant = access.participant_or_404(request.user, study, participant)
+    protocol = study_protocol(study)
+    recorded = {d.session for d in participant.dosing_sessions.all()}
+    upcoming = [t.dose for t in protocol.dosing_timepoints if t.dose is not None and t.dose.session not in recorded]
+    dose = upcoming[0] if upcoming else None
+    initial = {"date": timezone.localdate()}
+    if dose is not None:
+        initial.update(session=dose.session, compound=dose.compound, amount=dose.amount, unit=dose.unit)
+    form = DosingForm(protocol=protocol, initial=initial)
+    if request.method == "POST":
+        form = DosingForm(request.POST, protocol=protocol)
+        if form.is_valid():
+            data = form.cleaned_data
+            with transaction.atomic():
+                log = recording.user_log(request.user, study)
+                recording.record_dosing(participant, session=data["session"], day=data["date"],
+                                        compound=data["compound"].strip(), amount=data["amount"], unit=data["unit"],
+                                        log=log)
+                log.write()
+            messages.success(request, f"Dosing session {data['session']} of {participant.participant_id} is recorded.")
+            return redirect("capture:participant_detail", study=study.name, participant=participant.participant_id)
+    return render(request, "capture/dosing_form.html",
+                  {"study": study, "participant": participant, "form": form, "recorded": sorted(recorded)},
+                  status=400 if form.errors else 200)
+
+
+# -- private links -------------------------------------------------------------------------------
+
+@access.study_view(roles=("admin", "investigator", "facilitator"), write=True)
+@require_http_methods(["GET", "POST"])
+def link_create(request, study, participant):
+    """Make a private link to a self-report form and show it once."""
+    participant = access.participant_or_404(request.user, study, participant)
+    protocol = study_protocol(study)
+    form = PrivateLinkForm(protocol=protocol, initial={"form": request.GET.get("form")})
+    if request.method == "POST":
+        form = PrivateLinkForm(request.POST, protocol=protocol)
+        if form.is_valid():
+            timepoint_code, instrument_id = form.timepoint_and_instrument()
+            timepoint = m.Timepoint.objects.get(study=study, code=timepoint_code)
+            with transaction.atomic():
+                log = recording.user_log(request.user, study)
+                token, link = recording.create_private_link(participant, timepoint, instrument_id,
+                                                            days=form.cleaned_data["days"], log=log,
+                                                            user=request.user)
+                log.write()
+            url = request.build_absolute_uri(reverse("capture:private_form", kwargs={"token": token}))
+            response = render(request, "capture/link_created.html", {
+                "study": study, "participant": participant, "link": link, "url": url,
+                "instrument": bank.get(instrument_id), "timepoint": timepoint})
+            # The page holds a working link: never keep it in a cache.
+            response["Cache-Control"] = "no-store"
+            return response
+    return render(request, "capture/link_form.html", {"study": study, "participant": participant, "form": form},
+                  status=400 if form.errors else 200)
+
+
+# -- questionnaire forms -------------------------------------------------------------------------
+
+def _form_context(instrument, values, errors, **extra) -> dict:
+    return {"instrument": instrument, "items": form_items(instrument, values, errors), "errors": errors,
+            "needs_wording": not instrument.licence.wording_included and not any(i.text for i in instrument.items),
+            **extra}
+
+
+def _handle_form_post(request, *, administration_factory, instrument, log: AuditLog, rater: str,
+                      on_submitted=None) -> tuple[str, Answers, str | None]:
+    """Save or submit posted answers; returns (outcome, answers, message).
+
+    ``outcome`` is ``saved`` (a draft was stored), ``invalid`` (some answers are wrong; the valid
+    ones are stored as a draft), ``incomplete`` (too few answers to score; stored as a draft),
+    ``submitted`` or ``already`` (submitted before).
+    """
+    action = request.POST.get("_action", "draft")
+    answers = read_answers(instrument, request.POST)
+    with transaction.atomic():
+        administration = administration_factory()
+        if administration.status == m.Administration.Status.SUBMITTED:
+            return "already", answers, None
+        if action == "submit" and not answers.errors:
+            try:
+                recording.submit(administration, instrument, answers.valid, log, rater=rater)
+            except recording.FormIncomplete as error:
+                recording.save_answers(administration, answers.valid, log)
+                log.write()
+                return "incomplete", answers, str(error)
+            except recording.AlreadySubmitted:
+                return "already", answers, None
+            if on_submitted is not None:
+                on_submitted(log)
+            log.write()
+            return "submitted", answers, None
+        recording.save_answers(administration, answers.valid, log)
+        log.write()
+    return ("invalid" if answers.errors else "saved"), answers, None
+
+
+def _values_for_display(stored: dict, answers: Answers | None) -> dict:
+    if answers is None:
+        return stored
+    return {**answers.valid, **{k: v for k, v in answers.typed.items() if k in answers.errors}}
+
+
+@access.study_view(roles=("admin", "investigator", "facilitator"), write=True)
+@require_http_methods(["GET", "POST"])
+def staff_form(request, study, participant, timepoint, instrument):
+    """A clinician-rated form (e.g. GRID-HAMD) filled in by a facilitator or investigator."""
+    participant = access.participant_or_404(request.user, study, participant)
+    timepoint = m.Timepoint.objects.filter(study=study, code=timepoint).first()
+    if timepoint is None or instrument not in timepoint.instruments:
+        raise Http404("this form is not given at this timepoint")
+    definition = form_instrument(instrument)
+    if definition.rater != "clinician":
+        raise Http404("self-reports are filled in through a private link")
+    existing = m.Administration.objects.filter(participant=participant, timepoint=timepoint,
+                                               instrument=instrument).first()
+    page = {"study": study, "participant": participant, "timepoint": timepoint,
+            "back": reverse("capture:participant_detail", kwargs={"study": study.name,
+                                                                   "participant": participant.participant_id})}
+    if request.method == "GET":
+        if existing is not None and existing.status == m.Administration.Status.SUBMITTED:
+            return render(request, "capture/form_submitted.html", {**page, "administration": existing,
+                                                                   "instrument": definition})
+        context = _form_context(definition, recording.stored_answers(existing) if existing else {}, {}, **page)
+        return render(request, "capture/form_page.html", {**context, "staff": True})
+    log = recording.user_log(request.user, study)
+    outcome, answers, message = _handle_form_post(
+        request, instrument=definition, log=log, rater=request.user.get_username(),
+        administration_factory=lambda: recording.open_administration(participant, timepoint, instrument, log))
+    return _form_response(request, outcome, answers, message, definition, page, staff=True)
+
+
+def _form_response(request, outcome, answers, message, definition, page, *, staff: bool, link=None):
+    if request.headers.get("HX-Request") and request.POST.get("_action") == "autosave":
+        return render(request, "capture/_autosave_status.html",
+                      {"outcome": outcome, "errors": answers.errors, "at": timezone.localtime()})
+    if outcome == "already":
+        if staff:
+            messages.info(request, f"{definition.short_name} at {page['timepoint'].label} was submitted already.")
+            return redirect(page["back"])
+        return render(request, "capture/link_closed.html", {"reason": "used", **page}, status=410)
+    if outcome == "submitted":
+        if staff:
+            messages.success(request, f"{definition.short_name} of {page['participant'].participant_id} at "
+                                      f"{page['timepoint'].label} is submitted and scored.")
+            return redirect(page["back"])
+        return render(request, "capture/form_thanks.html", {"instrument": definition, **page})
+    if outcome == "saved" and request.POST.get("_action") != "submit":
+        messages.success(request, "Your answers are saved as a draft. You can come back to finish.")
+        return redirect(request.path)
+    stored = recording.stored_answers(m.Administration.objects.filter(
+        participant=page["participant"], timepoint=page["timepoint"], instrument=definition.id).first()
+        or m.Administration())
+    context = _form_context(definition, {**stored, **_values_for_display({}, answers)}, answers.errors,
+                            message=message, **page)
+    return render(request, "capture/form_page.html", {**context, "staff": staff}, status=400)
+
+
+def _closed_link(request, link: m.PrivateLink | None, page: dict):
+    """The page for a link that no longer opens its form, or ``None`` when it does."""
+    if link is None:
+        return render(request, "capture/link_closed.html", {"reason": "unknown"}, status=404)
+    administration = m.Administration.objects.filter(participant=link.participant, timepoint=link.timepoint,
+                                                     instrument=link.instrument).first()
+    if link.used_at is not None or (administration is not None
+                                    and administration.status == m.Administration.Status.SUBMITTED):
+        return render(request, "capture/link_closed.html", {"reason": "used", **page}, status=410)
+    if link.expires_at <= timezone.now():
+        return render(request, "capture/link_closed.html", {"reason": "expired", **page}, status=410)
+    return None
+
+
+@require_http_methods(["GET", "POST"])
+def private_form(request, token):
+    """A participant's self-report through a private link: no account, single use, expiring."""
+    link = recording.find_private_link(token)
+    page = {"private": True}
+    closed = _closed_link(request, link, page)
+    if closed is not None:
+        closed["Cache-Control"] = "no-store"
+        return closed
+    participant, timepoint = link.participant, link.timepoint
+    definition = form_instrument(link.instrument)
+    page.update(participant=participant, timepoint=timepoint, study=participant.study, back=None)
+    if request.method == "GET":
+        existing = m.Administration.objects.filter(participant=participant, timepoint=timepoint,
+                                                   instrument=link.instrument).first()
+        context = _form_context(definition, recording.stored_answers(existing) if existing else {}, {}, **page)
+        response = render(request, "capture/form_page.html", {**context, "staff": False, "expires_at": link.expires_at})
+    else:
+        log = recording.link_log(link)
+        outcome, answers, message = _handle_form_post(
+            request, instrument=definition, log=log, rater="",
+            administration_factory=lambda: recording.open_administration(participant, timepoint, link.instrument, log),
+            on_submitted=lambda log: recording.mark_link_used(link, log))
+        response = _form_response(request, outcome, answers, message, definition, page, staff=False, link=link)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# -- exports and the audit trail -----------------------------------------------------------------
+
+@access.study_view(roles=("admin", "investigator", "monitor"))
+def exports(request, study):
+    """The exports the user's role may download."""
+    kinds = [(kind, KINDS[kind]) for kind in KINDS_FOR_ROLE[request.study_role]]
+    return render(request, "capture/exports.html", {"study": study, "kinds": kinds})
+
+
+@access.study_view(roles=("admin", "investigator", "monitor"))
+@require_POST
+def export_download(request, study, kind):
+    """Download one export as a zip (POST, since it is recorded in the audit trail)."""
+    if kind not in KINDS:
+        raise Http404("no such export")
+    if kind not in KINDS_FOR_ROLE[request.study_role]:
+        raise PermissionDenied("your role may download only de-identified exports")
+    log = recording.user_log(request.user, study)
+    filename, content = export_zip(study, kind, log)
+    response = HttpResponse(content, content_type="application/zip")
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@access.study_view(roles=("admin", "investigator"))
+def audit_trail(request, study):
+    """The study's audit trail, newest first, 100 events a page."""
+    events = m.AuditEvent.objects.filter(study=study).order_by("-at", "-id")
+    page = Paginator(events, 100).get_page(request.GET.get("page"))
+    return render(request, "capture/audit_trail.html", {"study": study, "page": page})

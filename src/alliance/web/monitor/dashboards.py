@@ -1,0 +1,500 @@
+"""What the dashboards show, gathered from the database: scores over the protocol's timepoints,
+acute measures per dosing session, completeness, cohort trajectories and the latest analysis.
+
+Which measures are alliance, acute and outcome comes from the protocol's analysis plan
+(``roles`` of :func:`alliance.analysis.plan_for_protocol`), so a protocol with other instruments
+gets dashboards of its own measures; nothing here names an instrument or a timepoint.
+
+The participant dashboard is built from a handful of queries whatever the number of timepoints
+(the participant, their timeline inputs, their scores, their alerts), so that it renders in well
+under 100 ms for a study of 1,000 participants × 20 timepoints (``benchmarks/bench_dashboard.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from scipy import stats
+
+from alliance import instruments as bank
+from alliance.analysis import Results, plan_for_protocol, resolve_plan
+from alliance.report import tables
+from alliance.report.labels import Labels
+from alliance.study import Protocol
+from alliance.web.capture.models import Participant, Study
+from alliance.web.capture.queries import participant_scores, study_protocol, study_scores
+from alliance.web.capture.timelines import participant_timeline
+
+from . import alerting, charts
+from .alerting import alert_rules, raise_alerts, refresh_alerts, study_timelines
+from .models import Alert, AnalysisRun
+
+REPORT_FILES = {"report.html": "text/html; charset=utf-8", "report.pdf": "application/pdf",
+                "results.json": "application/json"}
+_ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+
+
+@dataclass(frozen=True)
+class Roles:
+    """The measures the dashboards plot, from the analysis plan's roles."""
+
+    alliance_instrument: str
+    alliance_scales: tuple[str, ...]
+    outcome_instrument: str
+    outcome_scale: str
+    acute_measures: tuple[tuple[str, str], ...]   # (instrument, scale), the first scale of each instrument
+    dosing_timepoints: tuple[str, ...]             # where the acute measures are taken, in order
+
+
+_ROLES: dict[str, Roles] = {}
+
+
+def dashboard_roles(protocol: Protocol) -> Roles:
+    """The alliance, outcome and acute measures of a protocol's analysis plan (cached per protocol)."""
+    if protocol.sha256 in _ROLES:
+        return _ROLES[protocol.sha256]
+    resolved = resolve_plan(plan_for_protocol(protocol), protocol)
+    outcome_instrument, _, outcome_scale = resolved.outcome_measure.partition(".")
+    acute: dict[str, str] = {}
+    for name in resolved.acute_measures:
+        instrument, _, rest = name.partition(".")
+        acute.setdefault(instrument, rest.partition("@")[0])
+    if resolved.acute_timepoint in protocol.derived_ids:
+        sources = protocol.derived_timepoint(resolved.acute_timepoint).from_timepoints
+    else:
+        sources = (resolved.acute_timepoint,)
+    roles = Roles(resolved.alliance_instrument, tuple(resolved.alliance_scales), outcome_instrument, outcome_scale,
+                  tuple(acute.items()), tuple(sources))
+    _ROLES[protocol.sha256] = roles
+    return roles
+
+
+# ---------------------------------------------------------------------------------------------
+# Participant dashboard
+# ---------------------------------------------------------------------------------------------
+
+def participant_dashboard(participant: Participant, today: date, *, deidentified: bool, refresh: bool = True) -> dict:
+    """Everything the participant dashboard shows.
+
+    Parameters
+    ----------
+    participant : Participant
+        With ``study`` and ``arm`` selected.
+    today : date
+    deidentified : bool
+        For monitors: dates (in timelines and alert reasons) become days from enrolment.
+    refresh : bool
+        Raise the participant's alerts that became due with time (overdue, missed) first.
+
+    Returns
+    -------
+    dict
+        ``protocol``, ``timeline`` (rows), ``charts`` (alliance, subscales, outcome, acute as
+        SVG), ``acute_table``, ``open_alerts`` and ``closed_alerts``.
+    """
+    protocol = study_protocol(participant.study)
+    roles = dashboard_roles(protocol)
+    schedule = participant_timeline(participant, today)
+    if refresh:
+        raise_alerts(participant, today, time_only=True, timeline_rows=alerting.schedule(participant, today, schedule))
+    scores = participant_scores(participant)
+    values = {(t, i, s): v for t, i, s, v in scores[["timepoint", "instrument", "scale", "value"]]
+              .itertuples(index=False)}
+    alerts = annotate_alerts(Alert.objects.filter(participant=participant).select_related("acknowledged_by")
+                             .order_by("-created_at", "-id"), protocol, deidentified=deidentified,
+                             enrolled_on=participant.enrolled_on)
+    rows = schedule["rows"]
+    if deidentified:
+        rows = [{**row, "planned": None, "window_start": None, "window_end": None, "done_on": None} for row in rows]
+    labels = {t.id: t.label for t in protocol.timepoints}
+    return {
+        "protocol": protocol,
+        "roles": roles,
+        "timeline": rows,
+        "labels": labels,
+        "charts": (figures := _participant_charts(protocol, roles, values)),
+        "trend_charts": [figures[k] for k in ("alliance", "subscales", "outcome") if k in figures],
+        "acute_table": _acute_table(protocol, roles, values),
+        "score_table": _score_table(protocol, roles, values),
+        "open_alerts": [a for a in alerts if a.is_open],
+        "closed_alerts": [a for a in alerts if not a.is_open],
+        "n_scores": len(scores),
+    }
+
+
+def _axis(protocol: Protocol, instrument: str) -> tuple[list[str], list[str], list[int]]:
+    """Timepoints that give the instrument, with the dosing timepoints between them marked."""
+    chosen = [t for t in protocol.timepoints if instrument in t.instruments or t.kind == "dosing"]
+    ids = [t.id for t in chosen]
+    return ids, [t.label for t in chosen], [i for i, t in enumerate(chosen) if t.kind == "dosing"]
+
+
+def _scale(instrument: str, scale: str):
+    definition = bank.get(instrument)
+    for s in definition.scales:
+        if s.id == scale:
+            return definition, s
+    raise KeyError(f"{instrument} has no scale {scale}")
+
+
+def _participant_charts(protocol: Protocol, roles: Roles, values: dict) -> dict:
+    out = {}
+    wai, total = _scale(roles.alliance_instrument, roles.alliance_scales[0])
+    ids, labels, markers = _axis(protocol, roles.alliance_instrument)
+    given = {t.id for t in protocol.timepoints if roles.alliance_instrument in t.instruments}
+
+    def line(instrument: str, scale: str) -> list[float | None]:
+        return [values.get((t, instrument, scale)) if t in given_for[instrument] else None for t in ids]
+
+    given_for = {roles.alliance_instrument: given}
+    out["alliance"] = _figure(f"Alliance: {wai.short_name} {total.id}", charts.line_chart(
+        labels, [charts.Series(f"{wai.short_name} {total.id}", line(roles.alliance_instrument, total.id))],
+        title=f"{wai.short_name} {total.id} over the protocol's timepoints", y_range=total.range,
+        y_label=f"{wai.short_name} {total.id}", markers=markers, marker_label="dosing session"))
+    subscales = roles.alliance_scales[1:]
+    if subscales:
+        ranges = [_scale(roles.alliance_instrument, s)[1].range for s in subscales]
+        out["subscales"] = _figure(f"Alliance: {wai.short_name} {', '.join(subscales)}", charts.line_chart(
+            labels, [charts.Series(s, line(roles.alliance_instrument, s)) for s in subscales],
+            title=f"{wai.short_name} {', '.join(subscales)}", y_range=(min(r[0] for r in ranges),
+                                                                      max(r[1] for r in ranges)),
+            y_label=wai.short_name, markers=markers, marker_label="dosing session"))
+    outcome, outcome_scale = _scale(roles.outcome_instrument, roles.outcome_scale)
+    ids, labels, markers = _axis(protocol, roles.outcome_instrument)
+    given_for[roles.outcome_instrument] = {t.id for t in protocol.timepoints
+                                           if roles.outcome_instrument in t.instruments}
+    remission = outcome.outcomes.get("remission") if outcome.outcomes else None
+    references = ([charts.Reference(remission.at_most, f"remission ≤ {remission.at_most:g}")]
+                  if remission is not None and remission.at_most is not None else [])
+    out["outcome"] = _figure(f"Depression: {outcome.short_name} {outcome_scale.id}", charts.line_chart(
+        labels, [charts.Series(f"{outcome.short_name} {outcome_scale.id}",
+                               line(roles.outcome_instrument, outcome_scale.id), color=charts.PALETTE[1])],
+        title=f"{outcome.short_name} {outcome_scale.id} over the protocol's timepoints", y_range=outcome_scale.range,
+        y_label=f"{outcome.short_name}", references=references, markers=markers, marker_label="dosing session"))
+    acute = _acute_percent(protocol, roles, values)
+    if acute["groups"]:
+        out["acute"] = _figure("Acute experience per dosing session (% of each scale's maximum)", charts.bar_chart(
+            acute["groups"], acute["sessions"], acute["values"],
+            title="Acute measures per dosing session (% of the scale's maximum)", y_label="% of maximum",
+            value_labels=acute["tips"]))
+    return out
+
+
+def _figure(caption: str, svg) -> dict:
+    return {"caption": caption, "svg": svg}
+
+
+def _acute_percent(protocol: Protocol, roles: Roles, values: dict) -> dict:
+    sessions = [protocol.timepoint(t).label for t in roles.dosing_timepoints]
+    groups, numbers, tips = [], [], []
+    for instrument, scale in roles.acute_measures:
+        definition, s = _scale(instrument, scale)
+        low, high = s.range
+        row, tip = [], []
+        for timepoint in roles.dosing_timepoints:
+            value = values.get((timepoint, instrument, scale))
+            row.append(None if value is None else 100 * (value - low) / ((high - low) or 1))
+            tip.append("not recorded" if value is None else f"{value:.3g} on {low:g}–{high:g}")
+        groups.append(definition.short_name)
+        numbers.append(row)
+        tips.append(tip)
+    if all(v is None for row in numbers for v in row):
+        return {"groups": [], "sessions": sessions, "values": [], "tips": []}
+    return {"groups": groups, "sessions": sessions, "values": numbers, "tips": tips}
+
+
+def _score_table(protocol: Protocol, roles: Roles, values: dict) -> dict:
+    """The charted scores as text: a row per timepoint that gives the alliance or outcome instrument."""
+    wai = bank.get(roles.alliance_instrument).short_name
+    outcome = bank.get(roles.outcome_instrument).short_name
+    columns = [(roles.alliance_instrument, s, f"{wai} {s}") for s in roles.alliance_scales]
+    columns.append((roles.outcome_instrument, roles.outcome_scale, f"{outcome} {roles.outcome_scale}"))
+    rows = []
+    for t in protocol.timepoints:
+        if not {roles.alliance_instrument, roles.outcome_instrument} & set(t.instruments):
+            continue
+        cells = []
+        for instrument, scale, _ in columns:
+            value = values.get((t.id, instrument, scale))
+            cells.append("" if instrument not in t.instruments else "–" if value is None else f"{value:g}")
+        rows.append({"label": t.label, "cells": cells})
+    return {"columns": [label for _, _, label in columns], "rows": rows}
+
+
+def _acute_table(protocol: Protocol, roles: Roles, values: dict) -> dict:
+    header = [protocol.timepoint(t).label for t in roles.dosing_timepoints]
+    rows = []
+    for instrument, scale in roles.acute_measures:
+        definition, s = _scale(instrument, scale)
+        cells = [values.get((t, instrument, scale)) for t in roles.dosing_timepoints]
+        rows.append({"label": f"{definition.short_name} {s.id}" if len(definition.scales) > 1 else definition.short_name,
+                     "range": f"{s.range[0]:g}–{s.range[1]:g}",
+                     "cells": ["–" if v is None else f"{v:.3g}" for v in cells]})
+    return {"header": header, "rows": rows}
+
+
+def annotate_alerts(alerts, protocol: Protocol, *, deidentified: bool, enrolled_on=None) -> list[Alert]:
+    """The alerts with ``title`` (the rule's label in the protocol) and ``shown_reason`` set.
+
+    Parameters
+    ----------
+    alerts : iterable of Alert
+    protocol : Protocol
+    deidentified : bool
+        Dates in reasons become days from enrolment (``enrolled_on``, or each alert's
+        participant's when not given).
+    enrolled_on : date, optional
+
+    Returns
+    -------
+    list of Alert
+    """
+    titles = {rule.id: rule.label for rule in alert_rules(protocol).rules}
+    out = []
+    for alert in alerts:
+        alert.title = titles.get(alert.rule, alert.rule.replace("_", " ").capitalize())
+        start = enrolled_on if enrolled_on is not None else (alert.participant.enrolled_on if deidentified else None)
+        alert.shown_reason = deidentify_dates(alert.reason, start) if deidentified else alert.reason
+        out.append(alert)
+    return out
+
+
+def deidentify_dates(text: str, enrolled_on: date | None) -> str:
+    """Every ISO date in a text as days from enrolment (``day 21``), for monitors.
+
+    Parameters
+    ----------
+    text : str
+    enrolled_on : date or None
+        Without an enrolment date, dates become ``[date]``.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from datetime import date
+    >>> deidentify_dates("session 1 is due on 2024-01-22", date(2024, 1, 1))
+    'session 1 is due on day 21'
+    """
+    def day(match: re.Match) -> str:
+        try:
+            when = date(int(match[1]), int(match[2]), int(match[3]))
+        except ValueError:
+            return "[date]"
+        return "[date]" if enrolled_on is None else f"day {(when - enrolled_on).days}"
+
+    return _ISO_DATE.sub(day, text)
+
+
+# ---------------------------------------------------------------------------------------------
+# Study dashboard
+# ---------------------------------------------------------------------------------------------
+
+def study_dashboard(study: Study, participants, today: date, *, refresh: bool, deidentified: bool) -> dict:
+    """Everything the study dashboard shows, over the participants the user may see.
+
+    Parameters
+    ----------
+    study : Study
+    participants : QuerySet of Participant
+        Those the user may see (``alliance.web.accounts.access.visible_participants``).
+    today : date
+    refresh : bool
+        Evaluate every alert rule for these participants first (:func:`refresh_alerts`).
+    deidentified : bool
+        Dates in alert reasons become days from enrolment.
+
+    Returns
+    -------
+    dict
+        ``completeness`` (rows per timepoint), ``charts`` (cohort trajectories), ``open_alerts``,
+        ``analysis`` (the latest run and its headline tables), ``n_participants``.
+    """
+    protocol = study_protocol(study)
+    roles = dashboard_roles(protocol)
+    chosen = list(participants.select_related("arm", "study"))
+    timelines = study_timelines(chosen, today)
+    if refresh:
+        refresh_alerts(study, today, participants=chosen, timelines=timelines)
+    scores = study_scores(study)
+    ids = {p.participant_id for p in chosen}
+    scores = scores[scores["participant_id"].isin(ids)]
+    arm_of = {p.participant_id: p.arm.code for p in chosen}
+    open_alerts = annotate_alerts(Alert.objects.filter(study=study, participant__in=chosen, acknowledged_at=None,
+                                                       resolved_at=None).select_related("participant")
+                                  .order_by("-created_at", "-id"), protocol, deidentified=deidentified)
+    return {
+        "protocol": protocol,
+        "roles": roles,
+        "n_participants": len(chosen),
+        "n_scheduled": len(timelines),
+        "completeness": completeness(protocol, timelines),
+        "cohort_charts": list(_cohort_charts(protocol, roles, scores, arm_of).values()),
+        "open_alerts": open_alerts,
+        "severity_counts": {s: sum(a.severity == s for a in open_alerts) for s in Alert.Severity.values},
+    }
+
+
+def completeness(protocol: Protocol, timelines: dict[str, list[dict]]) -> list[dict]:
+    """Per timepoint: how many participants are done, due, overdue, missed or not yet due.
+
+    Parameters
+    ----------
+    protocol : Protocol
+    timelines : dict
+        Participant id → timeline rows.
+
+    Returns
+    -------
+    list of dict
+        ``timepoint``, ``label``, ``kind``, one count per status, ``expected`` (done + overdue
+        + missed: the participants for whom the timepoint's window has closed or who did it) and
+        ``percent`` (done / expected × 100; ``None`` when nobody is expected yet).
+    """
+    counts = {t.id: dict.fromkeys(("done", "upcoming", "due", "overdue", "missed"), 0) for t in protocol.timepoints}
+    for rows in timelines.values():
+        for row in rows:
+            counts[row["timepoint"]][row["status"]] += 1
+    out = []
+    for t in protocol.timepoints:
+        c = counts[t.id]
+        expected = c["done"] + c["overdue"] + c["missed"]
+        out.append({"timepoint": t.id, "label": t.label, "kind": t.kind, **c, "expected": expected,
+                    "percent": None if not expected else 100.0 * c["done"] / expected})
+    return out
+
+
+def mean_ci(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float, int]:
+    """Mean and its t interval: mean ± t(1 − α/2, n − 1) × SD / √n (NaN interval when n < 2).
+
+    Parameters
+    ----------
+    values : array of float
+        Missing values (NaN) are left out.
+    confidence : float
+
+    Returns
+    -------
+    tuple
+        ``(mean, low, high, n)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> [round(v, 3) for v in mean_ci(np.array([1.0, 2.0, 3.0]))[:3]]   # 2 ± 4.303 × 1 / √3
+    [2.0, -0.484, 4.484]
+    """
+    values = values[~np.isnan(values)]
+    n = len(values)
+    if n == 0:
+        return math.nan, math.nan, math.nan, 0
+    mean = float(values.mean())
+    if n < 2:
+        return mean, math.nan, math.nan, n
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * values.std(ddof=1) / math.sqrt(n))
+    return mean, mean - half, mean + half, n
+
+
+def _cohort_series(scores: pd.DataFrame, instrument: str, scale: str, ids: list[str], given: set[str],
+                   arm_of: dict[str, str], arms: list[tuple[str, str]]) -> list[charts.Series]:
+    rows = scores[(scores["instrument"] == instrument) & (scores["scale"] == scale)]
+    rows = rows.assign(arm=rows["participant_id"].map(arm_of))
+    series = []
+    for k, (arm, label) in enumerate(arms):
+        block = rows[rows["arm"] == arm]
+        if block.empty:
+            continue
+        means, intervals, notes = [], [], []
+        for timepoint in ids:
+            if timepoint not in given:
+                means.append(None)
+                intervals.append(None)
+                notes.append("")
+                continue
+            mean, low, high, n = mean_ci(block.loc[block["timepoint"] == timepoint, "value"].to_numpy(dtype=float))
+            means.append(None if n == 0 else mean)
+            intervals.append(None if math.isnan(low) else (low, high))
+            notes.append(f"n = {n}" + ("" if math.isnan(low) else f", 95% CI {low:.1f} to {high:.1f}"))
+        series.append(charts.Series(f"{label} (mean, 95% CI)", means, intervals, color=charts.PALETTE[k],
+                                    notes=notes))
+    return series
+
+
+def _cohort_charts(protocol: Protocol, roles: Roles, scores: pd.DataFrame, arm_of: dict[str, str]) -> dict:
+    arms = [(a.id, a.label) for a in protocol.arms]
+    out = {}
+    for key, instrument, scale in (("alliance", roles.alliance_instrument, roles.alliance_scales[0]),
+                                   ("outcome", roles.outcome_instrument, roles.outcome_scale)):
+        definition, s = _scale(instrument, scale)
+        ids, labels, markers = _axis(protocol, instrument)
+        given = {t.id for t in protocol.timepoints if instrument in t.instruments}
+        title = f"{definition.short_name} {s.id}: mean with 95% CI per timepoint, by arm"
+        out[key] = _figure(("Alliance: " if key == "alliance" else "Depression: ") + title, charts.line_chart(
+            labels, _cohort_series(scores, instrument, scale, ids, given, arm_of, arms), title=title,
+            y_range=s.range, y_label=f"{definition.short_name} {s.id}", markers=markers,
+            marker_label="dosing session"))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The analysis
+# ---------------------------------------------------------------------------------------------
+
+def analysis_dir(study: Study) -> Path:
+    """Where the web app writes a study's analysis: ``$ALLIANCE_DATA_DIR/analysis/study-<id>/``."""
+    return Path(settings.DATA_DIR) / "analysis" / f"study-{study.pk}"
+
+
+def latest_analysis(study: Study) -> dict | None:
+    """The latest successful analysis run and its headline tables (``None`` before the first run).
+
+    Returns
+    -------
+    dict or None
+        ``run`` (the latest AnalysisRun that finished without error, or ``None``), ``failed`` (the
+        latest run when it failed), ``problem`` (when results.json cannot be read), ``files`` (the
+        report files present), ``tables``: list of
+        ``{"title", "columns", "rows"}`` — alliance change, alliance ↔ acute and alliance ↔
+        outcome correlations, response and remission (the report's own APA tables).
+    """
+    finished = AnalysisRun.objects.filter(study=study).exclude(status=AnalysisRun.Status.RUNNING)
+    run = finished.filter(status=AnalysisRun.Status.DONE).first()
+    last = finished.first()
+    failed = last if last is not None and last.status == AnalysisRun.Status.FAILED else None
+    if run is None:
+        return None if failed is None else {"run": None, "failed": failed, "files": [], "tables": []}
+    folder = Path(run.output_dir)
+    out = {"run": run, "failed": failed, "files": [name for name in REPORT_FILES if (folder / name).exists()],
+           "tables": []}
+    if not (folder / "results.json").exists():
+        return out
+    try:
+        results = Results.from_dict(json.loads((folder / "results.json").read_text(encoding="utf-8")))
+    except (OSError, ValueError) as error:  # said on the page, not hidden
+        out["problem"] = f"{folder / 'results.json'} cannot be read: {error}"
+        return out
+    labels = Labels(study_protocol(study))
+    arm_labels = {a.id: a.label for a in study_protocol(study).arms}
+    change = [e for e in results.alliance_change if e.get("scale", "").endswith(".total")]
+    acute = [e for e in results.correlations if e.get("family") == "alliance_acute"]
+    outcome = [e for e in results.correlations if e.get("family") == "alliance_outcome"]
+    outcomes = [e for e in results.outcomes if e.get("arm") == "all"]
+    for title, frame in (
+            ("Change of alliance (paired t-tests)", tables.alliance_change_table(change, labels, results)),
+            ("Alliance and the acute experience", tables.correlation_table(acute, labels, results)),
+            ("Alliance and depression at follow-up", tables.correlation_table(outcome, labels, results)),
+            ("Response and remission", tables.outcomes_table(outcomes, labels, arm_labels))):
+        if not frame.empty:
+            out["tables"].append({"title": title, "columns": list(frame.columns),
+                                  "rows": frame.astype(str).values.tolist()})
+    return out

@@ -1,0 +1,213 @@
+"""Authorization matrix: every URL pattern of the project × every role, with the status codes allowed.
+
+Built from the URL lists of the two apps' authors (accounts and capture: /tmp/web_urls_W1.md;
+monitor: /tmp/web_urls_W2.md, both summarised in docs/monitor.md and the views' docstrings), and
+checked to cover every pattern Django resolves: a new URL without a row here fails
+:func:`test_every_url_pattern_is_in_the_matrix`.
+
+Roles (fixtures of tests/web/webapp.py): ``admin`` (superuser), ``investigator``,
+``facilitator_own`` (the facilitator F1 on their participant P003), ``facilitator_other`` (the same
+facilitator on P002, another facilitator's participant), ``monitor``, ``outsider`` (logged in,
+no role in the study) and ``anonymous``. Private form links are checked on their own: a valid,
+a used and an expired link, and a wrong token, for every role.
+
+Each request carries the minimum (empty POST data): the matrix is about who gets in, not about the
+forms, which their own tests cover. Write endpoints that would do heavy work (running the analysis)
+are stubbed.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
+
+from alliance.analysis import Results
+from alliance.web.capture import models as m
+from alliance.web.capture import recording
+from alliance.web.capture.audit import AuditLog
+from alliance.web.monitor import views as monitor_views
+from alliance.web.monitor.models import Alert, AnalysisRun
+
+from .webapp import OTHER, OWN, STUDY
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ("admin", "investigator", "facilitator_own", "facilitator_other", "monitor", "outsider", "anonymous")
+# The account each role logs in with (None: anonymous).
+ACCOUNT = {"admin": "admin", "investigator": "investigator", "facilitator_own": "facilitator",
+           "facilitator_other": "facilitator", "monitor": "monitor", "outsider": "outsider", "anonymous": None}
+
+# url name, method, expected status per role in the order of ROLES. "302" for anonymous on a study
+# page is the redirect to the login page (checked below).
+MATRIX = [
+    ("accounts:login", "GET", "302 302 302 302 302 302 200"),
+    ("accounts:login", "POST", "302 302 302 302 302 302 200"),
+    ("accounts:logout", "GET", "405 405 405 405 405 405 405"),
+    ("accounts:logout", "POST", "302 302 302 302 302 302 302"),
+    ("accounts:members", "GET", "200 200 403 403 403 403 302"),
+    ("accounts:members", "POST", "400 400 403 403 403 403 302"),
+    ("capture:study_list", "GET", "200 200 200 200 200 200 302"),
+    ("capture:study_create", "GET", "200 403 403 403 403 403 302"),
+    ("capture:study_create", "POST", "400 403 403 403 403 403 302"),
+    ("capture:study_detail", "GET", "200 200 200 200 200 403 302"),
+    ("capture:participant_enrol", "GET", "200 200 403 403 403 403 302"),
+    ("capture:participant_enrol", "POST", "400 400 403 403 403 403 302"),
+    ("capture:participant_detail", "GET", "200 200 200 404 200 403 302"),
+    ("capture:participant_edit", "GET", "200 200 403 403 403 403 302"),
+    ("capture:participant_edit", "POST", "400 400 403 403 403 403 302"),
+    ("capture:dosing_record", "GET", "200 200 200 404 403 403 302"),
+    ("capture:dosing_record", "POST", "400 400 400 404 403 403 302"),
+    ("capture:link_create", "GET", "200 200 200 404 403 403 302"),
+    ("capture:link_create", "POST", "400 400 400 404 403 403 302"),
+    # Every form of P003 is submitted in the fixture study: the page says so (200), a POST redirects.
+    ("capture:staff_form", "GET", "200 200 200 404 403 403 302"),
+    ("capture:staff_form", "POST", "302 302 302 404 403 403 302"),
+    ("capture:exports", "GET", "200 200 403 403 200 403 302"),
+    ("capture:export_download", "GET", "405 405 403 403 405 403 302"),
+    ("capture:export_download", "POST", "200 200 403 403 200 403 302"),        # de-identified
+    ("capture:export_download", "POST tidy", "200 200 403 403 403 403 302"),   # with identifiers
+    ("capture:audit_trail", "GET", "200 200 403 403 403 403 302"),
+    ("monitor:study", "GET", "200 200 200 200 200 403 302"),
+    ("monitor:participant", "GET", "200 200 200 404 200 403 302"),
+    ("monitor:alerts", "GET", "200 200 200 200 200 403 302"),
+    ("monitor:acknowledge", "GET", "405 405 405 405 403 403 302"),
+    ("monitor:acknowledge", "POST", "302 302 302 404 403 403 302"),
+    ("monitor:analysis_run", "GET", "405 405 403 403 403 403 302"),
+    ("monitor:analysis_run", "POST", "302 302 403 403 403 403 302"),
+    ("monitor:analysis_file", "GET", "405 405 403 403 405 403 302"),
+    ("monitor:analysis_file", "POST", "200 200 403 403 200 403 302"),
+]
+# Checked by test_private_links instead of the matrix (no role: the link is the key).
+OWN_TESTS = {"capture:private_form"}
+
+
+def _pattern_names(resolver=None, namespace: str = "") -> set[str]:
+    names = set()
+    for entry in (resolver or get_resolver()).url_patterns:
+        if isinstance(entry, URLResolver):
+            inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            names |= _pattern_names(entry, inner)
+        elif isinstance(entry, URLPattern):
+            assert entry.name, f"URL pattern {entry.pattern} has no name, so no row of the matrix can name it"
+            names.add(f"{namespace}{entry.name}")
+    return names
+
+
+def test_every_url_pattern_is_in_the_matrix():
+    resolved = _pattern_names()
+    covered = {name for name, _, _ in MATRIX} | OWN_TESTS
+    assert resolved - covered == set(), f"URL patterns without a row in the authorization matrix: {resolved - covered}"
+    assert covered - resolved == set(), f"rows for URL patterns that no longer exist: {covered - resolved}"
+
+
+@pytest.fixture
+def world(web_study, accounts, settings, tmp_path, monkeypatch):
+    """Alerts on P003 and P002, a finished analysis run with its files, and a stubbed analysis."""
+    log = AuditLog(actor="test:setup", study=web_study)
+    alerts = {}
+    for pid in (OWN, OTHER):
+        participant = m.Participant.objects.get(study=web_study, participant_id=pid)
+        alerts[pid] = Alert.objects.create(study=web_study, participant=participant, rule="low_alliance",
+                                           rule_type="low_alliance", timepoint="prep", severity="warning",
+                                           reason="WAI-SR total 20 at the final preparation session is low")
+    log.write()
+    settings.DATA_DIR = tmp_path
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "results.json").write_text(json.dumps(Results().to_dict()), encoding="utf-8")
+    AnalysisRun.objects.create(study=web_study, status=AnalysisRun.Status.DONE, output_dir=str(folder),
+                               n_participants=6, seconds=1.0, finished_at=timezone.now())
+
+    def stub_run(study, user):
+        return AnalysisRun.objects.create(study=study, started_by=user, status=AnalysisRun.Status.DONE,
+                                          output_dir=str(folder), n_participants=6, seconds=0.0,
+                                          finished_at=timezone.now())
+
+    monkeypatch.setattr(monitor_views, "run_study_analysis", stub_run)
+    return {"study": web_study, "accounts": accounts, "alerts": alerts}
+
+
+def _url(name: str, variant: str, role: str, world) -> str:
+    participant = OTHER if role == "facilitator_other" else OWN
+    kwargs = {"study": STUDY}
+    if name in ("capture:participant_detail", "capture:participant_edit", "capture:dosing_record",
+                "capture:link_create", "monitor:participant"):
+        kwargs["participant"] = participant
+    elif name == "capture:staff_form":
+        kwargs.update(participant=participant, timepoint="baseline", instrument="grid_hamd17")
+    elif name == "capture:export_download":
+        kwargs["kind"] = "tidy" if variant == "tidy" else "deidentified"
+    elif name == "monitor:acknowledge":
+        kwargs["alert"] = world["alerts"][participant].pk
+    elif name == "monitor:analysis_file":
+        kwargs["name"] = "results.json"
+    elif name in ("accounts:login", "accounts:logout", "capture:study_list", "capture:study_create"):
+        kwargs = {}
+    return reverse(name, kwargs=kwargs)
+
+
+@pytest.mark.parametrize(("name", "method", "expected"), MATRIX, ids=[f"{n} {m}" for n, m, _ in MATRIX])
+def test_matrix(world, name, method, expected):
+    verb, _, variant = method.partition(" ")
+    got = {}
+    for role in ROLES:
+        client = Client()
+        if ACCOUNT[role] is not None:
+            client.force_login(world["accounts"][ACCOUNT[role]])
+        url = _url(name, variant, role, world)
+        response = client.get(url) if verb == "GET" else client.post(url, {})
+        got[role] = response.status_code
+        if role == "anonymous" and response.status_code == 302 and name not in ("accounts:logout",):
+            assert response["Location"].startswith(reverse("accounts:login")), (name, response["Location"])
+    wanted = dict(zip(ROLES, (int(s) for s in expected.split()), strict=True))
+    assert got == wanted, f"{name} {method}: " + ", ".join(
+        f"{role} got {got[role]}, expected {wanted[role]}" for role in ROLES if got[role] != wanted[role])
+
+
+# -- private links ---------------------------------------------------------------------------------
+
+def _link(study, participant_id: str, timepoint: str = "prep", instrument: str = "wai_sr"):
+    log = AuditLog(actor="test:setup", study=study)
+    participant = m.Participant.objects.get(study=study, participant_id=participant_id)
+    token, link = recording.create_private_link(participant, study.timepoints.get(code=timepoint), instrument,
+                                                days=7, log=log)
+    log.write()
+    return token, link
+
+
+def test_private_links(world):
+    study, accounts = world["study"], world["accounts"]
+    log = AuditLog(actor="test:setup", study=study)
+    for pid in ("P100", "P101"):
+        recording.enrol(study, participant_id=pid, arm=study.arms.get(code="immediate"),
+                        enrolled_on=timezone.localdate(), log=log)
+    log.write()
+    valid, _ = _link(study, "P100")
+    expired, expired_link = _link(study, "P101")
+    m.PrivateLink.objects.filter(pk=expired_link.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    used, _ = _link(study, OWN)   # P003's WAI-SR at prep is submitted already: the link is used up
+    for role in ROLES:
+        client = Client()
+        if ACCOUNT[role] is not None:
+            client.force_login(accounts[ACCOUNT[role]])
+        statuses = [client.get(reverse("capture:private_form", kwargs={"token": token})).status_code
+                    for token in (valid, used, expired, "not-a-token-of-this-site")]
+        assert statuses == [200, 410, 410, 404], role
+
+
+def test_a_facilitator_sees_only_their_own_participants_everywhere(world):
+    client = Client()
+    client.force_login(world["accounts"].facilitator)   # F1: P003, P004, P006
+    listing = client.get(reverse("capture:study_detail", kwargs={"study": STUDY})).content.decode()
+    assert OWN in listing and OTHER not in listing
+    dashboard = client.get(reverse("monitor:study", kwargs={"study": STUDY}))
+    assert dashboard.context["n_participants"] == 3
+    alerts = client.get(reverse("monitor:alerts", kwargs={"study": STUDY})).content.decode()
+    assert OWN in alerts and OTHER not in alerts
+    for name in ("capture:participant_detail", "monitor:participant"):
+        assert client.get(reverse(name, kwargs={"study": STUDY, "participant": OTHER})).status_code == 404
