@@ -1,9 +1,8 @@
 """Authorization matrix: every URL pattern of the project × every role, with the status codes allowed.
 
-Built from the URL lists of the two apps' authors (accounts and capture: /tmp/web_urls_W1.md;
-monitor: /tmp/web_urls_W2.md, both summarised in docs/monitor.md and the views' docstrings), and
-checked to cover every pattern Django resolves: a new URL without a row here fails
-:func:`test_every_url_pattern_is_in_the_matrix`.
+Built from the roles each view declares (``alliance.web.accounts.access.study_view`` and the views'
+docstrings; the monitor app's in docs/monitor.md), and checked to cover every pattern Django
+resolves: a new URL without a row here fails :func:`test_every_url_pattern_is_in_the_matrix`.
 
 Roles (fixtures of tests/web/webapp.py): ``admin`` (superuser), ``investigator``,
 ``facilitator_own`` (the facilitator F1 on their participant P003), ``facilitator_other`` (the same

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from alliance import instruments as bank
 from alliance.study import Protocol
+from alliance.study.alerts import alert_config
 from alliance.study.schedule import timeline
 
 from .models import Administration, DosingSession, Participant
@@ -83,7 +84,8 @@ def participant_timeline(participant: Participant, today: date | None = None) ->
             done[timepoint.id] = actual[timepoint.id]
     rows = []
     if participant.enrolled_on is not None:
-        rows = timeline(protocol, participant.arm.code, participant.enrolled_on, today, done=done, actual=actual)
+        rows = timeline(protocol, participant.arm.code, participant.enrolled_on, today, done=done, actual=actual,
+                        missed_after_days=alert_config(protocol).missed_after_days)
         for row in rows:
             timepoint = protocol.timepoint(row["timepoint"])
             row["day"] = (row["planned"] - participant.enrolled_on).days
