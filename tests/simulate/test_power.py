@@ -65,6 +65,23 @@ def test_correlation_power_matches_analytic_power(protocol):
         assert entry["ci_low"] <= entry["power"] <= entry["ci_high"]
 
 
+def test_correlation_power_matches_fisher_z_power_at_larger_n(protocol):
+    """With ρ = .25 at n = 60, 100, 150, Fisher's z approximation is accurate to a fraction of the
+    Monte Carlo error, so the simulated power must equal it within Monte Carlo error alone."""
+    sims = 20_000
+    overrides = {"correlations": [["wai_sr.total@prep", "meq30.total@peak", 0.25]]}
+    result = power_analysis([60, 100, 150], 0.0, sims, seed=5, overrides=overrides, tests=[ALLIANCE_MEQ],
+                            distribution="normal", protocol=protocol)
+    for entry in result.entries:
+        assert entry["effect"] == pytest.approx(0.25, abs=1e-12)
+        # Fisher z, written out here: power = Φ(atanh(ρ)√(n−3) − z.975) + Φ(−atanh(ρ)√(n−3) − z.975).
+        shift = math.atanh(0.25) * math.sqrt(entry["n"] - 3)
+        normal = scipy_stats.norm
+        fisher = normal.cdf(shift - normal.ppf(0.975)) + normal.cdf(-shift - normal.ppf(0.975))
+        assert fisher == pytest.approx(analytic_correlation_power(0.25, entry["n"], method="fisher_z"), abs=1e-12)
+        assert _within_monte_carlo(entry["power"], fisher, sims), (entry["n"], entry["power"], fisher)
+
+
 def test_exact_correlation_power_reference_values():
     """Hotelling's exact power against a 400,000-trial simulation of the t-test (ρ = .49, n = 15):
     0.48257 ± 0.0008; Fisher's z gives 0.4591."""
