@@ -300,6 +300,9 @@ class AuditEvent(models.Model):
         CHANGE = "change"
         DELETE = "delete"
         EXPORT = "export"  # data left the database (a download from the web app); ``new`` says what
+        LOGIN = "login"  # a user logged in (Django also updates their last_login)
+        LOGOUT = "logout"
+        LOGIN_FAILED = "login_fail"  # ``new`` holds a keyed hash of the username tried, not the name
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False,
                              null=True, blank=True, related_name="+")
