@@ -584,11 +584,7 @@ class _Protocol:
         self.arms = tuple(arm.id for arm in getattr(protocol, "arms", ()) or ())
         self.by_id = {tp.id: tp for tp in self.timepoints}
         self.derived_by_id = {d.id: d for d in self.derived}
-        self.order: dict[str, float] = {tp.id: float(tp.order) for tp in self.timepoints}
-        for derived in self.derived:
-            sources = [self.order[s] for s in derived.from_timepoints if s in self.order]
-            # a derived timepoint sits just after the last timepoint it is derived from
-            self.order[derived.id] = (max(sources) if sources else float("inf")) + 0.5
+        self.order: dict[str, float] = dict(protocol.timepoint_order)
         dosing = [float(tp.order) for tp in self.timepoints if tp.kind == "dosing"]
         self.first_dosing = min(dosing) if dosing else None
 

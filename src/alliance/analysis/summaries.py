@@ -21,14 +21,6 @@ def split_measure(name: str) -> tuple[str, str, str]:
     return instrument, scale, timepoint
 
 
-def _timepoint_order(protocol) -> dict[str, float]:
-    order = {tp.id: float(tp.order) for tp in protocol.timepoints}
-    for derived in getattr(protocol, "derived", ()) or ():
-        sources = [order[s] for s in derived.from_timepoints if s in order]
-        order[derived.id] = (max(sources) if sources else float("inf")) + 0.5
-    return order
-
-
 def descriptives(study, measures: list[str] | None = None) -> pd.DataFrame:
     """n, mean, SD, median, minimum and maximum of each measure at each timepoint.
 
@@ -55,7 +47,7 @@ def descriptives(study, measures: list[str] | None = None) -> pd.DataFrame:
         frame = frame[frame["measure"].isin(measures)]
     table = (frame.groupby(["measure", "timepoint"], sort=False)["value"]
              .agg(n="count", mean="mean", sd="std", median="median", min="min", max="max").reset_index())
-    order = _timepoint_order(study.protocol)
+    order = study.protocol.timepoint_order
     measure_rank = {name: i for i, name in enumerate(measures or sorted(table["measure"].unique()))}
     table["_m"] = table["measure"].map(measure_rank)
     table["_t"] = table["timepoint"].map(order).fillna(float("inf"))

@@ -137,6 +137,19 @@ class Protocol:
     def dosing_timepoints(self) -> tuple[Timepoint, ...]:
         return tuple(t for t in self.timepoints if t.kind == "dosing")
 
+    @cached_property
+    def timepoint_order(self) -> dict[str, float]:
+        """Timepoint id → its ``order``; a derived timepoint sits just after its last source.
+
+        Derived timepoints get the order of their last source plus 0.5 (``inf`` when none of the
+        sources exists), so tables and figures list ``peak`` right after the dosing sessions.
+        """
+        order = {t.id: float(t.order) for t in self.timepoints}
+        for derived in self.derived:
+            sources = [order[s] for s in derived.from_timepoints if s in order]
+            order[derived.id] = (max(sources) if sources else float("inf")) + 0.5
+        return order
+
     def timepoint(self, timepoint_id: str) -> Timepoint:
         """The timepoint with this id; ``KeyError`` naming the timepoints that exist."""
         for t in self.timepoints:
