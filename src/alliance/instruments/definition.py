@@ -96,16 +96,6 @@ class Scale:
     bands: tuple[Band, ...] = ()
     bands_source: str = ""
 
-    def band_of(self, score: float) -> str | None:
-        """The band label of one score, or ``None`` for a missing score or a scale without bands."""
-        if not self.bands or score is None or (isinstance(score, float) and math.isnan(score)):
-            return None
-        label = None
-        for band in self.bands:
-            if score >= band.min:
-                label = band.label
-        return label
-
 
 @dataclass(frozen=True)
 class Condition:
