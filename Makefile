@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint bench install install-dev clean
+.PHONY: demo test test-core lint bench install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ test: $(DEV_STAMP)
 	scripts/test-services.sh
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
+
+# The core alone: everything but the web app's tests (no PostgreSQL, no Chromium needed).
+test-core: $(DEV_STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest -q --ignore=tests/web
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check src tests benchmarks

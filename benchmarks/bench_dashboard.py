@@ -24,6 +24,8 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
+from alliance.protocol import parse_protocol
+
 GOAL_MS = 100.0
 ALLIANCE = "wai_sr"
 OUTCOME = "grid_hamd17"
@@ -68,10 +70,10 @@ def protocol_dict() -> dict:
 def benchmark_study(n_participants: int, seed: int = 2024):
     """Every participant answers every item of every form at every timepoint."""
     from alliance import instruments as bank
-    from alliance.study import Protocol, Study
+    from alliance.study import Study
 
     rng = np.random.default_rng(seed)
-    protocol = Protocol.from_dict(protocol_dict())
+    protocol = parse_protocol(protocol_dict())
     pids = np.array([f"P{i:05d}" for i in range(1, n_participants + 1)], dtype=object)
     participants = pd.DataFrame({
         "participant_id": pids, "arm": np.where(np.arange(n_participants) % 2, "delayed", "immediate"),

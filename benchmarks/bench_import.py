@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from alliance import instruments as bank
-from alliance.study import Protocol, Study
+from alliance.protocol import Protocol, parse_protocol
+from alliance.study import Study
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL_SECONDS = 30.0
@@ -33,7 +34,7 @@ INSTRUMENTS = ["meq30", "wai_sr", "grid_hamd17", "insight"]
 
 def benchmark_protocol() -> Protocol:
     """Ten timepoints a week apart, each giving the same four instruments (60 items)."""
-    return Protocol.from_dict({
+    return parse_protocol({
         "id": "bench", "name": "Import benchmark",
         "arms": [{"id": "immediate", "label": "Immediate"}, {"id": "delayed", "label": "Delayed",
                                                              "start_offset_days": 56}],

@@ -33,9 +33,9 @@ import numpy as np
 import pandas as pd
 
 from alliance import stats
+from alliance.protocol import default_protocol
 from alliance.simulate.executors import DaskExecutor, SerialExecutor
 from alliance.simulate.power import BlockSpec, PowerPlan, run_block, simulate_scores, trial_statistics
-from alliance.study import default_protocol
 
 SEED = 20240301
 

@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from alliance import instruments as bank
-from alliance.study import Protocol, default_protocol, load, save
+from alliance.protocol import Protocol, default_protocol, parse_protocol
+from alliance.study import load, save
 from alliance.study.tidy import Study
 
 INSTRUMENTS = ["wai_sr", "meq30", "ebi", "gad7", "srs", "insight"]
@@ -31,7 +32,7 @@ def benchmark_protocol() -> Protocol:
     for timepoint in raw["timepoints"]:
         timepoint["instruments"] = list(INSTRUMENTS)
     raw["id"] = "bench"
-    return Protocol.from_dict(raw, origin="benchmark protocol")
+    return parse_protocol(raw, origin="benchmark protocol")
 
 
 def build_study(n_participants: int, seed: int = 1) -> Study:

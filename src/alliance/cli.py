@@ -156,11 +156,12 @@ def simulate(
     """Simulate a trial calibrated to Levin et al. (2024) and write it as tidy contract files."""
     import yaml
 
+    from alliance import protocol as protocols
     from alliance import simulate as synthetic
     from alliance import study as study_data
 
     try:
-        protocol = study_data.load_protocol(protocol_file) if protocol_file else study_data.default_protocol()
+        protocol = protocols.load_protocol(protocol_file) if protocol_file else protocols.default_protocol()
         scenario = synthetic.levin2024_scenario()
         if scenario_file is not None:
             scenario = scenario.with_overrides(yaml.safe_load(scenario_file.read_text(encoding="utf-8")) or {})
@@ -218,12 +219,13 @@ def _print_results_summary(results) -> None:
 
 
 def _analyze_and_report(trial, out: Path, input_hashes: dict[str, str] | None, seed: int | None) -> dict:
-    from alliance.analysis import AnalysisPlanError, run_analysis
+    from alliance.analysis import run_analysis
+    from alliance.protocol import ProtocolError
     from alliance.report import write_report
 
     try:
         results = run_analysis(trial, seed=seed, input_hashes=input_hashes)
-    except AnalysisPlanError as exc:
+    except ProtocolError as exc:
         _fail(str(exc))
     _print_results_summary(results)
     out.mkdir(parents=True, exist_ok=True)
@@ -276,10 +278,11 @@ def demo(
     """
     from alliance import simulate as synthetic
     from alliance import study as study_data
+    from alliance.protocol import default_protocol
     from alliance.web import database_location
 
     data_dir, report_dir = out / "data", out / "report"
-    trial = synthetic.simulate_trial(study_data.default_protocol(), n=n, seed=seed)
+    trial = synthetic.simulate_trial(default_protocol(), n=n, seed=seed)
     study_data.save(trial, data_dir)
     console.print(f"1. simulated {n} participants calibrated to Levin et al. (2024) → {data_dir}")
     loaded = study_data.load(data_dir)
@@ -302,9 +305,10 @@ def protocol_show(
 ) -> None:
     """Show a protocol: arms, timepoints with their instruments and doses, derived timepoints."""
     from alliance import study
+    from alliance.protocol import default_protocol, load_protocol
 
     try:
-        protocol = study.load_protocol(file) if file is not None else study.default_protocol()
+        protocol = load_protocol(file) if file is not None else default_protocol()
     except study.StudyDataError as exc:
         _fail(str(exc))
     console.print(f"[bold]{protocol.name}[/] ({protocol.id}) — sha256 {protocol.sha256[:12]}", highlight=False)
@@ -397,6 +401,7 @@ def power(
     )
 
     from alliance import study as study_data
+    from alliance.protocol import default_protocol, load_protocol
     from alliance.report.power_figure import power_curve_figure
     from alliance.simulate import CalibrationError
     from alliance.simulate import executors as runners
@@ -410,7 +415,9 @@ def power(
             _fail(f"--attrition {attrition!r}: give a probability such as 0.1, or a comma list such as 0,0.1,0.2")
         raw = yaml.safe_load(scenario_file.read_text(encoding="utf-8")) if scenario_file is not None else None
         overrides, options = power_analysis.split_power_options(raw)
-        protocol = study_data.load_protocol(protocol_file) if protocol_file else study_data.default_protocol()
+        protocol = load_protocol(protocol_file) if protocol_file else default_protocol()
+        # The protocol's power: section, with the scenario file's power: options over it.
+        options = {**protocol.power.options(), **options}
         with console.status("Preparing the calibrated score model …"):
             plan = power_analysis.PowerPlan.build(sizes, rates, sims, seed, overrides=overrides, protocol=protocol,
                                                   **options)

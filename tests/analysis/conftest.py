@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 
 from alliance import instruments
-from alliance.study import Protocol, Study, default_protocol
+from alliance.protocol import Protocol, default_protocol, parse_protocol
+from alliance.study import Study
 
 RESPONSE_COLUMNS = ["participant_id", "timepoint", "instrument", "item", "value", "rater", "administered_at"]
 FIXED_TIME = "2026-01-01T00:00:00+00:00"
@@ -85,7 +86,7 @@ def protocol_variant(without_instrument: str | None = None, single_arm: bool = F
         raw["arms"] = raw["arms"][:1]
     if analysis is not None:
         raw["analysis"] = analysis
-    return Protocol.from_dict(raw, origin="test protocol")
+    return parse_protocol(raw, origin="test protocol")
 
 
 @pytest.fixture(scope="session")

@@ -15,10 +15,10 @@ import pytest
 import statsmodels.api as sm
 
 from alliance import stats
+from alliance.protocol import default_protocol
 from alliance.simulate import batched
 from alliance.simulate.power import build_design, simulate_scores
 from alliance.simulate.scenario import levin2024_scenario
-from alliance.study import default_protocol
 
 TESTS = [
     {"test": "correlation", "x": "wai_sr.total@prep", "y": "grid_hamd17.total@week4"},

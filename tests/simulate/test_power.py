@@ -14,6 +14,7 @@ from scipy import stats as scipy_stats
 from statsmodels.stats.proportion import proportion_confint
 
 from alliance import stats
+from alliance.protocol import default_protocol
 from alliance.simulate import CalibrationError, batched
 from alliance.simulate.executors import DaskExecutor, ProcessExecutor, SerialExecutor, make_executor
 from alliance.simulate.power import (
@@ -33,7 +34,6 @@ from alliance.simulate.power import (
 )
 from alliance.simulate.scenario import levin2024_scenario
 from alliance.simulate.trial import score_model
-from alliance.study import default_protocol
 
 ALLIANCE_MEQ = {"test": "correlation", "x": "wai_sr.total@prep", "y": "meq30.total@peak"}
 ALLIANCE_CHANGE = {"test": "paired", "x": "wai_sr.total@prep", "y": "wai_sr.total@week1"}

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from alliance import instruments
+from alliance.protocol import default_protocol
 from alliance.simulate import CalibrationError, levin2024_scenario, score_model, simulate_trial
 from alliance.simulate.items import items_for_scores, primary_scale
-from alliance.study import default_protocol
 
 # Levin et al. (2024), abstract: the published correlations the synthetic trial is calibrated to
 # (copied from shared/study.md, not from our scenario file).

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from alliance import instruments as bank
-from alliance.study import Study, default_protocol
+from alliance.protocol import default_protocol
+from alliance.study import Study
 
 RESPONSE_COLUMNS = ["participant_id", "timepoint", "instrument", "item", "value", "rater", "administered_at"]
 

@@ -6,7 +6,8 @@ import pandas as pd
 from hypothesis import strategies as st
 
 from alliance import instruments as bank
-from alliance.study import Study, default_protocol
+from alliance.protocol import default_protocol
+from alliance.study import Study
 
 from .builders import RESPONSE_COLUMNS
 

@@ -10,7 +10,8 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 
-from alliance.study import Study, StudyDataError, default_protocol, sort_responses
+from alliance.protocol import default_protocol
+from alliance.study import Study, StudyDataError, sort_responses
 from alliance.study.formats import read_study, write_study
 from alliance.study.formats.redcap import (
     DICTIONARY_COLUMNS,

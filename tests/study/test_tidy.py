@@ -8,16 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alliance.study import (
-    Study,
-    StudyDataError,
-    default_protocol,
-    load,
-    measure_name,
-    parse_measure,
-    protocol_measures,
-    save,
-)
+from alliance.protocol import default_protocol, measure_name, parse_measure
+from alliance.study import Study, StudyDataError, load, protocol_measures, save
 from alliance.study.errors import MAX_LISTED
 
 from .builders import administration, responses, small_study
@@ -124,6 +116,19 @@ def test_bad_response_row(tmp_path, row, column, value, reason, allowed):
     message = str(error)
     assert f"responses.csv, row 3, column {column!r}" in message
     assert allowed in message
+
+
+def test_one_administration_has_one_rater_and_one_time(tmp_path):
+    # rows 2-3 are one WAI-SR administration; row 3 names another rater, row 4 starts another one
+    header = "participant_id,timepoint,instrument,item,value,rater,administered_at\n"
+    _write(tmp_path, PARTICIPANTS, header + "P01,prep,wai_sr,wai_sr_1,4,self,2024-01-02\n"
+           "P01,prep,wai_sr,wai_sr_2,4,staff,2024-01-02\n"
+           "P02,prep,wai_sr,wai_sr_1,4,self,2024-01-02\n"
+           "P02,prep,wai_sr,wai_sr_2,4,self,\n")
+    problems = _problems(tmp_path).problems
+    assert [(p.row, p.column, p.value) for p in problems] == [(3, "rater", "staff"), (5, "administered_at", None)]
+    assert "'self' as on row 2" in problems[0].allowed and "one rater" in problems[0].reason
+    assert "'2024-01-02' as on row 4" in problems[1].allowed
 
 
 def test_unlisted_participant_names_participants_csv(tmp_path):

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from alliance.study import StudyDataError, default_protocol, save, sort_responses
+from alliance.protocol import default_protocol
+from alliance.study import StudyDataError, save, sort_responses
 from alliance.study.formats import read_study, write_study
 from alliance.study.formats.wide import read_wide_csv, study_from_wide, wide_from_responses, write_wide_csv
 

@@ -18,7 +18,8 @@ import pytest
 from django.conf import settings
 
 from alliance import instruments as bank
-from alliance.study import Study, default_protocol, load, save, sort_responses
+from alliance.protocol import default_protocol
+from alliance.study import Study, load, save, sort_responses
 
 BACKENDS = {"sqlite": "default", "postgresql": "postgres"}
 

@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
-from alliance.study import default_protocol
+from alliance.protocol import default_protocol
 from alliance.web.capture import models as m
 
 from .webapp import OTHER, OWN, STUDY, client_for

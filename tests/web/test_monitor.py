@@ -207,8 +207,8 @@ def test_study_dashboard_counts_only_the_participants_the_user_may_see(low_allia
 def test_completeness_counts_statuses_per_timepoint():
     from datetime import date
 
-    from alliance.study import default_protocol
-    from alliance.study.schedule import timeline
+    from alliance.monitoring.schedule import timeline
+    from alliance.protocol import default_protocol
 
     protocol = default_protocol()
     today = date(2024, 2, 20)

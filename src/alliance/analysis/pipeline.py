@@ -34,9 +34,10 @@ import numpy as np
 import pandas as pd
 
 from alliance import __version__, instruments, stats
+from alliance.protocol import AnalysisPlan, Measure, parse_analysis_plan
 from alliance.stats.results import to_plain
 
-from .plan import AnalysisPlan, ResolvedAnalysis, ResolvedPlan, parse_plan, plan_for_protocol, resolve_plan
+from .plan import ResolvedAnalysis, ResolvedPlan, resolve_plan
 from .results import Results
 
 __all__ = ["run_analysis"]
@@ -60,8 +61,8 @@ def run_analysis(
     study : alliance.study.Study
         Protocol, participants, item responses.
     plan : AnalysisPlan or mapping, optional
-        The plan; by default the protocol's ``analysis`` section (missing keys from
-        ``levin2024_plan.yaml``, see :func:`alliance.analysis.plan_for_protocol`).
+        The plan; by default the protocol's (``protocol.analysis``: its ``analysis:`` section,
+        missing keys from the default protocol's, see :mod:`alliance.protocol.analysis`).
     seed : int, optional
         Overrides the plan's bootstrap seed.
     input_hashes : mapping, optional
@@ -77,14 +78,14 @@ def run_analysis(
 
     Raises
     ------
-    AnalysisPlanError
-        When the plan does not follow the schema (before anything is computed).
+    alliance.protocol.ProtocolError
+        When a plan given as a mapping does not follow the schema (before anything is computed).
     """
     protocol = study.protocol
     if plan is None:
-        plan = plan_for_protocol(protocol)
+        plan = protocol.analysis
     elif not isinstance(plan, AnalysisPlan):
-        plan = parse_plan(plan, origin="plan argument")
+        plan = parse_analysis_plan(plan, origin="plan argument")
     if seed is not None:
         plan = dataclasses.replace(plan, seed=int(seed))
     resolved = resolve_plan(plan, protocol)
@@ -208,8 +209,8 @@ class _Run:
         instrument = self.plan.alliance_instrument
         for scale in scales:
             for before, after in pairs:
-                first = self.column(f"{instrument}.{scale}@{before}")
-                second = self.column(f"{instrument}.{scale}@{after}")
+                first = self.column(str(Measure(instrument, scale, before)))
+                second = self.column(str(Measure(instrument, scale, after)))
                 entry: dict[str, Any] = {
                     "analysis": analysis.id, "family": analysis.family, "scale": f"{instrument}.{scale}",
                     "from": before, "to": after, "n": int((first.notna() & second.notna()).sum()),
@@ -356,7 +357,7 @@ class _Run:
         options = analysis.spec.options
         with_omega = options.get("omega", True)
         responses = self.study.responses
-        ordered = sorted(self.study.protocol.timepoints, key=lambda tp: float(tp.order))
+        ordered = self.study.protocol.timepoints
         wanted = options.get("instruments")
         if wanted is None:
             wanted = list(dict.fromkeys(i for tp in ordered for i in tp.instruments))

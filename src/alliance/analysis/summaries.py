@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from alliance.protocol import Measure
+
 __all__ = ["completeness", "descriptives", "split_measure"]
 
 PARTICIPANT = "participant_id"
@@ -16,9 +18,8 @@ DESCRIPTIVE_COLUMNS = ["measure", "timepoint", "n", "mean", "sd", "median", "min
 
 def split_measure(name: str) -> tuple[str, str, str]:
     """``"wai_sr.total@prep"`` → ``("wai_sr", "total", "prep")``."""
-    base, _, timepoint = name.partition("@")
-    instrument, _, scale = base.partition(".")
-    return instrument, scale, timepoint
+    measure = Measure.parse(name)
+    return measure.instrument, measure.scale, measure.timepoint
 
 
 def descriptives(study, measures: list[str] | None = None) -> pd.DataFrame:
@@ -40,8 +41,10 @@ def descriptives(study, measures: list[str] | None = None) -> pd.DataFrame:
     long = study.measures(wide=False)
     if long.empty:
         return pd.DataFrame(columns=DESCRIPTIVE_COLUMNS)
-    parts = long["measure"].astype(str).str.partition("@")
-    frame = pd.DataFrame({"measure": parts[0], "timepoint": parts[2],
+    names = long["measure"].astype(str)
+    parsed = {name: Measure.parse(name) for name in names.unique()}
+    frame = pd.DataFrame({"measure": names.map(lambda name: str(parsed[name].without_timepoint())),
+                          "timepoint": names.map(lambda name: parsed[name].timepoint),
                           "value": pd.to_numeric(long["value"], errors="coerce")}).dropna(subset=["value"])
     if measures is not None:
         frame = frame[frame["measure"].isin(measures)]
@@ -81,7 +84,7 @@ def completeness(study) -> pd.DataFrame:
     assessed = {str(timepoint): set(group.astype(str))
                 for timepoint, group in answered.groupby("timepoint", observed=True)[PARTICIPANT]}
     rows = []
-    for timepoint in sorted(study.protocol.timepoints, key=lambda tp: float(tp.order)):
+    for timepoint in study.protocol.timepoints:
         present = assessed.get(timepoint.id, set())
         groups = [(arm, set(arm_of.index[arm_of == arm])) for arm in arms] if len(arms) > 1 else []
         groups.append(("all", set(arm_of.index)))

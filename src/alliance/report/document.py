@@ -13,6 +13,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from alliance.analysis import completeness, descriptives
+from alliance.protocol import Measure
 
 from . import figures, tables
 from .labels import Labels
@@ -125,8 +126,8 @@ def build_document(study, results) -> Document:
     sections.append(section)
 
     # -- descriptives ----------------------------------------------------------------------------
-    alliance_names = [f"{roles['alliance']['instrument']}.{s}" for s in roles["alliance"]["scales"]]
-    acute_names = [m.partition("@")[0] for m in roles["acute"]["measures"]]
+    alliance_names = [str(Measure(roles["alliance"]["instrument"], s)) for s in roles["alliance"]["scales"]]
+    acute_names = [str(Measure.parse(m).without_timepoint()) for m in roles["acute"]["measures"]]
     described = descriptives(study, alliance_names + acute_names + [roles["outcome"]["measure"]])
     sections.append(Section("descriptives", "Descriptive statistics", [
         "Scores of the analysed measures at each timepoint (SD with n \u2212 1; derived timepoints such as the "

@@ -20,6 +20,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from scipy import stats as scipy_stats
 
+from alliance.protocol import Measure
+
 from . import apa
 from .labels import Labels
 
@@ -269,11 +271,12 @@ def alliance_outcome_scatter(study, results, pairs: list[tuple[str, str]] | None
             text = f"n = {int(keep.sum())}\nnot computed"
         axes.text(0.97, 0.97, text, transform=axes.transAxes, ha="right", va="top", fontsize=8,
                   bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "edgecolor": "#cccccc", "alpha": 0.9})
-        base, _, when = x_name.partition("@")
-        axes.set_xlabel(f"{labels.scale(base)} @\n{_tick(labels.timepoint(when), 28)}", fontsize=7)
+        x_measure, y_measure = Measure.parse(x_name), Measure.parse(y_name)
+        axes.set_xlabel(f"{labels.scale(str(x_measure.without_timepoint()))} @\n"
+                        f"{_tick(labels.timepoint(x_measure.timepoint), 28)}", fontsize=7)
         if columns_keys.index(y_name) == 0:
-            axes.set_ylabel(labels.scale(y_name.partition("@")[0]), fontsize=8)
-        axes.set_title(_tick(labels.timepoint(y_name.partition("@")[2]), 24), fontsize=8)
+            axes.set_ylabel(labels.scale(str(y_measure.without_timepoint())), fontsize=8)
+        axes.set_title(_tick(labels.timepoint(y_measure.timepoint), 24), fontsize=8)
     figure.suptitle(f"Alliance and {labels.scale(roles['outcome']['measure'])} at each follow-up "
                     "(least-squares line; p unadjusted)", fontsize=10)
     return figure
@@ -298,10 +301,10 @@ def correlation_heatmap(results, labels: Labels | None = None) -> Figure:
     """
     roles = _roles(results)
     alliance = roles["alliance"]
-    rows = [f"{alliance['instrument']}.{s}@{t}" for s in alliance["scales"] for t in alliance["timepoints"]]
+    rows = [str(Measure(alliance["instrument"], s, t)) for s in alliance["scales"] for t in alliance["timepoints"]]
     rows += roles["acute"]["measures"]
-    columns = list(roles["acute"]["measures"]) + [f"{roles['outcome']['measure']}@{t}"
-                                                  for t in roles["outcome"]["follow_ups"]]
+    outcome = Measure.parse(roles["outcome"]["measure"], timepoint="forbidden")
+    columns = list(roles["acute"]["measures"]) + [str(outcome.at(t)) for t in roles["outcome"]["follow_ups"]]
     values = np.full((len(rows), len(columns)), np.nan)
     marks = np.full((len(rows), len(columns)), "", dtype=object)
     for entry in results.correlations:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alliance import instruments
+from alliance.protocol import Measure, MeasureNameError
 
 __all__ = ["Labels"]
 
@@ -28,11 +29,12 @@ class Labels:
     @staticmethod
     def scale(name: str) -> str:
         """``wai_sr.total`` → ``WAI-SR total``; a single-scale instrument is its short name (``EBI``)."""
-        instrument_id, _, scale = name.partition(".")
         try:
-            definition = instruments.get(instrument_id)
-        except instruments.UnknownInstrumentError:
+            parts = Measure.parse(name, timepoint="forbidden")
+            definition = instruments.get(parts.instrument)
+        except (MeasureNameError, instruments.UnknownInstrumentError):
             return name
+        scale = parts.scale
         short = definition.short_name
         if len(definition.scales) == 1 and scale == definition.scales[0].id:
             return short
@@ -40,8 +42,12 @@ class Labels:
 
     def measure(self, name: str, short: bool = False) -> str:
         """``wai_sr.total@prep`` → ``WAI-SR total @ Final preparation`` (``short``: timepoint id)."""
-        base, _, timepoint = name.partition("@")
-        if not timepoint:
+        try:
+            parts = Measure.parse(name, timepoint="optional")
+        except MeasureNameError:
+            return name
+        base = str(parts.without_timepoint())
+        if parts.timepoint is None:
             return self.scale(base)
-        when = timepoint if short else self.timepoint(timepoint)
+        when = parts.timepoint if short else self.timepoint(parts.timepoint)
         return f"{self.scale(base)} @ {when}"

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from alliance import instruments
+from alliance.protocol import Measure
 
 from .copula import BetaMarginal, CalibrationError, latent_correlation, nearest_correlation
 from .items import items_for_scores, primary_scale
@@ -123,12 +124,12 @@ def score_model(protocol, scenario: Scenario) -> ScoreModel:
     """
     peak_of = _peak_of(protocol)
     variables: dict[str, Variable] = {}
-    for timepoint in sorted(protocol.timepoints, key=lambda t: t.order):
+    for timepoint in protocol.timepoints:
         for instrument_id in timepoint.instruments:
             inst = instruments.get(instrument_id)
             scale = primary_scale(inst)
             where = peak_of.get(timepoint.id, timepoint.id) if timepoint.kind == "dosing" else timepoint.id
-            measure = f"{inst.id}.{scale.id}@{where}"
+            measure = str(Measure(inst.id, scale.id, where))
             if measure not in variables:
                 variables[measure] = Variable(measure, inst.id, scale.id, where,
                                               _marginal(scenario, measure, *scale.range))
@@ -229,7 +230,8 @@ def simulate_trial(protocol=None, n: int = 24, seed: int | None = None, scenario
     ----------
     Levin AW et al. (2024). PLoS ONE 19(3):e0300501. Cario MC, Nelson BL (1997), NORTA.
     """
-    from alliance.study import Study, default_protocol
+    from alliance.protocol import default_protocol
+    from alliance.study import Study
 
     if n < 2:
         raise CalibrationError("a trial needs at least 2 participants")
@@ -246,7 +248,7 @@ def simulate_trial(protocol=None, n: int = 24, seed: int | None = None, scenario
     arms = _allocate_arms(protocol, scenario, n, rng)
     participants = _participants(participant_ids, arms, rng)
 
-    ordered = sorted(protocol.timepoints, key=lambda t: t.order)
+    ordered = protocol.timepoints
     dosing = [t for t in ordered if t.kind == "dosing"]
     dates = _dates(protocol, ordered, dosing, arms, rng)
     session_scores = _session_scores(protocol, scenario, variables, scores, dosing, rng)
@@ -263,7 +265,7 @@ def simulate_trial(protocol=None, n: int = 24, seed: int | None = None, scenario
         for instrument_id in timepoint.instruments:
             inst = instruments.get(instrument_id)
             scale = primary_scale(inst)
-            measure = f"{inst.id}.{scale.id}@{timepoint.id}"
+            measure = str(Measure(inst.id, scale.id, timepoint.id))
             target = session_scores.get(measure, scores.get(measure))
             skipped = rng.random(n) < missing.get("administration_probability", 0.0)
             given = present & ~skipped
@@ -301,9 +303,9 @@ def _dates(protocol, ordered, dosing, arms: np.ndarray, rng: np.random.Generator
 
     Enrolment is spread over two years. Each dosing session happens on a day drawn within its
     window around the planned date, and everything anchored to it follows the actual date
-    (:func:`alliance.study.schedule.planned_dates`).
+    (:func:`alliance.monitoring.schedule.planned_dates`).
     """
-    from alliance.study.schedule import planned_dates
+    from alliance.monitoring.schedule import planned_dates
 
     n = len(arms)
     enrolment = [_FIRST_ENROLMENT + timedelta(days=int(d)) for d in np.sort(rng.integers(0, 730, n))]
@@ -345,13 +347,13 @@ def _session_scores(protocol, scenario, variables, scores, dosing, rng) -> dict[
         for instrument_id in instrument_ids:
             inst = instruments.get(instrument_id)
             scale = primary_scale(inst)
-            peak_measure = f"{inst.id}.{scale.id}@{derived}"
+            peak_measure = str(Measure(inst.id, scale.id, derived))
             variable = by_measure[peak_measure]
             peak = scores[peak_measure]
             for k, t in enumerate(sessions):
                 gap = np.abs(rng.normal(0.0, gap_sd * variable.marginal.sd, n))
                 value = np.where(peak_session == k, peak, np.maximum(peak - gap, scale.range[0]))
-                out[f"{inst.id}.{scale.id}@{t.id}"] = value
+                out[str(Measure(inst.id, scale.id, t.id))] = value
     return out
 
 

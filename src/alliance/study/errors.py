@@ -1,86 +1,11 @@
-"""The study layer's one exception family: every problem says where it is and what is allowed."""
+"""The study layer's one exception family: every problem says where it is and what is allowed.
+
+:class:`StudyDataError` and :class:`DataProblem` are defined in :mod:`alliance.problems`, below
+the protocol and the study layers, and named here for the study layer's users.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from alliance.problems import MAX_LISTED, DataProblem, StudyDataError
 
-# Problems listed in an error message; ``StudyDataError.problems`` always holds all of them.
-MAX_LISTED = 20
-
-
-@dataclass(frozen=True)
-class DataProblem:
-    """One problem in study data or in a protocol file.
-
-    Attributes
-    ----------
-    file : str
-        The file (or table) the problem is in, e.g. ``"responses.csv"``.
-    row : int or None
-        The file's line number (the header is line 1), or ``None`` for a problem with a whole
-        column or file.
-    column : str or None
-        The column (CSV) or key path (YAML, e.g. ``timepoints[3].dose.unit``).
-    value : object
-        What was found (``None`` when nothing was).
-    allowed : str
-        What would be accepted there.
-    reason : str
-        What is wrong, e.g. ``"is not a timepoint of protocol levin2024"``.
-    where : str
-        What ``column`` is: ``"column"`` (a table) or ``"key"`` (a YAML file).
-    """
-
-    file: str
-    row: int | None
-    column: str | None
-    value: object
-    allowed: str
-    reason: str
-    where: str = "column"
-
-    def describe(self) -> str:
-        """One line: ``file, row 12, column 'timepoint': value 'wk4' is not …; allowed: …``."""
-        where = [self.file]
-        if self.row is not None:
-            where.append(f"row {self.row}")
-        if self.column is not None:
-            where.append(f"{self.where} {self.column!r}")
-        found = "" if self.value is None else f" value {self.value!r}"
-        allowed = f"; allowed: {self.allowed}" if self.allowed else ""
-        return f"{', '.join(where)}:{found} {self.reason}{allowed}"
-
-    def to_dict(self) -> dict:
-        return {"file": self.file, "row": self.row, "column": self.column, "value": self.value,
-                "allowed": self.allowed, "reason": self.reason, "where": self.where}
-
-
-class StudyDataError(ValueError):
-    """Study data (or a protocol, or an import mapping) that cannot be used.
-
-    ``problems`` lists every problem found, sorted by file, row and column; the message lists the
-    first :data:`MAX_LISTED` of them.
-    """
-
-    def __init__(self, problems: Sequence[DataProblem], summary: str | None = None, *, sort: bool = True):
-        self.problems = tuple(sorted(problems, key=_order)) if sort else tuple(problems)
-        count = len(self.problems)
-        lines = [p.describe() for p in self.problems[:MAX_LISTED]]
-        if count > MAX_LISTED:
-            lines.append(f"… and {count - MAX_LISTED} more problems")
-        head = summary or f"{count} {'problem' if count == 1 else 'problems'} in the study data; nothing was loaded"
-        super().__init__(head + ":\n  " + "\n  ".join(lines))
-
-
-class ProtocolError(StudyDataError):
-    """A protocol YAML file that does not follow the schema in ``docs/protocol.md``."""
-
-    def __init__(self, problems: Sequence[DataProblem]):
-        count = len(problems)
-        super().__init__(problems, f"{count} {'problem' if count == 1 else 'problems'} in the protocol",
-                         sort=False)
-
-
-def _order(problem: DataProblem) -> tuple:
-    return (problem.file, problem.row if problem.row is not None else -1, problem.column or "")
+__all__ = ["MAX_LISTED", "DataProblem", "StudyDataError"]

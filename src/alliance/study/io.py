@@ -10,15 +10,13 @@ The tidy contract on disk (``docs/data.md``) is a directory::
 
 from __future__ import annotations
 
-from functools import cache
-from importlib import resources
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
-from .errors import DataProblem, ProtocolError, StudyDataError
-from .protocol import Protocol
+from alliance.protocol import default_protocol, load_protocol, write_protocol
+
+from .errors import DataProblem, StudyDataError
 from .tidy import Study, check_study, format_numbers
 from .validation import Locator
 
@@ -68,56 +66,6 @@ def write_table(frame: pd.DataFrame, path: Path) -> None:
         if pd.api.types.is_numeric_dtype(out[column]) and not pd.api.types.is_bool_dtype(out[column]):
             out[column] = format_numbers(out[column])
     out.to_csv(path, index=False, lineterminator="\n", encoding="utf-8")
-
-
-def load_protocol(path: str | Path) -> Protocol:
-    """Read and check a protocol YAML file (schema: ``docs/protocol.md``).
-
-    Parameters
-    ----------
-    path : str or Path
-
-    Returns
-    -------
-    Protocol
-
-    Raises
-    ------
-    ProtocolError
-        Naming the file and the key of every problem.
-    """
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ProtocolError([DataProblem(str(path), None, None, None, "a readable YAML file",
-                                         f"cannot be read ({error.strerror or error})")]) from None
-    except yaml.YAMLError as error:
-        raise ProtocolError([DataProblem(str(path), None, None, None, "YAML syntax",
-                                         f"is not valid YAML ({error})")]) from None
-    return Protocol.from_dict(raw, origin=str(path))
-
-
-@cache
-def default_protocol() -> Protocol:
-    """The built-in protocol of the Levin et al. (2024) trial (``study/protocols/levin2024.yaml``).
-
-    Returns
-    -------
-    Protocol
-
-    References
-    ----------
-    Levin AW et al. (2024). PLoS ONE 19(3):e0300501. Davis AK et al. (2021). JAMA Psychiatry
-    78(5):481-489.
-    """
-    text = (resources.files("alliance.study") / "protocols" / "levin2024.yaml").read_text(encoding="utf-8")
-    return Protocol.from_dict(yaml.safe_load(text), origin="protocols/levin2024.yaml")
-
-
-def write_protocol(protocol: Protocol, path: str | Path) -> None:
-    """Write a protocol as YAML (:meth:`Protocol.to_yaml`)."""
-    Path(path).write_text(protocol.to_yaml(), encoding="utf-8")
 
 
 def load(directory: str | Path) -> Study:

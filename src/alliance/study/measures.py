@@ -1,7 +1,7 @@
-"""Measures: scale scores named ``INSTRUMENT.SCALE@TIMEPOINT``, the one place that names them.
+"""Measures: a study's scale scores, one number per participant and ``INSTRUMENT.SCALE@TIMEPOINT``.
 
 A measure is one number per participant: an instrument's scale score (or its ``_pct``
-percent-of-maximum form) at a timepoint, e.g. ``wai_sr.total@prep``, ``grid_hamd17.total@week4``,
+percent-of-maximum form) at a timepoint (names: :class:`alliance.protocol.Measure`), e.g. ``wai_sr.total@prep``, ``grid_hamd17.total@week4``,
 ``meq30.total_pct@peak``. Derived timepoints (``peak``) are computed here per participant and per
 scale column from the timepoints they summarise. Scores come from
 :func:`alliance.instruments.score`, the only scoring path.
@@ -9,7 +9,6 @@ scale column from the timepoints they summarise. Scores come from
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -18,70 +17,11 @@ import pandas as pd
 
 from alliance import instruments as bank
 from alliance.instruments import Instrument
+from alliance.protocol import Measure, Protocol
 
 from .administrations import item_matrix
-from .errors import DataProblem, StudyDataError
-from .protocol import Protocol
 
-_NAME = re.compile(r"(?P<instrument>[a-z][a-z0-9_]*)\.(?P<scale>[a-z][a-z0-9_]*)@(?P<timepoint>[a-z][a-z0-9_]*)")
 MEASURE_COLUMNS = ("participant_id", "measure", "value")
-
-
-@dataclass(frozen=True)
-class Measure:
-    """The parts of a measure name ``INSTRUMENT.SCALE@TIMEPOINT``."""
-
-    instrument: str
-    scale: str
-    timepoint: str
-
-    @property
-    def name(self) -> str:
-        return measure_name(self.instrument, self.scale, self.timepoint)
-
-    def __str__(self) -> str:
-        return self.name
-
-
-def measure_name(instrument: str, scale: str, timepoint: str) -> str:
-    """The name of a measure.
-
-    Parameters
-    ----------
-    instrument, scale, timepoint : str
-        E.g. ``"wai_sr"``, ``"total"`` (or ``"total_pct"``), ``"prep"``.
-
-    Returns
-    -------
-    str
-        ``"wai_sr.total@prep"``.
-    """
-    return f"{instrument}.{scale}@{timepoint}"
-
-
-def parse_measure(name: str) -> Measure:
-    """Split a measure name into instrument, scale and timepoint.
-
-    Parameters
-    ----------
-    name : str
-        E.g. ``"meq30.total_pct@peak"``.
-
-    Returns
-    -------
-    Measure
-
-    Raises
-    ------
-    StudyDataError
-        When the name is not of the form ``INSTRUMENT.SCALE@TIMEPOINT``.
-    """
-    match = _NAME.fullmatch(str(name))
-    if match is None:
-        raise StudyDataError([DataProblem("measure name", None, None, name,
-                                          "INSTRUMENT.SCALE@TIMEPOINT, e.g. wai_sr.total@prep",
-                                          "is not a measure name")], "not a measure name")
-    return Measure(match["instrument"], match["scale"], match["timepoint"])
 
 
 def score_columns(instrument: Instrument) -> tuple[str, ...]:
@@ -110,7 +50,7 @@ def protocol_measures(protocol: Protocol) -> tuple[str, ...]:
     names = []
     for timepoint_id in protocol.timepoint_ids + protocol.derived_ids:
         for instrument_id in protocol.instruments_at(timepoint_id):
-            names += [measure_name(instrument_id, c, timepoint_id) for c in score_columns(bank.get(instrument_id))]
+            names += [str(Measure(instrument_id, c, timepoint_id)) for c in score_columns(bank.get(instrument_id))]
     return tuple(names)
 
 
@@ -211,8 +151,8 @@ def measures(protocol: Protocol, responses: pd.DataFrame, participant_ids: Itera
         participant = block.keys["participant_id"].astype("string")
         timepoint = block.keys["timepoint"].astype("string")
         for column in columns:
-            stem = f"{block.instrument.id}.{column}@"
-            pieces.append(pd.DataFrame({"participant_id": participant, "measure": stem + timepoint,
+            prefix = Measure(block.instrument.id, column).prefix()
+            pieces.append(pd.DataFrame({"participant_id": participant, "measure": prefix + timepoint,
                                         "value": block.scores[column].to_numpy(dtype=float)}))
         for derived in protocol.derived:
             rows = timepoint.isin(derived.from_timepoints).to_numpy(bool)
@@ -224,7 +164,7 @@ def measures(protocol: Protocol, responses: pd.DataFrame, participant_ids: Itera
             for column in columns:
                 derived_pieces.append(pd.DataFrame({
                     "participant_id": summary.index.astype("string"),
-                    "measure": measure_name(block.instrument.id, column, derived.id),
+                    "measure": str(Measure(block.instrument.id, column, derived.id)),
                     "value": summary[column].to_numpy(dtype=float),
                 }))
     long = (pd.concat(pieces + derived_pieces, ignore_index=True) if pieces

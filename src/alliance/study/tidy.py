@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 
 from alliance import instruments as bank
+from alliance.protocol import Protocol
 
 from . import measures as _measures
 from .errors import DataProblem, StudyDataError
-from .protocol import Protocol
 from .validation import (
     DOSING_COLUMNS,
     RESPONSE_COLUMNS,

@@ -21,10 +21,11 @@ import numpy as np
 import pandas as pd
 
 from alliance import instruments as bank
+from alliance.protocol import Protocol
+from alliance.protocol.design import DOSE_UNITS
 
 from .administrations import item_matrix
 from .errors import DataProblem
-from .protocol import DOSE_UNITS, Protocol
 
 RESPONSE_COLUMNS = ("participant_id", "timepoint", "instrument", "item", "value", "rater", "administered_at")
 REQUIRED_RESPONSE_COLUMNS = RESPONSE_COLUMNS[:5]
@@ -187,7 +188,8 @@ def check_responses(protocol: Protocol, responses: pd.DataFrame, participant_ids
     given); instrument not in the bank or not given at that timepoint by the protocol; item not an
     item of the instrument; a second answer to the same (participant, timepoint, item); an empty
     value; answers the scoring engine refuses (not a number, out of range, off the item's step);
-    ``administered_at`` not ISO-8601.
+    ``administered_at`` not ISO-8601; rows of one administration (participant × timepoint ×
+    instrument) with different ``rater`` or ``administered_at`` (it was given once, by one rater).
     """
     locator = locator or Locator("responses.csv")
     n = len(responses)
@@ -255,7 +257,37 @@ def check_responses(protocol: Protocol, responses: pd.DataFrame, participant_ids
     problems += value_problems
     if "administered_at" in responses.columns:
         problems += _iso_dates(responses, "administered_at", locator)
+    problems += _one_rater_and_time(responses, participant, timepoint, instrument, locator, ~structural)
     return problems, values
+
+
+def _one_rater_and_time(responses: pd.DataFrame, participant: pd.Series, timepoint: pd.Series,
+                        instrument: pd.Series, locator: Locator, checkable: np.ndarray) -> list[DataProblem]:
+    """Rows of one administration that name another rater or time than the administration's first row.
+
+    One administration (participant × timepoint × instrument) was given once, by one rater, at
+    one time; the tidy table repeats ``rater`` and ``administered_at`` on each of its item rows,
+    so they must agree (a missing value and a given one disagree too).
+    """
+    columns = [c for c in ("rater", "administered_at") if c in responses.columns]
+    positions = np.flatnonzero(checkable)
+    if not columns or not len(positions):
+        return []
+    key = (participant.iloc[positions] + "\x1f" + timepoint.iloc[positions] + "\x1f"
+           + instrument.iloc[positions]).to_numpy(dtype=object)
+    codes, _ = pd.factorize(key)
+    _, first = np.unique(codes, return_index=True)  # each administration's first row (a position in `positions`)
+    problems = []
+    for column in columns:
+        text = _text(responses[column]).iloc[positions].fillna("").to_numpy(dtype=object)
+        for k in np.flatnonzero(text != text[first[codes]]):
+            p, f = positions[k], positions[first[codes[k]]]
+            problems.append(locator.problem(
+                p, column, text[k] or None,
+                f"{text[first[codes[k]]] or 'missing'!r} as on row {locator.row(f)}, the administration's first row",
+                f"differs within the {instrument.iloc[p]} administration of participant {participant.iloc[p]!r} at "
+                f"{timepoint.iloc[p]!r}: one administration has one {column}"))
+    return problems
 
 
 def _check_values(responses: pd.DataFrame, locator: Locator, checkable: np.ndarray) -> tuple[list[DataProblem], np.ndarray]:

@@ -144,7 +144,7 @@ def test_screenshots(web_study, accounts, browser_settings, new_page, tmp_path):
     # A participant half-way through follow-up: enrolled 150 days ago in the delayed arm, so treatment
     # started on day 56, session 2 was on day 89 and the 4-week follow-up on day 117; month 3 is
     # still to come. Their forms and sessions get the dates the protocol planned for them.
-    from alliance.study.schedule import planned_dates
+    from alliance.monitoring.schedule import planned_dates
     from alliance.web.capture.queries import study_protocol
 
     participant = m.Participant.objects.get(study=web_study, participant_id="P004")

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from alliance.protocol import Protocol
+
 from ..errors import DataProblem, StudyDataError
-from ..protocol import Protocol
 from ..tidy import Study
 
 WRITE_FORMATS = ("csv", "wide", "redcap", "parquet", "spss", "stata")
@@ -49,7 +50,9 @@ def write_study(study: Study, out: str | Path, fmt: str = "csv") -> Path:
     Path
         The directory or file written.
     """
-    from ..io import save, write_protocol, write_table
+    from alliance.protocol import write_protocol
+
+    from ..io import save, write_table
     from . import parquet, redcap, statistical, wide
 
     out = Path(out)
@@ -95,7 +98,9 @@ def read_study(path: str | Path, fmt: str = "csv", protocol: Protocol | None = N
     Study
         Validated.
     """
-    from ..io import default_protocol, load, load_protocol
+    from alliance.protocol import default_protocol, load_protocol
+
+    from ..io import load
     from . import parquet, redcap, wide
 
     path = Path(path)

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from alliance.protocol import default_protocol, load_protocol, write_protocol
+
 from ..errors import DataProblem, StudyDataError
-from ..io import PROTOCOL_FILE, default_protocol, load_protocol, write_protocol
+from ..io import PROTOCOL_FILE
 from ..tidy import Study, check_study
 from ..validation import Locator
 

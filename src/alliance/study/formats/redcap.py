@@ -44,10 +44,10 @@ import yaml
 
 from alliance import instruments as bank
 from alliance.instruments import Instrument, Item
+from alliance.protocol import Protocol, default_protocol
 
 from ..errors import DataProblem, StudyDataError
-from ..io import default_protocol, read_table, write_table
-from ..protocol import Protocol
+from ..io import read_table, write_table
 from ..tidy import Study, check_study, format_number, format_numbers, sort_responses
 from ..validation import Locator
 

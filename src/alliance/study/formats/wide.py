@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 
 from alliance import instruments as bank
+from alliance.protocol import Protocol, default_protocol
 
 from ..errors import DataProblem, StudyDataError
-from ..io import default_protocol, read_table, write_table
-from ..protocol import Protocol
+from ..io import read_table, write_table
 from ..tidy import Study, check_study, sort_responses
 from ..validation import RESPONSE_COLUMNS, Locator
 

@@ -13,8 +13,9 @@ from django import forms
 from django.conf import settings
 
 from alliance import instruments as bank
-from alliance.study import Protocol, StudyDataError, default_protocol
-from alliance.study.protocol import DOSE_UNITS
+from alliance.protocol import Protocol, default_protocol, parse_protocol
+from alliance.protocol.design import DOSE_UNITS
+from alliance.study import StudyDataError
 
 from . import models as m
 
@@ -54,7 +55,7 @@ class StudyCreateForm(forms.Form):
                 return cleaned
             try:
                 raw = yaml.safe_load(upload.read().decode("utf-8"))
-                self.protocol = Protocol.from_dict(raw, origin=upload.name)
+                self.protocol = parse_protocol(raw, origin=upload.name)
             except UnicodeDecodeError:
                 self.add_error("protocol_file", "The file is not UTF-8 text.")
             except yaml.YAMLError as error:

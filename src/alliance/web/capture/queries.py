@@ -17,7 +17,7 @@ import pandas as pd
 import yaml
 
 from alliance import instruments as bank
-from alliance.study import Protocol
+from alliance.protocol import Protocol, parse_protocol
 from alliance.study.measures import score_columns
 
 from .models import Administration, Participant, Study
@@ -28,7 +28,7 @@ STUDY_COLUMNS = ["participant_id", "timepoint", "instrument", "scale", "value"]
 
 @lru_cache(maxsize=32)
 def _protocol(sha256: str, text: str, name: str) -> Protocol:
-    return Protocol.from_dict(yaml.safe_load(text), origin=f"stored protocol of study {name!r}")
+    return parse_protocol(yaml.safe_load(text), origin=f"stored protocol of study {name!r}")
 
 
 def study_protocol(study: Study) -> Protocol:

@@ -25,7 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from alliance.instruments import Instrument
-from alliance.study import Protocol
+from alliance.protocol import Protocol
 from alliance.study import Study as TidyStudy
 from alliance.study.validation import DOSING_COLUMNS, RESPONSE_COLUMNS
 from alliance.web.monitor import hooks

@@ -31,7 +31,8 @@ from django.db import transaction
 from django.db.models import ProtectedError, RestrictedError
 
 from alliance import instruments as bank
-from alliance.study import Protocol, Study, StudyDataError, sort_responses
+from alliance.protocol import Protocol, parse_protocol
+from alliance.study import Study, StudyDataError, sort_responses
 from alliance.study.measures import score_columns
 from alliance.web import django_setup
 
@@ -142,8 +143,8 @@ def import_study(study: Study, name: str, actor: str, using: str = "default", *,
     alliance.study.StudyDataError
         When the study does not validate.
     StorageError
-        When the data cannot be stored (e.g. one administration with two raters, or a timepoint
-        removed from the protocol that still has draft administrations).
+        When the data cannot be stored (e.g. a timepoint removed from the protocol that still has
+        draft administrations).
 
     Notes
     -----
@@ -212,22 +213,11 @@ class _Incoming:
         self.items = text["item"].to_numpy(dtype=object)
         self.values = pd.to_numeric(responses["value"]).to_numpy(dtype=float)
 
-        # One administration has one rater and one time; the tidy table repeats them on each row.
+        # One administration has one rater and one time (checked by the core validation, which
+        # import_study runs first); the tidy table repeats them on each row: take the first.
         rater = text["rater"].fillna("").to_numpy(dtype=object)
         administered_at = text["administered_at"].fillna("").to_numpy(dtype=object)
         _, first = np.unique(codes, return_index=True)  # each administration's first row
-        disagree = (rater != rater[first[codes]]) | (administered_at != administered_at[first[codes]])
-        if disagree.any():
-            described = "; ".join(
-                f"line {r + 2}: participant {keys[codes[r]].split(_SEPARATOR)[0]!r}, "
-                f"{keys[codes[r]].split(_SEPARATOR)[1]!r}, {keys[codes[r]].split(_SEPARATOR)[2]!r} has rater "
-                f"{rater[r]!r} and administered_at {administered_at[r]!r}, line {first[codes[r]] + 2} has "
-                f"{rater[first[codes[r]]]!r} and {administered_at[first[codes[r]]]!r}"
-                for r in np.flatnonzero(disagree)[:5])
-            raise StorageError("responses.csv: the rows of one administration (participant × timepoint × "
-                               "instrument) must share one rater and one administered_at, but "
-                               f"{int(disagree.sum())} rows differ from their administration's first row: "
-                               f"{described}")
 
         scores = self._scores(study)
         self.administrations: dict[tuple[str, str, str], dict] = {}
@@ -699,7 +689,7 @@ def export_study(name: str, using: str = "default") -> Study:
         raise UnknownStudyError(f"no study named {name!r} in the database; "
                            + (f"studies are: {', '.join(known)}" if known else "it holds no studies yet"))
     try:
-        protocol = Protocol.from_dict(yaml.safe_load(row.protocol_yaml), origin=f"stored protocol of study {name!r}")
+        protocol = parse_protocol(yaml.safe_load(row.protocol_yaml), origin=f"stored protocol of study {name!r}")
     except (yaml.YAMLError, StudyDataError) as error:
         raise StorageError(f"study {name!r}: the stored protocol cannot be read: {error}") from None
     if protocol.sha256 != row.protocol_sha256:

@@ -1,6 +1,6 @@
 """A participant's timeline: each timepoint's status and dates, from the protocol and what happened.
 
-The dates and statuses come from :func:`alliance.study.schedule.timeline` (nothing is re-derived
+The dates and statuses come from :func:`alliance.monitoring.schedule.timeline` (nothing is re-derived
 here); this module only gathers its inputs from the database — the enrolment date, the recorded
 dosing sessions (which anchor the timepoints after them) and the submitted administrations — and
 adds, per timepoint, the state of each instrument's form.
@@ -18,9 +18,8 @@ from datetime import date
 from django.utils import timezone
 
 from alliance import instruments as bank
-from alliance.study import Protocol
-from alliance.study.alerts import alert_config
-from alliance.study.schedule import timeline
+from alliance.monitoring.schedule import timeline
+from alliance.protocol import Protocol
 
 from .models import Administration, DosingSession, Participant
 from .queries import study_protocol
@@ -58,7 +57,7 @@ def participant_timeline(participant: Participant, today: date | None = None) ->
     -------
     dict
         ``protocol``; ``enrolled_on``; ``rows`` — the rows of
-        :func:`~alliance.study.schedule.timeline` (empty without an enrolment date), each with
+        :func:`~alliance.monitoring.schedule.timeline` (empty without an enrolment date), each with
         ``instruments``: a list of ``{"id", "name", "rater", "state"}`` where state is
         ``submitted``, ``draft`` or ``not started``, and ``day`` (days since enrolment of the
         planned date); ``dosing_sessions``: the recorded sessions.
@@ -85,7 +84,7 @@ def participant_timeline(participant: Participant, today: date | None = None) ->
     rows = []
     if participant.enrolled_on is not None:
         rows = timeline(protocol, participant.arm.code, participant.enrolled_on, today, done=done, actual=actual,
-                        missed_after_days=alert_config(protocol).missed_after_days)
+                        missed_after_days=protocol.alerts.missed_after_days)
         for row in rows:
             timepoint = protocol.timepoint(row["timepoint"])
             row["day"] = (row["planned"] - participant.enrolled_on).days

@@ -1,7 +1,7 @@
-"""Raising, storing, resolving and acknowledging alerts: the database side of ``alliance.study.alerts``.
+"""Raising, storing, resolving and acknowledging alerts: the database side of ``alliance.monitoring.alerts``.
 
-The rules and their reasons are decided in the core (:mod:`alliance.study.alerts`); this module
-gathers their inputs from the database, stores the alerts they raise once each (one per rule,
+The rules and their reasons are decided in the core (:mod:`alliance.monitoring.alerts`); this module
+gathers the inputs they declare (:func:`alliance.monitoring.alerts.inputs_needed`) from the database, stores the alerts they raise once each (one per rule,
 participant and timepoint) and writes every create and change to the audit trail.
 
 When alerts are raised
@@ -21,15 +21,15 @@ by the other rule) is marked resolved; every other alert stays open until a pers
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from alliance import instruments as bank
-from alliance.study import alerts as rules
+from alliance.monitoring import alerts as rules
+from alliance.protocol import AlertConfig
 from alliance.web.capture.audit import AuditLog
 from alliance.web.capture.models import Administration, ItemResponse, Participant, Study
 from alliance.web.capture.queries import study_protocol
@@ -191,14 +191,14 @@ def _evaluate_and_store(study: Study, participants: list[Participant], today: da
     if not participants:
         return [], 0
     protocol = study_protocol(study)
-    config = alert_rules(protocol)
-    by_id = {p.participant_id: p for p in participants}
-    scores = responses = None
-    if not time_only:
-        scores = _scores(study, {r.instrument for r in config.rules if r.instrument})
-        responses = _flag_answers(study, config, None if everyone else participants)
+    config = protocol.alerts
     if time_only:
-        config = replace(config, rules=config.of_type("missed_assessment"))
+        config = rules.time_dependent(config)
+    by_id = {p.participant_id: p for p in participants}
+    needed = rules.inputs_needed(config.rules)
+    scores = _scores(study, needed.score_instruments) if needed.score_instruments else None
+    responses = (_flag_answers(study, needed.answer_items, None if everyone else participants)
+                 if needed.answer_items else None)
     found = rules.evaluate_alerts(config, protocol, scores=scores, responses=responses, timelines=timelines,
                                   today=today, participant_ids=by_id)
     existing = Alert.objects.filter(study=study)
@@ -229,17 +229,7 @@ def _evaluate_and_store(study: Study, participants: list[Participant], today: da
     return created, resolved
 
 
-_CONFIGS: dict[str, rules.AlertConfig] = {}
-
-
-def alert_rules(protocol) -> rules.AlertConfig:
-    """The protocol's alert rules (:func:`alliance.study.alerts.alert_config`), read once per protocol version."""
-    if protocol.sha256 not in _CONFIGS:
-        _CONFIGS[protocol.sha256] = rules.alert_config(protocol)
-    return _CONFIGS[protocol.sha256]
-
-
-def _resolve_late(config: rules.AlertConfig, found: list, stored: dict, timelines: dict, log: AuditLog) -> int:
+def _resolve_late(config: AlertConfig, found: list, stored: dict, timelines: dict, log: AuditLog) -> int:
     """Mark resolved the open overdue/missed alerts whose condition no longer holds."""
     still = {(a.participant_id, a.rule, a.timepoint) for a in found}
     late_rules = {r.id for r in config.of_type("missed_assessment")}
@@ -270,15 +260,11 @@ def _scores(study: Study, instruments: set[str]) -> pd.DataFrame:
     return pd.DataFrame.from_records(rows, columns=SCORE_COLUMNS)
 
 
-def _flag_answers(study: Study, config: rules.AlertConfig,
+def _flag_answers(study: Study, items: Iterable[tuple[str, str]],
                   participants: list[Participant] | None) -> pd.DataFrame:
-    """The submitted answers to the items the flag rules watch (of these participants, or everyone)."""
-    items = {f.item for rule in config.of_type("flag") for instrument_id in
-             (rule.instruments or [i.id for i in bank.list_instruments()])
-             for f in bank.get(instrument_id).flags if f.id == rule.flag}
-    if not items:
-        return pd.DataFrame(columns=RESPONSE_COLUMNS)
-    answers = ItemResponse.objects.filter(administration__participant__study=study, item__in=sorted(items),
+    """The submitted answers to these ``(instrument, item)`` (of these participants, or everyone)."""
+    item_ids = sorted({item for _, item in items})
+    answers = ItemResponse.objects.filter(administration__participant__study=study, item__in=item_ids,
                                           administration__status=Administration.Status.SUBMITTED)
     if participants is not None:
         answers = answers.filter(administration__participant__in=participants)

@@ -2,7 +2,7 @@
 acute measures per dosing session, completeness, cohort trajectories and the latest analysis.
 
 Which measures are alliance, acute and outcome comes from the protocol's analysis plan
-(``roles`` of :func:`alliance.analysis.plan_for_protocol`), so a protocol with other instruments
+(``roles`` of the protocol's analysis plan), so a protocol with other instruments
 gets dashboards of its own measures; nothing here names an instrument or a timepoint.
 
 The participant dashboard is built from a handful of queries whatever the number of timepoints
@@ -25,16 +25,16 @@ from django.conf import settings
 from scipy import stats
 
 from alliance import instruments as bank
-from alliance.analysis import Results, plan_for_protocol, resolve_plan
+from alliance.analysis import Results, resolve_plan
+from alliance.protocol import Measure, Protocol
 from alliance.report import tables
 from alliance.report.labels import Labels
-from alliance.study import Protocol
 from alliance.web.capture.models import Participant, Study
 from alliance.web.capture.queries import participant_scores, study_protocol, study_scores
 from alliance.web.capture.timelines import participant_timeline
 
 from . import alerting, charts
-from .alerting import alert_rules, raise_alerts, refresh_alerts, study_timelines
+from .alerting import raise_alerts, refresh_alerts, study_timelines
 from .models import Alert, AnalysisRun
 
 REPORT_FILES = {"report.html": "text/html; charset=utf-8", "report.pdf": "application/pdf",
@@ -61,12 +61,13 @@ def dashboard_roles(protocol: Protocol) -> Roles:
     """The alliance, outcome and acute measures of a protocol's analysis plan (cached per protocol)."""
     if protocol.sha256 in _ROLES:
         return _ROLES[protocol.sha256]
-    resolved = resolve_plan(plan_for_protocol(protocol), protocol)
-    outcome_instrument, _, outcome_scale = resolved.outcome_measure.partition(".")
+    resolved = resolve_plan(protocol.analysis, protocol)
+    outcome = Measure.parse(resolved.outcome_measure, timepoint="forbidden")
+    outcome_instrument, outcome_scale = outcome.instrument, outcome.scale
     acute: dict[str, str] = {}
     for name in resolved.acute_measures:
-        instrument, _, rest = name.partition(".")
-        acute.setdefault(instrument, rest.partition("@")[0])
+        measure = Measure.parse(name)
+        acute.setdefault(measure.instrument, measure.scale)
     if resolved.acute_timepoint in protocol.derived_ids:
         sources = protocol.derived_timepoint(resolved.acute_timepoint).from_timepoints
     else:
@@ -257,7 +258,7 @@ def annotate_alerts(alerts, protocol: Protocol, *, deidentified: bool, enrolled_
     -------
     list of Alert
     """
-    titles = {rule.id: rule.label for rule in alert_rules(protocol).rules}
+    titles = {rule.id: rule.label for rule in protocol.alerts.rules}
     out = []
     for alert in alerts:
         alert.title = titles.get(alert.rule, alert.rule.replace("_", " ").capitalize())

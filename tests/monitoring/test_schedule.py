@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from alliance.study import default_protocol
-from alliance.study.schedule import due_window, planned_dates, timeline
+from alliance.monitoring.schedule import due_window, planned_dates, timeline
+from alliance.protocol import default_protocol
 
 
 def test_planned_dates_follow_the_anchors():

@@ -1,10 +1,10 @@
-"""The study protocol: arms, timepoints, instruments per timepoint, doses, derived timepoints.
+"""The study design: arms, timepoints, instruments per timepoint, doses, derived timepoints.
 
-A protocol is data: a YAML file (schema: ``docs/protocol.md``) read into the frozen dataclasses
-below. The built-in default, ``protocols/levin2024.yaml``, reproduces the trial of Levin et al.
-(2024). This module is pure: :func:`alliance.study.load_protocol` (in ``study/io.py``) reads the
-file and hands the parsed mapping to :meth:`Protocol.from_dict`, which checks all of it and
-reports every problem with the file and the key path.
+The design is the first part of a protocol file (schema: ``docs/protocol.md``); the other
+sections (``alerts:``, ``analysis:``, ``power:``) refer to it, so it is read first
+(:func:`read_design`) and the sections are checked against the :class:`Design` it gives.
+:class:`alliance.protocol.Protocol` is a design with its sections. Timepoints are sorted by
+their ``order`` here, once; everything downstream takes ``timepoints`` in that order.
 
 References
 ----------
@@ -17,18 +17,13 @@ major depressive disorder. JAMA Psychiatry 78(5):481-489.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-import yaml
-
 from alliance import instruments as bank
 
-from .errors import DataProblem, ProtocolError
+from .errors import Reader
 
 KINDS = ("baseline", "preparation", "dosing", "integration", "follow_up")
 DOSE_UNITS = ("mg", "mg/kg", "mg/70kg")
@@ -36,8 +31,6 @@ RULES = ("max", "min", "mean")
 # Anchors that are not timepoints: the participant's enrolment, the start of treatment (enrolment
 # plus the arm's start_offset_days) and the first / last timepoint of kind dosing.
 FIXED_ANCHORS = ("enrolment", "treatment_start", "first_dosing", "last_dosing")
-# Ids take part in measure names (INSTRUMENT.SCALE@TIMEPOINT) and REDCap event names.
-_ID = re.compile(r"[a-z][a-z0-9_]*")
 _CONTRACT_COLUMNS = ("participant_id", "arm", "site", "facilitator_ids")
 
 
@@ -95,11 +88,10 @@ class DerivedTimepoint:
 
 
 @dataclass(frozen=True)
-class Protocol:
-    """A study protocol (schema: ``docs/protocol.md``).
+class Design:
+    """A study design: the part of a protocol every other section refers to.
 
-    ``analysis`` is kept as data for the analysis plan (checked by :mod:`alliance.analysis`);
-    ``alerts`` is checked here against the schema of :mod:`alliance.study.alerts`.
+    ``timepoints`` are in protocol order (sorted by ``order`` when read).
     """
 
     id: str
@@ -108,8 +100,6 @@ class Protocol:
     timepoints: tuple[Timepoint, ...]
     derived: tuple[DerivedTimepoint, ...] = ()
     identifiers: tuple[str, ...] = ()
-    analysis: dict | list = field(default_factory=dict)
-    alerts: dict | list = field(default_factory=list)
     description: str = ""
     citation: str = ""
 
@@ -178,10 +168,19 @@ class Protocol:
             return tuple(dict.fromkeys(i for s in sources for i in self.timepoint(s).instruments))
         return self.timepoint(timepoint_id).instruments
 
-    # -- serialization -----------------------------------------------------------------------
+    def administers(self, timepoint_id: str, instrument_id: str) -> bool:
+        """Whether the instrument is given at the timepoint (for a derived one: at any source)."""
+        if timepoint_id not in self.timepoint_ids and timepoint_id not in self.derived_ids:
+            return False
+        return instrument_id in self.instruments_at(timepoint_id)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The protocol as the mapping its YAML file holds (``from_dict(to_dict())`` gives it back)."""
+    def timepoints_with(self, instrument_id: str, kinds: tuple[str, ...] | None = None) -> tuple[str, ...]:
+        """Ids of the timepoints (in protocol order) that give the instrument, optionally of some kinds."""
+        return tuple(t.id for t in self.timepoints
+                     if instrument_id in t.instruments and (kinds is None or t.kind in kinds))
+
+    def design_dict(self) -> dict[str, Any]:
+        """The design as the mapping its YAML file holds."""
         out: dict[str, Any] = {"id": self.id, "name": self.name}
         if self.description:
             out["description"] = self.description
@@ -206,116 +205,34 @@ class Protocol:
         out["derived"] = [{"id": d.id, "label": d.label, "from_timepoints": list(d.from_timepoints),
                            "rule": d.rule} for d in self.derived]
         out["identifiers"] = list(self.identifiers)
-        if self.analysis:
-            out["analysis"] = self.analysis
-        if self.alerts:
-            out["alerts"] = self.alerts
         return out
-
-    def to_yaml(self) -> str:
-        """The protocol as YAML text (what :func:`alliance.study.save` writes to ``protocol.yaml``)."""
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, width=100)
-
-    @cached_property
-    def sha256(self) -> str:
-        """SHA-256 of the canonical JSON serialization of :meth:`to_dict`, for provenance."""
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                               default=str)
-        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-    @classmethod
-    def from_dict(cls, raw: Any, origin: str = "<protocol>") -> Protocol:
-        """Build and check a protocol from its parsed YAML mapping.
-
-        Parameters
-        ----------
-        raw : dict
-            The mapping read from the YAML file.
-        origin : str
-            The file name, used in error messages.
-
-        Returns
-        -------
-        Protocol
-
-        Raises
-        ------
-        ProtocolError
-            Listing every problem, each with the file, the key path, the value and what is allowed.
-        """
-        return _parse(raw, origin)
 
 
 # --------------------------------------------------------------------------------------------
 # Reading a protocol from its parsed YAML mapping
 # --------------------------------------------------------------------------------------------
 
-_TOP_KEYS = ("id", "name", "description", "citation", "arms", "timepoints", "derived", "identifiers",
-             "analysis", "alerts")
+DESIGN_KEYS = ("id", "name", "description", "citation", "arms", "timepoints", "derived", "identifiers")
 _ARM_KEYS = ("id", "label", "start_offset_days", "description")
 _TIMEPOINT_KEYS = ("id", "label", "kind", "order", "anchor", "offset_days", "window_days", "instruments", "dose")
 _DOSE_KEYS = ("compound", "amount", "unit", "session")
 _DERIVED_KEYS = ("id", "label", "from_timepoints", "rule")
 
 
-class _Reader:
-    """Collects every problem of one protocol file, each with its key path."""
+def read_design(r: Reader, top: dict) -> Design:
+    """Read and check the design keys of a protocol mapping (problems go to the reader).
 
-    def __init__(self, origin: str):
-        self.origin = origin
-        self.problems: list[DataProblem] = []
+    Parameters
+    ----------
+    r : Reader
+    top : dict
+        The protocol's top-level mapping (its other sections are read elsewhere).
 
-    def problem(self, key: str, value: Any, reason: str, allowed: str = "") -> None:
-        self.problems.append(DataProblem(self.origin, None, key, value, allowed, reason, where="key"))
-
-    def mapping(self, value: Any, key: str, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> dict:
-        if not isinstance(value, dict):
-            self.problem(key, None, f"expected a mapping, found {type(value).__name__}", "a mapping of keys")
-            return {}
-        for unknown in [k for k in value if k not in allowed]:
-            self.problem(f"{key}.{unknown}" if key else str(unknown), None, "is not a key of this section",
-                         ", ".join(allowed))
-        for k in required:
-            if value.get(k) in (None, ""):
-                self.problem(f"{key}.{k}" if key else k, None, "is required", "")
-        return value
-
-    def identifier(self, value: Any, key: str) -> str:
-        text = "" if value is None else str(value)
-        if value is not None and not _ID.fullmatch(text):
-            self.problem(key, value, "is not a valid id",
-                         "lower-case letters, digits and underscores, starting with a letter")
-        return text
-
-    def integer(self, value: Any, key: str, default: int, minimum: int | None = None) -> int:
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.problem(key, value, "is not a whole number", "a whole number of days")
-            return default
-        if minimum is not None and value < minimum:
-            self.problem(key, value, f"is below {minimum}", f"a whole number ≥ {minimum}")
-        return value
-
-    def id_list(self, value: Any, key: str) -> list[str]:
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            self.problem(key, value, "expected a list", "a list of ids")
-            return []
-        return [str(v) for v in value]
-
-    def unique(self, ids: list[str], key: str) -> None:
-        seen: set[str] = set()
-        for i, value in enumerate(ids):
-            if value in seen:
-                self.problem(f"{key}[{i}].id", value, "appears twice", "unique ids")
-            seen.add(value)
-
-
-def _parse(raw: Any, origin: str) -> Protocol:
-    r = _Reader(origin)
-    top = r.mapping(raw, "", _TOP_KEYS, ("id", "name", "arms", "timepoints"))
+    Returns
+    -------
+    Design
+        With timepoints sorted by ``order``; meaningful only when ``r`` recorded no problem.
+    """
     protocol_id = r.identifier(top.get("id"), "id")
 
     arms = []
@@ -368,36 +285,19 @@ def _parse(raw: Any, origin: str) -> Protocol:
             r.problem(f"identifiers[{i}]", name, "is a column every export needs, not an identifier",
                       "participant columns other than " + ", ".join(_CONTRACT_COLUMNS))
 
-    for key in ("analysis", "alerts"):
-        if top.get(key) is not None and not isinstance(top[key], dict | list):
-            r.problem(key, None, f"expected a mapping or a list, found {type(top[key]).__name__}",
-                      "a mapping or a list")
-
-    if r.problems:
-        raise ProtocolError(r.problems)
-    protocol = Protocol(
+    return Design(
         id=protocol_id,
-        name=str(top["name"]),
+        name=str(top.get("name") or ""),
         arms=tuple(arms),
         timepoints=tuple(sorted(timepoints, key=lambda t: t.order)),
         derived=tuple(derived),
         identifiers=tuple(identifiers),
-        analysis=top.get("analysis") if top.get("analysis") is not None else {},
-        alerts=top.get("alerts") if top.get("alerts") is not None else [],
         description=" ".join(str(top.get("description") or "").split()),
         citation=" ".join(str(top.get("citation") or "").split()),
     )
-    if protocol.alerts:
-        # The alert rules refer to the protocol's instruments, so they are checked once it exists.
-        from .alerts import check_alerts
-
-        problems = check_alerts(protocol.alerts, protocol, origin)
-        if problems:
-            raise ProtocolError(problems)
-    return protocol
 
 
-def _parse_timepoints(r: _Reader, raw: Any) -> list[Timepoint]:
+def _parse_timepoints(r: Reader, raw: Any) -> list[Timepoint]:
     if raw is None:
         return []
     if not isinstance(raw, list) or not raw:
@@ -460,7 +360,7 @@ def _parse_timepoints(r: _Reader, raw: Any) -> list[Timepoint]:
     return timepoints
 
 
-def _parse_dose(r: _Reader, raw: Any, key: str, default_session: int) -> Dose | None:
+def _parse_dose(r: Reader, raw: Any, key: str, default_session: int) -> Dose | None:
     d = r.mapping(raw, key, _DOSE_KEYS, ("compound", "amount", "unit"))
     if not d:
         return None
@@ -475,7 +375,7 @@ def _parse_dose(r: _Reader, raw: Any, key: str, default_session: int) -> Dose | 
     return Dose(str(d.get("compound") or ""), float(amount or 0.0), str(unit), session)
 
 
-def _check_anchors(r: _Reader, timepoints: list[Timepoint], raw_positions: dict[str, int]) -> None:
+def _check_anchors(r: Reader, timepoints: list[Timepoint], raw_positions: dict[str, int]) -> None:
     """Every anchor names something that exists, and no chain of anchors runs in a circle."""
     by_id = {t.id: t for t in timepoints}
     dosing = sorted((t for t in timepoints if t.kind == "dosing"), key=lambda t: t.order)

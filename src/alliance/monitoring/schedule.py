@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from .errors import DataProblem, ProtocolError
-from .protocol import Protocol, Timepoint
+from alliance.problems import DataProblem
+from alliance.protocol import Protocol, ProtocolError, Timepoint
 
 
 def planned_dates(protocol: Protocol, arm_id: str, enrolment: date,
@@ -37,7 +37,7 @@ def planned_dates(protocol: Protocol, arm_id: str, enrolment: date,
     Examples
     --------
     >>> from datetime import date
-    >>> from alliance.study import default_protocol
+    >>> from alliance.protocol import default_protocol
     >>> due = planned_dates(default_protocol(), "immediate", date(2024, 1, 1))
     >>> due["session1"], due["week4"]
     (datetime.date(2024, 1, 22), datetime.date(2024, 3, 2))
@@ -123,7 +123,7 @@ def timeline(protocol: Protocol, arm_id: str, enrolment: date, today: date,
     Examples
     --------
     >>> from datetime import date
-    >>> from alliance.study import default_protocol
+    >>> from alliance.protocol import default_protocol
     >>> rows = timeline(default_protocol(), "immediate", date(2024, 1, 1), today=date(2024, 1, 20),
     ...                 done={"baseline": date(2024, 1, 2)})
     >>> [(r["timepoint"], r["status"]) for r in rows][:3]

@@ -1,8 +1,9 @@
-"""Alert rules: which participant needs the team's attention while treatment runs, and why.
+"""Alert evaluation: which participant needs the team's attention while treatment runs, and why.
 
-The rules are data, the ``alerts:`` section of the protocol (schema: ``docs/protocol.md``,
-"Alert rules"); a protocol without the section gets the rules of the default protocol
-(``protocols/levin2024.yaml``). Four kinds of rule:
+The rules are data, the ``alerts:`` section of the protocol, read and checked by
+:mod:`alliance.protocol.alerts` (schema: ``docs/protocol.md``, "Alert rules"). This module
+evaluates them. Four types of rule, each registered in :data:`RULE_TYPES` with the inputs it
+needs (:class:`AlertInputs`) and the function that evaluates it:
 
 ``low_alliance``
     Alliance at the last preparation session before a dosing session is low: below the sample's
@@ -17,30 +18,32 @@ The rules are data, the ``alerts:`` section of the protocol (schema: ``docs/prot
     GRID-HAMD item 3 (the ``flags`` of the instrument definitions, computed by
     :func:`alliance.instruments.score`). The alert carries the site's crisis text.
 ``missed_assessment``
-    A timepoint is overdue or missed (:func:`alliance.study.schedule.timeline`).
+    A timepoint is overdue or missed (:func:`alliance.monitoring.schedule.timeline`).
 
 Everything here is pure: scores, answers and timelines come in as tables and lists, alerts go out
-as :class:`Alert` values. Storing them, deduplicating them and acknowledging them is the web
-app's part (``alliance.web.monitor``).
+as :class:`Alert` values. The web app asks :func:`inputs_needed` what to fetch, supplies it and
+stores, deduplicates and acknowledges the alerts (``alliance.web.monitor``); it does not know
+which rule type needs what.
 
 Examples
 --------
 >>> import pandas as pd
->>> from alliance.study import default_protocol
+>>> from alliance.protocol import default_protocol
 >>> protocol = default_protocol()
->>> config = alert_config(protocol)
+>>> config = protocol.alerts
 >>> [rule.id for rule in config.rules]
 ['low_alliance', 'alliance_drop', 'suicidality', 'overdue_assessment', 'missed_assessment']
 >>> scores = pd.DataFrame({"participant_id": ["P1", "P1"], "timepoint": ["prep", "post_session1"],
 ...                        "instrument": "wai_sr", "scale": "total", "value": [50.0, 41.0]})
+>>> sorted(inputs_needed(config.rules).score_instruments)
+['wai_sr']
 >>> [a.reason for a in evaluate_alerts(config, protocol, scores=scores)]
 ['WAI-SR total fell by 9 points, from 50 at the final preparation session to 41 at the integration after session 1 (an alert is raised at a fall of 7 points or more)']
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
@@ -49,132 +52,15 @@ import numpy as np
 import pandas as pd
 
 from alliance import instruments as bank
+from alliance.protocol import AlertConfig, AlertRule, Measure, Protocol, Timepoint
 
-from .errors import DataProblem, ProtocolError
-from .measures import measure_name
-from .protocol import Protocol, Timepoint
 from .schedule import STATUSES
 
 __all__ = [
-    "AT_CHOICES", "METHODS", "RULE_TYPES", "SEVERITIES", "Alert", "AlertConfig", "AlertRule",
-    "alert_config", "alliance_drop_alerts", "check_alerts", "evaluate_alerts", "flag_alerts",
-    "low_alliance_alerts", "low_alliance_timepoints", "missed_assessment_alerts", "parse_alerts",
+    "RULE_TYPES", "Alert", "AlertData", "AlertInputs", "RuleType", "alliance_drop_alerts", "evaluate_alerts",
+    "flag_alerts", "inputs_needed", "low_alliance_alerts", "low_alliance_timepoints", "missed_assessment_alerts",
+    "time_dependent",
 ]
-
-RULE_TYPES = ("low_alliance", "alliance_drop", "flag", "missed_assessment")
-SEVERITIES = ("info", "warning", "urgent")
-METHODS = ("percentile", "threshold")
-AT_CHOICES = ("last_preparation", "last_before_dosing")
-# The statuses of alliance.study.schedule.timeline that mean "should have happened and has not".
-LATE_STATUSES = ("overdue", "missed")
-
-_TOP_KEYS = ("crisis_text", "missed_after_days", "rules")
-_RULE_KEYS = {
-    "low_alliance": ("id", "type", "label", "severity", "measure", "at", "method", "value", "min_n"),
-    "alliance_drop": ("id", "type", "label", "severity", "measure", "points"),
-    "flag": ("id", "type", "label", "severity", "flag", "instruments"),
-    "missed_assessment": ("id", "type", "label", "severity", "statuses"),
-}
-_REQUIRED = {
-    "low_alliance": ("measure", "method", "value"),
-    "alliance_drop": ("measure", "points"),
-    "flag": ("flag",),
-    "missed_assessment": ("statuses",),
-}
-_DEFAULT_SEVERITY = {"low_alliance": "warning", "alliance_drop": "warning", "flag": "urgent",
-                     "missed_assessment": "info"}
-
-
-@dataclass(frozen=True)
-class AlertRule:
-    """One alert rule of the protocol's ``alerts:`` section (see ``docs/protocol.md``).
-
-    Attributes
-    ----------
-    id : str
-        Unique among the rules; stored with every alert the rule raises.
-    type : str
-        One of :data:`RULE_TYPES`.
-    severity : str
-        One of :data:`SEVERITIES`.
-    label : str
-        A title for people (default: the id).
-    measure : str or None
-        ``INSTRUMENT.SCALE`` (``low_alliance``, ``alliance_drop``), e.g. ``wai_sr.total``.
-    at : str
-        ``low_alliance``: ``last_preparation`` (the last timepoint of kind ``preparation`` since the
-        previous dosing session) or ``last_before_dosing`` (the last timepoint of any kind since
-        then) that administers the measure's instrument.
-    method : str or None
-        ``low_alliance``: ``percentile`` or ``threshold``.
-    value : float or None
-        ``low_alliance``: the percentile (0–100) or the threshold (points).
-    min_n : int
-        ``low_alliance`` with ``percentile``: the fewest participants with a score at the timepoint
-        for the percentile to be used (below it the rule raises nothing).
-    points : float or None
-        ``alliance_drop``: the smallest fall from the previous rating that raises an alert.
-    flag : str or None
-        ``flag``: the flag id of the instrument definitions, e.g. ``suicidality``.
-    instruments : tuple of str
-        ``flag``: the instruments to watch; empty means every instrument that defines the flag.
-    statuses : tuple of str
-        ``missed_assessment``: ``overdue`` and/or ``missed``.
-    """
-
-    id: str
-    type: str
-    severity: str
-    label: str = ""
-    measure: str | None = None
-    at: str = "last_preparation"
-    method: str | None = None
-    value: float | None = None
-    min_n: int = 5
-    points: float | None = None
-    flag: str | None = None
-    instruments: tuple[str, ...] = ()
-    statuses: tuple[str, ...] = ()
-
-    @property
-    def instrument(self) -> str | None:
-        """The instrument of ``measure`` (``wai_sr`` of ``wai_sr.total``)."""
-        return self.measure.partition(".")[0] if self.measure else None
-
-    @property
-    def scale(self) -> str | None:
-        """The scale of ``measure`` (``total`` of ``wai_sr.total``)."""
-        return self.measure.partition(".")[2] if self.measure else None
-
-
-@dataclass(frozen=True)
-class AlertConfig:
-    """The alert rules of one protocol, checked.
-
-    Attributes
-    ----------
-    rules : tuple of AlertRule
-    crisis_text : str
-        What to do about an endorsed suicidality item, in the site's words; shown with every
-        ``flag`` alert.
-    missed_after_days : int
-        Days after the end of a timepoint's window at which an overdue assessment counts as
-        missed (``missed_after_days`` of :func:`alliance.study.schedule.timeline`).
-    """
-
-    rules: tuple[AlertRule, ...]
-    crisis_text: str = ""
-    missed_after_days: int = 14
-
-    def rule(self, rule_id: str) -> AlertRule:
-        """The rule with this id; ``KeyError`` naming the rules that exist."""
-        for rule in self.rules:
-            if rule.id == rule_id:
-                return rule
-        raise KeyError(f"no alert rule {rule_id!r}; rules are {', '.join(r.id for r in self.rules) or 'none'}")
-
-    def of_type(self, rule_type: str) -> tuple[AlertRule, ...]:
-        return tuple(r for r in self.rules if r.type == rule_type)
 
 
 @dataclass(frozen=True)
@@ -222,253 +108,108 @@ class Alert:
         return asdict(self)
 
 
-# ---------------------------------------------------------------------------------------------
-# Reading and checking the alerts: section
-# ---------------------------------------------------------------------------------------------
-
-def parse_alerts(raw: Any, protocol: Protocol, origin: str = "<protocol>") -> AlertConfig:
-    """Build the alert rules from a protocol's ``alerts:`` section, checking all of it.
-
-    Parameters
-    ----------
-    raw : mapping or list
-        The section: a mapping with ``crisis_text``, ``missed_after_days`` and ``rules``, or
-        just the list of rules.
-    protocol : Protocol
-        Measures and instruments are checked against the bank and this protocol.
-    origin : str
-        The file name, for error messages.
-
-    Returns
-    -------
-    AlertConfig
-
-    Raises
-    ------
-    ProtocolError
-        Listing every problem, each with the key path (``alerts.rules[1].method``), the value
-        found and what is allowed.
-    """
-    problems = check_alerts(raw, protocol, origin)
-    if problems:
-        raise ProtocolError(problems)
-    section = {"rules": raw} if isinstance(raw, list) else dict(raw)
-    rules = []
-    for entry in section.get("rules") or []:
-        rule_type = entry["type"]
-        rules.append(AlertRule(
-            id=str(entry["id"]),
-            type=rule_type,
-            severity=str(entry.get("severity") or _DEFAULT_SEVERITY[rule_type]),
-            label=str(entry.get("label") or entry["id"]),
-            measure=entry.get("measure"),
-            at=str(entry.get("at") or "last_preparation"),
-            method=entry.get("method"),
-            value=None if entry.get("value") is None else float(entry["value"]),
-            min_n=int(entry.get("min_n") or 5),
-            points=None if entry.get("points") is None else float(entry["points"]),
-            flag=entry.get("flag"),
-            instruments=tuple(entry.get("instruments") or ()),
-            statuses=tuple(entry.get("statuses") or ()),
-        ))
-    return AlertConfig(rules=tuple(rules),
-                       crisis_text=" ".join(str(section.get("crisis_text") or "").split()),
-                       missed_after_days=int(section.get("missed_after_days", 14)))
-
-
-def check_alerts(raw: Any, protocol: Protocol, origin: str = "<protocol>") -> list[DataProblem]:
-    """Every problem of an ``alerts:`` section (an empty list when there is none).
-
-    Parameters
-    ----------
-    raw : mapping or list
-    protocol : Protocol
-    origin : str
-
-    Returns
-    -------
-    list of DataProblem
-        Key paths start at ``alerts``.
-    """
-    problems: list[DataProblem] = []
-
-    def problem(key: str, value: Any, reason: str, allowed: str = "") -> None:
-        problems.append(DataProblem(origin, None, key, value, allowed, reason, where="key"))
-
-    if isinstance(raw, list):
-        section: dict = {"rules": raw}
-    elif isinstance(raw, Mapping):
-        section = dict(raw)
-    else:
-        problem("alerts", None, f"expected a mapping or a list, found {type(raw).__name__}",
-                "a mapping with crisis_text, missed_after_days and rules, or a list of rules")
-        return problems
-    for unknown in [k for k in section if k not in _TOP_KEYS]:
-        problem(f"alerts.{unknown}", None, "is not a key of the alerts section", ", ".join(_TOP_KEYS))
-    if "crisis_text" in section and not isinstance(section["crisis_text"], str):
-        problem("alerts.crisis_text", section["crisis_text"], "is not text", "the site's crisis text")
-    missed_after = section.get("missed_after_days", 14)
-    if isinstance(missed_after, bool) or not isinstance(missed_after, int) or missed_after < 0:
-        problem("alerts.missed_after_days", missed_after, "is not a whole number of days ≥ 0", "e.g. 14")
-    rules = section.get("rules")
-    if rules is None:
-        rules = []
-    if not isinstance(rules, list):
-        problem("alerts.rules", None, f"expected a list, found {type(rules).__name__}", "a list of rules")
-        rules = []
-    seen: dict[str, int] = {}
-    for i, entry in enumerate(rules):
-        _check_rule(entry, f"alerts.rules[{i}]", protocol, problem)
-        if isinstance(entry, Mapping) and entry.get("id") is not None:
-            rule_id = str(entry["id"])
-            if rule_id in seen:
-                problem(f"alerts.rules[{i}].id", rule_id, f"is also the id of alerts.rules[{seen[rule_id]}]",
-                        "a different id for every rule")
-            seen.setdefault(rule_id, i)
-    flagged = [r for r in rules if isinstance(r, Mapping) and r.get("type") == "flag"]
-    if flagged and not str(section.get("crisis_text") or "").strip():
-        problem("alerts.crisis_text", None, "is required when a rule of type flag is configured",
-                "the site's crisis text: whom to call and what to do")
-    return problems
-
-
-def _check_rule(entry: Any, key: str, protocol: Protocol, problem) -> None:
-    if not isinstance(entry, Mapping):
-        problem(key, None, f"expected a mapping, found {type(entry).__name__}", "a rule with id and type")
-        return
-    label = f"{key} ({entry['id']})" if entry.get("id") is not None else key
-    rule_type = entry.get("type")
-    if rule_type not in RULE_TYPES:
-        problem(f"{label}.type", rule_type, "is missing" if rule_type is None else "is not a rule type",
-                ", ".join(RULE_TYPES))
-        return
-    allowed = _RULE_KEYS[rule_type]
-    for unknown in [k for k in entry if k not in allowed]:
-        problem(f"{label}.{unknown}", None, f"is not a key of a {rule_type} rule", ", ".join(allowed))
-    for required in ("id", *_REQUIRED[rule_type]):
-        if entry.get(required) in (None, "", []):
-            problem(f"{label}.{required}", None, "is required", "")
-    rule_id = entry.get("id")
-    if rule_id is not None and (not isinstance(rule_id, str) or not rule_id.replace("_", "").isalnum()
-                                or not rule_id[:1].isalpha() or rule_id != rule_id.lower()):
-        problem(f"{label}.id", rule_id, "is not a valid id",
-                "lower-case letters, digits and underscores, starting with a letter")
-    severity = entry.get("severity")
-    if severity is not None and severity not in SEVERITIES:
-        problem(f"{label}.severity", severity, "is not a severity", ", ".join(SEVERITIES))
-    if rule_type in ("low_alliance", "alliance_drop") and entry.get("measure") is not None:
-        _check_measure(entry["measure"], f"{label}.measure", protocol, problem)
-    if rule_type == "low_alliance":
-        method = entry.get("method")
-        if method is not None and method not in METHODS:
-            problem(f"{label}.method", method, "is not a method", ", ".join(METHODS))
-        value = entry.get("value")
-        if value is not None:
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                problem(f"{label}.value", value, "is not a number",
-                        "a percentile between 0 and 100, or a threshold in the measure's points")
-            elif method == "percentile" and not 0 < value < 100:
-                problem(f"{label}.value", value, "is not a percentile strictly between 0 and 100", "e.g. 25")
-        at = entry.get("at")
-        if at is not None and at not in AT_CHOICES:
-            problem(f"{label}.at", at, "is not a choice", ", ".join(AT_CHOICES))
-        min_n = entry.get("min_n")
-        if min_n is not None and (isinstance(min_n, bool) or not isinstance(min_n, int) or min_n < 2):
-            problem(f"{label}.min_n", min_n, "is not a whole number ≥ 2", "e.g. 5")
-    elif rule_type == "alliance_drop":
-        points = entry.get("points")
-        if points is not None and (isinstance(points, bool) or not isinstance(points, int | float)
-                                   or not math.isfinite(points) or points <= 0):
-            problem(f"{label}.points", points, "is not a positive number", "a fall in the measure's points, e.g. 7")
-    elif rule_type == "flag":
-        _check_flag(entry, label, problem)
-    else:
-        statuses = entry.get("statuses")
-        if statuses is not None:
-            if not isinstance(statuses, list):
-                problem(f"{label}.statuses", statuses, "expected a list", "a list of overdue, missed")
-            else:
-                for j, status in enumerate(statuses):
-                    if status not in LATE_STATUSES:
-                        problem(f"{label}.statuses[{j}]", status, "is not a late status", ", ".join(LATE_STATUSES))
-
-
-def _check_measure(measure: Any, key: str, protocol: Protocol, problem) -> None:
-    text = str(measure)
-    instrument_id, dot, scale = text.partition(".")
-    if not dot or "@" in text:
-        problem(key, measure, "is not INSTRUMENT.SCALE", "e.g. wai_sr.total (no timepoint)")
-        return
-    try:
-        instrument = bank.get(instrument_id)
-    except bank.UnknownInstrumentError:
-        problem(key, measure, f"names {instrument_id!r}, which is not an instrument in the bank",
-                ", ".join(i.id for i in bank.list_instruments()))
-        return
-    scales = [s.id for s in instrument.scales]
-    if scale not in scales:
-        problem(key, measure, f"{instrument_id} has no scale {scale!r}", ", ".join(scales))
-    elif instrument_id not in protocol.instruments:
-        problem(key, measure, f"protocol {protocol.id} never administers {instrument_id}",
-                ", ".join(protocol.instruments))
-
-
-def _check_flag(entry: Mapping, label: str, problem) -> None:
-    flag_id = entry.get("flag")
-    with_flag = [i.id for i in bank.list_instruments() if any(f.id == flag_id for f in i.flags)]
-    if flag_id is not None and not with_flag:
-        defined = sorted({f.id for i in bank.list_instruments() for f in i.flags})
-        problem(f"{label}.flag", flag_id, "is not a flag of any instrument", ", ".join(defined))
-        return
-    instruments = entry.get("instruments")
-    if instruments is None:
-        return
-    if not isinstance(instruments, list):
-        problem(f"{label}.instruments", instruments, "expected a list", "a list of instrument ids")
-        return
-    for j, instrument_id in enumerate(instruments):
-        if instrument_id not in with_flag:
-            problem(f"{label}.instruments[{j}]", instrument_id, f"does not define the flag {flag_id!r}",
-                    ", ".join(with_flag))
-
-
-def alert_config(protocol: Protocol) -> AlertConfig:
-    """The alert rules of a protocol: its ``alerts:`` section, or the default protocol's.
-
-    A protocol without the section gets the rules of ``protocols/levin2024.yaml``, except rules
-    about a measure the protocol never administers (a protocol without WAI-SR has no alliance
-    rules). A section that is a mapping without ``rules`` (only ``crisis_text``, say) keeps the
-    default rules; ``rules: []`` switches every rule off.
-
-    Parameters
-    ----------
-    protocol : Protocol
-
-    Returns
-    -------
-    AlertConfig
-
-    Raises
-    ------
-    ProtocolError
-        When the section breaks the schema (the protocol loader already checks it).
-    """
-    own = protocol.alerts
-    if isinstance(own, list) and own or isinstance(own, Mapping) and "rules" in own:
-        return parse_alerts(own, protocol)
-    from .io import default_protocol
-
-    default = dict(default_protocol().alerts)
-    default["rules"] = [r for r in default["rules"]
-                        if "measure" not in r or r["measure"].partition(".")[0] in protocol.instruments]
-    if isinstance(own, Mapping):
-        default.update(own)
-    return parse_alerts(default, protocol)
-
 
 # ---------------------------------------------------------------------------------------------
 # Evaluating the rules
 # ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AlertInputs:
+    """What rules need from the data, so that the caller fetches just that.
+
+    Attributes
+    ----------
+    score_instruments : frozenset of str
+        Long scale scores of these instruments, of the whole study (the sample of percentiles).
+    answer_items : frozenset of (str, str)
+        ``(instrument, item)``: the submitted answers to these items.
+    timelines : bool
+        The participants' timelines (:func:`alliance.monitoring.schedule.timeline`) and ``today``.
+    """
+
+    score_instruments: frozenset[str] = frozenset()
+    answer_items: frozenset[tuple[str, str]] = frozenset()
+    timelines: bool = False
+
+    def __or__(self, other: AlertInputs) -> AlertInputs:
+        return AlertInputs(self.score_instruments | other.score_instruments,
+                           self.answer_items | other.answer_items, self.timelines or other.timelines)
+
+
+@dataclass(frozen=True)
+class AlertData:
+    """The data alert rules are evaluated on (each rule type reads what its inputs declare).
+
+    Attributes
+    ----------
+    scores : DataFrame or None
+        Long scale scores: ``participant_id``, ``timepoint``, ``instrument``, ``scale``, ``value``.
+    responses : DataFrame or None
+        Long item answers: ``participant_id``, ``timepoint``, ``instrument``, ``item``, ``value``.
+    timelines : mapping or None
+        Participant id → the rows of :func:`alliance.monitoring.schedule.timeline` on ``today``.
+    today : date or None
+    """
+
+    scores: pd.DataFrame | None = None
+    responses: pd.DataFrame | None = None
+    timelines: Mapping[str, Sequence[Mapping]] | None = None
+    today: date | None = None
+
+    def has(self, inputs: AlertInputs) -> bool:
+        """Whether this data holds what ``inputs`` asks for (a rule without its data raises nothing)."""
+        if inputs.score_instruments and self.scores is None:
+            return False
+        if inputs.answer_items and self.responses is None:
+            return False
+        return not inputs.timelines or (self.timelines is not None and self.today is not None)
+
+
+@dataclass(frozen=True)
+class RuleType:
+    """One type of alert rule: the inputs a rule of it needs and the function that evaluates it.
+
+    Attributes
+    ----------
+    name : str
+        The ``type`` of the rules in the protocol.
+    inputs : callable
+        ``inputs(rule) -> AlertInputs``.
+    evaluate : callable
+        ``evaluate(rule, protocol, data, config) -> list[Alert]``.
+    time_dependent : bool
+        Whether its alerts can appear with nothing new stored, as time passes (what a dashboard
+        refreshes when it is opened).
+    """
+
+    name: str
+    inputs: Callable[[AlertRule], AlertInputs]
+    evaluate: Callable[..., list]
+    time_dependent: bool = False
+
+
+def inputs_needed(rules: Iterable[AlertRule]) -> AlertInputs:
+    """Everything the rules need, together.
+
+    Parameters
+    ----------
+    rules : iterable of AlertRule
+
+    Returns
+    -------
+    AlertInputs
+    """
+    needed = AlertInputs()
+    for rule in rules:
+        needed = needed | RULE_TYPES[rule.type].inputs(rule)
+    return needed
+
+
+def time_dependent(config: AlertConfig) -> AlertConfig:
+    """The rules of ``config`` whose alerts can appear as time passes, with nothing new stored."""
+    return AlertConfig(rules=tuple(r for r in config.rules if RULE_TYPES[r.type].time_dependent),
+                       crisis_text=config.crisis_text, missed_after_days=config.missed_after_days)
+
 
 def evaluate_alerts(config: AlertConfig, protocol: Protocol, *, scores: pd.DataFrame | None = None,
                     responses: pd.DataFrame | None = None,
@@ -480,7 +221,7 @@ def evaluate_alerts(config: AlertConfig, protocol: Protocol, *, scores: pd.DataF
     Parameters
     ----------
     config : AlertConfig
-        From :func:`alert_config`.
+        The protocol's rules (``protocol.alerts``), or some of them.
     protocol : Protocol
     scores : DataFrame, optional
         Long scale scores of the whole study (the sample for percentiles): ``participant_id``,
@@ -490,7 +231,7 @@ def evaluate_alerts(config: AlertConfig, protocol: Protocol, *, scores: pd.DataF
         Long item answers: ``participant_id``, ``timepoint``, ``instrument``, ``item``,
         ``value``. Needed by ``flag`` rules; only the flagged items need to be there.
     timelines : mapping, optional
-        Participant id → the rows of :func:`alliance.study.schedule.timeline` on ``today``.
+        Participant id → the rows of :func:`alliance.monitoring.schedule.timeline` on ``today``.
         Needed by ``missed_assessment`` rules; ``low_alliance`` uses them to say when the dosing
         session is due and to stay silent once it has happened.
     today : date, optional
@@ -502,21 +243,17 @@ def evaluate_alerts(config: AlertConfig, protocol: Protocol, *, scores: pd.DataF
     Returns
     -------
     list of Alert
-        In rule order, then participant, then protocol order of timepoints.
+        In rule order, then participant, then protocol order of timepoints. A rule whose inputs
+        (:func:`inputs_needed`) are not given raises nothing.
     """
     wanted = None if participant_ids is None else {str(p) for p in participant_ids}
+    data = AlertData(scores=scores, responses=responses, timelines=timelines, today=today)
     alerts: list[Alert] = []
     for rule in config.rules:
-        if rule.type == "low_alliance" and scores is not None:
-            found = low_alliance_alerts(rule, protocol, scores, timelines=timelines)
-        elif rule.type == "alliance_drop" and scores is not None:
-            found = alliance_drop_alerts(rule, protocol, scores)
-        elif rule.type == "flag" and responses is not None:
-            found = flag_alerts(rule, protocol, responses, config.crisis_text)
-        elif rule.type == "missed_assessment" and timelines is not None and today is not None:
-            found = missed_assessment_alerts(rule, protocol, timelines, today, config.missed_after_days)
-        else:
+        kind = RULE_TYPES[rule.type]
+        if not data.has(kind.inputs(rule)):
             continue
+        found = kind.evaluate(rule, protocol, data, config)
         alerts += [a for a in found if wanted is None or a.participant_id in wanted]
     return alerts
 
@@ -608,7 +345,7 @@ def low_alliance_alerts(rule: AlertRule, protocol: Protocol, scores: pd.DataFram
                 when = "is due on" if dosing_row.get("status") in ("upcoming", "due") else "was due on"
                 reason += f"; {_session_label(dosing)} {when} {_iso(dosing_row['planned'])}"
             alerts.append(Alert(rule.id, rule.type, participant_id, timepoint_id,
-                                measure_name(rule.instrument, rule.scale, timepoint_id), rule.severity,
+                                str(Measure(rule.instrument, rule.scale, timepoint_id)), rule.severity,
                                 reason, value=float(value)))
     return sorted(alerts, key=lambda a: (a.participant_id, protocol.timepoint_ids.index(a.timepoint)))
 
@@ -645,7 +382,7 @@ def alliance_drop_alerts(rule: AlertRule, protocol: Protocol, scores: pd.DataFra
                           f"at {_at(protocol, before_id)} to {_number(now)} at {_at(protocol, now_id)} "
                           f"(an alert is raised at a fall of {_number(rule.points)} points or more)")
                 alerts.append(Alert(rule.id, rule.type, str(participant_id), now_id,
-                                    measure_name(rule.instrument, rule.scale, now_id), rule.severity, reason,
+                                    str(Measure(rule.instrument, rule.scale, now_id)), rule.severity, reason,
                                     value=float(fall)))
     return alerts
 
@@ -674,8 +411,7 @@ def flag_alerts(rule: AlertRule, protocol: Protocol, responses: pd.DataFrame, cr
     Whether a flag is raised is decided by :func:`alliance.instruments.score` (the one scoring
     path), from the flag's definition (item and ``at_least``) in the instrument's YAML file.
     """
-    instrument_ids = rule.instruments or tuple(
-        i.id for i in bank.list_instruments() if any(f.id == rule.flag for f in i.flags))
+    instrument_ids = _flag_instruments(rule)
     found: dict[tuple[str, str], list[tuple[str, float, str]]] = {}
     for instrument_id in instrument_ids:
         instrument = bank.get(instrument_id)
@@ -698,7 +434,7 @@ def flag_alerts(rule: AlertRule, protocol: Protocol, responses: pd.DataFrame, cr
                     (instrument_id, float(value), text))
     alerts = []
     for (participant_id, timepoint_id), hits in found.items():
-        measure = ", ".join(f"{instrument_id}.{rule.flag}@{timepoint_id}" for instrument_id, _, _ in hits)
+        measure = ", ".join(str(Measure(instrument_id, rule.flag, timepoint_id)) for instrument_id, _, _ in hits)
         alerts.append(Alert(rule.id, rule.type, participant_id, timepoint_id, measure, rule.severity,
                             "; ".join(text for _, _, text in hits), action=crisis_text,
                             value=max(value for _, value, _ in hits)))
@@ -802,7 +538,8 @@ def _session_label(dosing: Timepoint) -> str:
 
 
 def _scale_label(measure: str) -> str:
-    instrument_id, _, scale = measure.partition(".")
+    parts = Measure.parse(measure, timepoint="forbidden")
+    instrument_id, scale = parts.instrument, parts.scale
     return f"{_short_name(instrument_id)} {scale.replace('_pct', ' %').replace('_', ' ')}"
 
 
@@ -815,3 +552,42 @@ def _short_name(instrument_id: str) -> str:
 
 def _iso(value: Any) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _flag_instruments(rule: AlertRule) -> tuple[str, ...]:
+    """The instruments a ``flag`` rule watches: its own list, or every one that defines the flag."""
+    return rule.instruments or tuple(i.id for i in bank.list_instruments() if any(f.id == rule.flag for f in i.flags))
+
+
+# ---------------------------------------------------------------------------------------------
+# The rule types: what each needs, and how it is evaluated
+# ---------------------------------------------------------------------------------------------
+
+def _flag_items(rule: AlertRule) -> AlertInputs:
+    return AlertInputs(answer_items=frozenset(
+        (instrument_id, flag.item) for instrument_id in _flag_instruments(rule)
+        for flag in bank.get(instrument_id).flags if flag.id == rule.flag))
+
+
+RULE_TYPES: dict[str, RuleType] = {
+    "low_alliance": RuleType(
+        "low_alliance",
+        inputs=lambda rule: AlertInputs(score_instruments=frozenset({rule.instrument})),
+        evaluate=lambda rule, protocol, data, config: low_alliance_alerts(rule, protocol, data.scores,
+                                                                          timelines=data.timelines)),
+    "alliance_drop": RuleType(
+        "alliance_drop",
+        inputs=lambda rule: AlertInputs(score_instruments=frozenset({rule.instrument})),
+        evaluate=lambda rule, protocol, data, config: alliance_drop_alerts(rule, protocol, data.scores)),
+    "flag": RuleType(
+        "flag",
+        inputs=_flag_items,
+        evaluate=lambda rule, protocol, data, config: flag_alerts(rule, protocol, data.responses,
+                                                                  config.crisis_text)),
+    "missed_assessment": RuleType(
+        "missed_assessment",
+        inputs=lambda rule: AlertInputs(timelines=True),
+        evaluate=lambda rule, protocol, data, config: missed_assessment_alerts(
+            rule, protocol, data.timelines, data.today, config.missed_after_days),
+        time_dependent=True),
+}

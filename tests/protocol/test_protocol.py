@@ -9,14 +9,14 @@ import yaml
 from typer.testing import CliRunner
 
 from alliance.cli import app
-from alliance.study import (
-    Protocol,
+from alliance.protocol import (
     ProtocolError,
-    StudyDataError,
     default_protocol,
     load_protocol,
+    parse_protocol,
     write_protocol,
 )
+from alliance.study import StudyDataError
 
 
 def test_default_protocol_reproduces_levin_2024():
@@ -50,19 +50,22 @@ def test_default_protocol_reproduces_levin_2024():
     assert (peak.id, peak.from_timepoints, peak.rule) == ("peak", ("session1", "session2"), "max")
     assert p.instruments_at("peak") == ("meq30", "insight", "ebi")
     assert set(p.identifiers) >= {"name", "email", "date_of_birth", "mrn"}
-    assert p.analysis == {}
-    assert [rule["id"] for rule in p.alerts["rules"]] == [
+    # One file holds the design and its three sections, each read into its type.
+    assert set(p.sections) == {"alerts", "analysis", "power"}
+    assert [spec.id for spec in p.analysis.analyses][:2] == ["alliance_change", "alliance_trajectory"]
+    assert [rule.id for rule in p.alerts.rules] == [
         "low_alliance", "alliance_drop", "suicidality", "overdue_assessment", "missed_assessment"]
+    assert [t["test"] for t in p.power.tests] == ["correlation"] * 4 + ["paired", "mixed_model", "mediation"]
 
 
 def test_dict_round_trip_and_hash():
     p = default_protocol()
-    again = Protocol.from_dict(yaml.safe_load(p.to_yaml()))
+    again = parse_protocol(yaml.safe_load(p.to_yaml()))
     assert again == p
     assert again.sha256 == p.sha256 and len(p.sha256) == 64
     changed = p.to_dict()
     changed["timepoints"][0]["offset_days"] = 1
-    assert Protocol.from_dict(changed).sha256 != p.sha256
+    assert parse_protocol(changed).sha256 != p.sha256
 
 
 def test_file_round_trip(tmp_path):
@@ -70,21 +73,54 @@ def test_file_round_trip(tmp_path):
     assert load_protocol(tmp_path / "protocol.yaml") == default_protocol()
 
 
-def test_analysis_and_alerts_are_kept_as_data():
+def test_sections_are_typed_and_kept_as_written():
     raw = default_protocol().to_dict()
-    raw["analysis"] = {"seed": 7, "analyses": [{"id": "x", "type": "correlation"}]}
+    raw["analysis"] = {"seed": 7, "analyses": [{"id": "x", "type": "correlation", "x": "alliance.total",
+                                                "y": "outcome"}]}
     raw["alerts"] = [{"id": "low", "type": "low_alliance", "measure": "wai_sr.total", "method": "threshold",
                       "value": 36}]
-    p = Protocol.from_dict(raw)
-    assert p.analysis == raw["analysis"] and p.alerts == raw["alerts"]
-    assert Protocol.from_dict(p.to_dict()) == p
+    p = parse_protocol(raw)
+    assert p.sections["analysis"] == raw["analysis"] and p.sections["alerts"] == raw["alerts"]
+    # the section's missing keys come from the default plan
+    assert (p.analysis.seed, p.analysis.p_adjust, [a.id for a in p.analysis.analyses]) == (7, "holm", ["x"])
+    assert [(r.id, r.method, r.value) for r in p.alerts.rules] == [("low", "threshold", 36.0)]
+    assert p.to_dict()["analysis"] == raw["analysis"]
+    assert parse_protocol(p.to_dict()) == p
+
+
+@pytest.mark.parametrize(("section", "value", "key"), [
+    ("analysis", {"analyses": [{"id": "x", "type": "correlation"}]}, "analysis.analyses[0] (x).y"),
+    ("analysis", {"p_adjust": "fdr"}, "analysis.p_adjust"),
+    ("power", {"tests": [{"type": "anova", "x": "a", "y": "b"}]}, "power.tests[0].type"),
+    ("power", {"tests": [{"type": "correlation", "x": "wai_sr.total@month3", "y": "grid_hamd17.total@week4"}]},
+     "power.tests[0].x"),
+    ("power", {"alpha": 1.5}, "power.alpha"),
+    ("alerts", {"rules": [{"id": "x", "type": "flag"}]}, "alerts.rules[0] (x).flag"),
+])
+def test_an_error_in_any_section_is_refused_at_load_with_its_yaml_path(section, value, key):
+    raw = default_protocol().to_dict()
+    raw[section] = value
+    with pytest.raises(ProtocolError) as caught:
+        parse_protocol(raw, origin="trial.yaml")
+    assert key in [p.column for p in caught.value.problems], caught.value
+    assert all(p.file == "trial.yaml" and p.where == "key" for p in caught.value.problems)
+
+
+def test_problems_of_several_sections_are_listed_together():
+    raw = default_protocol().to_dict()
+    raw["analysis"] = {"seed": -1}
+    raw["power"] = {"alpha": 0}
+    raw["alerts"] = {"missed_after_days": -1}
+    with pytest.raises(ProtocolError) as caught:
+        parse_protocol(raw, origin="trial.yaml")
+    assert {p.column for p in caught.value.problems} == {"analysis.seed", "power.alpha", "alerts.missed_after_days"}
 
 
 def _bad(mutate) -> ProtocolError:
     raw = copy.deepcopy(default_protocol().to_dict())
     mutate(raw)
     with pytest.raises(ProtocolError) as caught:
-        Protocol.from_dict(raw, origin="trial.yaml")
+        parse_protocol(raw, origin="trial.yaml")
     return caught.value
 
 

@@ -8,19 +8,18 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from alliance.study import Protocol, ProtocolError, default_protocol
-from alliance.study.alerts import (
-    AlertRule,
-    alert_config,
+from alliance.monitoring.alerts import (
+    RULE_TYPES,
     alliance_drop_alerts,
     evaluate_alerts,
     flag_alerts,
     low_alliance_alerts,
     low_alliance_timepoints,
     missed_assessment_alerts,
-    parse_alerts,
 )
-from alliance.study.schedule import timeline
+from alliance.monitoring.schedule import timeline
+from alliance.protocol import AlertRule, ProtocolError, default_protocol, parse_protocol
+from alliance.protocol.alerts import RULE_TYPES as RULE_TYPE_NAMES
 
 PROTOCOL = default_protocol()
 CRISIS = "Call the study physician on 555-0100."
@@ -176,7 +175,7 @@ def test_overdue_and_missed_assessments_from_the_timeline():
 # -- all rules at once -----------------------------------------------------------------------------
 
 def test_evaluate_runs_every_rule_that_has_its_data():
-    config = alert_config(PROTOCOL)
+    config = PROTOCOL.alerts
     scores = pd.concat([PREP_SCORES, wai([("P8", "post_session1", 40)])])   # P8: 55 → 40, fall 15
     data = answers([("P3", "baseline", "grid_hamd17", "grid_hamd17_3", 1)])
     alerts = evaluate_alerts(config, PROTOCOL, scores=scores, responses=data)
@@ -190,7 +189,7 @@ def test_evaluate_runs_every_rule_that_has_its_data():
 # -- the alerts: section ---------------------------------------------------------------------------
 
 def test_default_rules_and_their_settings():
-    config = alert_config(PROTOCOL)
+    config = PROTOCOL.alerts
     low = config.rule("low_alliance")
     assert (low.method, low.value, low.min_n, low.at, low.measure) == ("percentile", 25.0, 5, "last_preparation",
                                                                        "wai_sr.total")
@@ -202,24 +201,25 @@ def test_default_rules_and_their_settings():
 def test_a_protocol_without_the_section_gets_the_default_rules_it_can_use():
     raw = PROTOCOL.to_dict()
     del raw["alerts"]
-    assert [r.id for r in alert_config(Protocol.from_dict(raw)).rules] == [r.id for r in alert_config(PROTOCOL).rules]
+    del raw["power"]  # its tests name WAI-SR measures, which the variant below no longer gives
+    assert [r.id for r in parse_protocol(raw).alerts.rules] == [r.id for r in PROTOCOL.alerts.rules]
     # Without WAI-SR anywhere there is no alliance to watch.
     for t in raw["timepoints"]:
         t["instruments"] = [i for i in t["instruments"] if i != "wai_sr"]
-    no_alliance = alert_config(Protocol.from_dict(raw))
+    no_alliance = parse_protocol(raw).alerts
     assert [r.id for r in no_alliance.rules] == ["suicidality", "overdue_assessment", "missed_assessment"]
     # Only a crisis text: the default rules with that text.
     raw["alerts"] = {"crisis_text": CRISIS}
-    assert alert_config(Protocol.from_dict(raw)).crisis_text == CRISIS
+    assert parse_protocol(raw).alerts.crisis_text == CRISIS
     raw["alerts"] = {"rules": []}
-    assert alert_config(Protocol.from_dict(raw)).rules == ()
+    assert parse_protocol(raw).alerts.rules == ()
 
 
 def _bad(mutate) -> ProtocolError:
     raw = copy.deepcopy(PROTOCOL.to_dict())
     mutate(raw["alerts"])
     with pytest.raises(ProtocolError) as caught:
-        Protocol.from_dict(raw, origin="trial.yaml")
+        parse_protocol(raw, origin="trial.yaml")
     return caught.value
 
 
@@ -256,7 +256,19 @@ def test_errors_name_the_key_and_what_is_allowed(mutate, key, allowed):
 
 
 def test_a_list_of_rules_is_the_rules():
-    config = parse_alerts([{"id": "low", "type": "low_alliance", "measure": "wai_sr.total", "method": "threshold",
-                            "value": 36}], PROTOCOL)
+    config = parse_protocol({**PROTOCOL.to_dict(), "alerts": [
+        {"id": "low", "type": "low_alliance", "measure": "wai_sr.total", "method": "threshold", "value": 36}]}).alerts
     (rule,) = config.rules
     assert (rule.id, rule.severity, rule.value, rule.label) == ("low", "warning", 36.0, "low")
+
+
+def test_every_rule_type_of_the_schema_is_evaluated_and_declares_its_inputs():
+    assert set(RULE_TYPES) == set(RULE_TYPE_NAMES)
+    needed = {rule.id: RULE_TYPES[rule.type].inputs(rule) for rule in PROTOCOL.alerts.rules}
+    assert needed["low_alliance"].score_instruments == {"wai_sr"} and not needed["low_alliance"].timelines
+    # PHQ-9 item 9, QIDS-SR-16 item 12, GRID-HAMD-17 item 3 (the instruments' suicidality flags)
+    assert needed["suicidality"].answer_items == {("phq9", "phq9_9"), ("qids_sr16", "qids_sr16_12"),
+                                                  ("grid_hamd17", "grid_hamd17_3")}
+    assert needed["missed_assessment"].timelines and not needed["missed_assessment"].score_instruments
+    # A rule whose data is not given raises nothing (it is not an error).
+    assert evaluate_alerts(PROTOCOL.alerts, PROTOCOL, scores=None, responses=None) == []

@@ -1,0 +1,53 @@
+"""The protocol: the study's design document, one YAML file, read and checked in one place.
+
+A protocol file holds the design (arms, timepoints, instruments per timepoint, doses, derived
+timepoints, identifying columns) and three sections that refer to it: ``alerts:`` (alert rules),
+``analysis:`` (the analysis plan) and ``power:`` (the tests whose power is simulated). Schema:
+``docs/protocol.md`` and ``docs/analysis.md``; the default, ``levin2024.yaml``, reproduces Levin
+et al. (2024).
+
+============================  ==================================================================
+module                        job
+============================  ==================================================================
+``protocol.design``           arms, timepoints, doses, derived timepoints; lookups; time order
+``protocol.measure``          the measure grammar ``INSTRUMENT.SCALE@TIMEPOINT`` (:class:`Measure`)
+``protocol.alerts``           the ``alerts:`` schema (:class:`AlertRule`, :class:`AlertConfig`)
+``protocol.analysis``         the ``analysis:`` schema (:class:`AnalysisPlan`, :class:`AnalysisSpec`)
+``protocol.power``            the ``power:`` schema (:class:`PowerTest`, :class:`PowerSpec`)
+``protocol.model``            :class:`Protocol`: the design with its typed sections
+``protocol.loader``           the one loader: :func:`load_protocol`, :func:`parse_protocol`
+``protocol.errors``           :class:`ProtocolError` (every problem with its YAML path)
+============================  ==================================================================
+
+The protocol is pure data: evaluating alert rules is :mod:`alliance.monitoring`'s job, running
+the plan :mod:`alliance.analysis`'s, simulating power :mod:`alliance.simulate`'s.
+
+Examples
+--------
+>>> from alliance.protocol import default_protocol
+>>> protocol = default_protocol()
+>>> protocol.instruments_at("week1")
+('wai_sr', 'grid_hamd17')
+>>> [rule.id for rule in protocol.alerts.rules][:2]
+['low_alliance', 'alliance_drop']
+>>> protocol.analysis.p_adjust, len(protocol.power.tests)
+('holm', 7)
+"""
+
+from __future__ import annotations
+
+from .alerts import AlertConfig, AlertRule
+from .analysis import AnalysisPlan, AnalysisSpec, Reference
+from .design import Arm, DerivedTimepoint, Design, Dose, Timepoint
+from .errors import ProtocolError
+from .loader import default_protocol, load_protocol, parse_analysis_plan, parse_protocol, write_protocol
+from .measure import Measure, MeasureNameError, measure_name, parse_measure
+from .model import Protocol
+from .power import PowerSpec, PowerTest
+
+__all__ = [
+    "AlertConfig", "AlertRule", "AnalysisPlan", "AnalysisSpec", "Arm", "DerivedTimepoint", "Design", "Dose",
+    "Measure", "MeasureNameError", "PowerSpec", "PowerTest", "Protocol", "ProtocolError", "Reference", "Timepoint",
+    "default_protocol", "load_protocol", "measure_name", "parse_analysis_plan", "parse_measure", "parse_protocol",
+    "write_protocol",
+]

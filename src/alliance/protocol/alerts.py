@@ -1,0 +1,343 @@
+"""The ``alerts:`` section of a protocol: which rules watch the participants, checked at load.
+
+The rules are data (schema: ``docs/protocol.md``, "Alert rules"); a protocol without the section
+gets the rules of the default protocol (``levin2024.yaml``), except rules about a measure the
+protocol never administers (a protocol without WAI-SR has no alliance rules). A section that is
+a mapping without ``rules`` (only ``crisis_text``, say) keeps the default rules; ``rules: []``
+switches every rule off. Four types of rule: ``low_alliance``, ``alliance_drop``, ``flag`` and
+``missed_assessment``; what each one means, and what data it needs, is in
+:mod:`alliance.monitoring.alerts`, which evaluates them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from alliance import instruments as bank
+
+from .design import Design
+from .errors import Reader
+from .measure import Measure, MeasureNameError
+
+__all__ = ["AT_CHOICES", "LATE_STATUSES", "METHODS", "RULE_TYPES", "SEVERITIES", "AlertConfig", "AlertRule",
+           "read_alerts"]
+
+RULE_TYPES = ("low_alliance", "alliance_drop", "flag", "missed_assessment")
+SEVERITIES = ("info", "warning", "urgent")
+METHODS = ("percentile", "threshold")
+AT_CHOICES = ("last_preparation", "last_before_dosing")
+# The statuses of alliance.study.schedule.timeline that mean "should have happened and has not".
+LATE_STATUSES = ("overdue", "missed")
+
+_TOP_KEYS = ("crisis_text", "missed_after_days", "rules")
+_RULE_KEYS = {
+    "low_alliance": ("id", "type", "label", "severity", "measure", "at", "method", "value", "min_n"),
+    "alliance_drop": ("id", "type", "label", "severity", "measure", "points"),
+    "flag": ("id", "type", "label", "severity", "flag", "instruments"),
+    "missed_assessment": ("id", "type", "label", "severity", "statuses"),
+}
+_REQUIRED = {
+    "low_alliance": ("measure", "method", "value"),
+    "alliance_drop": ("measure", "points"),
+    "flag": ("flag",),
+    "missed_assessment": ("statuses",),
+}
+_DEFAULT_SEVERITY = {"low_alliance": "warning", "alliance_drop": "warning", "flag": "urgent",
+                     "missed_assessment": "info"}
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    """One alert rule of the protocol's ``alerts:`` section (see ``docs/protocol.md``).
+
+    Attributes
+    ----------
+    id : str
+        Unique among the rules; stored with every alert the rule raises.
+    type : str
+        One of :data:`RULE_TYPES`.
+    severity : str
+        One of :data:`SEVERITIES`.
+    label : str
+        A title for people (default: the id).
+    measure : str or None
+        ``INSTRUMENT.SCALE`` (``low_alliance``, ``alliance_drop``), e.g. ``wai_sr.total``.
+    at : str
+        ``low_alliance``: ``last_preparation`` (the last timepoint of kind ``preparation`` since the
+        previous dosing session) or ``last_before_dosing`` (the last timepoint of any kind since
+        then) that administers the measure's instrument.
+    method : str or None
+        ``low_alliance``: ``percentile`` or ``threshold``.
+    value : float or None
+        ``low_alliance``: the percentile (0–100) or the threshold (points).
+    min_n : int
+        ``low_alliance`` with ``percentile``: the fewest participants with a score at the timepoint
+        for the percentile to be used (below it the rule raises nothing).
+    points : float or None
+        ``alliance_drop``: the smallest fall from the previous rating that raises an alert.
+    flag : str or None
+        ``flag``: the flag id of the instrument definitions, e.g. ``suicidality``.
+    instruments : tuple of str
+        ``flag``: the instruments to watch; empty means every instrument that defines the flag.
+    statuses : tuple of str
+        ``missed_assessment``: ``overdue`` and/or ``missed``.
+    """
+
+    id: str
+    type: str
+    severity: str
+    label: str = ""
+    measure: str | None = None
+    at: str = "last_preparation"
+    method: str | None = None
+    value: float | None = None
+    min_n: int = 5
+    points: float | None = None
+    flag: str | None = None
+    instruments: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+
+    @property
+    def instrument(self) -> str | None:
+        """The instrument of ``measure`` (``wai_sr`` of ``wai_sr.total``)."""
+        return Measure.parse(self.measure, timepoint="forbidden").instrument if self.measure else None
+
+    @property
+    def scale(self) -> str | None:
+        """The scale of ``measure`` (``total`` of ``wai_sr.total``)."""
+        return Measure.parse(self.measure, timepoint="forbidden").scale if self.measure else None
+
+
+@dataclass(frozen=True)
+class AlertConfig:
+    """The alert rules of one protocol, checked.
+
+    Attributes
+    ----------
+    rules : tuple of AlertRule
+    crisis_text : str
+        What to do about an endorsed suicidality item, in the site's words; shown with every
+        ``flag`` alert.
+    missed_after_days : int
+        Days after the end of a timepoint's window at which an overdue assessment counts as
+        missed (``missed_after_days`` of :func:`alliance.monitoring.schedule.timeline`).
+    """
+
+    rules: tuple[AlertRule, ...]
+    crisis_text: str = ""
+    missed_after_days: int = 14
+
+    def rule(self, rule_id: str) -> AlertRule:
+        """The rule with this id; ``KeyError`` naming the rules that exist."""
+        for rule in self.rules:
+            if rule.id == rule_id:
+                return rule
+        raise KeyError(f"no alert rule {rule_id!r}; rules are {', '.join(r.id for r in self.rules) or 'none'}")
+
+    def of_type(self, rule_type: str) -> tuple[AlertRule, ...]:
+        return tuple(r for r in self.rules if r.type == rule_type)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading and checking the alerts: section
+# ---------------------------------------------------------------------------------------------
+
+def read_alerts(r: Reader, raw: Any, design: Design, default: Mapping[str, Any] | None) -> AlertConfig:
+    """Read and check a protocol's ``alerts:`` section, filled in from the default protocol's.
+
+    Parameters
+    ----------
+    r : Reader
+        Problems are recorded here, with YAML paths starting at ``alerts``.
+    raw : mapping, list or None
+        The section as written: a mapping with ``crisis_text``, ``missed_after_days`` and
+        ``rules``, or just the list of rules; ``None`` when the protocol has none.
+    design : Design
+        Measures and instruments are checked against the bank and this design.
+    default : mapping or None
+        The default protocol's section (``None`` while reading the default protocol itself).
+
+    Returns
+    -------
+    AlertConfig
+        Meaningful only when ``r`` recorded no problem.
+    """
+    if raw is not None and not isinstance(raw, list | Mapping):
+        r.problem("alerts", None, f"expected a mapping or a list, found {type(raw).__name__}",
+                  "a mapping or a list: crisis_text, missed_after_days and rules, or just the rules")
+        return AlertConfig(rules=())
+    own_rules = isinstance(raw, list) and raw or isinstance(raw, Mapping) and "rules" in raw
+    if own_rules or default is None:
+        section: dict = {"rules": raw} if isinstance(raw, list) else dict(raw or {})
+    else:
+        # The default rules, less those about a measure this protocol never administers.
+        section = dict(default)
+        section["rules"] = [rule for rule in default.get("rules") or []
+                            if "measure" not in rule or _instrument_of(rule["measure"]) in design.instruments]
+        if isinstance(raw, Mapping):
+            section.update(raw)
+    before = len(r.problems)
+    _check_section(section, design, r.problem)
+    if len(r.problems) > before:
+        return AlertConfig(rules=())
+    rules = []
+    for entry in section.get("rules") or []:
+        rule_type = entry["type"]
+        rules.append(AlertRule(
+            id=str(entry["id"]),
+            type=rule_type,
+            severity=str(entry.get("severity") or _DEFAULT_SEVERITY[rule_type]),
+            label=str(entry.get("label") or entry["id"]),
+            measure=entry.get("measure"),
+            at=str(entry.get("at") or "last_preparation"),
+            method=entry.get("method"),
+            value=None if entry.get("value") is None else float(entry["value"]),
+            min_n=int(entry.get("min_n") or 5),
+            points=None if entry.get("points") is None else float(entry["points"]),
+            flag=entry.get("flag"),
+            instruments=tuple(entry.get("instruments") or ()),
+            statuses=tuple(entry.get("statuses") or ()),
+        ))
+    return AlertConfig(rules=tuple(rules),
+                       crisis_text=" ".join(str(section.get("crisis_text") or "").split()),
+                       missed_after_days=int(section.get("missed_after_days", 14)))
+
+
+def _instrument_of(measure: Any) -> str | None:
+    try:
+        return Measure.parse(measure, timepoint="forbidden").instrument
+    except MeasureNameError:
+        return None
+
+
+def _check_section(section: dict, protocol: Design, problem) -> None:
+    """Record every problem of an ``alerts:`` section (YAML paths start at ``alerts``)."""
+    for unknown in [k for k in section if k not in _TOP_KEYS]:
+        problem(f"alerts.{unknown}", None, "is not a key of the alerts section", ", ".join(_TOP_KEYS))
+    if "crisis_text" in section and not isinstance(section["crisis_text"], str):
+        problem("alerts.crisis_text", section["crisis_text"], "is not text", "the site's crisis text")
+    missed_after = section.get("missed_after_days", 14)
+    if isinstance(missed_after, bool) or not isinstance(missed_after, int) or missed_after < 0:
+        problem("alerts.missed_after_days", missed_after, "is not a whole number of days ≥ 0", "e.g. 14")
+    rules = section.get("rules")
+    if rules is None:
+        rules = []
+    if not isinstance(rules, list):
+        problem("alerts.rules", None, f"expected a list, found {type(rules).__name__}", "a list of rules")
+        rules = []
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(rules):
+        _check_rule(entry, f"alerts.rules[{i}]", protocol, problem)
+        if isinstance(entry, Mapping) and entry.get("id") is not None:
+            rule_id = str(entry["id"])
+            if rule_id in seen:
+                problem(f"alerts.rules[{i}].id", rule_id, f"is also the id of alerts.rules[{seen[rule_id]}]",
+                        "a different id for every rule")
+            seen.setdefault(rule_id, i)
+    flagged = [r for r in rules if isinstance(r, Mapping) and r.get("type") == "flag"]
+    if flagged and not str(section.get("crisis_text") or "").strip():
+        problem("alerts.crisis_text", None, "is required when a rule of type flag is configured",
+                "the site's crisis text: whom to call and what to do")
+
+
+def _check_rule(entry: Any, key: str, protocol: Design, problem) -> None:
+    if not isinstance(entry, Mapping):
+        problem(key, None, f"expected a mapping, found {type(entry).__name__}", "a rule with id and type")
+        return
+    label = f"{key} ({entry['id']})" if entry.get("id") is not None else key
+    rule_type = entry.get("type")
+    if rule_type not in RULE_TYPES:
+        problem(f"{label}.type", rule_type, "is missing" if rule_type is None else "is not a rule type",
+                ", ".join(RULE_TYPES))
+        return
+    allowed = _RULE_KEYS[rule_type]
+    for unknown in [k for k in entry if k not in allowed]:
+        problem(f"{label}.{unknown}", None, f"is not a key of a {rule_type} rule", ", ".join(allowed))
+    for required in ("id", *_REQUIRED[rule_type]):
+        if entry.get(required) in (None, "", []):
+            problem(f"{label}.{required}", None, "is required", "")
+    rule_id = entry.get("id")
+    if rule_id is not None and (not isinstance(rule_id, str) or not rule_id.replace("_", "").isalnum()
+                                or not rule_id[:1].isalpha() or rule_id != rule_id.lower()):
+        problem(f"{label}.id", rule_id, "is not a valid id",
+                "lower-case letters, digits and underscores, starting with a letter")
+    severity = entry.get("severity")
+    if severity is not None and severity not in SEVERITIES:
+        problem(f"{label}.severity", severity, "is not a severity", ", ".join(SEVERITIES))
+    if rule_type in ("low_alliance", "alliance_drop") and entry.get("measure") is not None:
+        _check_measure(entry["measure"], f"{label}.measure", protocol, problem)
+    if rule_type == "low_alliance":
+        method = entry.get("method")
+        if method is not None and method not in METHODS:
+            problem(f"{label}.method", method, "is not a method", ", ".join(METHODS))
+        value = entry.get("value")
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                problem(f"{label}.value", value, "is not a number",
+                        "a percentile between 0 and 100, or a threshold in the measure's points")
+            elif method == "percentile" and not 0 < value < 100:
+                problem(f"{label}.value", value, "is not a percentile strictly between 0 and 100", "e.g. 25")
+        at = entry.get("at")
+        if at is not None and at not in AT_CHOICES:
+            problem(f"{label}.at", at, "is not a choice", ", ".join(AT_CHOICES))
+        min_n = entry.get("min_n")
+        if min_n is not None and (isinstance(min_n, bool) or not isinstance(min_n, int) or min_n < 2):
+            problem(f"{label}.min_n", min_n, "is not a whole number ≥ 2", "e.g. 5")
+    elif rule_type == "alliance_drop":
+        points = entry.get("points")
+        if points is not None and (isinstance(points, bool) or not isinstance(points, int | float)
+                                   or not math.isfinite(points) or points <= 0):
+            problem(f"{label}.points", points, "is not a positive number", "a fall in the measure's points, e.g. 7")
+    elif rule_type == "flag":
+        _check_flag(entry, label, problem)
+    else:
+        statuses = entry.get("statuses")
+        if statuses is not None:
+            if not isinstance(statuses, list):
+                problem(f"{label}.statuses", statuses, "expected a list", "a list of overdue, missed")
+            else:
+                for j, status in enumerate(statuses):
+                    if status not in LATE_STATUSES:
+                        problem(f"{label}.statuses[{j}]", status, "is not a late status", ", ".join(LATE_STATUSES))
+
+
+def _check_measure(measure: Any, key: str, protocol: Design, problem) -> None:
+    try:
+        parts = Measure.parse(measure, timepoint="forbidden")
+    except MeasureNameError:
+        problem(key, measure, "is not INSTRUMENT.SCALE", "e.g. wai_sr.total (no timepoint)")
+        return
+    try:
+        instrument = bank.get(parts.instrument)
+    except bank.UnknownInstrumentError:
+        problem(key, measure, f"names {parts.instrument!r}, which is not an instrument in the bank",
+                ", ".join(i.id for i in bank.list_instruments()))
+        return
+    scales = [s.id for s in instrument.scales]
+    if parts.scale not in scales:
+        problem(key, measure, f"{parts.instrument} has no scale {parts.scale!r}", ", ".join(scales))
+    elif parts.instrument not in protocol.instruments:
+        problem(key, measure, f"protocol {protocol.id} never administers {parts.instrument}",
+                ", ".join(protocol.instruments))
+
+
+def _check_flag(entry: Mapping, label: str, problem) -> None:
+    flag_id = entry.get("flag")
+    with_flag = [i.id for i in bank.list_instruments() if any(f.id == flag_id for f in i.flags)]
+    if flag_id is not None and not with_flag:
+        defined = sorted({f.id for i in bank.list_instruments() for f in i.flags})
+        problem(f"{label}.flag", flag_id, "is not a flag of any instrument", ", ".join(defined))
+        return
+    instruments = entry.get("instruments")
+    if instruments is None:
+        return
+    if not isinstance(instruments, list):
+        problem(f"{label}.instruments", instruments, "expected a list", "a list of instrument ids")
+        return
+    for j, instrument_id in enumerate(instruments):
+        if instrument_id not in with_flag:
+            problem(f"{label}.instruments[{j}]", instrument_id, f"does not define the flag {flag_id!r}",
+                    ", ".join(with_flag))

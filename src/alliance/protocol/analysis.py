@@ -1,0 +1,405 @@
+"""The ``analysis:`` section of a protocol: the analysis plan, checked at load.
+
+A plan names *roles* (which instrument measures the alliance, which measures are the acute
+experience, which scale is the depression outcome) and a list of *analyses*, each of which refers
+to measures by role (``alliance@pre_dosing``, ``outcome@follow_ups``) or by full name
+(``meq30.total@peak``). The schema is documented in ``docs/analysis.md``; the default plan is the
+``analysis:`` section of ``levin2024.yaml``, and a protocol whose section leaves out a top-level key
+(say ``analyses``) takes that key from there.
+
+What a reference stands for in one protocol (``alliance@pre_dosing`` → ``wai_sr.total@prep``) is
+decided by :func:`alliance.analysis.resolve_plan`; measures a protocol does not administer are
+dropped there, with the reason, not refused here, so the default plan runs on any protocol.
+
+Adding an analysis type: its keys go in :data:`ANALYSIS_TYPES` (and its checks, if any, in
+:func:`_read_analysis`), its computation in :mod:`alliance.analysis.pipeline`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from alliance import instruments
+
+from .errors import Reader
+from .measure import Measure, MeasureNameError
+
+__all__ = [
+    "ALLIANCE_WHEN", "ANALYSIS_TYPES", "BOOTSTRAP_CI", "CORRELATION_METHODS", "DEFAULT_FORMULAS", "OUTCOME_WHEN",
+    "P_ADJUST_METHODS", "ROLES", "AnalysisPlan", "AnalysisSpec", "Reference", "read_analysis",
+]
+
+ROLES = ("alliance", "acute", "outcome")
+P_ADJUST_METHODS = ("holm", "hochberg", "bonferroni", "bh", "by")
+CORRELATION_METHODS = ("pearson", "spearman")
+BOOTSTRAP_CI = ("percentile", "bca")
+ALLIANCE_WHEN = ("all", "pre_dosing", "last_pre_dosing", "first", "last")
+OUTCOME_WHEN = ("follow_ups", "baseline", "all")
+
+# Keys each analysis type takes beyond id/type/family; required ones are listed separately.
+ANALYSIS_TYPES: dict[str, dict[str, tuple[str, ...]]] = {
+    "alliance_change": {"optional": ("scales", "pairs"), "required": ()},
+    "alliance_mixed_model": {"optional": ("formula", "scales"), "required": ()},
+    "correlation": {"optional": ("method",), "required": ("x", "y")},
+    "partial_correlation": {"optional": ("method",), "required": ("x", "y", "covariates")},
+    "mediation": {"optional": ("covariates", "n_boot", "ci"), "required": ("x", "m", "y")},
+    "outcome_mixed_model": {"optional": ("formula",), "required": ()},
+    "response_remission": {"optional": (), "required": ()},
+    "reliability": {"optional": ("instruments", "omega"), "required": ()},
+}
+TOP_KEYS = ("seed", "p_adjust", "correlation_method", "n_boot", "bootstrap_ci", "roles", "analyses")
+DEFAULT_FORMULAS = {
+    "alliance_mixed_model": "value ~ timepoint + (1|participant)",
+    "outcome_mixed_model": "value ~ timepoint * arm + (1|participant)",
+}
+_REFERENCE_KEYS = ("x", "y", "m", "covariates")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A measure reference of the plan: ``ROLE[.SCALE][@WHEN]`` or ``INSTRUMENT.SCALE@TIMEPOINT``.
+
+    Attributes
+    ----------
+    role : str or None
+        ``alliance``, ``acute`` or ``outcome``; ``None`` for a measure named in full.
+    scale : str or None
+        The alliance scale of ``alliance.total``; ``None`` otherwise.
+    when : str or None
+        The timepoint keyword or id after ``@``.
+    measure : Measure or None
+        The measure named in full (``role`` is ``None``).
+    """
+
+    role: str | None
+    scale: str | None = None
+    when: str | None = None
+    measure: Measure | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Reference:
+        """Split a reference; a text that is not a role reference must be a full measure name.
+
+        Raises
+        ------
+        MeasureNameError
+            When it is neither a role reference nor ``INSTRUMENT.SCALE@TIMEPOINT``.
+        """
+        head = text.split("@", 1)[0].split(".", 1)[0]
+        if head not in ROLES:
+            return cls(None, measure=Measure.parse(text))
+        base, _, when = text.partition("@")
+        _, _, scale = base.partition(".")
+        return cls(head, scale or None, when or None)
+
+
+@dataclass(frozen=True)
+class AnalysisSpec:
+    """One analysis of the plan, as written (references not yet resolved).
+
+    Attributes
+    ----------
+    id : str
+        Unique name, used in the results (``analysis`` field of every entry).
+    type : str
+        One of :data:`ANALYSIS_TYPES`.
+    family : str or None
+        Label of the multiple-testing family: p-values of all entries with the same family
+        (across analyses) are adjusted together.
+    options : dict
+        The remaining keys (``x``, ``y``, ``formula`` …) as written.
+    """
+
+    id: str
+    type: str
+    family: str | None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"id": self.id, "type": self.type}
+        if self.family is not None:
+            out["family"] = self.family
+        out.update(copy.deepcopy(self.options))
+        return out
+
+
+@dataclass(frozen=True)
+class AnalysisPlan:
+    """A validated analysis plan (see ``docs/analysis.md``).
+
+    Attributes
+    ----------
+    seed : int
+        Seed of every bootstrap.
+    p_adjust : str
+        Adjustment method within each family (``holm`` by default).
+    correlation_method : str
+        ``pearson`` or ``spearman``; an analysis may override it with ``method``.
+    n_boot : int
+        Bootstrap resamples of each indirect effect.
+    bootstrap_ci : str
+        ``percentile`` or ``bca``.
+    roles : dict
+        ``alliance`` (instrument, scales), ``acute`` (timepoint, measures) and ``outcome``
+        (measure, baseline, optional follow_ups).
+    analyses : tuple of AnalysisSpec
+    """
+
+    seed: int
+    p_adjust: str
+    correlation_method: str
+    n_boot: int
+    bootstrap_ci: str
+    roles: dict[str, dict[str, Any]]
+    analyses: tuple[AnalysisSpec, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan as the mapping it was read from (complete, with defaults filled in)."""
+        return {
+            "seed": self.seed,
+            "p_adjust": self.p_adjust,
+            "correlation_method": self.correlation_method,
+            "n_boot": self.n_boot,
+            "bootstrap_ci": self.bootstrap_ci,
+            "roles": copy.deepcopy(self.roles),
+            "analyses": [spec.to_dict() for spec in self.analyses],
+        }
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading and checking a plan
+# ----------------------------------------------------------------------------------------------
+
+
+def read_analysis(r: Reader, raw: Any, default: Mapping[str, Any] | None, key: str = "analysis") -> AnalysisPlan:
+    """Read and check an ``analysis:`` section, its missing top-level keys taken from the default.
+
+    Parameters
+    ----------
+    r : Reader
+        Problems are recorded here, with YAML paths starting at ``key``.
+    raw : mapping or None
+        The section as written (``None`` or empty: the default plan).
+    default : mapping or None
+        The default protocol's section (``None`` while reading the default protocol itself).
+    key : str
+        The YAML path of the section.
+
+    Returns
+    -------
+    AnalysisPlan
+        Meaningful only when ``r`` recorded no problem.
+    """
+    empty = AnalysisPlan(0, "holm", "pearson", 100, "percentile", {}, ())
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        r.problem(key, None, f"expected a mapping, found {type(raw).__name__}", "a mapping of plan keys")
+        return empty
+    merged = dict(raw)
+    for name, value in (default or {}).items():
+        merged.setdefault(name, copy.deepcopy(value))
+    before = len(r.problems)
+    for unknown in sorted(set(merged) - set(TOP_KEYS)):
+        r.problem(f"{key}.{unknown}", None, "is not a key of the analysis section", ", ".join(TOP_KEYS))
+    missing = [name for name in TOP_KEYS if name not in merged]
+    for name in missing:
+        r.problem(f"{key}.{name}", None, "is required", "")
+    if missing:
+        return empty
+    if not _is_int(merged["seed"]) or merged["seed"] < 0:
+        r.problem(f"{key}.seed", merged["seed"], "is not a non-negative whole number", "e.g. 20240301")
+    r.choice(merged["p_adjust"], f"{key}.p_adjust", P_ADJUST_METHODS)
+    r.choice(merged["correlation_method"], f"{key}.correlation_method", CORRELATION_METHODS)
+    r.choice(merged["bootstrap_ci"], f"{key}.bootstrap_ci", BOOTSTRAP_CI)
+    _n_boot(r, merged["n_boot"], f"{key}.n_boot")
+    roles = _read_roles(r, merged["roles"], f"{key}.roles")
+    specs: list[AnalysisSpec] = []
+    analyses = merged["analyses"]
+    if not isinstance(analyses, list):
+        r.problem(f"{key}.analyses", None, f"expected a list, found {type(analyses).__name__}", "a list of analyses")
+    else:
+        seen: set[str] = set()
+        for index, item in enumerate(analyses):
+            spec = _read_analysis(r, f"{key}.analyses[{index}]", index, item, roles, seen)
+            if spec is not None:
+                specs.append(spec)
+    if len(r.problems) > before:
+        return empty
+    roles = copy.deepcopy(roles)
+    roles["alliance"].setdefault("scales", ["total"])
+    return AnalysisPlan(
+        seed=merged["seed"],
+        p_adjust=merged["p_adjust"],
+        correlation_method=merged["correlation_method"],
+        n_boot=merged["n_boot"],
+        bootstrap_ci=merged["bootstrap_ci"],
+        roles=roles,
+        analyses=tuple(specs),
+    )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _n_boot(r: Reader, value: Any, key: str) -> None:
+    if not _is_int(value) or value < 100:
+        r.problem(key, value, "is not a whole number of at least 100", "e.g. 5000")
+
+
+def _check_scales(r: Reader, key: str, instrument_id: str, scales: list[str]) -> None:
+    try:
+        definition = instruments.get(instrument_id)
+    except instruments.UnknownInstrumentError as error:
+        r.problem(key, instrument_id, str(error), ", ".join(i.id for i in instruments.list_instruments()))
+        return
+    known = [scale.id for scale in definition.scales]
+    for scale in scales:
+        if scale not in known and not (scale.endswith("_pct") and scale.removesuffix("_pct") in known):
+            r.problem(key, scale, f"is not a scale of {instrument_id}", ", ".join(known))
+
+
+def _check_measure(r: Reader, key: str, name: Any, timepoint: str) -> None:
+    """``INSTRUMENT.SCALE`` (or ``…@TIMEPOINT``, as ``timepoint`` says) against the instrument bank."""
+    try:
+        measure = Measure.parse(name, timepoint=timepoint)
+    except MeasureNameError as error:
+        r.problem(key, name, "is not a measure name", error.problems[0].allowed)
+        return
+    _check_scales(r, key, measure.instrument, [measure.scale])
+
+
+def _check_reference(r: Reader, key: str, text: str, roles: dict[str, Any]) -> None:
+    """One measure reference: ``ROLE[.SCALE][@WHEN]`` or ``INSTRUMENT.SCALE@TIMEPOINT``."""
+    try:
+        reference = Reference.parse(text)
+    except MeasureNameError:
+        r.problem(key, text, "is not a measure name nor a role reference",
+                  "INSTRUMENT.SCALE@TIMEPOINT or ROLE[.SCALE][@WHEN] (roles: alliance, acute, outcome)")
+        return
+    if reference.role is None:
+        _check_scales(r, key, reference.measure.instrument, [reference.measure.scale])
+        return
+    if reference.role == "alliance":
+        scales = (roles.get("alliance") or {}).get("scales", ["total"])
+        if reference.scale and reference.scale not in scales:
+            r.problem(key, text, f"names alliance scale {reference.scale!r}, which roles.alliance.scales does not list",
+                      ", ".join(scales))
+        if reference.when and not (reference.when in ALLIANCE_WHEN or reference.when.isidentifier()):
+            r.problem(key, text, f"{reference.when!r} is not a timepoint id nor a keyword",
+                      ", ".join(ALLIANCE_WHEN) + " or a timepoint id")
+        return
+    if reference.scale:
+        r.problem(key, text, "only the alliance role takes a scale", "alliance.total, acute, outcome@…")
+    if reference.role == "acute" and reference.when:
+        r.problem(key, text, "the acute role is at roles.acute.timepoint", "acute (without @)")
+    if reference.role == "outcome" and reference.when in ALLIANCE_WHEN[1:]:
+        r.problem(key, text, f"{reference.when!r} is an alliance keyword",
+                  "outcome@follow_ups, outcome@baseline, outcome@all or outcome@TIMEPOINT")
+
+
+def _read_roles(r: Reader, roles: Any, key: str) -> dict[str, Any]:
+    if not isinstance(roles, dict):
+        r.problem(key, None, f"expected a mapping, found {type(roles).__name__}", "a mapping with " + ", ".join(ROLES))
+        return {}
+    for unknown in sorted(set(roles) - set(ROLES)):
+        r.problem(f"{key}.{unknown}", None, "is not a role", ", ".join(ROLES))
+    alliance = roles.get("alliance")
+    if not isinstance(alliance, dict) or set(alliance) - {"instrument", "scales"} or "instrument" not in alliance:
+        r.problem(f"{key}.alliance", None, "is not an alliance role", "{instrument: ID, scales: [SCALE, ...]}")
+    else:
+        scales = r.names(alliance.get("scales", ["total"]), f"{key}.alliance.scales")
+        _check_scales(r, f"{key}.alliance.scales", alliance["instrument"], scales)
+    acute = roles.get("acute")
+    if not isinstance(acute, dict) or set(acute) != {"timepoint", "measures"}:
+        r.problem(f"{key}.acute", None, "is not an acute role", "{timepoint: ID, measures: [INSTRUMENT.SCALE, ...]}")
+    else:
+        if not isinstance(acute["timepoint"], str):
+            r.problem(f"{key}.acute.timepoint", acute["timepoint"], "is not a timepoint id", "e.g. peak")
+        for index, measure in enumerate(r.names(acute["measures"], f"{key}.acute.measures")):
+            _check_measure(r, f"{key}.acute.measures[{index}]", measure, timepoint="forbidden")
+    outcome = roles.get("outcome")
+    allowed = {"measure", "baseline", "follow_ups"}
+    if not isinstance(outcome, dict) or set(outcome) - allowed or not {"measure", "baseline"} <= set(outcome):
+        r.problem(f"{key}.outcome", None, "is not an outcome role",
+                  "{measure: INSTRUMENT.SCALE, baseline: TIMEPOINT, follow_ups: [TIMEPOINT, ...] (optional)}")
+    else:
+        _check_measure(r, f"{key}.outcome.measure", outcome["measure"], timepoint="forbidden")
+        if not isinstance(outcome["baseline"], str):
+            r.problem(f"{key}.outcome.baseline", outcome["baseline"], "is not a timepoint id", "e.g. baseline")
+        if outcome.get("follow_ups") is not None:
+            r.names(outcome["follow_ups"], f"{key}.outcome.follow_ups", "a list of timepoint ids")
+    return roles
+
+
+def _read_analysis(r: Reader, where: str, index: int, raw: Any, roles: dict[str, Any],
+                   seen: set[str]) -> AnalysisSpec | None:
+    if not isinstance(raw, dict):
+        r.problem(where, None, f"expected a mapping, found {type(raw).__name__}", "a mapping with id and type")
+        return None
+    kind = raw.get("type")
+    if kind not in ANALYSIS_TYPES:
+        r.problem(f"{where}.type", kind, "is not an analysis type", ", ".join(ANALYSIS_TYPES))
+        return None
+    identifier = raw.get("id")
+    if not isinstance(identifier, str) or not identifier.isidentifier():
+        r.problem(f"{where}.id", identifier, "is not a name", "letters, digits and _")
+        identifier = f"{kind}_{index}"
+    elif identifier in seen:
+        r.problem(f"{where}.id", identifier, "is the id of an earlier analysis", "a different id for every analysis")
+    seen.add(identifier)
+    where = f"{where} ({identifier})"
+    keys = ANALYSIS_TYPES[kind]
+    allowed = ("id", "type", "family", *keys["optional"], *keys["required"])
+    for unknown in sorted(set(raw) - set(allowed)):
+        r.problem(f"{where}.{unknown}", None, f"is not a key of a {kind} analysis", ", ".join(sorted(allowed)))
+    for name in keys["required"]:
+        if name not in raw:
+            r.problem(f"{where}.{name}", None, f"is required for type {kind}", "")
+    family = raw.get("family")
+    if family is not None and not isinstance(family, str):
+        r.problem(f"{where}.family", family, "is not a name", "a family label")
+    for name in _REFERENCE_KEYS:
+        if name in raw:
+            references = r.names(raw[name], f"{where}.{name}", "a measure reference or a list of them")
+            for i, reference in enumerate(references):
+                place = f"{where}.{name}[{i}]" if isinstance(raw[name], list) else f"{where}.{name}"
+                _check_reference(r, place, reference, roles)
+    if "method" in raw:
+        r.choice(raw["method"], f"{where}.method", CORRELATION_METHODS)
+    if "ci" in raw:
+        r.choice(raw["ci"], f"{where}.ci", BOOTSTRAP_CI)
+    if "n_boot" in raw:
+        _n_boot(r, raw["n_boot"], f"{where}.n_boot")
+    if "pairs" in raw:
+        r.choice(raw["pairs"], f"{where}.pairs", ("all", "first_last"))
+    if "formula" in raw:
+        formula = raw["formula"]
+        if not isinstance(formula, str) or not formula.replace(" ", "").startswith("value~"):
+            r.problem(f"{where}.formula", formula, "is not an lme4 formula on 'value'",
+                      f"e.g. {DEFAULT_FORMULAS[kind]!r}")
+        elif "timepoint" not in formula or "participant" not in formula:
+            r.problem(f"{where}.formula", formula, "does not use the columns timepoint and participant",
+                      f"e.g. {DEFAULT_FORMULAS[kind]!r}")
+    if "scales" in raw:
+        known = (roles.get("alliance") or {}).get("scales", [])
+        for scale in r.names(raw["scales"], f"{where}.scales"):
+            if scale not in known:
+                r.problem(f"{where}.scales", scale, "is not one of roles.alliance.scales", ", ".join(known))
+    if "instruments" in raw:
+        for instrument_id in r.names(raw["instruments"], f"{where}.instruments"):
+            try:
+                instruments.get(instrument_id)
+            except instruments.UnknownInstrumentError as error:
+                r.problem(f"{where}.instruments", instrument_id, str(error),
+                          ", ".join(i.id for i in instruments.list_instruments()))
+    if "omega" in raw and not isinstance(raw["omega"], bool):
+        r.problem(f"{where}.omega", raw["omega"], "is not true or false", "true or false")
+    options = {name: copy.deepcopy(value) for name, value in raw.items() if name not in ("id", "type", "family")}
+    if kind in DEFAULT_FORMULAS:
+        options.setdefault("formula", DEFAULT_FORMULAS[kind])
+    return AnalysisSpec(id=identifier, type=kind, family=family, options=options)

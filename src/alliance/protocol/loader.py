@@ -1,0 +1,161 @@
+"""The one protocol loader: read a YAML file, check every section, give a :class:`Protocol`.
+
+:func:`parse_protocol` checks the design first, then the ``alerts:``, ``analysis:`` and
+``power:`` sections against it, and raises one :class:`ProtocolError` listing every problem of
+every section (file, YAML path, value, what is allowed). A section the file leaves out is taken
+from the default protocol, ``levin2024.yaml`` in this package (Levin et al. 2024), as each
+section's reader documents. :func:`load_protocol` reads a file; :func:`default_protocol` gives
+the built-in one.
+
+YAML is read with :func:`yaml.safe_load`: no Python objects are built from a file.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from alliance.problems import DataProblem
+
+from .alerts import read_alerts
+from .analysis import AnalysisPlan, read_analysis
+from .design import DESIGN_KEYS, read_design
+from .errors import ProtocolError, Reader
+from .model import SECTIONS, Protocol
+from .power import read_power
+
+__all__ = ["DEFAULT_FILE", "default_protocol", "load_protocol", "parse_analysis_plan", "parse_protocol",
+           "write_protocol"]
+
+DEFAULT_FILE = "levin2024.yaml"
+TOP_KEYS = DESIGN_KEYS + SECTIONS
+
+
+def parse_protocol(raw: Any, origin: str = "<protocol>") -> Protocol:
+    """Build and check a protocol from its parsed YAML mapping.
+
+    Parameters
+    ----------
+    raw : dict
+        The mapping read from the YAML file.
+    origin : str
+        The file name, used in error messages.
+
+    Returns
+    -------
+    Protocol
+
+    Raises
+    ------
+    ProtocolError
+        Listing every problem of every section, each with the file, the YAML path, the value and
+        what is allowed.
+    """
+    return _parse(raw, origin, _default_sections())
+
+
+def _parse(raw: Any, origin: str, defaults: dict[str, Any] | None) -> Protocol:
+    r = Reader(origin)
+    top = r.mapping(raw, "", TOP_KEYS, ("id", "name", "arms", "timepoints"))
+    design = read_design(r, top)
+    if r.problems:
+        # The sections refer to the design's timepoints and instruments: check them on a sound one.
+        raise ProtocolError(r.problems)
+    sections = {name: copy.deepcopy(top[name]) for name in SECTIONS if top.get(name) is not None}
+    alerts = read_alerts(r, top.get("alerts"), design, (defaults or {}).get("alerts"))
+    analysis = read_analysis(r, top.get("analysis"), (defaults or {}).get("analysis"))
+    power = read_power(r, top.get("power"), design, (defaults or {}).get("power"))
+    r.raise_if_any()
+    return Protocol(**{name: getattr(design, name) for name in design.__dataclass_fields__},
+                    alerts=alerts, analysis=analysis, power=power, sections=sections)
+
+
+def parse_analysis_plan(raw: Any, origin: str = "analysis plan") -> AnalysisPlan:
+    """Check an analysis plan given on its own (e.g. ``run_analysis(plan=...)``), as the loader would.
+
+    Parameters
+    ----------
+    raw : mapping
+        An ``analysis:`` section; top-level keys it leaves out come from the default protocol's.
+    origin : str
+        Where it came from, for error messages.
+
+    Returns
+    -------
+    AnalysisPlan
+
+    Raises
+    ------
+    ProtocolError
+        Listing every problem, with YAML paths starting at ``analysis``.
+    """
+    r = Reader(origin)
+    plan = read_analysis(r, raw, _default_sections()["analysis"])
+    r.raise_if_any()
+    return plan
+
+
+@cache
+def _default_raw() -> dict[str, Any]:
+    text = (resources.files(__package__) / DEFAULT_FILE).read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def _default_sections() -> dict[str, Any]:
+    return {name: _default_raw().get(name) for name in SECTIONS}
+
+
+@cache
+def default_protocol() -> Protocol:
+    """The built-in protocol of the Levin et al. (2024) trial (``alliance/protocol/levin2024.yaml``).
+
+    Returns
+    -------
+    Protocol
+        With the default alert rules, analysis plan (Levin 2024 and the Murphy 2022 mediation)
+        and power tests.
+
+    References
+    ----------
+    Levin AW et al. (2024). PLoS ONE 19(3):e0300501. Davis AK et al. (2021). JAMA Psychiatry
+    78(5):481-489. Murphy R et al. (2022). Front Pharmacol 12:788155.
+    """
+    return _parse(copy.deepcopy(_default_raw()), DEFAULT_FILE, None)
+
+
+def load_protocol(path: str | Path) -> Protocol:
+    """Read and check a protocol YAML file (schema: ``docs/protocol.md``).
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    Protocol
+
+    Raises
+    ------
+    ProtocolError
+        Naming the file and the YAML path of every problem.
+    """
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ProtocolError([DataProblem(str(path), None, None, None, "a readable YAML file",
+                                         f"cannot be read ({error.strerror or error})")]) from None
+    except yaml.YAMLError as error:
+        raise ProtocolError([DataProblem(str(path), None, None, None, "YAML syntax",
+                                         f"is not valid YAML ({error})")]) from None
+    return parse_protocol(raw, origin=str(path))
+
+
+def write_protocol(protocol: Protocol, path: str | Path) -> None:
+    """Write a protocol as YAML (:meth:`Protocol.to_yaml`)."""
+    Path(path).write_text(protocol.to_yaml(), encoding="utf-8")

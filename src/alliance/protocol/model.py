@@ -1,0 +1,69 @@
+"""The protocol: a study design with its typed sections (alert rules, analysis plan, power tests).
+
+A :class:`Protocol` is what :func:`alliance.protocol.load_protocol` gives: every section checked,
+and every section present — a protocol file that leaves one out gets the default protocol's
+(``levin2024.yaml``), filled in as each section's reader documents. ``sections`` keeps the
+sections as the file wrote them, so that :meth:`Protocol.to_dict` gives back the file's content
+(and :attr:`Protocol.sha256`, the provenance hash, does not change when a default changes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import yaml
+
+from .alerts import AlertConfig
+from .analysis import AnalysisPlan
+from .design import Design
+from .power import PowerSpec
+
+__all__ = ["SECTIONS", "Protocol"]
+
+# The sections after the design, in the order a protocol file lists them.
+SECTIONS = ("alerts", "analysis", "power")
+
+
+@dataclass(frozen=True)
+class Protocol(Design):
+    """A study protocol (schema: ``docs/protocol.md``): the design, its alert rules, plan and power tests.
+
+    Attributes
+    ----------
+    alerts : AlertConfig
+        The alert rules (:mod:`alliance.protocol.alerts`).
+    analysis : AnalysisPlan
+        The analysis plan (:mod:`alliance.protocol.analysis`).
+    power : PowerSpec
+        The tests ``alliance power`` simulates (:mod:`alliance.protocol.power`).
+    sections : dict
+        ``alerts``, ``analysis``, ``power`` as the file wrote them (absent when it did not).
+    """
+
+    alerts: AlertConfig = field(default_factory=lambda: AlertConfig(rules=()))
+    analysis: AnalysisPlan | None = None
+    power: PowerSpec = field(default_factory=lambda: PowerSpec(tests=()))
+    sections: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The protocol as the mapping its YAML file holds (:func:`parse_protocol` of it gives it back)."""
+        out = self.design_dict()
+        for name in SECTIONS:
+            if self.sections.get(name):
+                out[name] = self.sections[name]
+        return out
+
+    def to_yaml(self) -> str:
+        """The protocol as YAML text (what :func:`alliance.study.save` writes to ``protocol.yaml``)."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, width=100)
+
+    @cached_property
+    def sha256(self) -> str:
+        """SHA-256 of the canonical JSON serialization of :meth:`to_dict`, for provenance."""
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                               default=str)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
