@@ -118,8 +118,8 @@ def main() -> int:
     from django.urls import reverse
 
     from alliance.web.accounts.members import set_membership
+    from alliance.web.audit.log import AuditLog
     from alliance.web.capture import models as m
-    from alliance.web.capture.audit import AuditLog
     from alliance.web.capture.storage import import_study
 
     started = time.perf_counter()

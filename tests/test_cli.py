@@ -3,13 +3,43 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 from typer.testing import CliRunner
 
+from alliance import __version__
 from alliance.cli import app
 
 runner = CliRunner()
+
+HEAVY = ("pandas", "numpy", "django", "matplotlib")
+# In a fresh interpreter: run `alliance ARGS`, then print the top-level modules it imported.
+HELP_PROBE = """
+import sys
+from typer.main import get_command
+from alliance.cli import app
+code = get_command(app).main(sys.argv[1:], prog_name="alliance", standalone_mode=False)
+print("\\nexit", code, "modules", " ".join(sorted({name.split(".")[0] for name in sys.modules})))
+"""
+
+
+@pytest.mark.parametrize("args", [["--help"], ["instruments", "--help"], ["protocol", "--help"],
+                                  ["power", "--help"], ["analyze", "--help"]])
+def test_help_imports_no_heavy_library(args):
+    done = subprocess.run([sys.executable, "-c", HELP_PROBE, *args], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    help_text, _, probe = done.stdout.rpartition("\nexit ")
+    assert "Usage: alliance" in help_text
+    code, _, modules = probe.partition(" modules ")
+    assert code == "0"
+    assert set(modules.split()) & set(HEAVY) == set()
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"alliance {__version__}"
 
 
 def test_instruments_table_lists_the_bank():

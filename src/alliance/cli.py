@@ -5,14 +5,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from alliance import __version__
-from alliance import instruments as bank
-from alliance.study.io import read_csv_text
+
+# Every command imports what it needs inside its function: `alliance --help` (and each group's
+# --help) loads typer and rich only, not pandas, numpy, matplotlib or Django (tests/test_cli.py).
 
 app = typer.Typer(
     name="alliance",
@@ -35,12 +35,16 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-@app.callback()
-def main(version: bool = typer.Option(False, "--version", help="Print the version and exit.")) -> None:
-    """alliance: therapeutic alliance in psychedelic-assisted therapy."""
-    if version:
+def _print_version(value: bool) -> None:
+    if value:
         console.print(f"alliance {__version__}")
         raise typer.Exit()
+
+
+@app.callback()
+def main(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                      help="Print the version and exit.")) -> None:
+    """alliance: therapeutic alliance in psychedelic-assisted therapy."""
 
 
 @instruments_app.callback()
@@ -48,84 +52,46 @@ def instruments_list(ctx: typer.Context) -> None:
     """List the instruments in the bank with their items, scales and wording licence."""
     if ctx.invoked_subcommand is not None:
         return
-    table = Table(title="Instrument bank", show_lines=False)
-    for column in ("id", "name", "rater", "items", "answers", "scales", "wording"):
-        table.add_column(column)
-    for inst in bank.list_instruments():
-        lows = {i.min for i in inst.items}
-        highs = {i.max for i in inst.items}
-        answers = f"{min(lows):g}–{max(highs):g}" + (" VAS" if any(i.step is None for i in inst.items) else "")
-        table.add_row(inst.id, inst.short_name, inst.rater, str(len(inst.items)), answers,
-                      ", ".join(s.id for s in inst.scales),
-                      "included" if inst.licence.wording_included else "not included (licensed)")
-    console.print(table)
+    from alliance import instruments
+    from alliance.report.console import print_instrument_bank
+
+    print_instrument_bank(console, instruments.list_instruments())
 
 
 @instruments_app.command("show")
 def instruments_show(instrument_id: str = typer.Argument(..., help="Instrument id, e.g. wai_sr.")) -> None:
     """Show one instrument: citation, licence, items and scoring rules."""
+    from alliance import instruments
+    from alliance.report.console import print_instrument
+
     try:
-        inst = bank.get(instrument_id)
-    except bank.UnknownInstrumentError as exc:
+        inst = instruments.get(instrument_id)
+    except instruments.UnknownInstrumentError as exc:
         _fail(str(exc))
-    console.print(f"[bold]{inst.name}[/] ({inst.id}, version {inst.version}) — rated by the {inst.rater}")
-    console.print(f"{inst.citation} doi:{inst.doi}", highlight=False)
-    console.print(f"Wording: {'included' if inst.licence.wording_included else 'not included'} — "
-                  f"{inst.licence.wording}", highlight=False)
-    items = Table(title="Items")
-    for column in ("item", "answers", "reverse", "anchors", "text"):
-        items.add_column(column)
-    for item in inst.items:
-        anchors = "; ".join(f"{v:g}={label}" for v, label in item.anchors.items())
-        items.add_row(item.id, item.allowed(), "yes" if item.reverse else "", anchors, item.text or "")
-    console.print(items)
-    scales = Table(title="Scales")
-    for column in ("scale", "method", "items", "range", "missing rule", "bands", "source"):
-        scales.add_column(column)
-    for s in inst.scales:
-        parts = [f"{g.id}: max({', '.join(g.items)})" for g in s.groups] if s.groups else list(s.items)
-        rule = f"≤ {s.missing.max_missing} missing" + (", prorated" if s.missing.prorate else "")
-        bands = "; ".join(f"≥{b.min:g} {b.label}" for b in s.bands)
-        scales.add_row(s.id, s.method, ", ".join(parts), f"{s.range[0]:g}–{s.range[1]:g}", rule, bands, s.source)
-    console.print(scales)
-    for c in inst.criteria:
-        conditions = " and ".join(
-            f"{cond.scale} ≥ {cond.percent_at_least:g}% of max" if cond.percent_at_least is not None
-            else f"{cond.scale} ≥ {cond.at_least:g}" for cond in c.all_of)
-        console.print(f"Criterion [bold]{c.id}[/]: {conditions} ({c.source})", highlight=False)
-    for f in inst.flags:
-        console.print(f"Flag [bold]{f.id}[/]: {f.item} ≥ {f.at_least:g} ({f.source})", highlight=False)
-    for name, rule in inst.outcomes.items():
-        what = (f"≥ {rule.reduction_from_baseline_percent:g}% reduction from baseline"
-                if rule.reduction_from_baseline_percent is not None else f"≤ {rule.at_most:g}")
-        console.print(f"Outcome [bold]{name}[/]: {rule.scale} {what} ({rule.source})", highlight=False)
+    print_instrument(console, inst)
 
 
-def _score_file(instrument_id: str, path: Path) -> pd.DataFrame:
+def _score_file(instrument_id: str, path: Path):
+    """The CSV's rows with their scores: the columns other than the instrument's items, then the scores."""
+    import pandas as pd
+
+    from alliance import instruments
+    from alliance.study.io import read_csv_text
+
     try:
-        inst = bank.get(instrument_id)
-    except bank.UnknownInstrumentError as exc:
+        inst = instruments.get(instrument_id)
+    except instruments.UnknownInstrumentError as exc:
         _fail(str(exc))
     try:
         data = read_csv_text(path)
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         _fail(f"{path}: cannot read as CSV: {exc}")
     try:
-        scores = bank.score(inst, data, source=str(path), first_row=2)
-    except bank.ScoringError as exc:
+        scores = instruments.score(inst, data, source=str(path), first_row=2)
+    except instruments.ScoringError as exc:
         _fail(str(exc))
     kept = [c for c in data.columns if not (c.startswith(f"{inst.id}_") and c[len(inst.id) + 1:].isdigit())]
     return pd.concat([data[kept], scores], axis=1)
-
-
-def _print_frame(frame: pd.DataFrame, title: str) -> None:
-    table = Table(title=title)
-    for column in frame.columns:
-        table.add_column(str(column), justify="right" if pd.api.types.is_numeric_dtype(frame[column]) else "left")
-    for row in frame.itertuples(index=False):
-        table.add_row(*["" if pd.isna(v) else (f"{v:.2f}".rstrip("0").rstrip(".") if isinstance(v, float) else str(v))
-                        for v in row])
-    console.print(table)
 
 
 @app.command()
@@ -137,7 +103,10 @@ def score(
     """Score a CSV of item answers (columns <instrument>_<n>); other columns are kept."""
     result = _score_file(instrument_id, file)
     if out is None:
-        _print_frame(result, f"{instrument_id} scores — {file}")
+        from alliance.report.console import print_tables
+        from alliance.report.summary import frame_summary
+
+        print_tables(console, [frame_summary(result, f"{instrument_id} scores — {file}")])
     else:
         result.to_csv(out, index=False)
         console.print(f"wrote {len(result)} rows to {out}")
@@ -172,63 +141,18 @@ def simulate(
     console.print(f"simulated {n} participants ({len(trial.responses):,} item answers, seed {seed}) → {out}")
 
 
-def _fmt_p(p: float) -> str:
-    if p is None or pd.isna(p):
-        return ""
-    return "<.001" if p < 0.001 else f"{p:.3f}".lstrip("0")
-
-
-def _print_results_summary(results) -> None:
-    """The headline numbers: alliance change, alliance/acute/outcome correlations, mediation."""
-    table = Table(title="Alliance change (paired t-test)")
-    for column in ("scale", "from → to", "n", "mean diff", "t", "df", "p", "p (Holm)", "dz"):
-        table.add_column(column, justify="left" if column in ("scale", "from → to") else "right")
-    for row in results.alliance_change:
-        span = f"{row['from']} → {row['to']}"
-        if row.get("skipped"):
-            table.add_row(row["scale"], span, str(row.get("n", "")), "skipped", row["skipped"], "", "", "", "")
-            continue
-        table.add_row(row["scale"], span, str(row["n"]), f"{row['mean_diff']:.2f}", f"{row['t']:.2f}",
-                      f"{row['df']:.0f}", _fmt_p(row["p"]), _fmt_p(row["p_adjusted"]), f"{row['cohen_dz']:.2f}")
-    console.print(table)
-    correlations = results.table("correlations")
-    primary = correlations[correlations["family"].isin(["alliance_acute", "acute_outcome", "alliance_outcome"])]
-    table = Table(title="Correlations (Pearson; Holm within each family)")
-    for column in ("x", "y", "n", "r", "95% CI", "p", "p (Holm)"):
-        table.add_column(column, justify="left" if column in ("x", "y") else "right")
-    for row in primary.itertuples():
-        if pd.isna(row.r):
-            table.add_row(row.x, row.y, str(row.n), "", "skipped", "", "")
-            continue
-        table.add_row(row.x, row.y, str(row.n), f"{row.r:.2f}", f"[{row.ci_low:.2f}, {row.ci_high:.2f}]",
-                      _fmt_p(row.p), _fmt_p(row.p_adjusted))
-    console.print(table)
-    mediation = results.table("mediation")
-    if not mediation.empty:
-        table = Table(title="Mediation (indirect effect a×b, bootstrap CI)")
-        for column in ("x", "m", "y", "n", "a", "b", "c′", "a×b", "95% CI", "p"):
-            table.add_column(column, justify="left" if column in ("x", "m", "y") else "right")
-        for row in mediation.itertuples():
-            if pd.isna(getattr(row, "indirect", float("nan"))):
-                table.add_row(row.x, row.m, row.y, str(row.n), "", "", "", "skipped", "", "")
-                continue
-            table.add_row(row.x, row.m, row.y, str(row.n), f"{row.a:.3f}", f"{row.b:.3f}", f"{row.c_prime:.3f}",
-                          f"{row.indirect:.3f}", f"[{row.indirect_ci_low:.3f}, {row.indirect_ci_high:.3f}]",
-                          _fmt_p(row.p_indirect))
-        console.print(table)
-
-
 def _analyze_and_report(trial, out: Path, input_hashes: dict[str, str] | None, seed: int | None) -> dict:
     from alliance.analysis import run_analysis
     from alliance.protocol import ProtocolError
     from alliance.report import write_report
+    from alliance.report.console import print_tables
+    from alliance.report.summary import results_summary
 
     try:
         results = run_analysis(trial, seed=seed, input_hashes=input_hashes)
     except ProtocolError as exc:
         _fail(str(exc))
-    _print_results_summary(results)
-    out.mkdir(parents=True, exist_ok=True)
+    print_tables(console, results_summary(results))
     return write_report(trial, results, out)
 
 
@@ -252,11 +176,9 @@ def analyze(
             _fail(str(exc))
         hashes = study_data.io.file_hashes(directory)
     else:
-        from alliance.web.capture.storage import django_setup, export_study
-
-        django_setup()
+        storage = _storage()
         try:
-            trial = export_study(study_name)
+            trial = storage.export_study(study_name)
         except LookupError as exc:
             _fail(str(exc))
         hashes = None
@@ -306,68 +228,13 @@ def protocol_show(
     """Show a protocol: arms, timepoints with their instruments and doses, derived timepoints."""
     from alliance import study
     from alliance.protocol import default_protocol, load_protocol
+    from alliance.report.console import print_protocol
 
     try:
         protocol = load_protocol(file) if file is not None else default_protocol()
     except study.StudyDataError as exc:
         _fail(str(exc))
-    console.print(f"[bold]{protocol.name}[/] ({protocol.id}) — sha256 {protocol.sha256[:12]}", highlight=False)
-    if protocol.citation:
-        console.print(protocol.citation, highlight=False)
-    arms = Table(title="Arms")
-    for column in ("arm", "label", "treatment starts"):
-        arms.add_column(column)
-    for arm in protocol.arms:
-        arms.add_row(arm.id, arm.label, f"day {arm.start_offset_days} after enrolment")
-    console.print(arms)
-    timepoints = Table(title="Timepoints")
-    for column in ("order", "timepoint", "label", "kind", "when", "window (days)", "instruments", "dose"):
-        timepoints.add_column(column)
-    for t in protocol.timepoints:
-        when = t.anchor if t.offset_days == 0 else f"{t.anchor} {t.offset_days:+d} d"
-        window = f"−{t.window_days[0]} / +{t.window_days[1]}"
-        timepoints.add_row(str(t.order), t.id, t.label, t.kind, when, window, ", ".join(t.instruments),
-                           t.dose.describe() if t.dose else "")
-    console.print(timepoints)
-    if protocol.derived:
-        derived = Table(title="Derived timepoints")
-        for column in ("timepoint", "label", "rule", "from", "instruments"):
-            derived.add_column(column)
-        for d in protocol.derived:
-            derived.add_row(d.id, d.label, d.rule, ", ".join(d.from_timepoints), ", ".join(protocol.instruments_at(d.id)))
-        console.print(derived)
-    if protocol.identifiers:
-        console.print(f"Identifier columns (dropped in de-identified exports): {', '.join(protocol.identifiers)}",
-                      highlight=False)
-
-
-def _power_tables(result) -> tuple[Table, Table]:
-    """The tests (T1, T2, …) with their simulated effects, and power by n × attrition per test."""
-    from alliance.simulate.power import PowerTest
-
-    tests = Table(title="Tests")
-    for column in ("", "test", "effect"):
-        tests.add_column(column)
-    ids = [f"T{k + 1}" for k in range(len(result.tests))]
-    by_cell: dict[tuple, dict] = {}
-    for test_id, test in zip(ids, result.tests, strict=True):
-        rows = [e for e in result.entries if all(e.get(key) == value for key, value in test.items())]
-        tests.add_row(test_id, PowerTest.from_dict(test).label, f"{rows[0]['effect_measure']} = {rows[0]['effect']:.3g}")
-        for e in rows:
-            by_cell.setdefault((e["n"], e["attrition"]), {})[test_id] = e["power"]
-    power = Table(title=f"Power ({result.sims} trials per cell, two-sided α = {result.alpha:g}, seed {result.seed})")
-    for column in ("n", "attrition", *ids):
-        power.add_column(column, justify="right")
-    for (n, rate), values in sorted(by_cell.items()):
-        power.add_row(str(n), f"{rate:.0%}", *[f"[bold]{values[i]:.2f}[/]" if values[i] >= 0.8 else f"{values[i]:.2f}"
-                                              for i in ids])
-    for rate in sorted({rate for _, rate in by_cell}):
-        reached = []
-        for i in ids:
-            ns = [n for (n, r), values in sorted(by_cell.items()) if r == rate and values[i] >= 0.8]
-            reached.append(str(ns[0]) if ns else "—")
-        power.add_row("80% at n", f"{rate:.0%}", *reached, style="italic")
-    return tests, power
+    print_protocol(console, protocol)
 
 
 @app.command()
@@ -387,7 +254,6 @@ def power(
     processes: int | None = typer.Option(None, "--processes", min=1, help="Run on N local processes (no Dask)."),
 ) -> None:
     """Simulated power of the planned tests over sample sizes and attrition (calibrated Levin 2024 scenario)."""
-    import json
     import time
 
     import yaml
@@ -402,7 +268,9 @@ def power(
 
     from alliance import study as study_data
     from alliance.protocol import default_protocol, load_protocol
-    from alliance.report.power_figure import power_curve_figure
+    from alliance.report.console import print_tables
+    from alliance.report.power_report import write_power_report
+    from alliance.report.summary import power_summary
     from alliance.simulate import CalibrationError
     from alliance.simulate import executors as runners
     from alliance.simulate import power as power_analysis
@@ -442,14 +310,9 @@ def power(
                 result = plan.run(executor, progress=lambda done, total: bar.update(task, completed=done, total=total))
     except (OSError, TimeoutError) as exc:
         _fail(f"the executor failed ({executor.description}): {exc}")
-    for table in _power_tables(result):
-        console.print(table)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "power.json").write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n",
-                                    encoding="utf-8")
-    figure = power_curve_figure(result)
-    figure.savefig(out / "power_curve.png", dpi=150)
-    console.print(f"done in {time.perf_counter() - started:.1f} s → {out / 'power.json'}, {out / 'power_curve.png'}",
+    print_tables(console, power_summary(result))
+    paths = write_power_report(result, out)
+    console.print(f"done in {time.perf_counter() - started:.1f} s → {paths['json']}, {paths['figure']}",
                   highlight=False)
 
 
@@ -459,15 +322,19 @@ _STORAGE_KINDS = ("study", "arms", "timepoints", "facilitators", "participants",
                   "administrations", "responses")
 
 
-def _storage():
-    """Set Django up (migrating a new database) and return the storage module; fail clearly."""
+def _storage(**settings):
+    """Set Django up (migrating a new database) and return the storage module; fail clearly.
+
+    ``settings`` go to :func:`alliance.web.django_setup` (``https``, ``allowed_hosts``); the
+    storage module is imported only after Django is set up, as it needs.
+    """
     from django.core.exceptions import ImproperlyConfigured
     from django.db import Error as DatabaseError
 
     from alliance.web import django_setup
 
     try:
-        django_setup()
+        django_setup(**settings)
     except (ImproperlyConfigured, DatabaseError, OSError) as exc:
         _fail(f"cannot open the database: {exc}")
     from alliance.web.capture import storage
@@ -597,20 +464,20 @@ def serve(
     For one site on plain HTTP: cookies are not marked Secure unless ALLIANCE_HTTPS=true (set it
     when a TLS proxy sits in front). For several workers or PostgreSQL, see gunicorn in README.
     """
-    import os
-
-    # Settings are read on the first Django import below; this server speaks plain HTTP.
-    os.environ.setdefault("ALLIANCE_HTTPS", "false")
-    if host not in _LOOPBACK and host not in ("0.0.0.0", "::") and "ALLIANCE_ALLOWED_HOSTS" not in os.environ:
-        os.environ["ALLIANCE_ALLOWED_HOSTS"] = f"localhost,127.0.0.1,{host}"
-    if host not in _LOOPBACK and os.environ["ALLIANCE_HTTPS"].lower() not in ("1", "true", "yes", "on"):
-        errors.print(f"warning: serving plain HTTP on {host}: passwords would cross the network unencrypted; "
-                     "put a TLS proxy in front and set ALLIANCE_HTTPS=true", highlight=False)
-    _storage()
+    # This server speaks plain HTTP and answers to the host it listens on; ALLIANCE_HTTPS and
+    # ALLIANCE_ALLOWED_HOSTS, when set, still win (alliance.web.config.build_settings).
+    named_host = host not in _LOOPBACK and host not in ("0.0.0.0", "::")
+    _storage(https=False, allowed_hosts=["localhost", "127.0.0.1", host] if named_host else None)
+    from django.conf import settings
+    from django.core.wsgi import get_wsgi_application
     from waitress import serve as waitress_serve
 
     from alliance.web import database_location
-    from alliance.web.wsgi import application
+
+    if host not in _LOOPBACK and not settings.HTTPS:
+        errors.print(f"warning: serving plain HTTP on {host}: passwords would cross the network unencrypted; "
+                     "put a TLS proxy in front and set ALLIANCE_HTTPS=true", highlight=False)
+    application = get_wsgi_application()
 
     shown = f"[{host}]" if ":" in host else host
     console.print(f"alliance web app on http://{shown}:{port}/ — {database_location()} (Ctrl+C to stop)",
@@ -635,14 +502,14 @@ def alerts_refresh(
     dashboard is opened, and this command raises them whether or not anyone looks.
     """
     storage = _storage()
-    from alliance.web.capture.models import Study
     from alliance.web.monitor.alerting import refresh_alerts
 
     names = [study_name] if study_name else storage.list_studies()
     for name in names:
-        row = Study.objects.filter(name=name).first()
-        if row is None:
-            _fail(f"no study named {name!r} in the database")
+        try:
+            row = storage.stored_study(name)
+        except storage.UnknownStudyError as exc:
+            _fail(str(exc))
         summary = refresh_alerts(row)
         console.print(f"{name}: {summary.raised} new alert(s), {summary.resolved} resolved, "
                       f"{summary.participants} participant(s)", highlight=False)

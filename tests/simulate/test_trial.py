@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -75,6 +78,16 @@ def test_same_seed_same_trial():
     pd.testing.assert_frame_equal(first.responses, second.responses)
     pd.testing.assert_frame_equal(first.participants, second.participants)
     assert not simulate_trial(n=24, seed=8).responses.equals(first.responses)
+
+
+def test_same_seed_same_trial_in_another_process():
+    """A seed gives the same trial in any process, whatever Python's string-hash seed."""
+    code = ("import hashlib; from alliance.simulate import simulate_trial; "
+            "print(hashlib.sha256(simulate_trial(n=12, seed=7).responses.to_csv().encode()).hexdigest())")
+    digests = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                              env={**os.environ, "PYTHONHASHSEED": str(hash_seed)}).stdout
+               for hash_seed in (1, 2)}
+    assert len(digests) == 1
 
 
 def test_levin_sized_trial_has_the_design():

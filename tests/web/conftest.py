@@ -113,6 +113,6 @@ def study(study_dir) -> Study:
     return load(study_dir)
 
 
-# The web app's fixtures (a stored study ``levin2024`` and one account per role, see webapp.py),
-# registered here so that every test in this folder can ask for them by name.
-from .webapp import accounts, web_study  # noqa: E402,F401
+# The web app's fixtures (a stored study ``levin2024``, one account per role, a signal listener; see
+# webapp.py), registered here so that every test in this folder can ask for them by name.
+from .webapp import accounts, received, web_study  # noqa: E402,F401

@@ -21,8 +21,8 @@ from pathlib import Path
 os.environ["ALLIANCE_DATA_DIR"] = tempfile.mkdtemp(prefix="alliance-test-data-")
 os.environ.pop("DATABASE_URL", None)
 
+from alliance.web.config import database_from_url  # noqa: E402
 from alliance.web.settings import *  # noqa: E402,F403
-from alliance.web.settings import database_from_url  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 POSTGRES_URL_FILE = ROOT / "var" / "test-postgres.url"

@@ -15,6 +15,7 @@ from django.urls import reverse
 from alliance.web.accounts import access
 from alliance.web.accounts.models import LoginThrottle, StudyMembership
 from alliance.web.accounts.security import RedactPrivateLinks
+from alliance.web.audit.models import AuditEvent
 from alliance.web.capture import models as m
 
 from .webapp import OWN, PASSWORD, STUDY
@@ -192,7 +193,7 @@ def test_members_page_adds_a_new_account_with_a_role_and_audits_it(client, accou
     client.force_login(accounts.investigator)
     url = reverse("accounts:members", kwargs={"study": STUDY})
     assert client.get(url).status_code == 200
-    before = m.AuditEvent.objects.count()
+    before = AuditEvent.objects.count()
     response = client.post(url, {"username": "rater1", "password": "a long enough passphrase 42", "role": "facilitator",
                                  "facilitator_id": "F9"})
     assert response.status_code == 302
@@ -200,7 +201,7 @@ def test_members_page_adds_a_new_account_with_a_role_and_audits_it(client, accou
     assert user.check_password("a long enough passphrase 42")
     assert StudyMembership.objects.get(user=user).role == "facilitator"
     assert m.Facilitator.objects.get(study=web_study, facilitator_id="F9").user == user
-    events = m.AuditEvent.objects.filter(pk__gt=0).order_by("id")[before:]
+    events = AuditEvent.objects.filter(pk__gt=0).order_by("id")[before:]
     assert {e.model for e in events} == {"accounts.user", "accounts.studymembership", "capture.facilitator"}
     assert all(e.actor == "user:investigator" and "password" not in str(e.new) for e in events)
 
@@ -236,7 +237,7 @@ def test_removing_a_member_unlinks_their_facilitator_record(client, accounts, we
     assert response.status_code == 302
     assert not StudyMembership.objects.filter(user=accounts.facilitator).exists()
     assert m.Facilitator.objects.get(study=web_study, facilitator_id="F1").user is None
-    assert m.AuditEvent.objects.filter(model="accounts.studymembership", action="delete").exists()
+    assert AuditEvent.objects.filter(model="accounts.studymembership", action="delete").exists()
 
 
 # -- alliance createadmin ------------------------------------------------------------------------

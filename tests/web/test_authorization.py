@@ -26,9 +26,9 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from alliance.analysis import Results
+from alliance.web.audit.log import AuditLog
 from alliance.web.capture import models as m
 from alliance.web.capture import recording
-from alliance.web.capture.audit import AuditLog
 from alliance.web.monitor import views as monitor_views
 from alliance.web.monitor.models import Alert, AnalysisRun
 

@@ -10,7 +10,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from alliance.protocol import default_protocol
+from alliance.web.audit.models import AuditEvent
 from alliance.web.capture import models as m
+from alliance.web.capture import signals
 
 from .webapp import OTHER, OWN, STUDY, client_for
 
@@ -22,7 +24,7 @@ def url(name, **kwargs):
 
 
 def events_since(count):
-    return list(m.AuditEvent.objects.order_by("id")[count:])
+    return list(AuditEvent.objects.order_by("id")[count:])
 
 
 # -- who sees what -------------------------------------------------------------------------------
@@ -86,7 +88,7 @@ def test_setting_up_a_study_from_the_builtin_protocol(client, accounts):
     assert response.status_code == 302
     study = m.Study.objects.get(name="site2")
     assert study.timepoints.count() == len(default_protocol().timepoints)
-    assert m.AuditEvent.objects.filter(study=study, model="capture.study", action="create").exists()
+    assert AuditEvent.objects.filter(study=study, model="capture.study", action="create").exists()
 
 
 def test_an_uploaded_protocol_with_problems_is_explained(client, accounts):
@@ -128,7 +130,7 @@ def test_enrolling_a_participant(client, accounts, web_study):
     assert client.get(url("participant_enrol", study=STUDY)).status_code == 200
     arm = m.Arm.objects.get(study=web_study, code="immediate")
     f1 = m.Facilitator.objects.get(study=web_study, facilitator_id="F1")
-    before = m.AuditEvent.objects.count()
+    before = AuditEvent.objects.count()
     response = client.post(url("participant_enrol", study=STUDY), {
         "participant_id": "P100", "arm": arm.pk, "enrolled_on": "2024-01-01", "site": "Baltimore",
         "facilitators": [f1.pk], "new_facilitator": "F7", "identifier_name": "Ana Example", "identifier_email": ""})
@@ -170,7 +172,7 @@ def test_editing_a_participant_sets_the_enrolment_date(client, accounts, web_stu
     assert response.status_code == 302
     participant.refresh_from_db()
     assert participant.enrolled_on.isoformat() == "2024-01-02"
-    event = m.AuditEvent.objects.filter(model="capture.participant", action="change").latest("id")
+    event = AuditEvent.objects.filter(model="capture.participant", action="change").latest("id")
     assert event.old == {"enrolled_on": None} and event.new == {"enrolled_on": "2024-01-02"}
 
 
@@ -206,15 +208,16 @@ def test_timeline_statuses_come_from_the_protocol(client, accounts, web_study):
     assert statuses(client.get(url("participant_detail", study=STUDY, participant="P201")))["baseline"] == "missed"
 
 
-def test_a_recorded_dosing_session_anchors_the_timeline_and_tells_the_monitor(client, accounts, web_study, monkeypatch):
-    told = []
-    monkeypatch.setattr("alliance.web.monitor.hooks.on_dosing_recorded", told.append)
+def test_a_recorded_dosing_session_anchors_the_timeline_and_tells_the_monitor(client, accounts, web_study, monkeypatch,
+                                                                               received):
+    monkeypatch.setattr("alliance.web.monitor.receivers.raise_alerts", lambda participant: [])
+    told = received(signals.dosing_recorded, "dosing_session")
     client_for(client, accounts, "investigator")
     participant, enrolled = enrol_days_ago(client, web_study, 30)
     form = client.get(url("dosing_record", study=STUDY, participant="P200"))
     assert form.status_code == 200 and form.context["form"].initial["compound"] == "psilocybin"
     given = enrolled + timedelta(days=25)
-    before = m.AuditEvent.objects.count()
+    before = AuditEvent.objects.count()
     response = client.post(url("dosing_record", study=STUDY, participant="P200"),
                            {"session": 1, "date": given.isoformat(), "compound": "psilocybin", "amount": 20,
                             "unit": "mg/70kg"})

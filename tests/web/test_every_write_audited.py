@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from alliance.web.audit.models import AuditEvent
 from alliance.web.capture import models as m
 
 from .webapp import STUDY
@@ -48,7 +49,7 @@ def test_each_write_view_writes_audit_events(client, accounts, web_study):
         ("export", lambda: client.post(reverse("capture:export_download", kwargs={"study": STUDY, "kind": "tidy"}))),
     ]
     for name, step in steps:
-        before = m.AuditEvent.objects.count()
+        before = AuditEvent.objects.count()
         response = step()
         assert response.status_code in (200, 302), name
-        assert m.AuditEvent.objects.count() > before, f"{name} wrote no audit event"
+        assert AuditEvent.objects.count() > before, f"{name} wrote no audit event"

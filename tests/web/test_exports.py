@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from django.urls import reverse
 
+from alliance.web.audit.models import AuditEvent
 from alliance.web.capture import models as m
 
 from .webapp import STUDY, client_for
@@ -38,7 +39,7 @@ def test_tidy_export_is_the_contract(client, accounts, web_study):
     files = read_zip(response)
     assert set(files) == {"protocol.yaml", "participants.csv", "responses.csv", "dosing_sessions.csv"}
     assert "name" in files["participants.csv"].columns  # identifiers included for investigators
-    event = m.AuditEvent.objects.filter(action="export").get()
+    event = AuditEvent.objects.filter(action="export").get()
     assert event.actor == "user:investigator" and event.study_id == web_study.pk
     assert event.new["format"] == "tidy" and event.new["participants"] == 6
 
@@ -46,7 +47,7 @@ def test_tidy_export_is_the_contract(client, accounts, web_study):
 def test_redcap_export(client, accounts):
     files = read_zip(download(client_for(client, accounts, "admin"), "redcap"))
     assert {"data_dictionary.csv", "records.csv", "mapping.yaml"} <= set(files)
-    assert m.AuditEvent.objects.filter(action="export", new__format="redcap").exists()
+    assert AuditEvent.objects.filter(action="export", new__format="redcap").exists()
 
 
 def test_deidentified_export_drops_identifiers_and_shifts_each_participants_dates(client, accounts, web_study):
@@ -80,7 +81,7 @@ def test_deidentified_export_drops_identifiers_and_shifts_each_participants_date
     assert second["responses.csv"]["administered_at"].tolist() == first["responses.csv"]["administered_at"].tolist()
     assert m.DateShift.objects.filter(participant__study=web_study).count() == 6
     # Their creation is audited without the secret value.
-    shifts = m.AuditEvent.objects.filter(model="capture.dateshift")
+    shifts = AuditEvent.objects.filter(model="capture.dateshift")
     assert shifts.count() == 6 and all(e.new["offset_days"] == "secret" for e in shifts)
 
 
@@ -100,4 +101,4 @@ def test_exports_are_post_only_and_the_page_lists_what_the_role_may_have(client,
     assert client.get(path).status_code == 405
     page = client.get(reverse("capture:exports", kwargs={"study": STUDY}))
     assert page.status_code == 200 and [k for k, _ in page.context["kinds"]] == ["deidentified"]
-    assert not m.AuditEvent.objects.filter(action="export").exists()
+    assert not AuditEvent.objects.filter(action="export").exists()

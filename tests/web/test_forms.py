@@ -9,8 +9,9 @@ from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
+from alliance.web.audit.models import AuditEvent
 from alliance.web.capture import models as m
-from alliance.web.capture import recording
+from alliance.web.capture import recording, signals
 
 from .webapp import STUDY, client_for
 
@@ -42,11 +43,14 @@ def participant(accounts, web_study):
 
 
 @pytest.fixture
-def submitted(monkeypatch):
-    """The administrations the monitor app was told about."""
-    told = []
-    monkeypatch.setattr("alliance.web.monitor.hooks.on_administration_submitted", told.append)
-    return told
+def submitted(monkeypatch, received):
+    """The administrations the capture app announced with its ``administration_submitted`` signal.
+
+    The monitor app's receiver stays connected but raises no alerts meanwhile, so that these tests
+    see the capture app's own audit events only.
+    """
+    monkeypatch.setattr("alliance.web.monitor.receivers.raise_alerts", lambda participant: [])
+    return received(signals.administration_submitted, "administration")
 
 
 def make_link(client, accounts, timepoint="prep", instrument="wai_sr", role="facilitator", days=7):
@@ -77,7 +81,7 @@ def test_a_link_is_random_shown_once_and_stored_only_as_a_hash(client, accounts,
     link = m.PrivateLink.objects.get()
     assert link.token_sha256 == recording.token_digest(token) and token not in link.token_sha256
     assert link.expires_at - link.created_at == timedelta(days=7)
-    assert m.AuditEvent.objects.filter(model="capture.privatelink", action="create").exists()
+    assert AuditEvent.objects.filter(model="capture.privatelink", action="create").exists()
     # The participant needs no account.
     page = client.get(path)
     assert page.status_code == 200
@@ -116,7 +120,7 @@ def test_link_lifetime_is_configurable(client, accounts, participant):
 
 def test_submit_scores_stores_audits_and_closes_the_link(client, accounts, participant, submitted):
     path = make_link(client, accounts)
-    before = m.AuditEvent.objects.count()
+    before = AuditEvent.objects.count()
     response = client.post(path, {**wai_answers(), "_action": "submit"})
     assert response.status_code == 200 and b"Thank you" in response.content
     found = administration()
@@ -126,7 +130,7 @@ def test_submit_scores_stores_audits_and_closes_the_link(client, accounts, parti
         {"total": 46.0, "goal": 12.0, "task": 17.0, "bond": 17.0}
     assert answers_of(found) == {f"wai_sr_{k}": float(v) for k, v in enumerate(WAI, start=1)}
     assert submitted == [found]
-    events = list(m.AuditEvent.objects.order_by("id")[before:])
+    events = list(AuditEvent.objects.order_by("id")[before:])
     kinds = [(e.model, e.action) for e in events]
     assert kinds.count(("capture.itemresponse", "create")) == 12
     assert ("capture.administration", "create") in kinds and ("capture.administration", "change") in kinds
@@ -202,12 +206,12 @@ def test_htmx_autosave_saves_each_change(client, accounts, participant):
     response = client.post(path, {"wai_sr_1": "5", "wai_sr_2": "9", "_action": "autosave"}, HTTP_HX_REQUEST="true")
     assert response.status_code == 200 and b"Item 2: 9 is out of range" in response.content
     assert answers_of(administration()) == {"wai_sr_1": 5.0}
-    change = m.AuditEvent.objects.filter(model="capture.itemresponse", action="change").latest("id")
+    change = AuditEvent.objects.filter(model="capture.itemresponse", action="change").latest("id")
     assert change.old == {"value": 4.0} and change.new == {"value": 5.0}
     # Clearing an answer deletes it, with its event.
     client.post(path, {"wai_sr_1": "", "_action": "autosave"}, HTTP_HX_REQUEST="true")
     assert answers_of(administration()) == {}
-    assert m.AuditEvent.objects.filter(model="capture.itemresponse", action="delete").exists()
+    assert AuditEvent.objects.filter(model="capture.itemresponse", action="delete").exists()
 
 
 def test_a_second_link_continues_the_same_draft(client, accounts, participant):
@@ -245,7 +249,7 @@ def test_grid_hamd_is_rated_in_the_app_by_the_participants_facilitator(client, a
     found = administration("baseline", "grid_hamd17")
     assert found.status == "submitted" and found.scores["total"] == 20.0 and found.rater == "facilitator"
     assert submitted == [found]
-    event = m.AuditEvent.objects.filter(model="capture.administration", action="change").latest("id")
+    event = AuditEvent.objects.filter(model="capture.administration", action="change").latest("id")
     assert event.actor == "user:facilitator" and event.user_id == accounts.facilitator.pk
     # The timeline shows the baseline done.
     detail = client.get(reverse("capture:participant_detail", kwargs={"study": STUDY, "participant": NEW}))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from alliance.web.capture.models import AuditEvent
+from alliance.web.audit.models import AuditEvent
 
 from .webapp import PASSWORD
 

@@ -6,16 +6,18 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from typer.testing import CliRunner
 
 from alliance import instruments as bank
 from alliance.cli import app
+from alliance.web.audit.log import AuditLog
+from alliance.web.audit.models import AuditEvent
 from alliance.web.capture import models as m
-from alliance.web.capture import recording
-from alliance.web.capture.audit import AuditLog
-from alliance.web.monitor import hooks
+from alliance.web.capture import recording, signals
+from alliance.web.monitor import receivers
 from alliance.web.monitor.alerting import raise_alerts, refresh_alerts
 from alliance.web.monitor.dashboards import completeness, deidentify_dates, mean_ci
 from alliance.web.monitor.models import Alert, AnalysisRun
@@ -37,7 +39,7 @@ def enrol_new(study, days_ago: int) -> m.Participant:
 
 
 def submit(participant, timepoint: str, instrument: str, value: float) -> m.Administration:
-    """Submit a form with every item answered ``value``, as the capture views do (the hook runs)."""
+    """Submit a form with every item answered ``value``, as the capture views do (the signal is sent)."""
     log = AuditLog(actor="test:form", study=participant.study)
     definition = bank.get(instrument)
     administration = recording.open_administration(participant, participant.study.timepoints.get(code=timepoint),
@@ -67,14 +69,34 @@ def test_a_low_alliance_form_raises_one_alert_with_its_audit_event(low_alliance)
     assert alert.reason.startswith("WAI-SR total 12 at the final preparation session is below the sample's "
                                    "25th percentile (")
     assert alert.reason.endswith(f", n = 7); session 1 is due on {due}")
-    event = m.AuditEvent.objects.get(model="monitor.alert", object_id=str(alert.pk))
+    event = AuditEvent.objects.get(model="monitor.alert", object_id=str(alert.pk))
     assert (event.action, event.actor, event.new["rule"], event.new["participant"]) == (
         "create", "system:alerts", "low_alliance", NEW)
     # Raising again (another form, a refresh) never duplicates it.
     administration = m.Administration.objects.get(participant=low_alliance, timepoint__code="prep")
-    assert hooks.on_administration_submitted(administration) == []
+    answers = dict(signals.administration_submitted.send(sender=m.Administration, administration=administration))
+    assert answers[receivers.alerts_on_submission] == []
     refresh_alerts(low_alliance.study)
     assert Alert.objects.filter(participant=low_alliance, rule="low_alliance").count() == 1
+
+
+def test_a_failing_receiver_rolls_the_submitted_form_back(web_study, accounts):
+    """The signal is sent inside the form's transaction: a receiver's error undoes the whole write."""
+    participant = enrol_new(web_study, days_ago=10)
+    before = AuditEvent.objects.count()
+
+    def broken(sender, administration, **kwargs):
+        raise RuntimeError("the monitor is down")
+
+    signals.administration_submitted.connect(broken, weak=False)
+    try:
+        with pytest.raises(RuntimeError, match="the monitor is down"), transaction.atomic():
+            submit(participant, "prep", "wai_sr", 1)
+    finally:
+        signals.administration_submitted.disconnect(broken)
+    assert not m.Administration.objects.filter(participant=participant).exists()
+    assert not Alert.objects.filter(participant=participant).exists()
+    assert AuditEvent.objects.count() == before
 
 
 def test_a_dosing_session_that_took_place_silences_the_low_alliance_rule(web_study, accounts):
@@ -110,7 +132,7 @@ def test_overdue_then_missed_then_resolved(web_study, accounts, client):
     overdue.refresh_from_db()
     assert overdue.resolved_at is not None and not overdue.is_open
     assert Alert.objects.get(participant=participant, rule="missed_assessment", timepoint="baseline").is_open
-    assert m.AuditEvent.objects.filter(model="monitor.alert", object_id=str(overdue.pk), action="change",
+    assert AuditEvent.objects.filter(model="monitor.alert", object_id=str(overdue.pk), action="change",
                                        new__has_key="resolved_at").exists()
 
 
@@ -127,7 +149,7 @@ def test_who_may_acknowledge(low_alliance, accounts, client, role, status):
     alert.refresh_from_db()
     if role in ("admin", "investigator", "facilitator"):
         assert alert.acknowledged_by == accounts[role] and alert.acknowledgement_note.startswith("talked")
-        event = m.AuditEvent.objects.get(model="monitor.alert", object_id=str(alert.pk), action="change")
+        event = AuditEvent.objects.get(model="monitor.alert", object_id=str(alert.pk), action="change")
         assert event.user_id == accounts[role].pk and event.actor == f"user:{role}"
         assert event.old["acknowledged_at"] is None and event.new["acknowledgement_note"].startswith("talked")
         assert response["Location"] == reverse("monitor:participant", kwargs={"study": STUDY, "participant": NEW})
@@ -146,7 +168,7 @@ def test_acknowledge_is_post_only_and_keeps_the_first_acknowledgement(low_allian
     second = client.post(url, {"note": "second"})
     alert.refresh_from_db()
     assert alert.acknowledgement_note == "first" and second.status_code == 302
-    assert m.AuditEvent.objects.filter(model="monitor.alert", object_id=str(alert.pk), action="change").count() == 1
+    assert AuditEvent.objects.filter(model="monitor.alert", object_id=str(alert.pk), action="change").count() == 1
 
 
 def test_acknowledge_requires_the_csrf_token(low_alliance, accounts):
@@ -181,7 +203,7 @@ def test_monitors_see_days_from_enrolment_and_no_acknowledge_button(low_alliance
     assert (timezone.localdate() + timedelta(days=11)).isoformat() not in html
     assert 'name="note"' not in html
     # A monitor's visit writes nothing (no refresh of time-driven alerts).
-    assert not m.AuditEvent.objects.filter(model="monitor.alert", user=accounts.monitor).exists()
+    assert not AuditEvent.objects.filter(model="monitor.alert", user=accounts.monitor).exists()
 
 
 def test_a_facilitator_cannot_open_another_facilitators_participant(web_study, accounts, client):
@@ -257,9 +279,9 @@ def test_run_the_analysis_and_download_the_report(web_study, accounts, client, s
     assert download.status_code == 200
     results = json.loads(b"".join(download.streaming_content))
     assert results["provenance"]["n_participants"] == 6
-    assert m.AuditEvent.objects.filter(model="capture.study", action="export", user=accounts.investigator,
+    assert AuditEvent.objects.filter(model="capture.study", action="export", user=accounts.investigator,
                                        new__file="results.json").exists()
-    assert m.AuditEvent.objects.filter(model="monitor.analysisrun", action="change", new__status="done").exists()
+    assert AuditEvent.objects.filter(model="monitor.analysisrun", action="change", new__status="done").exists()
     # Monitors may download the (aggregate) report but not run the analysis; facilitators neither.
     client.logout()
     client_for(client, accounts, "monitor")
@@ -278,3 +300,26 @@ def test_alliance_alerts_refresh_command(low_alliance):
     assert result.exit_code == 0, result.output
     assert result.output.startswith(f"{STUDY}: ") and "new alert(s)" in result.output
     assert Alert.objects.filter(participant=low_alliance, rule_type="missed_assessment").exists()
+
+
+def test_alliance_alerts_refresh_names_the_studies_there_are_for_an_unknown_one(web_study):
+    result = CliRunner().invoke(app, ["alerts", "refresh", "--study", "nope"])
+    assert result.exit_code == 1
+    assert f"no study named 'nope' in the database; studies are: {STUDY}" in result.output
+
+
+def test_alliance_analyze_reads_a_stored_study(web_study, tmp_path, monkeypatch):
+    """`alliance analyze --study` sets Django up, then exports the study through the storage module."""
+    exported = []
+
+    def analyze_and_report(trial, out, hashes, seed):  # the analysis itself is tested in tests/analysis
+        exported.append(trial)
+        return {"results": out / "results.json", "html": out / "report.html", "pdf": out / "report.pdf"}
+
+    monkeypatch.setattr("alliance.cli._analyze_and_report", analyze_and_report)
+    result = CliRunner().invoke(app, ["analyze", "--study", STUDY, "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    (trial,) = exported
+    assert len(trial.participants) == 6
+    missing = CliRunner().invoke(app, ["analyze", "--study", "nope", "--out", str(tmp_path)])
+    assert missing.exit_code == 1 and "no study named 'nope'" in missing.output

@@ -12,6 +12,7 @@ import urllib.request
 
 import pytest
 
+from alliance.web.audit.models import AuditEvent
 from alliance.web.capture import models as m
 from alliance.web.capture.demo import DEMO_PASSWORD, seed_demo
 from alliance.web.capture.queries import participant_scores, study_scores
@@ -73,11 +74,11 @@ def test_seed_demo_gives_each_role_an_account(web_study):
     user = get_user_model().objects.get(username="demo-monitor")
     assert user.check_password(DEMO_PASSWORD)
     assert not m.Participant.objects.filter(study=web_study, enrolled_on__isnull=True).exists()
-    assert m.AuditEvent.objects.filter(actor="demo:seed").exists()
+    assert AuditEvent.objects.filter(actor="demo:seed").exists()
     # Again: nothing new.
-    count = m.AuditEvent.objects.count()
+    count = AuditEvent.objects.count()
     assert seed_demo(web_study.name) == accounts
-    assert m.AuditEvent.objects.count() == count
+    assert AuditEvent.objects.count() == count
 
 
 @pytest.mark.django_db

@@ -1,6 +1,8 @@
 """``alliance.web.settings``: where the data go, the secret key, the database URL, password hashing.
 
-Each case loads the real settings in a fresh process with a controlled environment.
+Most cases load the real settings module in a fresh process with a controlled environment; the
+caller's choices (``https``, ``allowed_hosts``) are checked on :func:`alliance.web.config.build_settings`,
+which takes the environment as a mapping.
 """
 
 from __future__ import annotations
@@ -67,4 +69,42 @@ def test_secret_key_is_generated_once_per_install_and_kept_private(tmp_path):
 def test_argon2_hashes_passwords_and_the_apps_are_installed(tmp_path):
     shown = settings_with({"HOME": str(tmp_path)})
     assert shown["hashers"][0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
-    assert {"alliance.web.capture", "alliance.web.accounts"} <= set(shown["apps"])
+    assert {"alliance.web.audit", "alliance.web.capture", "alliance.web.accounts", "alliance.web.monitor"} <= set(
+        shown["apps"])
+
+
+# -- a caller's choices, passed as arguments; the environment still wins ----------------------------
+
+def test_a_callers_https_and_hosts_apply_where_the_environment_is_silent(tmp_path):
+    from alliance.web.config import build_settings
+
+    quiet = {"ALLIANCE_DATA_DIR": str(tmp_path), "HOME": str(tmp_path)}
+    served = build_settings(quiet, https=False, allowed_hosts=["localhost", "127.0.0.1", "clinic.local"])
+    assert (served["HTTPS"], served["SESSION_COOKIE_SECURE"], served["CSRF_COOKIE_SECURE"]) == (False, False, False)
+    assert served["SECURE_HSTS_SECONDS"] == 0 and "SECURE_PROXY_SSL_HEADER" not in served
+    assert served["ALLOWED_HOSTS"] == ["localhost", "127.0.0.1", "clinic.local"]
+    default = build_settings(quiet)
+    assert default["HTTPS"] is True and default["ALLOWED_HOSTS"] == ["localhost", "127.0.0.1"]
+    assert "SECURE_PROXY_SSL_HEADER" not in default  # HTTPS by default, but the proxy header only when said
+
+
+def test_the_environment_wins_over_a_callers_choices(tmp_path):
+    from alliance.web.config import build_settings
+
+    said = {"ALLIANCE_DATA_DIR": str(tmp_path), "HOME": str(tmp_path), "ALLIANCE_HTTPS": "true",
+            "ALLIANCE_ALLOWED_HOSTS": "alliance.example.org"}
+    served = build_settings(said, https=False, allowed_hosts=["localhost"])
+    assert served["HTTPS"] is True and served["SESSION_COOKIE_SECURE"] is True
+    assert served["SECURE_PROXY_SSL_HEADER"] == ("HTTP_X_FORWARDED_PROTO", "https")
+    assert served["ALLOWED_HOSTS"] == ["alliance.example.org"]
+    explicit = build_settings({"ALLIANCE_DATA_DIR": str(tmp_path), "HOME": str(tmp_path)}, https=True)
+    assert explicit["SECURE_PROXY_SSL_HEADER"] == ("HTTP_X_FORWARDED_PROTO", "https")
+
+
+def test_building_settings_leaves_the_process_environment_alone(tmp_path):
+    from alliance.web.config import build_settings
+
+    before = dict(os.environ)
+    build_settings({"ALLIANCE_DATA_DIR": str(tmp_path), "HOME": str(tmp_path), "DATABASE_URL": "sqlite:///x.db"},
+                   https=False, allowed_hosts=["example.org"])
+    assert dict(os.environ) == before

@@ -1,4 +1,4 @@
-"""Fixtures for the web app's tests: a stored study, and one account per role.
+"""Fixtures for the web app's tests: a stored study, one account per role, and a signal listener.
 
 Import the fixtures into a test module (``from .webapp import web_study, accounts  # noqa: F401``).
 The study is :func:`tests.web.conftest.make_study` (Levin 2024 protocol, six participants,
@@ -58,7 +58,7 @@ def accounts(web_study) -> Accounts:
     from django.contrib.auth import get_user_model
 
     from alliance.web.accounts.members import set_membership
-    from alliance.web.capture.audit import AuditLog
+    from alliance.web.audit.log import AuditLog
 
     model = get_user_model()
     log = AuditLog(actor="test:setup", study=web_study)
@@ -74,6 +74,30 @@ def accounts(web_study) -> Accounts:
     set_membership(users["monitor"], web_study, "monitor", log)
     log.write()
     return Accounts(**users)
+
+
+@pytest.fixture
+def received():
+    """Listen to a signal for one test: ``told = received(signal, "administration")``.
+
+    Returns a function that connects a receiver to ``signal`` and gives the list it appends each
+    sending's ``keyword`` argument to; the receivers are disconnected when the test ends.
+    """
+    connected = []
+
+    def listen(signal, keyword: str) -> list:
+        told = []
+
+        def receiver(sender, **kwargs):
+            told.append(kwargs[keyword])
+
+        signal.connect(receiver, weak=False)
+        connected.append((signal, receiver))
+        return told
+
+    yield listen
+    for signal, receiver in connected:
+        signal.disconnect(receiver)
 
 
 def client_for(client, accounts: Accounts, role: str | None):

@@ -139,7 +139,7 @@ def resolve_plan(plan: AnalysisPlan, protocol) -> ResolvedPlan:
     Parameters
     ----------
     plan : AnalysisPlan
-    protocol : alliance.study.Protocol
+    protocol : alliance.protocol.Protocol
 
     Returns
     -------

@@ -450,7 +450,7 @@ def missed_assessment_alerts(rule: AlertRule, protocol: Protocol, timelines: Map
     rule : AlertRule
     protocol : Protocol
     timelines : mapping
-        Participant id → the rows of :func:`alliance.study.schedule.timeline` on ``today``
+        Participant id → the rows of :func:`alliance.monitoring.schedule.timeline` on ``today``
         (computed with the same ``missed_after_days``).
     today : date
     missed_after_days : int

@@ -29,7 +29,7 @@ RULE_TYPES = ("low_alliance", "alliance_drop", "flag", "missed_assessment")
 SEVERITIES = ("info", "warning", "urgent")
 METHODS = ("percentile", "threshold")
 AT_CHOICES = ("last_preparation", "last_before_dosing")
-# The statuses of alliance.study.schedule.timeline that mean "should have happened and has not".
+# The statuses of alliance.monitoring.schedule.timeline that mean "should have happened and has not".
 LATE_STATUSES = ("overdue", "missed")
 
 _TOP_KEYS = ("crisis_text", "missed_after_days", "rules")

@@ -6,7 +6,12 @@
 - :mod:`.tables` — APA-formatted tables (:mod:`.apa` formats the numbers);
 - :mod:`.document` — what the report says (sections of text, tables, figures);
 - :mod:`.render` — HTML (Jinja2 template ``templates/report.html.j2``) and PDF (reportlab);
+- :mod:`.summary` and :mod:`.console` — the headline tables the command line prints;
 - :func:`write_report` and :func:`write_results` — the only functions here that write files.
+
+Importing the package imports none of its modules: :mod:`.document` (and with it matplotlib and
+the analysis) is loaded when :class:`Document` or :func:`build_document` is first used, so that
+``from alliance.report import apa`` or ``console`` stays light (the CLI's ``--help`` and ``score``).
 """
 
 from __future__ import annotations
@@ -14,10 +19,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .document import Document, build_document
-from .render import render_html, render_pdf, rendered_blocks
-
 __all__ = ["Document", "build_document", "write_report", "write_results"]
+
+_LAZY = {"Document": "document", "build_document": "document",
+         "render_html": "render", "render_pdf": "render", "rendered_blocks": "render"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def write_results(results, path: str | Path) -> Path:
@@ -56,6 +69,9 @@ def write_report(study, results, out_dir: str | Path, *, figures_png: bool = Tru
     dict of str to Path
         ``results``, ``html``, ``pdf`` and ``figure:<id>`` for each figure.
     """
+    from .document import build_document
+    from .render import render_html, render_pdf, rendered_blocks
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     document = build_document(study, results)

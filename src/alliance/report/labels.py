@@ -13,7 +13,7 @@ class Labels:
 
     Parameters
     ----------
-    protocol : alliance.study.Protocol
+    protocol : alliance.protocol.Protocol
         Timepoint labels come from it; derived timepoints (``peak``) are named by their id.
     """
 

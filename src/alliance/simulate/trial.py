@@ -112,7 +112,7 @@ def score_model(protocol, scenario: Scenario) -> ScoreModel:
 
     Parameters
     ----------
-    protocol : alliance.study.Protocol
+    protocol : alliance.protocol.Protocol
     scenario : Scenario
 
     Returns
@@ -206,7 +206,7 @@ def simulate_trial(protocol=None, n: int = 24, seed: int | None = None, scenario
 
     Parameters
     ----------
-    protocol : alliance.study.Protocol, optional
+    protocol : alliance.protocol.Protocol, optional
         The design; the built-in Levin 2024 protocol when omitted.
     n : int
         Number of participants enrolled.
@@ -343,7 +343,9 @@ def _session_scores(protocol, scenario, variables, scores, dosing, rng) -> dict[
             others = (1 - p_last) / (len(sessions) - 1)
             probs = [others] * (len(sessions) - 1) + [p_last]
             peak_session = rng.choice(len(sessions), size=n, p=probs)
-        instrument_ids = {i for t in sessions for i in t.instruments}
+        # In protocol order, not set order: the draws below depend on it, and a set's order of
+        # strings changes between processes (hash randomization), so one seed gave different trials.
+        instrument_ids = dict.fromkeys(i for t in sessions for i in t.instruments)
         for instrument_id in instrument_ids:
             inst = instruments.get(instrument_id)
             scale = primary_scale(inst)

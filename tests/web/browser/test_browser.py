@@ -135,8 +135,8 @@ def test_a_study_teams_day(web_study, accounts, browser_settings, new_page):
 
 def test_screenshots(web_study, accounts, browser_settings, new_page, tmp_path):
     """The participant dashboard (desktop) and a questionnaire (phone), for the README."""
+    from alliance.web.audit.log import AuditLog
     from alliance.web.capture import recording
-    from alliance.web.capture.audit import AuditLog
     from alliance.web.monitor.alerting import refresh_alerts
 
     target = ROOT / "docs" / "screenshots" if os.environ.get("ALLIANCE_SCREENSHOTS") == "1" else tmp_path

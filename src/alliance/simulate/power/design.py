@@ -237,7 +237,7 @@ def build_design(protocol, scenario: Scenario, tests: Sequence[Any], *, distribu
 
     Parameters
     ----------
-    protocol : alliance.study.Protocol
+    protocol : alliance.protocol.Protocol
     scenario : Scenario
     tests : sequence of PowerTest or mapping
     distribution : {"beta", "normal"}

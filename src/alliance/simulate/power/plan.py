@@ -231,7 +231,7 @@ def power_analysis(n: Sequence[int] | int, attrition: Sequence[float] | float = 
         How the indirect effect is tested (see the module docstring).
     n_boot : int
         Bootstrap resamples per trial for ``mediation_ci="bootstrap"``.
-    protocol : alliance.study.Protocol, optional
+    protocol : alliance.protocol.Protocol, optional
         Default: :func:`alliance.protocol.default_protocol`.
     scenario : Scenario, optional
         Default: :func:`levin2024_scenario`.

@@ -20,6 +20,10 @@ login page; a logged-in user without a fitting role gets 403; a participant the 
 is 404 (:func:`participant_or_404`), so that a facilitator cannot even learn that another
 facilitator's participant exists.
 
+The capture app's views use this module, so it imports no module of the capture app: it reaches
+``capture.Study`` through Django's app registry and a study's participants through the
+``study.participants`` relation.
+
 Examples
 --------
 In a view module::
@@ -35,12 +39,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from functools import wraps
 
+from django.apps import apps
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
-
-from alliance.web.capture.models import Participant, Study
 
 from .models import Role, StudyMembership
 
@@ -55,13 +58,18 @@ WHOLE_STUDY_ROLES = ("admin", "investigator", "monitor")
 _CACHE = "_alliance_roles"
 
 
-def role_in(user, study: Study) -> str | None:
+def _studies() -> QuerySet:
+    # By name, through the app registry (see the module docstring).
+    return apps.get_model("capture", "Study").objects.all()
+
+
+def role_in(user, study) -> str | None:
     """The user's role in a study, or ``None`` when they have none.
 
     Parameters
     ----------
     user : User or AnonymousUser
-    study : Study
+    study : capture.Study
 
     Returns
     -------
@@ -98,32 +106,32 @@ def studies_for(user) -> QuerySet:
 
     Returns
     -------
-    QuerySet of Study
+    QuerySet of capture.Study
     """
     if not getattr(user, "is_authenticated", False) or not user.is_active:
-        return Study.objects.none()
+        return _studies().none()
     if user.is_superuser:
-        return Study.objects.order_by("name")
-    return Study.objects.filter(memberships__user=user).order_by("name").distinct()
+        return _studies().order_by("name")
+    return _studies().filter(memberships__user=user).order_by("name").distinct()
 
 
-def visible_participants(user, study: Study) -> QuerySet:
+def visible_participants(user, study) -> QuerySet:
     """The participants of a study the user may see.
 
     Parameters
     ----------
     user : User or AnonymousUser
-    study : Study
+    study : capture.Study
 
     Returns
     -------
-    QuerySet of Participant
+    QuerySet of capture.Participant
         All of the study's participants for admins, investigators and monitors; for a
         facilitator those assigned to a ``capture.Facilitator`` linked to their account; none for
         anyone else.
     """
     role = role_in(user, study)
-    participants = Participant.objects.filter(study=study)
+    participants = study.participants.all()
     if role in WHOLE_STUDY_ROLES:
         return participants
     if role == Role.FACILITATOR:
@@ -131,22 +139,22 @@ def visible_participants(user, study: Study) -> QuerySet:
     return participants.none()
 
 
-def can_write(user, study: Study) -> bool:
+def can_write(user, study) -> bool:
     """Whether the user may change data of the study (monitors and non-members may not)."""
     return role_in(user, study) in WRITE_ROLES
 
 
-def can_see_identifiers(user, study: Study) -> bool:
+def can_see_identifiers(user, study) -> bool:
     """Whether the user may see identifier fields of the participants they can see (not monitors)."""
     return role_in(user, study) in IDENTIFIER_ROLES
 
 
-def can_manage_members(user, study: Study) -> bool:
+def can_manage_members(user, study) -> bool:
     """Whether the user may add people to the study (admins and investigators)."""
     return role_in(user, study) in ("admin", "investigator")
 
 
-def roles_assignable(user, study: Study) -> tuple[str, ...]:
+def roles_assignable(user, study) -> tuple[str, ...]:
     """The roles the user may give others in the study: admins any, investigators all but admin."""
     role = role_in(user, study)
     if role == Role.ADMIN:
@@ -162,19 +170,19 @@ def can_create_study(user) -> bool:
                 and (user.is_superuser or user.is_staff))
 
 
-def participant_or_404(user, study: Study, participant_id: str) -> Participant:
+def participant_or_404(user, study, participant_id: str):
     """The participant with this id, if the user may see them; 404 otherwise.
 
     Parameters
     ----------
     user : User
-    study : Study
+    study : capture.Study
     participant_id : str
         ``Participant.participant_id`` (the study's own id, e.g. ``P001``).
 
     Returns
     -------
-    Participant
+    capture.Participant
 
     Raises
     ------
@@ -189,9 +197,9 @@ def participant_or_404(user, study: Study, participant_id: str) -> Participant:
     return participant
 
 
-def study_or_404(name: str) -> Study:
+def study_or_404(name: str):
     """The study with this name (the ``study`` URL keyword); 404 when there is none."""
-    study = Study.objects.filter(name=name).first()
+    study = _studies().filter(name=name).first()
     if study is None:
         raise Http404("no such study")
     return study
@@ -211,7 +219,7 @@ def study_view(roles: Iterable[str] = ROLES, write: bool = False) -> Callable:
     Returns
     -------
     callable
-        A decorator. The wrapped view receives the :class:`Study` as ``study`` instead of its
+        A decorator. The wrapped view receives the ``capture.Study`` as ``study`` instead of its
         name, and ``request.study`` and ``request.study_role`` are set. Anonymous users are
         redirected to the login page; a user without an allowed role gets 403; an unknown study
         is 404.

@@ -3,6 +3,9 @@
 Used by the members page, by ``alliance createadmin`` and by the demo seed, so that an account
 made any of these ways is made the same way and shows up in the audit trail. Audit events of
 accounts hold the username and roles, never a password or its hash.
+
+A study's facilitator records (``capture.Facilitator``) are reached through ``study.facilitators``:
+the capture app imports this module, so this one imports none of capture's.
 """
 
 from __future__ import annotations
@@ -10,8 +13,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model, password_validation
 from django.db import transaction
 
-from alliance.web.capture.audit import AuditLog
-from alliance.web.capture.models import Facilitator, Study
+from alliance.web.audit.log import AuditLog
 
 from .models import Role, StudyMembership
 
@@ -62,7 +64,7 @@ def create_user(username: str, password: str, log: AuditLog, *, superuser: bool 
     return user
 
 
-def set_membership(user, study: Study, role: str, log: AuditLog, *, facilitator_id: str = "") -> StudyMembership:
+def set_membership(user, study, role: str, log: AuditLog, *, facilitator_id: str = "") -> StudyMembership:
     """Give ``user`` the ``role`` in ``study`` (replacing a role they had), recorded in ``log``.
 
     For the facilitator role the account is linked to the study's ``capture.Facilitator`` with
@@ -90,9 +92,9 @@ def set_membership(user, study: Study, role: str, log: AuditLog, *, facilitator_
         log.changed(membership, {"role": old}, {"role": role}, label=f"{user.get_username()} in {study.name}")
     if role == Role.FACILITATOR:
         facilitator_id = facilitator_id.strip()
-        facilitator = Facilitator.objects.filter(study=study, facilitator_id=facilitator_id).first()
+        facilitator = study.facilitators.filter(facilitator_id=facilitator_id).first()
         if facilitator is None:
-            facilitator = Facilitator.objects.create(study=study, facilitator_id=facilitator_id, user=user)
+            facilitator = study.facilitators.create(facilitator_id=facilitator_id, user=user)
             log.created(facilitator, {"facilitator_id": facilitator_id, "username": user.get_username()},
                         label=facilitator_id)
         elif facilitator.user_id != user.pk:
@@ -107,7 +109,7 @@ def set_membership(user, study: Study, role: str, log: AuditLog, *, facilitator_
 def remove_membership(membership: StudyMembership, log: AuditLog) -> None:
     """Take a person's role in a study away, unlinking their facilitator records there."""
     user, study = membership.user, membership.study
-    for facilitator in Facilitator.objects.filter(study=study, user=user):
+    for facilitator in study.facilitators.filter(user=user):
         facilitator.user = None
         facilitator.save(update_fields=["user"])
         log.changed(facilitator, {"username": user.get_username()}, {"username": None},

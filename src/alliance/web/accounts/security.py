@@ -1,7 +1,7 @@
 """Security headers Django does not set itself, and keeping secrets out of the logs.
 
 Django's own middleware already sends ``X-Content-Type-Options``, ``Referrer-Policy``,
-``X-Frame-Options`` and (over HTTPS) HSTS; see ``alliance.web.settings``. What is added here:
+``X-Frame-Options`` and (over HTTPS) HSTS; see ``alliance.web.config``. What is added here:
 
 - :class:`ContentSecurityPolicyMiddleware`: a ``Content-Security-Policy`` that lets a page load
   scripts, styles, images, fonts and fetches only from this site, with no inline scripts or

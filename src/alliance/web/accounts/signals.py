@@ -14,8 +14,8 @@ from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
-from alliance.web.capture.audit import AuditLog
-from alliance.web.capture.models import AuditEvent
+from alliance.web.audit.log import AuditLog
+from alliance.web.audit.models import AuditEvent
 
 
 def _event(action: str, user, details: dict) -> None:

@@ -8,8 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.shortcuts import redirect, render
 
-from alliance.web.capture.audit import AuditLog
-from alliance.web.capture.models import Facilitator
+from alliance.web.audit.log import AuditLog
 
 from . import access
 from .forms import MemberForm, ThrottledLoginForm
@@ -81,7 +80,7 @@ def members(request, study):
     memberships = (StudyMembership.objects.filter(study=study).select_related("user")
                    .order_by("role", "user__username"))
     linked = {}
-    for facilitator_id, user_id in Facilitator.objects.filter(study=study, user__isnull=False).values_list(
+    for facilitator_id, user_id in study.facilitators.filter(user__isnull=False).values_list(
             "facilitator_id", "user_id"):
         linked.setdefault(user_id, []).append(facilitator_id)
     rows = [{"membership": m, "facilitators": ", ".join(linked.get(m.user_id, [])),

@@ -34,9 +34,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from alliance.web.accounts.members import create_user, set_membership
+from alliance.web.audit.log import AuditLog
 
 from . import models as m
-from .audit import AuditLog
 from .errors import UnknownStudyError
 from .recording import participant_state
 from .timelines import iso_day

@@ -7,10 +7,6 @@ class StorageError(Exception):
     """The database cannot do what was asked: unknown study, inconsistent data, refused change."""
 
 
-class AppendOnlyError(StorageError):
-    """An attempt to change or delete an audit event, which are append-only."""
-
-
 class UnknownStudyError(StorageError, LookupError):
     """No study of that name in the database; the message names the studies there are."""
 

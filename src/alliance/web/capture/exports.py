@@ -30,9 +30,9 @@ from django.utils import timezone
 
 from alliance.study import formats, save
 from alliance.study.deidentify import shift_dates
+from alliance.web.audit.log import AuditLog
 
 from . import models as m
-from .audit import AuditLog
 from .recording import date_offsets
 from .storage import export_study
 

@@ -210,7 +210,7 @@ def score_answers(instrument: Instrument, answers: dict[str, float | None]) -> t
         Labels of scales the missing-item rules leave without a score (too many items
         unanswered); a form is submitted only when this is empty.
     """
-    from .audit import plain
+    from alliance.web.audit.log import plain
 
     row = {item.id: [np.nan if answers.get(item.id) is None else answers[item.id]] for item in instrument.items}
     scored = bank.score(instrument, pd.DataFrame(row)).iloc[0]

@@ -1,4 +1,4 @@
-"""Storage of studies: the protocol, participants, what was administered and answered, and the audit trail.
+"""Storage of studies: the protocol, participants, what was administered and answered.
 
 The tidy data contract of ``alliance.study`` maps onto these tables:
 
@@ -14,8 +14,8 @@ contract                 tables
                          rater, time and scores) and :class:`ItemResponse` (one answered item)
 =======================  =====================================================================
 
-Every create, change and delete is recorded in :class:`AuditEvent`, which is append-only: the
-model refuses updates and deletes, and database triggers (``triggers.py``) refuse them too.
+Every create, change and delete is recorded in the audit trail,
+:class:`alliance.web.audit.models.AuditEvent` (the ``audit`` app), which is append-only.
 
 The web app adds :class:`PrivateLink` (a participant's link to a self-report form, stored as the
 SHA-256 of its token), :class:`DateShift` (the secret per-participant offset of de-identified
@@ -27,8 +27,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
-
-from .errors import AppendOnlyError
 
 
 class Study(models.Model):
@@ -265,72 +263,3 @@ class DateShift(models.Model):
 
     def __str__(self) -> str:
         return f"{self.participant} date shift"
-
-
-class AuditEventQuerySet(models.QuerySet):
-    """Audit events can be added and read, never changed or removed."""
-
-    def update(self, **kwargs):
-        raise AppendOnlyError("audit events are append-only: they cannot be updated")
-
-    def delete(self):
-        raise AppendOnlyError("audit events are append-only: they cannot be deleted")
-
-    def bulk_update(self, objs, fields, batch_size=None):
-        raise AppendOnlyError("audit events are append-only: they cannot be updated")
-
-    def _raw_delete(self, using):
-        raise AppendOnlyError("audit events are append-only: they cannot be deleted")
-
-    update.queryset_only = True
-    delete.queryset_only = True
-    _raw_delete.queryset_only = True
-
-
-class AuditEvent(models.Model):
-    """One create, change, delete or export: who, when, what, and the values before and after.
-
-    ``old`` and ``new`` hold the object's recorded fields (``None`` for a create's ``old`` and a
-    delete's ``new``). The user and study are kept as plain ids without a database constraint, so
-    that deleting a user or a study neither fails nor rewrites the trail.
-    """
-
-    class Action(models.TextChoices):
-        CREATE = "create"
-        CHANGE = "change"
-        DELETE = "delete"
-        EXPORT = "export"  # data left the database (a download from the web app); ``new`` says what
-        LOGIN = "login"  # a user logged in (Django also updates their last_login)
-        LOGOUT = "logout"
-        LOGIN_FAILED = "login_fail"  # ``new`` holds a keyed hash of the username tried, not the name
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False,
-                             null=True, blank=True, related_name="+")
-    actor = models.CharField(max_length=200, help_text='Who, in words: "cli:import", "user:alice", …')
-    at = models.DateTimeField(default=timezone.now, db_index=True)
-    action = models.CharField(max_length=10, choices=Action.choices)
-    model = models.CharField(max_length=100, help_text='Model label, e.g. "capture.itemresponse".')
-    object_id = models.CharField(max_length=64)
-    object_repr = models.CharField(max_length=300, blank=True,
-                                   help_text="What the object was, readable after it is deleted.")
-    study = models.ForeignKey(Study, on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True,
-                              related_name="audit_events")
-    old = models.JSONField(null=True, blank=True)
-    new = models.JSONField(null=True, blank=True)
-
-    objects = AuditEventQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["at", "id"]
-        indexes = [models.Index(fields=["model", "object_id"]), models.Index(fields=["study", "at"])]
-
-    def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.model} {self.object_repr or self.object_id}"
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise AppendOnlyError("audit events are append-only: they cannot be updated")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise AppendOnlyError("audit events are append-only: they cannot be deleted")

@@ -1,6 +1,6 @@
 """Reading stored studies for the web app: the protocol, and scores as tables (one query each).
 
-:func:`study_protocol` gives a stored study's :class:`~alliance.study.Protocol` (parsed once per
+:func:`study_protocol` gives a stored study's :class:`~alliance.protocol.Protocol` (parsed once per
 protocol version). :func:`participant_scores` and :func:`study_scores` serve dashboards and alerts.
 
 The scores are those stored with each administration when it was submitted or imported, computed
@@ -40,7 +40,7 @@ def study_protocol(study: Study) -> Protocol:
 
     Returns
     -------
-    alliance.study.Protocol
+    alliance.protocol.Protocol
     """
     return _protocol(study.protocol_sha256, study.protocol_yaml, study.name)
 

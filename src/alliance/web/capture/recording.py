@@ -1,7 +1,7 @@
 """What the web app writes — studies, enrolments, dosing sessions, forms, private links — each audited.
 
 Every function here makes its changes and collects their audit events in the caller's
-:class:`~alliance.web.capture.audit.AuditLog`, inside one transaction, so that data and trail are
+:class:`~alliance.web.audit.log.AuditLog`, inside one transaction, so that data and trail are
 committed together (the views call them in ``transaction.atomic`` and write the log at the end).
 A study is created through :func:`alliance.web.capture.storage.import_study` (an import of the
 protocol with no participants yet), so that the web app and ``alliance import`` store studies one
@@ -11,7 +11,8 @@ way. Scoring happens only in :func:`alliance.instruments.score`, via
 Administrations made here follow the import's conventions: ``rater`` is empty for a participant's
 self-report and the username of the staff member for a clinician-rated form; ``administered_at``
 is the moment of submission as ISO-8601 text (UTC, seconds). After a form is submitted or a
-dosing session recorded, :mod:`alliance.web.monitor.hooks` is told inside the same transaction.
+dosing session recorded, the signals of :mod:`alliance.web.capture.signals` are sent inside the
+same transaction (the monitor app raises its alerts on them).
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ from alliance.instruments import Instrument
 from alliance.protocol import Protocol
 from alliance.study import Study as TidyStudy
 from alliance.study.validation import DOSING_COLUMNS, RESPONSE_COLUMNS
-from alliance.web.monitor import hooks
+from alliance.web.audit.log import AuditLog
 
 from . import models as m
-from .audit import AuditLog
+from . import signals
 from .errors import StorageError
 from .instrument_forms import score_answers
 from .storage import import_study
@@ -210,7 +211,7 @@ def record_dosing(participant: m.Participant, *, session: int, day: date, compou
             setattr(dosing, k, v)
         dosing.save()
         log.changed(dosing, old, values, label=label)
-    hooks.on_dosing_recorded(dosing)
+    signals.dosing_recorded.send(sender=m.DosingSession, dosing_session=dosing)
     return dosing
 
 
@@ -329,7 +330,7 @@ def submit(administration: m.Administration, instrument: Instrument, answers: di
     log.changed(administration, old, {"status": administration.status, "rater": rater,
                                       "administered_at": administration.administered_at, "scores": scores},
                 label=administration_label(administration))
-    hooks.on_administration_submitted(administration)
+    signals.administration_submitted.send(sender=m.Administration, administration=administration)
     return administration
 
 

@@ -2,11 +2,12 @@
 
 :func:`import_study` puts an :class:`alliance.study.Study` (the tidy contract) into the database,
 :func:`export_study` rebuilds one from it. The CLI (``alliance import`` / ``alliance export``)
-and, later, the web app call these, so both write data the same way.
+and the web app call these, so both write data the same way.
 
-Outside Django (a script, the CLI) importing this module sets Django up with
-``alliance.web.settings`` if nothing has; call :func:`django_setup` (re-exported here) before
-the first use to also create or migrate the database schema.
+Like every module that uses Django's models, this one needs Django set up before it is imported,
+and importing it sets nothing up: in a script or the CLI, call :func:`alliance.web.django_setup`
+first (it also creates or migrates the database schema), then import this module. Imported
+before that, it fails with Django's ``ImproperlyConfigured`` (or ``AppRegistryNotReady``).
 
 The audit trail
 ---------------
@@ -34,18 +35,14 @@ from alliance import instruments as bank
 from alliance.protocol import Protocol, parse_protocol
 from alliance.study import Study, StudyDataError, sort_responses
 from alliance.study.measures import score_columns
-from alliance.web import django_setup
+from alliance.web.audit.log import AuditLog, plain
+from alliance.web.bulk import db_datetime, insert_rows, json_text
 
-# The models below need a configured Django; in the web app and the tests this does nothing.
-django_setup(migrate=False)
+from . import models as m
+from .errors import StorageError, UnknownStudyError
 
-from . import models as m  # noqa: E402
-from .audit import AuditLog, plain  # noqa: E402
-from .bulk import db_datetime, insert_rows, json_text  # noqa: E402
-from .errors import StorageError, UnknownStudyError  # noqa: E402
-
-__all__ = ["ImportSummary", "StorageError", "UnknownStudyError", "django_setup", "export_study", "import_study",
-           "list_studies"]
+__all__ = ["ImportSummary", "StorageError", "UnknownStudyError", "export_study", "import_study", "list_studies",
+           "stored_study"]
 
 # The columns of participants.csv that have their own place in the database; any other column is
 # a covariate, or an identifier when the protocol lists it under ``identifiers``.
@@ -658,6 +655,33 @@ def list_studies(using: str = "default") -> list[str]:
     return list(m.Study.objects.using(using).order_by("name").values_list("name", flat=True))
 
 
+def stored_study(name: str, using: str = "default") -> m.Study:
+    """The stored study of this name, for callers that work on the row (alerts, the CLI's commands).
+
+    Parameters
+    ----------
+    name : str
+        The study's name in the database.
+    using : str
+        Database alias.
+
+    Returns
+    -------
+    alliance.web.capture.models.Study
+
+    Raises
+    ------
+    UnknownStudyError
+        When there is no study of that name; the message names the studies there are.
+    """
+    row = m.Study.objects.using(using).filter(name=name).first()
+    if row is None:
+        known = list_studies(using)
+        raise UnknownStudyError(f"no study named {name!r} in the database; "
+                                + (f"studies are: {', '.join(known)}" if known else "it holds no studies yet"))
+    return row
+
+
 def export_study(name: str, using: str = "default") -> Study:
     """Rebuild the tidy contract :class:`~alliance.study.Study` of a stored study.
 
@@ -683,11 +707,7 @@ def export_study(name: str, using: str = "default") -> Study:
     StorageError
         When the stored protocol no longer matches its sha256.
     """
-    row = m.Study.objects.using(using).filter(name=name).first()
-    if row is None:
-        known = list_studies(using)
-        raise UnknownStudyError(f"no study named {name!r} in the database; "
-                           + (f"studies are: {', '.join(known)}" if known else "it holds no studies yet"))
+    row = stored_study(name, using)
     try:
         protocol = parse_protocol(yaml.safe_load(row.protocol_yaml), origin=f"stored protocol of study {name!r}")
     except (yaml.YAMLError, StudyDataError) as error:

@@ -24,10 +24,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 from alliance import instruments as bank
 from alliance.web.accounts import access
 from alliance.web.accounts.members import set_membership
+from alliance.web.audit.log import AuditLog
+from alliance.web.audit.models import AuditEvent
 
 from . import models as m
 from . import recording
-from .audit import AuditLog
 from .exports import KINDS, KINDS_FOR_ROLE, export_zip
 from .forms import DosingForm, ParticipantForm, PrivateLinkForm, StudyCreateForm
 from .instrument_forms import Answers, form_instrument, form_items, read_answers
@@ -418,6 +419,6 @@ def export_download(request, study, kind):
 @access.study_view(roles=("admin", "investigator"))
 def audit_trail(request, study):
     """The study's audit trail, newest first, 100 events a page."""
-    events = m.AuditEvent.objects.filter(study=study).order_by("-at", "-id")
+    events = AuditEvent.objects.filter(study=study).order_by("-at", "-id")
     page = Paginator(events, 100).get_page(request.GET.get("page"))
     return render(request, "capture/audit_trail.html", {"study": study, "page": page})

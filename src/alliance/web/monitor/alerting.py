@@ -6,9 +6,9 @@ participant and timepoint) and writes every create and change to the audit trail
 
 When alerts are raised
 ----------------------
-- **On events**, inside the transaction that stored them: a submitted form
-  (:func:`alliance.web.monitor.hooks.on_administration_submitted`) or a recorded dosing session
-  (``on_dosing_recorded``) evaluates every rule for that participant.
+- **On events**, inside the transaction that stored them: a submitted form or a recorded dosing
+  session (the capture app's signals ``administration_submitted`` and ``dosing_recorded``,
+  received in :mod:`alliance.web.monitor.receivers`) evaluates every rule for that participant.
 - **Over time**: an assessment becomes overdue without anything happening. Opening a
   participant's dashboard refreshes that participant's timeline rules; opening the study
   dashboard, or running ``alliance alerts refresh`` (e.g. daily from cron), evaluates every rule
@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from alliance.monitoring import alerts as rules
 from alliance.protocol import AlertConfig
-from alliance.web.capture.audit import AuditLog
+from alliance.web.audit.log import AuditLog
 from alliance.web.capture.models import Administration, ItemResponse, Participant, Study
 from alliance.web.capture.queries import study_protocol
 from alliance.web.capture.timelines import dosing_dates, participant_timeline
@@ -61,7 +61,8 @@ def raise_alerts(participant: Participant, today: date | None = None, *, time_on
     today : date, optional
         Default: today in the site's time zone.
     time_only : bool
-        Only the rules that change with time (``missed_assessment``), which need no scores:
+        Only the rules whose alerts change with time (``time_dependent`` rule types of
+        :mod:`alliance.monitoring.alerts`, e.g. ``missed_assessment``), which need no scores:
         what a dashboard refreshes when it is opened.
     timeline_rows : list of dict, optional
         The participant's :func:`schedule` on ``today`` when the caller has it already.
@@ -232,9 +233,10 @@ def _evaluate_and_store(study: Study, participants: list[Participant], today: da
 def _resolve_late(config: AlertConfig, found: list, stored: dict, timelines: dict, log: AuditLog) -> int:
     """Mark resolved the open overdue/missed alerts whose condition no longer holds."""
     still = {(a.participant_id, a.rule, a.timepoint) for a in found}
-    late_rules = {r.id for r in config.of_type("missed_assessment")}
-    stale = [pk for key, (pk, rule_type, closed) in stored.items()
-             if rule_type == "missed_assessment" and not closed and key[1] in late_rules
+    # Alerts of time-dependent rules (an assessment overdue) end by themselves; others need a person.
+    late_rules = {r.id for r in rules.time_dependent(config).rules}
+    stale = [pk for key, (pk, _rule_type, closed) in stored.items()
+             if not closed and key[1] in late_rules
              and key[0] in timelines and key not in still]
     now = timezone.now()
     for alert in Alert.objects.filter(pk__in=stale).select_related("participant"):

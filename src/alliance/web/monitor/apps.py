@@ -1,3 +1,7 @@
+"""App configuration for ``alliance.web.monitor``."""
+
+from __future__ import annotations
+
 from django.apps import AppConfig
 
 
@@ -6,3 +10,14 @@ class MonitorConfig(AppConfig):
     label = "monitor"
     verbose_name = "Monitoring: dashboards and alerts"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Alerts are raised when the capture app says a form was submitted or a dosing session
+        # recorded; capture itself does not know about alerts.
+        from alliance.web.capture import signals
+
+        from . import receivers
+
+        signals.administration_submitted.connect(receivers.alerts_on_submission,
+                                                 dispatch_uid="alliance-monitor-alerts-on-submission")
+        signals.dosing_recorded.connect(receivers.alerts_on_dosing, dispatch_uid="alliance-monitor-alerts-on-dosing")

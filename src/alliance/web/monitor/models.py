@@ -1,9 +1,9 @@
 """Alerts raised by the protocol's alert rules, and runs of the study's analysis.
 
-An :class:`Alert` is the stored form of an :class:`alliance.study.alerts.Alert`: one per rule,
+An :class:`Alert` is the stored form of an :class:`alliance.monitoring.alerts.Alert`: one per rule,
 participant and timepoint (raising it again changes nothing). It stays open until someone
 acknowledges it; an overdue-assessment alert whose assessment has since been done is marked
-resolved. Every create and change is written to the audit trail (``capture.AuditEvent``).
+resolved. Every create and change is written to the audit trail (``audit.AuditEvent``).
 """
 
 from __future__ import annotations

@@ -1,8 +1,11 @@
-"""Make the audit table append-only in the database: triggers refuse UPDATE and DELETE (and TRUNCATE)."""
+"""Make the audit table append-only in the database: triggers refuse UPDATE and DELETE (and TRUNCATE).
+
+The trigger code lives with the model in the ``audit`` app now (the table kept its name).
+"""
 
 from django.db import migrations
 
-from alliance.web.capture import triggers
+from alliance.web.audit import triggers
 
 
 def install(apps, schema_editor):

@@ -1,8 +1,9 @@
 """Writing the audit trail: who created, changed or deleted what, with the values before and after.
 
-Every write to the capture tables goes through an :class:`AuditLog`, which collects the events of
-one unit of work (an import, a form submission) and inserts them in one statement, inside the
-caller's transaction — so the data and their audit events are committed or rolled back together.
+Every write of the web app (the capture tables, accounts and memberships, alerts, analysis runs)
+goes through an :class:`AuditLog`, which collects the events of one unit of work (an import, a form
+submission) and inserts them in one statement, inside the caller's transaction — so the data and
+their audit events are committed or rolled back together.
 
 Examples
 --------
@@ -29,8 +30,9 @@ import pandas as pd
 from django.db import models
 from django.utils import timezone
 
-from .bulk import db_datetime, insert_rows, json_text
-from .models import AuditEvent, Study
+from alliance.web.bulk import db_datetime, insert_rows, json_text
+
+from .models import AuditEvent
 
 
 def plain(value: Any) -> Any:
@@ -95,13 +97,14 @@ class AuditLog:
         Who, in words: ``"cli:import"``, ``"user:alice"``.
     user : User, optional
         The logged-in user, when there is one.
-    study : Study, optional
+    study : alliance.web.capture.models.Study, optional
         The study the events belong to (can be set later, e.g. after creating the study).
     at : datetime, optional
         The time of the events; default now. One unit of work shares one time.
     """
 
-    def __init__(self, *, actor: str, user=None, study: Study | None = None, at: dt.datetime | None = None):
+    def __init__(self, *, actor: str, user=None, study: models.Model | None = None,
+                 at: dt.datetime | None = None):
         self.actor = actor
         self.user = user
         self.study = study

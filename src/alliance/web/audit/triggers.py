@@ -1,11 +1,14 @@
 """Database triggers that make the audit table append-only, for SQLite and PostgreSQL.
 
-The model refuses updates and deletes of :class:`~alliance.web.capture.models.AuditEvent` in
+The model refuses updates and deletes of :class:`~alliance.web.audit.models.AuditEvent` in
 Python; these triggers refuse them in the database as well, so that raw SQL, a bug that bypasses
 the model, or another program sharing the database cannot rewrite history either.
 
+The triggers are installed by the ``capture`` app's migration 0002, which created the table
+(``capture_auditevent``, a name the table keeps since the model moved to the ``audit`` app).
+
 The one sanctioned way to empty the table is Django's ``flush`` command (which empties *every*
-table, as the test framework does between tests): ``capture``'s ``flush`` command drops the
+table, as the test framework does between tests): the ``audit`` app's ``flush`` command drops the
 triggers, empties the tables and recreates the triggers in one transaction.
 """
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.core.management.commands import flush
 from django.db import connections, transaction
 
-from alliance.web.capture import triggers
+from alliance.web.audit import triggers
 
 
 class Command(flush.Command):

@@ -1,0 +1,329 @@
+"""Django settings of the ``alliance`` web app and its storage, built from environment variables.
+
+:func:`build_settings` turns a mapping of environment variables (plus a caller's choices, such as
+``alliance serve``'s plain HTTP) into Django's settings. It is used at the two edges that read
+the process environment: the settings module ``alliance.web.settings`` (gunicorn, ``django-admin``)
+and :func:`alliance.web.django_setup` (the CLI, scripts, which pass their choices as arguments).
+Nothing else in the package reads or writes ``os.environ``, but ``alliance.web.wsgi``, which names
+the settings module for Django as Django's WSGI entry points do.
+
+Where the data live
+-------------------
+Without ``DATABASE_URL`` the database is one SQLite file::
+
+    $ALLIANCE_DATA_DIR/alliance.sqlite3
+
+where ``ALLIANCE_DATA_DIR`` defaults to ``$XDG_DATA_HOME/alliance``, and ``XDG_DATA_HOME`` to
+``~/.local/share`` — so usually ``~/.local/share/alliance/alliance.sqlite3``.
+
+Environment variables
+---------------------
+``DATABASE_URL``
+    Any database instead of the SQLite default: ``sqlite:////absolute/path.sqlite3`` or
+    ``postgresql://user:password@host:5432/name`` (``postgres://`` is accepted too).
+``ALLIANCE_DATA_DIR``
+    The folder holding the default SQLite file and the generated secret key.
+``ALLIANCE_SECRET_KEY``
+    The key Django signs sessions and links with. Without it, a random key is generated on first
+    use and kept in ``$ALLIANCE_DATA_DIR/secret_key`` (mode 0600), so that every install has its
+    own key and none is ever written in the source.
+``ALLIANCE_DEBUG``
+    ``1`` for Django's debug pages (never in production).
+``ALLIANCE_ALLOWED_HOSTS``
+    Comma-separated host names the server answers to (default ``localhost,127.0.0.1``, or the
+    caller's ``allowed_hosts``).
+``ALLIANCE_HTTPS``
+    ``true``: the site is reached over HTTPS (usually TLS ends at a reverse proxy, which must set
+    ``X-Forwarded-Proto``): cookies are sent only over HTTPS (``Secure``), HSTS is on (one year)
+    and ``X-Forwarded-Proto: https`` from the proxy is trusted. ``false``: plain HTTP. Unset: the
+    caller's ``https`` (``alliance serve`` passes ``False``), else as ``true`` unless
+    ``ALLIANCE_DEBUG``.
+``ALLIANCE_LOGIN_MAX_FAILURES``, ``ALLIANCE_LOGIN_LOCKOUT_MINUTES``
+    Failed log-ins of one username from one address before that pair is locked out (default 5),
+    and for how long (default 15 minutes); see ``alliance.web.accounts.throttle``.
+``ALLIANCE_LINK_DAYS``
+    Days a participant's private form link stays valid (default 7).
+``ALLIANCE_WORDING_DIR``
+    A folder of licensed item wording: ``<instrument>.yaml`` mapping item id to text (e.g.
+    ``wai_sr_1: "..."``). Without it, forms show the wording the instrument definition includes,
+    or "Item N" with the answer labels.
+``ALLIANCE_STATIC_ROOT``
+    Where ``django-admin collectstatic`` copies the static files, for a site that serves
+    ``/static/`` itself (the app serves them without it).
+
+Security defaults that do not depend on the environment: Argon2id password hashing, CSRF on every
+form, session and CSRF cookies ``HttpOnly`` and ``SameSite=Lax``, ``X-Content-Type-Options:
+nosniff``, ``Referrer-Policy: same-origin``, ``X-Frame-Options: DENY`` and a
+``Content-Security-Policy`` allowing only this site's own scripts, styles and images
+(``alliance.web.accounts.security``). Log lines never hold private link tokens.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+
+_HERE = Path(__file__).resolve().parent
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def build_settings(environ: Mapping[str, str], *, https: bool | None = None,
+                   allowed_hosts: Sequence[str] | None = None) -> dict[str, Any]:
+    """Django's settings for the web app and the storage, from environment variables and a caller's choices.
+
+    Parameters
+    ----------
+    environ : mapping of str to str
+        The environment variables (see the module docstring); the process environment at the
+        edges, any mapping in a test.
+    https : bool, optional
+        Whether the site is reached over HTTPS, where ``ALLIANCE_HTTPS`` is unset or empty.
+        ``alliance serve`` passes ``False``: it speaks plain HTTP. ``None``: HTTPS unless
+        ``ALLIANCE_DEBUG``.
+    allowed_hosts : sequence of str, optional
+        The host names to answer to, where ``ALLIANCE_ALLOWED_HOSTS`` is not set. ``None``:
+        ``localhost`` and ``127.0.0.1``.
+
+    Returns
+    -------
+    dict of str to object
+        Upper-case setting names and their values, for ``settings.configure(**...)`` or a
+        settings module's globals. Besides Django's own: ``DATA_DIR``, ``DEFAULT_DATABASE_FILE``,
+        ``HTTPS``, ``LOGIN_MAX_FAILURES``, ``LOGIN_LOCKOUT_MINUTES``, ``PRIVATE_LINK_DAYS`` and
+        ``WORDING_DIR``.
+
+    Raises
+    ------
+    django.core.exceptions.ImproperlyConfigured
+        For a ``DATABASE_URL`` that is neither SQLite nor PostgreSQL, or a count that is not a
+        whole number of at least 1.
+
+    Notes
+    -----
+    The environment wins over ``https`` and ``allowed_hosts``: a site's operator who sets
+    ``ALLIANCE_HTTPS=true`` behind a TLS proxy is not overruled by a command's default. Two things
+    are written to disk, once: the data folder (for the default SQLite file) and, without
+    ``ALLIANCE_SECRET_KEY``, the generated secret key in it.
+    """
+    data_dir = _data_dir(environ)
+    debug = _truthy(environ, "ALLIANCE_DEBUG")
+    if environ.get("DATABASE_URL"):
+        database = database_from_url(environ["DATABASE_URL"])
+    else:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        database = database_from_url(f"sqlite:///{data_dir / 'alliance.sqlite3'}")
+
+    # ALLIANCE_HTTPS said explicitly (non-empty) wins; then the caller's choice; then "unless debugging".
+    said = environ.get("ALLIANCE_HTTPS", "").strip()
+    explicit = _truthy(environ, "ALLIANCE_HTTPS") if said else https
+    secure = (not debug) if explicit is None else explicit
+    hosts = (environ["ALLIANCE_ALLOWED_HOSTS"].split(",") if "ALLIANCE_ALLOWED_HOSTS" in environ
+             else list(allowed_hosts) if allowed_hosts is not None else ["localhost", "127.0.0.1"])
+
+    settings: dict[str, Any] = {
+        "DATA_DIR": data_dir,
+        "DEFAULT_DATABASE_FILE": data_dir / "alliance.sqlite3",
+        "SECRET_KEY": _secret_key(environ, data_dir),
+        "DEBUG": debug,
+        "ALLOWED_HOSTS": [h.strip() for h in hosts if h.strip()],
+        "DATABASES": {"default": database},
+        "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField",
+        "INSTALLED_APPS": [
+            "django.contrib.auth",
+            "django.contrib.contenttypes",
+            "django.contrib.sessions",
+            "django.contrib.messages",
+            "django.contrib.staticfiles",
+            "alliance.web.audit",
+            "alliance.web.accounts",
+            "alliance.web.capture",
+            "alliance.web.monitor",
+        ],
+        "MIDDLEWARE": [
+            "django.middleware.security.SecurityMiddleware",
+            # Static files straight from the app, before sessions and the database are touched.
+            "whitenoise.middleware.WhiteNoiseMiddleware",
+            "alliance.web.accounts.security.ContentSecurityPolicyMiddleware",
+            "django.contrib.sessions.middleware.SessionMiddleware",
+            "django.middleware.common.CommonMiddleware",
+            "django.middleware.csrf.CsrfViewMiddleware",
+            "django.contrib.auth.middleware.AuthenticationMiddleware",
+            "django.contrib.messages.middleware.MessageMiddleware",
+            "django.middleware.clickjacking.XFrameOptionsMiddleware",
+        ],
+        "ROOT_URLCONF": "alliance.web.urls",
+        "WSGI_APPLICATION": "alliance.web.wsgi.application",
+        "TEMPLATES": [
+            {
+                "BACKEND": "django.template.backends.django.DjangoTemplates",
+                "DIRS": [_HERE / "templates"],
+                "APP_DIRS": True,
+                "OPTIONS": {
+                    "context_processors": [
+                        "django.template.context_processors.request",
+                        "django.contrib.auth.context_processors.auth",
+                        "django.contrib.messages.context_processors.messages",
+                    ],
+                },
+            },
+        ],
+        # A custom user model from the start: Django cannot switch to one after the first migration,
+        # and the web app's roles (investigator, facilitator, monitor) hang off it.
+        "AUTH_USER_MODEL": "accounts.User",
+        # Argon2id first (the OWASP recommendation); the others only verify hashes made elsewhere.
+        "PASSWORD_HASHERS": [
+            "django.contrib.auth.hashers.Argon2PasswordHasher",
+            "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+            "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+            "django.contrib.auth.hashers.ScryptPasswordHasher",
+        ],
+        "AUTH_PASSWORD_VALIDATORS": [
+            {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+            {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+            {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+            {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+        ],
+        # Headers and cookies: safe defaults that hold with or without TLS (module docstring).
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_AGE": 12 * 60 * 60,  # a working day; a shared clinic computer should not stay logged in
+        "CSRF_COOKIE_HTTPONLY": True,  # htmx sends the token from the form, never from JavaScript reading the cookie
+        "CSRF_COOKIE_SAMESITE": "Lax",
+        "SECURE_CONTENT_TYPE_NOSNIFF": True,
+        "SECURE_REFERRER_POLICY": "same-origin",
+        "X_FRAME_OPTIONS": "DENY",
+        "HTTPS": secure,
+        "SESSION_COOKIE_SECURE": secure,
+        "CSRF_COOKIE_SECURE": secure,
+        "SECURE_HSTS_SECONDS": 365 * 24 * 60 * 60 if secure else 0,
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": False,  # other sites of the same domain are not ours to decide for
+        "LOGIN_URL": "accounts:login",
+        "LOGIN_REDIRECT_URL": "capture:study_list",
+        "LOGOUT_REDIRECT_URL": "accounts:login",
+        # Login throttling (alliance.web.accounts.throttle), private links, licensed wording.
+        "LOGIN_MAX_FAILURES": _positive_int(environ, "ALLIANCE_LOGIN_MAX_FAILURES", 5),
+        "LOGIN_LOCKOUT_MINUTES": _positive_int(environ, "ALLIANCE_LOGIN_LOCKOUT_MINUTES", 15),
+        "PRIVATE_LINK_DAYS": _positive_int(environ, "ALLIANCE_LINK_DAYS", 7),
+        "WORDING_DIR": _path(environ, "ALLIANCE_WORDING_DIR"),
+        # Logs go to standard error through a filter that blanks private link tokens; request logs carry
+        # paths only (participant ids are pseudonyms), never form values, names or passwords.
+        "LOGGING": {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "filters": {"redact": {"()": "alliance.web.accounts.security.RedactPrivateLinks"}},
+            "formatters": {"plain": {"format": "{asctime} {levelname} {name}: {message}", "style": "{"}},
+            "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact"],
+                                     "formatter": "plain"}},
+            "loggers": {
+                "django": {"handlers": ["console"], "level": "INFO" if debug else "WARNING", "propagate": False},
+                "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+                "alliance": {"handlers": ["console"], "level": "INFO", "propagate": False},
+            },
+        },
+        "LANGUAGE_CODE": "en",
+        "TIME_ZONE": "UTC",
+        "USE_I18N": True,
+        "USE_TZ": True,
+        "STATIC_URL": "static/",
+        "STATICFILES_DIRS": [_HERE / "static"],
+        # WhiteNoise serves the files where the finders find them (inside the installed package), so
+        # neither `alliance serve` nor gunicorn needs a collectstatic step; a site that wants one (e.g. to
+        # serve /static/ from nginx) sets ALLIANCE_STATIC_ROOT and runs `django-admin collectstatic`.
+        "STATIC_ROOT": _path(environ, "ALLIANCE_STATIC_ROOT"),
+        "WHITENOISE_USE_FINDERS": True,
+    }
+    if explicit:
+        # Only when said explicitly: trusting this header without a proxy that sets it would let a
+        # client claim HTTPS.
+        settings["SECURE_PROXY_SSL_HEADER"] = ("HTTP_X_FORWARDED_PROTO", "https")
+    return settings
+
+
+def database_from_url(url: str) -> dict:
+    """Django's description of one database from a URL (``sqlite:///…`` or ``postgresql://…``).
+
+    Parameters
+    ----------
+    url : str
+        A database URL as accepted by ``dj-database-url``.
+
+    Returns
+    -------
+    dict
+        A ``DATABASES`` entry. SQLite connections get WAL journaling (readers do not block the
+        writer, which the web app needs) and ``BEGIN IMMEDIATE`` transactions (a writer waits
+        for the lock instead of failing half-way with "database is locked").
+
+    Raises
+    ------
+    django.core.exceptions.ImproperlyConfigured
+        For a URL that is neither SQLite nor PostgreSQL, or cannot be parsed.
+    """
+    from django.core.exceptions import ImproperlyConfigured
+
+    scheme = url.split(":", 1)[0]
+    # The append-only audit triggers exist for these two; other databases are refused up front.
+    if scheme not in ("sqlite", "postgres", "postgresql"):
+        raise ImproperlyConfigured(f"DATABASE_URL must start with sqlite:/// or postgresql://, not {scheme}://")
+    try:
+        database = dj_database_url.parse(url, conn_max_age=0)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"DATABASE_URL cannot be read: {error}") from None
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        database.setdefault("OPTIONS", {}).update({
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+        })
+    return database
+
+
+def _data_dir(environ: Mapping[str, str]) -> Path:
+    explicit = environ.get("ALLIANCE_DATA_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    home = Path(environ["HOME"]) if environ.get("HOME") else Path.home()
+    xdg = environ.get("XDG_DATA_HOME") or str(home / ".local" / "share")
+    return Path(xdg).expanduser() / "alliance"
+
+
+def _secret_key(environ: Mapping[str, str], data_dir: Path) -> str:
+    from_env = environ.get("ALLIANCE_SECRET_KEY")
+    if from_env:
+        return from_env
+    path = data_dir / "secret_key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        # O_EXCL: two processes starting at once must not each write a different key.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(secrets.token_urlsafe(50))
+    return path.read_text(encoding="utf-8").strip()
+
+
+def _truthy(environ: Mapping[str, str], name: str) -> bool:
+    return environ.get(name, "").strip().lower() in _TRUE
+
+
+def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    from django.core.exceptions import ImproperlyConfigured
+
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise ImproperlyConfigured(f"{name} must be a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
+def _path(environ: Mapping[str, str], name: str) -> Path | None:
+    return Path(environ[name]).expanduser() if environ.get(name) else None

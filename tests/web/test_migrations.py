@@ -1,0 +1,120 @@
+"""Migrating a database made before the audit app existed: the audit table is left exactly as it was.
+
+The audit model moved from ``capture`` to ``audit`` by state only (``capture`` 0005, ``audit`` 0001).
+In a fresh process on a fresh database (a SQLite file; a new database on the PostgreSQL test
+server), the schema is migrated to ``capture`` 0004 — the database an earlier version made — and an
+audit event is written with plain SQL; then ``migrate`` brings it up to date. The table's columns,
+indexes and constraints, its row and its append-only triggers must be unchanged, and the content
+type ``capture.auditevent`` must have become ``audit.auditevent`` (same id).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+from django.conf import settings
+
+SCRIPT = r"""
+import json
+from alliance.web import django_setup
+
+django_setup(migrate=False)
+from django.core.management import call_command
+from django.db import DatabaseError, connection, transaction
+
+TABLE = "capture_auditevent"
+
+
+def schema():
+    with connection.cursor() as cursor:
+        columns = [(c.name, c.type_code, c.null_ok) for c in connection.introspection.get_table_description(cursor, TABLE)]
+        constraints = connection.introspection.get_constraints(cursor, TABLE)
+    return {"columns": [list(map(str, c)) for c in columns],
+            "constraints": {name: sorted(map(str, c["columns"])) for name, c in sorted(constraints.items())}}
+
+
+def triggers():
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = %s", [TABLE])
+        else:
+            cursor.execute("SELECT tgname FROM pg_trigger WHERE tgrelid = %s::regclass AND NOT tgisinternal", [TABLE])
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+def content_types():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, app_label FROM django_content_type WHERE model = 'auditevent' ORDER BY id")
+        return [list(row) for row in cursor.fetchall()]
+
+
+def rows():
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, actor, action, model, object_id, new FROM {TABLE} ORDER BY id")
+        return [list(map(str, row)) for row in cursor.fetchall()]
+
+
+call_command("migrate", "capture", "0004_audit_login_actions", interactive=False, verbosity=0)
+with connection.cursor() as cursor:
+    cursor.execute(f"INSERT INTO {TABLE} (actor, at, action, model, object_id, object_repr, new) "
+                   "VALUES ('cli:import', CURRENT_TIMESTAMP, 'create', 'capture.study', '1', 'levin', %s)",
+                   ['{"name": "levin"}'])
+before = {"schema": schema(), "triggers": triggers(), "content_types": content_types(), "rows": rows()}
+call_command("migrate", interactive=False, verbosity=0)
+after = {"schema": schema(), "triggers": triggers(), "content_types": content_types(), "rows": rows()}
+try:
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {TABLE}")
+    refused = ""
+except DatabaseError as error:
+    refused = str(error)
+from alliance.web.audit.models import AuditEvent
+
+print(json.dumps({"before": before, "after": after, "refused": refused,
+                  "read_by_the_model": [e.actor for e in AuditEvent.objects.all()]}))
+"""
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """A fresh, empty database: a SQLite file, or a new database on the PostgreSQL test server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'before-the-audit-app.sqlite3'}"
+        return
+    server = getattr(settings, "POSTGRES_URL", None)
+    if not server:
+        reason = getattr(settings, "POSTGRES_UNAVAILABLE", None) or "PostgreSQL is not configured"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true requires the PostgreSQL tests to run: {reason}")
+        pytest.skip(reason)
+    import psycopg
+
+    name = f"test_alliance_migrations_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield server.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(server, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_moving_the_audit_model_leaves_an_existing_table_untouched(database_url, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env.update({"DATABASE_URL": database_url, "ALLIANCE_DATA_DIR": str(tmp_path)})
+    result = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    before, after = shown["before"], shown["after"]
+    assert after["schema"] == before["schema"]
+    assert after["rows"] == before["rows"] and len(after["rows"]) == 1
+    assert after["triggers"] == before["triggers"] and after["triggers"]
+    assert "append-only" in shown["refused"]
+    assert [app for _, app in before["content_types"]] == ["capture"]
+    assert after["content_types"] == [[before["content_types"][0][0], "audit"]]
+    assert shown["read_by_the_model"] == ["cli:import"]
