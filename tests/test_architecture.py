@@ -3,7 +3,7 @@
 - No import cycle among the modules of ``src/alliance``, counting imports inside functions (a
   package's ``__init__`` importing its submodules is not a cycle; a submodule importing a name
   from its own package's ``__init__`` is one).
-- The core never imports Django (only ``alliance.web`` does).
+- The core never imports Django (only ``alliance.web`` does) nor reads the environment.
 - Measure names (``INSTRUMENT.SCALE@TIMEPOINT``) are split only by :mod:`alliance.protocol`.
 - Timepoints are sorted once, by the protocol loader.
 """
@@ -117,6 +117,14 @@ def test_the_core_does_not_import_django():
         if re.search(r"^\s*(from|import) django\b", text, re.M):
             offenders[name] = path
     assert offenders == {}
+
+
+def test_the_core_does_not_read_the_environment():
+    # Settings reach the core as arguments; the environment is read at the edges (web settings).
+    offenders = [name for name, (path, _) in MODULES.items()
+                 if not name.startswith("alliance.web")
+                 and re.search(r"os\.environ|os\.getenv|getenv\(", path.read_text(encoding="utf-8"))]
+    assert offenders == []
 
 
 # Splitting a measure name by hand: on "@", or on "." right before an "@" split.
