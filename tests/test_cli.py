@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from importlib.resources import files
 
 import pytest
 from typer.testing import CliRunner
@@ -96,6 +97,18 @@ def test_analyze_bad_directory_stops_before_writing(tmp_path):
     message = " ".join(result.output.split())
     assert "responses.csv, row 2, column 'timepoint': value 'wk4'" in message
     assert not out.exists()
+
+
+def test_error_messages_keep_their_brackets(tmp_path):
+    # a window is written [days before, days after]; rich must not read that as markup
+    text = (files("alliance.protocol") / "levin2024.yaml").read_text(encoding="utf-8")
+    broken = tmp_path / "protocol.yaml"
+    broken.write_text(text.replace("window_days: [3, 0]", "window_days: [3]"), encoding="utf-8")
+    result = runner.invoke(app, ["protocol", "show", str(broken)])
+    assert result.exit_code == 1
+    message = " ".join(result.output.split())
+    assert "key 'timepoints[1] (prep).window_days': value [3] is not a window" in message
+    assert "allowed: [days before, days after], two whole numbers" in message
 
 
 @pytest.mark.django_db

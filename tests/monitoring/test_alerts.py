@@ -201,7 +201,6 @@ def test_default_rules_and_their_settings():
 def test_a_protocol_without_the_section_gets_the_default_rules_it_can_use():
     raw = PROTOCOL.to_dict()
     del raw["alerts"]
-    del raw["power"]  # its tests name WAI-SR measures, which the variant below no longer gives
     assert [r.id for r in parse_protocol(raw).alerts.rules] == [r.id for r in PROTOCOL.alerts.rules]
     # Without WAI-SR anywhere there is no alliance to watch.
     for t in raw["timepoints"]:

@@ -92,8 +92,9 @@ def test_sections_are_typed_and_kept_as_written():
     ("analysis", {"analyses": [{"id": "x", "type": "correlation"}]}, "analysis.analyses[0] (x).y"),
     ("analysis", {"p_adjust": "fdr"}, "analysis.p_adjust"),
     ("power", {"tests": [{"type": "anova", "x": "a", "y": "b"}]}, "power.tests[0].type"),
-    ("power", {"tests": [{"type": "correlation", "x": "wai_sr.total@month3", "y": "grid_hamd17.total@week4"}]},
+    ("power", {"tests": [{"type": "correlation", "x": "wai_sr.totl@prep", "y": "grid_hamd17.total@week4"}]},
      "power.tests[0].x"),
+    ("power", {"tests": [{"type": "mixed_model", "y": "wai_sr.total@prep"}]}, "power.tests[0].y"),
     ("power", {"alpha": 1.5}, "power.alpha"),
     ("alerts", {"rules": [{"id": "x", "type": "flag"}]}, "alerts.rules[0] (x).flag"),
 ])
@@ -190,3 +191,15 @@ def test_cli_protocol_show_default_and_file(tmp_path):
     result = runner.invoke(app, ["protocol", "show", str(path)], env={"COLUMNS": "200"})
     assert result.exit_code == 1
     assert "dose.unit" in result.output and "mg/m2" in result.output
+
+
+def test_a_protocol_derived_by_dropping_a_timepoint_still_loads_with_the_default_power_tests():
+    # As the analysis plan's references, power tests are resolved against the protocol when
+    # power is simulated (which names the measures it has), not refused at load.
+    raw = default_protocol().to_dict()
+    raw["timepoints"] = [t for t in raw["timepoints"] if t["id"] != "month12"]
+    assert "grid_hamd17.total@month12" in str(parse_protocol(raw).power.tests)
+    # A protocol without a power: section gets the default tests it can run.
+    del raw["power"]
+    assert "month12" not in str(parse_protocol(raw).power.tests)
+    assert len(parse_protocol(raw).power.tests) == 6

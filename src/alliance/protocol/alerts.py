@@ -12,7 +12,7 @@ switches every rule off. Four types of rule: ``low_alliance``, ``alliance_drop``
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,10 +22,9 @@ from .design import Design
 from .errors import Reader
 from .measure import Measure, MeasureNameError
 
-__all__ = ["AT_CHOICES", "LATE_STATUSES", "METHODS", "RULE_TYPES", "SEVERITIES", "AlertConfig", "AlertRule",
-           "read_alerts"]
+__all__ = ["AT_CHOICES", "LATE_STATUSES", "METHODS", "RULE_SCHEMAS", "RULE_TYPES", "SEVERITIES", "AlertConfig",
+           "AlertRule", "RuleSchema", "read_alerts"]
 
-RULE_TYPES = ("low_alliance", "alliance_drop", "flag", "missed_assessment")
 SEVERITIES = ("info", "warning", "urgent")
 METHODS = ("percentile", "threshold")
 AT_CHOICES = ("last_preparation", "last_before_dosing")
@@ -33,20 +32,7 @@ AT_CHOICES = ("last_preparation", "last_before_dosing")
 LATE_STATUSES = ("overdue", "missed")
 
 _TOP_KEYS = ("crisis_text", "missed_after_days", "rules")
-_RULE_KEYS = {
-    "low_alliance": ("id", "type", "label", "severity", "measure", "at", "method", "value", "min_n"),
-    "alliance_drop": ("id", "type", "label", "severity", "measure", "points"),
-    "flag": ("id", "type", "label", "severity", "flag", "instruments"),
-    "missed_assessment": ("id", "type", "label", "severity", "statuses"),
-}
-_REQUIRED = {
-    "low_alliance": ("measure", "method", "value"),
-    "alliance_drop": ("measure", "points"),
-    "flag": ("flag",),
-    "missed_assessment": ("statuses",),
-}
-_DEFAULT_SEVERITY = {"low_alliance": "warning", "alliance_drop": "warning", "flag": "urgent",
-                     "missed_assessment": "info"}
+_COMMON_KEYS = ("id", "type", "label", "severity")
 
 
 @dataclass(frozen=True)
@@ -189,7 +175,7 @@ def read_alerts(r: Reader, raw: Any, design: Design, default: Mapping[str, Any] 
         rules.append(AlertRule(
             id=str(entry["id"]),
             type=rule_type,
-            severity=str(entry.get("severity") or _DEFAULT_SEVERITY[rule_type]),
+            severity=str(entry.get("severity") or RULE_SCHEMAS[rule_type].default_severity),
             label=str(entry.get("label") or entry["id"]),
             measure=entry.get("measure"),
             at=str(entry.get("at") or "last_preparation"),
@@ -253,10 +239,10 @@ def _check_rule(entry: Any, key: str, protocol: Design, problem) -> None:
         problem(f"{label}.type", rule_type, "is missing" if rule_type is None else "is not a rule type",
                 ", ".join(RULE_TYPES))
         return
-    allowed = _RULE_KEYS[rule_type]
+    allowed = (*_COMMON_KEYS, *RULE_SCHEMAS[rule_type].keys)
     for unknown in [k for k in entry if k not in allowed]:
         problem(f"{label}.{unknown}", None, f"is not a key of a {rule_type} rule", ", ".join(allowed))
-    for required in ("id", *_REQUIRED[rule_type]):
+    for required in ("id", *RULE_SCHEMAS[rule_type].required):
         if entry.get(required) in (None, "", []):
             problem(f"{label}.{required}", None, "is required", "")
     rule_id = entry.get("id")
@@ -267,41 +253,49 @@ def _check_rule(entry: Any, key: str, protocol: Design, problem) -> None:
     severity = entry.get("severity")
     if severity is not None and severity not in SEVERITIES:
         problem(f"{label}.severity", severity, "is not a severity", ", ".join(SEVERITIES))
-    if rule_type in ("low_alliance", "alliance_drop") and entry.get("measure") is not None:
+    schema = RULE_SCHEMAS[rule_type]
+    if "measure" in schema.keys and entry.get("measure") is not None:
         _check_measure(entry["measure"], f"{label}.measure", protocol, problem)
-    if rule_type == "low_alliance":
-        method = entry.get("method")
-        if method is not None and method not in METHODS:
-            problem(f"{label}.method", method, "is not a method", ", ".join(METHODS))
-        value = entry.get("value")
-        if value is not None:
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                problem(f"{label}.value", value, "is not a number",
-                        "a percentile between 0 and 100, or a threshold in the measure's points")
-            elif method == "percentile" and not 0 < value < 100:
-                problem(f"{label}.value", value, "is not a percentile strictly between 0 and 100", "e.g. 25")
-        at = entry.get("at")
-        if at is not None and at not in AT_CHOICES:
-            problem(f"{label}.at", at, "is not a choice", ", ".join(AT_CHOICES))
-        min_n = entry.get("min_n")
-        if min_n is not None and (isinstance(min_n, bool) or not isinstance(min_n, int) or min_n < 2):
-            problem(f"{label}.min_n", min_n, "is not a whole number ≥ 2", "e.g. 5")
-    elif rule_type == "alliance_drop":
-        points = entry.get("points")
-        if points is not None and (isinstance(points, bool) or not isinstance(points, int | float)
-                                   or not math.isfinite(points) or points <= 0):
-            problem(f"{label}.points", points, "is not a positive number", "a fall in the measure's points, e.g. 7")
-    elif rule_type == "flag":
-        _check_flag(entry, label, problem)
-    else:
-        statuses = entry.get("statuses")
-        if statuses is not None:
-            if not isinstance(statuses, list):
-                problem(f"{label}.statuses", statuses, "expected a list", "a list of overdue, missed")
-            else:
-                for j, status in enumerate(statuses):
-                    if status not in LATE_STATUSES:
-                        problem(f"{label}.statuses[{j}]", status, "is not a late status", ", ".join(LATE_STATUSES))
+    if schema.check is not None:
+        schema.check(entry, label, problem)
+
+
+def _check_low_alliance(entry: Mapping, label: str, problem) -> None:
+    method = entry.get("method")
+    if method is not None and method not in METHODS:
+        problem(f"{label}.method", method, "is not a method", ", ".join(METHODS))
+    value = entry.get("value")
+    if value is not None:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            problem(f"{label}.value", value, "is not a number",
+                    "a percentile between 0 and 100, or a threshold in the measure's points")
+        elif method == "percentile" and not 0 < value < 100:
+            problem(f"{label}.value", value, "is not a percentile strictly between 0 and 100", "e.g. 25")
+    at = entry.get("at")
+    if at is not None and at not in AT_CHOICES:
+        problem(f"{label}.at", at, "is not a choice", ", ".join(AT_CHOICES))
+    min_n = entry.get("min_n")
+    if min_n is not None and (isinstance(min_n, bool) or not isinstance(min_n, int) or min_n < 2):
+        problem(f"{label}.min_n", min_n, "is not a whole number ≥ 2", "e.g. 5")
+
+
+def _check_alliance_drop(entry: Mapping, label: str, problem) -> None:
+    points = entry.get("points")
+    if points is not None and (isinstance(points, bool) or not isinstance(points, int | float)
+                               or not math.isfinite(points) or points <= 0):
+        problem(f"{label}.points", points, "is not a positive number", "a fall in the measure's points, e.g. 7")
+
+
+def _check_missed_assessment(entry: Mapping, label: str, problem) -> None:
+    statuses = entry.get("statuses")
+    if statuses is None:
+        return
+    if not isinstance(statuses, list):
+        problem(f"{label}.statuses", statuses, "expected a list", "a list of overdue, missed")
+        return
+    for j, status in enumerate(statuses):
+        if status not in LATE_STATUSES:
+            problem(f"{label}.statuses[{j}]", status, "is not a late status", ", ".join(LATE_STATUSES))
 
 
 def _check_measure(measure: Any, key: str, protocol: Design, problem) -> None:
@@ -341,3 +335,36 @@ def _check_flag(entry: Mapping, label: str, problem) -> None:
         if instrument_id not in with_flag:
             problem(f"{label}.instruments[{j}]", instrument_id, f"does not define the flag {flag_id!r}",
                     ", ".join(with_flag))
+
+
+@dataclass(frozen=True)
+class RuleSchema:
+    """What a rule of one type may and must say in the protocol.
+
+    Attributes
+    ----------
+    keys : tuple of str
+        Its keys beyond ``id``, ``type``, ``label`` and ``severity``; a rule with ``measure``
+        has it checked as ``INSTRUMENT.SCALE`` of an instrument the protocol gives.
+    required : tuple of str
+        Those of ``keys`` it must give.
+    default_severity : str
+    check : callable or None
+        ``check(entry, label, problem)``: the checks of its values.
+    """
+
+    keys: tuple[str, ...]
+    required: tuple[str, ...]
+    default_severity: str
+    check: Callable[[Mapping, str, Callable], None] | None = None
+
+
+# One entry per rule type (how each is evaluated: alliance.monitoring.alerts.RULE_TYPES).
+RULE_SCHEMAS: dict[str, RuleSchema] = {
+    "low_alliance": RuleSchema(("measure", "at", "method", "value", "min_n"), ("measure", "method", "value"),
+                               "warning", _check_low_alliance),
+    "alliance_drop": RuleSchema(("measure", "points"), ("measure", "points"), "warning", _check_alliance_drop),
+    "flag": RuleSchema(("flag", "instruments"), ("flag",), "urgent", _check_flag),
+    "missed_assessment": RuleSchema(("statuses",), ("statuses",), "info", _check_missed_assessment),
+}
+RULE_TYPES = tuple(RULE_SCHEMAS)

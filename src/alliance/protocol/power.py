@@ -7,7 +7,9 @@ optionally its ``timepoints``. ``test:`` is read as a synonym of ``type:`` (the 
 scenario files). Section options: ``alpha``, ``distribution``, ``mediation_ci``, ``n_boot``.
 
 A protocol without the section gets the default protocol's tests, less those whose measures it
-does not administer. How a test is simulated is :mod:`alliance.simulate.power`'s part.
+does not administer. At load a test's measures are checked against the instrument bank; whether
+the protocol gives each one at its timepoint is checked when the power is simulated
+(:mod:`alliance.simulate.power`, which names the measures its score model has).
 """
 
 from __future__ import annotations
@@ -114,8 +116,9 @@ class PowerSpec:
                 "n_boot": self.n_boot}
 
 
-def read_test(r: Reader, raw: Any, where: str, design: Design | None = None) -> dict[str, Any] | None:
-    """Check one power test; with a design, also that the protocol administers its measures.
+def read_test(r: Reader, raw: Any, where: str, design: Design | None = None,
+              administered: bool = False) -> dict[str, Any] | None:
+    """Check one power test: its shape, and with a design its measures.
 
     Parameters
     ----------
@@ -124,6 +127,13 @@ def read_test(r: Reader, raw: Any, where: str, design: Design | None = None) -> 
     where : str
         Its YAML path, e.g. ``power.tests[2]``.
     design : Design, optional
+        Measures are checked against the instrument bank (instrument, scale).
+    administered : bool
+        Also require that the design administers each measure's instrument at its timepoint (and
+        has a mixed model's timepoints).
+        Without it that is left to the simulation, which says which measures its score model
+        has (as the analysis plan leaves it to its resolution), so that a protocol derived from
+        another by dropping an instrument or a timepoint still loads.
 
     Returns
     -------
@@ -156,18 +166,18 @@ def read_test(r: Reader, raw: Any, where: str, design: Design | None = None) -> 
     if len(r.problems) > before or design is None:
         return None if len(r.problems) > before else entry
     if kind == "mixed_model":
-        _check_measure(r, f"{where}.y", entry["y"], design, timepoint="forbidden")
+        _check_measure(r, f"{where}.y", entry["y"], design, "forbidden", administered)
         timepoints = r.id_list(entry.get("timepoints"), f"{where}.timepoints")
-        for i, timepoint in enumerate(timepoints):
-            if timepoint not in design.timepoint_ids:
+        for i, timepoint in enumerate(timepoints if administered else ()):
+            if timepoint not in design.timepoint_ids:  # a mixed model runs over real timepoints
                 r.problem(f"{where}.timepoints[{i}]", timepoint, "is not a timepoint", ", ".join(design.timepoint_ids))
     else:
         for key in _REQUIRED[kind]:
-            _check_measure(r, f"{where}.{key}", entry[key], design, timepoint="required")
+            _check_measure(r, f"{where}.{key}", entry[key], design, "required", administered)
     return None if len(r.problems) > before else entry
 
 
-def _check_measure(r: Reader, key: str, text: str, design: Design, timepoint: str) -> None:
+def _check_measure(r: Reader, key: str, text: str, design: Design, timepoint: str, administered: bool) -> None:
     try:
         measure = Measure.parse(text, timepoint=timepoint)
     except MeasureNameError as error:
@@ -181,6 +191,8 @@ def _check_measure(r: Reader, key: str, text: str, design: Design, timepoint: st
         return
     if measure.scale not in scales:
         r.problem(key, text, f"{measure.instrument} has no scale {measure.scale!r}", ", ".join(scales))
+    elif not administered:
+        return
     elif measure.timepoint is None:
         if measure.instrument not in design.instruments:
             r.problem(key, text, f"protocol {design.id} never administers {measure.instrument}",
@@ -222,7 +234,7 @@ def read_power(r: Reader, raw: Any, design: Design, default: Mapping[str, Any] |
                 tests.append(test)
     else:
         # The default tests that this protocol can run (all of them for the default protocol).
-        tests = [t for t in (read_test(Reader(r.origin), entry, "", design)
+        tests = [t for t in (read_test(Reader(r.origin), entry, "", design, administered=True)
                              for entry in (default or {}).get("tests") or []) if t is not None]
     options = {**{k: v for k, v in (default or {}).items() if k != "tests"},
                **{k: v for k, v in section.items() if k != "tests"}}

@@ -99,7 +99,7 @@ def print_instrument(console: Console, inst) -> None:
 
 
 def print_protocol(console: Console, protocol) -> None:
-    """A protocol: arms, timepoints with their instruments and doses, derived timepoints, identifiers."""
+    """A protocol: arms, timepoints, derived timepoints, identifiers, and its sections in brief."""
     console.print(f"[bold]{protocol.name}[/] ({protocol.id}) — sha256 {protocol.sha256[:12]}", highlight=False)
     if protocol.citation:
         console.print(protocol.citation, highlight=False)
@@ -128,3 +128,20 @@ def print_protocol(console: Console, protocol) -> None:
     if protocol.identifiers:
         console.print(f"Identifier columns (dropped in de-identified exports): {', '.join(protocol.identifiers)}",
                       highlight=False)
+    own = set(protocol.sections)
+
+    def origin(section: str) -> str:
+        return "this file" if section in own else "the default protocol"
+
+    rules = Table(title=f"Alert rules (from {origin('alerts')})")
+    for column in ("rule", "type", "severity", "label"):
+        rules.add_column(column)
+    for rule in protocol.alerts.rules:
+        rules.add_row(rule.id, rule.type, rule.severity, rule.label)
+    console.print(rules)
+    plan = protocol.analysis
+    console.print(f"Analysis plan (from {origin('analysis')}): {len(plan.analyses)} analyses, p adjusted by "
+                  f"{plan.p_adjust} within each family, {plan.correlation_method} correlations, seed {plan.seed}; "
+                  "see docs/analysis.md", highlight=False)
+    console.print(f"Power tests (from {origin('power')}): {len(protocol.power.tests)}, alpha {protocol.power.alpha:g}",
+                  highlight=False)
