@@ -55,7 +55,7 @@ def test_default_protocol_reproduces_levin_2024():
     assert [spec.id for spec in p.analysis.analyses][:2] == ["alliance_change", "alliance_trajectory"]
     assert [rule.id for rule in p.alerts.rules] == [
         "low_alliance", "alliance_drop", "suicidality", "overdue_assessment", "missed_assessment"]
-    assert [t["test"] for t in p.power.tests] == ["correlation"] * 4 + ["paired", "mixed_model", "mediation"]
+    assert [t.test for t in p.power.tests] == ["correlation"] * 4 + ["paired", "mixed_model", "mediation"]
 
 
 def test_dict_round_trip_and_hash():

@@ -98,13 +98,13 @@ class PowerTest:
 
 @dataclass(frozen=True)
 class PowerSpec:
-    """The ``power:`` section: tests as written (mappings) and the options of the simulation.
+    """The ``power:`` section: the tests and the options of the simulation.
 
-    ``tests`` keep the form they were written in (``mixed_model`` timepoints may be left to the
-    simulation, which takes every timepoint whose measure its score model has).
+    A ``mixed_model`` test without ``timepoints`` has them left to the simulation, which takes
+    every timepoint whose measure its score model has (in protocol order).
     """
 
-    tests: tuple[Mapping[str, Any], ...]
+    tests: tuple[PowerTest, ...]
     alpha: float = 0.05
     distribution: str = "beta"
     mediation_ci: str = "monte_carlo"
@@ -247,5 +247,11 @@ def read_power(r: Reader, raw: Any, design: Design, default: Mapping[str, Any] |
     mediation_ci = options.get("mediation_ci", "monte_carlo")
     r.choice(mediation_ci, "power.mediation_ci", MEDIATION_CI)
     n_boot = r.integer(options.get("n_boot"), "power.n_boot", 1000, minimum=100, what="a whole number ≥ 100")
-    return PowerSpec(tests=tuple(tests), alpha=float(alpha) if isinstance(alpha, int | float) else 0.05,
+    return PowerSpec(tests=tuple(_as_test(t) for t in tests), alpha=float(alpha) if isinstance(alpha, int | float) else 0.05,
                      distribution=str(distribution), mediation_ci=str(mediation_ci), n_boot=int(n_boot))
+
+
+def _as_test(entry: Mapping[str, Any]) -> PowerTest:
+    if entry["test"] == "mixed_model":
+        return PowerTest("mixed_model", "time", entry["y"], None, tuple(entry.get("timepoints") or ()))
+    return PowerTest(entry["test"], entry["x"], entry["y"], entry.get("m"))

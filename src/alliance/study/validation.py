@@ -273,14 +273,21 @@ def _one_rater_and_time(responses: pd.DataFrame, participant: pd.Series, timepoi
     positions = np.flatnonzero(checkable)
     if not columns or not len(positions):
         return []
-    key = (participant.iloc[positions] + "\x1f" + timepoint.iloc[positions] + "\x1f"
-           + instrument.iloc[positions]).to_numpy(dtype=object)
+    # Integer codes instead of joined strings: this runs on every row of a large import.
+    key = np.zeros(len(positions), dtype=np.int64)
+    for part in (participant, timepoint, instrument):
+        part_codes, uniques = part.factorize()  # on the column's own (Arrow) array: no object copy
+        key = key * (len(uniques) + 1) + part_codes[positions]
     codes, _ = pd.factorize(key)
     _, first = np.unique(codes, return_index=True)  # each administration's first row (a position in `positions`)
     problems = []
     for column in columns:
-        text = _text(responses[column]).iloc[positions].fillna("").to_numpy(dtype=object)
-        for k in np.flatnonzero(text != text[first[codes]]):
+        column_codes, _ = _text(responses[column]).factorize()  # missing: -1, unlike any value
+        value_codes = column_codes[positions]
+        if not (value_codes != value_codes[first[codes]]).any():
+            continue
+        text = _text(responses[column]).to_numpy(dtype=object, na_value="")[positions]
+        for k in np.flatnonzero(value_codes != value_codes[first[codes]]):
             p, f = positions[k], positions[first[codes[k]]]
             problems.append(locator.problem(
                 p, column, text[k] or None,

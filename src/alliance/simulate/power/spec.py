@@ -55,7 +55,7 @@ def default_power_tests() -> list[dict[str, Any]]:
     -------
     list of dict
     """
-    return [dict(test) for test in default_protocol().power.tests]
+    return [test.to_dict() for test in default_protocol().power.tests]
 
 
 def split_power_options(raw: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
