@@ -134,7 +134,12 @@ _HAND_PARSING = re.compile(
     r"""|\.split\(\s*["']\.["']\s*,\s*1\s*\)"""  # x.split(".", 1)
     r"""|\.partition\(\s*["']\.["']\s*\)"""  # x.partition(".")
     r"""|f["'][^"'\n]*\}\.\{[^"'\n]*\}@\{"""  # f"{instrument}.{scale}@{timepoint}"
+    r"""|f["'][^"'\n]*\}@\{"""  # f"{measure}@{timepoint}"
 )
+# Lines that build an ``@`` name that is not a measure, with the reason.
+_NOT_MEASURES = {
+    "alliance/monitoring/alerts.py": "INSTRUMENT@TIMEPOINT names the instruments of a late assessment",
+}
 
 
 def test_measure_names_are_split_only_by_the_protocol_package():
@@ -142,8 +147,9 @@ def test_measure_names_are_split_only_by_the_protocol_package():
     for name, (path, _) in MODULES.items():
         if name.startswith("alliance.protocol"):
             continue
+        exempt = str(path.relative_to(SOURCE)) in _NOT_MEASURES
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if _HAND_PARSING.search(line):
+            if _HAND_PARSING.search(line) and not (exempt and 'f"{i}@{' in line):
                 offenders.append(f"{path.relative_to(SOURCE)}:{number}: {line.strip()}")
     assert offenders == []
 
@@ -152,6 +158,7 @@ def test_measure_names_are_split_only_by_the_protocol_package():
     'base, _, when = name.partition("@")',
     'instrument = name.split(".", 1)[0]',
     'return f"{instrument}.{scale}@{timepoint}"',
+    'columns = {t: f"{measure}@{t}" for t in timepoints}',
 ])
 def test_the_hand_parsing_pattern_finds_what_it_should(line):
     assert _HAND_PARSING.search(line)

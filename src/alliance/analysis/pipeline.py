@@ -235,7 +235,8 @@ class _Run:
     def _mixed_model(self, analysis: ResolvedAnalysis, measure: str, timepoints: tuple[str, ...],
                      with_arm: bool) -> None:
         formula = analysis.spec.options["formula"]
-        data = self.long({t: f"{measure}@{t}" for t in timepoints}, with_arm=with_arm)
+        of_scale = Measure.parse(measure, timepoint="forbidden")
+        data = self.long({t: str(of_scale.at(t)) for t in timepoints}, with_arm=with_arm)
         arms = list(data["arm"].cat.categories) if with_arm else []
         notes: list[str] = []
         if with_arm and len(arms) < 2 and "arm" in formula:
@@ -332,12 +333,13 @@ class _Run:
 
     def _response_remission(self, analysis: ResolvedAnalysis) -> None:
         instrument = self.plan.outcome_instrument
-        baseline = self.column(f"{self.plan.outcome_measure}@{self.plan.outcome_baseline}")
+        outcome = Measure.parse(self.plan.outcome_measure, timepoint="forbidden")
+        baseline = self.column(str(outcome.at(self.plan.outcome_baseline)))
         groups = [("all", self.wide.index)]
         if len(set(self.arm.dropna())) > 1:
             groups += [(arm, self.arm.index[self.arm == arm]) for arm in self.plan.arms]
         for timepoint in self.plan.follow_ups:
-            current = self.column(f"{self.plan.outcome_measure}@{timepoint}")
+            current = self.column(str(outcome.at(timepoint)))
             responded = instruments.response(baseline, current, instrument)
             remitted = instruments.remission(current, instrument)
             for arm, members in groups:

@@ -154,12 +154,13 @@ def alliance_trajectories(study, results) -> Figure:
     positions = np.arange(len(timepoints), dtype=float)
     for index, scale in enumerate(scales):
         axes = axes_grid[index]
-        name = f"{roles['instrument']}.{scale}"
+        of_scale = Measure(roles["instrument"], scale)
+        name = str(of_scale)
         axes.set_title(labels.scale(name))
         if not timepoints:
             _empty(axes, "alliance not measured")
             continue
-        frame = pd.DataFrame({t: _column(wide, f"{name}@{t}") for t in timepoints}).dropna(how="all")
+        frame = pd.DataFrame({t: _column(wide, str(of_scale.at(t))) for t in timepoints}).dropna(how="all")
         if frame.empty:
             _empty(axes, "no data")
             continue
@@ -200,7 +201,8 @@ def outcome_trajectories(study, results) -> Figure:
     width = 0.12 * (len(arms) - 1)
     for index, arm in enumerate(arms):
         members = arm_of.index[arm_of == arm]
-        frame = pd.DataFrame({t: _column(wide, f"{measure}@{t}").reindex(members) for t in timepoints})
+        frame = pd.DataFrame({t: _column(wide, str(Measure.parse(measure, "forbidden").at(t))).reindex(members)
+                              for t in timepoints})
         offset = (index - (len(arms) - 1) / 2) * (width / max(len(arms) - 1, 1)) if len(arms) > 1 else 0.0
         label = f"{arm_labels.get(arm, arm)} (n = {len(members)})"
         _trajectory(axes, frame.dropna(how="all"), positions, PALETTE[index % len(PALETTE)], label, offset=offset)
@@ -241,9 +243,9 @@ def alliance_outcome_scatter(study, results, pairs: list[tuple[str, str]] | None
     if pairs is None:
         timepoints = alliance["timepoints"]
         chosen = list(dict.fromkeys(timepoints[:1] + timepoints[-1:]))
-        total = f"{alliance['instrument']}.{alliance['scales'][0]}"
-        pairs = [(f"{total}@{t}", f"{roles['outcome']['measure']}@{f}")
-                 for t in chosen for f in roles["outcome"]["follow_ups"]]
+        total = Measure(alliance["instrument"], alliance["scales"][0])
+        outcome = Measure.parse(roles["outcome"]["measure"], "forbidden")
+        pairs = [(str(total.at(t)), str(outcome.at(f))) for t in chosen for f in roles["outcome"]["follow_ups"]]
     if not pairs:
         figure = _figure(4, 3)
         _empty(figure.subplots(), "no alliance–outcome pairs")
