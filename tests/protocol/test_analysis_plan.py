@@ -39,8 +39,8 @@ def test_every_problem_is_listed_with_its_place():
     text = str(caught.value)
     assert "key 'analysis.p_adjust': value 'fdr' is not one of the choices; allowed: holm" in text
     assert "analysis.seed" in text
-    assert ("analysis.roles.alliance.scales", "totl", "is not a scale of wai_sr") in problems
-    assert ("analysis.analyses[0] (a).x", "bogus", "is not a scale of wai_sr") in problems
+    assert ("analysis.roles.alliance.scales", "totl", "wai_sr has no scale 'totl'") in problems
+    assert ("analysis.analyses[0] (a).x", "wai_sr.bogus@prep", "wai_sr has no scale 'bogus'") in problems
     assert ("analysis.analyses[0] (a).y", None, "is required for type correlation") in problems
     assert ("analysis.analyses[1].type", "regression", "is not an analysis type") in problems
     assert any(column == "analysis.analyses[2] (b).n_boot" for column, _, _ in problems)

@@ -166,7 +166,7 @@ def read_alerts(r: Reader, raw: Any, design: Design, default: Mapping[str, Any] 
         if isinstance(raw, Mapping):
             section.update(raw)
     before = len(r.problems)
-    _check_section(section, design, r.problem)
+    _check_section(section, design, r)
     if len(r.problems) > before:
         return AlertConfig(rules=())
     rules = []
@@ -199,8 +199,9 @@ def _instrument_of(measure: Any) -> str | None:
         return None
 
 
-def _check_section(section: dict, protocol: Design, problem) -> None:
+def _check_section(section: dict, protocol: Design, r: Reader) -> None:
     """Record every problem of an ``alerts:`` section (YAML paths start at ``alerts``)."""
+    problem = r.problem
     for unknown in [k for k in section if k not in _TOP_KEYS]:
         problem(f"alerts.{unknown}", None, "is not a key of the alerts section", ", ".join(_TOP_KEYS))
     if "crisis_text" in section and not isinstance(section["crisis_text"], str):
@@ -216,7 +217,7 @@ def _check_section(section: dict, protocol: Design, problem) -> None:
         rules = []
     seen: dict[str, int] = {}
     for i, entry in enumerate(rules):
-        _check_rule(entry, f"alerts.rules[{i}]", protocol, problem)
+        _check_rule(entry, f"alerts.rules[{i}]", protocol, r)
         if isinstance(entry, Mapping) and entry.get("id") is not None:
             rule_id = str(entry["id"])
             if rule_id in seen:
@@ -229,7 +230,8 @@ def _check_section(section: dict, protocol: Design, problem) -> None:
                 "the site's crisis text: whom to call and what to do")
 
 
-def _check_rule(entry: Any, key: str, protocol: Design, problem) -> None:
+def _check_rule(entry: Any, key: str, protocol: Design, r: Reader) -> None:
+    problem = r.problem
     if not isinstance(entry, Mapping):
         problem(key, None, f"expected a mapping, found {type(entry).__name__}", "a rule with id and type")
         return
@@ -255,7 +257,7 @@ def _check_rule(entry: Any, key: str, protocol: Design, problem) -> None:
         problem(f"{label}.severity", severity, "is not a severity", ", ".join(SEVERITIES))
     schema = RULE_SCHEMAS[rule_type]
     if "measure" in schema.keys and entry.get("measure") is not None:
-        _check_measure(entry["measure"], f"{label}.measure", protocol, problem)
+        r.measure(entry["measure"], f"{label}.measure", "forbidden", protocol)
     if schema.check is not None:
         schema.check(entry, label, problem)
 
@@ -296,26 +298,6 @@ def _check_missed_assessment(entry: Mapping, label: str, problem) -> None:
     for j, status in enumerate(statuses):
         if status not in LATE_STATUSES:
             problem(f"{label}.statuses[{j}]", status, "is not a late status", ", ".join(LATE_STATUSES))
-
-
-def _check_measure(measure: Any, key: str, protocol: Design, problem) -> None:
-    try:
-        parts = Measure.parse(measure, timepoint="forbidden")
-    except MeasureNameError:
-        problem(key, measure, "is not INSTRUMENT.SCALE", "e.g. wai_sr.total (no timepoint)")
-        return
-    try:
-        instrument = bank.get(parts.instrument)
-    except bank.UnknownInstrumentError:
-        problem(key, measure, f"names {parts.instrument!r}, which is not an instrument in the bank",
-                ", ".join(i.id for i in bank.list_instruments()))
-        return
-    scales = [s.id for s in instrument.scales]
-    if parts.scale not in scales:
-        problem(key, measure, f"{parts.instrument} has no scale {parts.scale!r}", ", ".join(scales))
-    elif parts.instrument not in protocol.instruments:
-        problem(key, measure, f"protocol {protocol.id} never administers {parts.instrument}",
-                ", ".join(protocol.instruments))
 
 
 def _check_flag(entry: Mapping, label: str, problem) -> None:

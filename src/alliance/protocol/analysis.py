@@ -260,17 +260,7 @@ def _check_scales(r: Reader, key: str, instrument_id: str, scales: list[str]) ->
     known = [scale.id for scale in definition.scales]
     for scale in scales:
         if scale not in known and not (scale.endswith("_pct") and scale.removesuffix("_pct") in known):
-            r.problem(key, scale, f"is not a scale of {instrument_id}", ", ".join(known))
-
-
-def _check_measure(r: Reader, key: str, name: Any, timepoint: str) -> None:
-    """``INSTRUMENT.SCALE`` (or ``…@TIMEPOINT``, as ``timepoint`` says) against the instrument bank."""
-    try:
-        measure = Measure.parse(name, timepoint=timepoint)
-    except MeasureNameError as error:
-        r.problem(key, name, "is not a measure name", error.problems[0].allowed)
-        return
-    _check_scales(r, key, measure.instrument, [measure.scale])
+            r.problem(key, scale, f"{instrument_id} has no scale {scale!r}", ", ".join(known))
 
 
 def _check_reference(r: Reader, key: str, text: str, roles: dict[str, Any]) -> None:
@@ -282,7 +272,7 @@ def _check_reference(r: Reader, key: str, text: str, roles: dict[str, Any]) -> N
                   "INSTRUMENT.SCALE@TIMEPOINT or ROLE[.SCALE][@WHEN] (roles: alliance, acute, outcome)")
         return
     if reference.role is None:
-        _check_scales(r, key, reference.measure.instrument, [reference.measure.scale])
+        r.measure(text, key, "required", percent=True)
         return
     if reference.role == "alliance":
         scales = (roles.get("alliance") or {}).get("scales", ["total"])
@@ -321,14 +311,14 @@ def _read_roles(r: Reader, roles: Any, key: str) -> dict[str, Any]:
         if not isinstance(acute["timepoint"], str):
             r.problem(f"{key}.acute.timepoint", acute["timepoint"], "is not a timepoint id", "e.g. peak")
         for index, measure in enumerate(r.names(acute["measures"], f"{key}.acute.measures")):
-            _check_measure(r, f"{key}.acute.measures[{index}]", measure, timepoint="forbidden")
+            r.measure(measure, f"{key}.acute.measures[{index}]", "forbidden", percent=True)
     outcome = roles.get("outcome")
     allowed = {"measure", "baseline", "follow_ups"}
     if not isinstance(outcome, dict) or set(outcome) - allowed or not {"measure", "baseline"} <= set(outcome):
         r.problem(f"{key}.outcome", None, "is not an outcome role",
                   "{measure: INSTRUMENT.SCALE, baseline: TIMEPOINT, follow_ups: [TIMEPOINT, ...] (optional)}")
     else:
-        _check_measure(r, f"{key}.outcome.measure", outcome["measure"], timepoint="forbidden")
+        r.measure(outcome["measure"], f"{key}.outcome.measure", "forbidden", percent=True)
         if not isinstance(outcome["baseline"], str):
             r.problem(f"{key}.outcome.baseline", outcome["baseline"], "is not a timepoint id", "e.g. baseline")
         if outcome.get("follow_ups") is not None:

@@ -14,7 +14,10 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from alliance import instruments as bank
 from alliance.problems import DataProblem, StudyDataError
+
+from .measure import Measure, MeasureNameError
 
 __all__ = ["ID_PATTERN", "ProtocolError", "Reader"]
 
@@ -137,6 +140,57 @@ class Reader:
             self.problem(key, value, "is not a number", what)
             return None
         return float(value)
+
+    def measure(self, value: Any, key: str, timepoint: str = "forbidden", design: Any = None,
+                percent: bool = False) -> Measure | None:
+        """A measure name of a scale of the instrument bank; with ``design``, of an instrument it gives.
+
+        Parameters
+        ----------
+        value : object
+            E.g. ``wai_sr.total`` or ``wai_sr.total@prep``.
+        key : str
+            Its YAML path.
+        timepoint : {"forbidden", "required", "optional"}
+            Whether the name carries ``@TIMEPOINT`` (:meth:`Measure.parse`).
+        design : Design, optional
+            Also require that the design gives the instrument (at the timepoint, when named).
+        percent : bool
+            Also accept a scale's percent-of-maximum form (``total_pct``) where the scale has one.
+
+        Returns
+        -------
+        Measure or None
+            ``None`` when a problem was recorded.
+        """
+        try:
+            measure = Measure.parse(value, timepoint=timepoint)
+        except MeasureNameError as error:
+            self.problem(key, value, "is not a measure name", error.problems[0].allowed)
+            return None
+        try:
+            instrument = bank.get(measure.instrument)
+        except bank.UnknownInstrumentError:
+            self.problem(key, value, f"names {measure.instrument!r}, which is not an instrument in the bank",
+                         ", ".join(i.id for i in bank.list_instruments()))
+            return None
+        scales = [s.id for s in instrument.scales]
+        if percent:
+            scales += [f"{s.id}_pct" for s in instrument.scales if s.percent_of_max]
+        if measure.scale not in scales:
+            self.problem(key, value, f"{measure.instrument} has no scale {measure.scale!r}", ", ".join(scales))
+            return None
+        if design is None:
+            return measure
+        if measure.timepoint is None and measure.instrument not in design.instruments:
+            self.problem(key, value, f"protocol {design.id} never administers {measure.instrument}",
+                         ", ".join(design.instruments))
+            return None
+        if measure.timepoint is not None and not design.administers(measure.timepoint, measure.instrument):
+            self.problem(key, value, f"protocol {design.id} does not administer {measure.instrument} at "
+                         f"{measure.timepoint}", "a measure of an instrument at a timepoint that gives it")
+            return None
+        return measure
 
     def boolean(self, value: Any, key: str) -> bool:
         if not isinstance(value, bool):

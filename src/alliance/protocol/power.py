@@ -18,11 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from alliance import instruments as bank
-
 from .design import Design
 from .errors import Reader
-from .measure import Measure, MeasureNameError
+from .measure import Measure
 
 __all__ = ["DISTRIBUTIONS", "MEDIATION_CI", "POWER_OPTIONS", "TESTS", "PowerSpec", "PowerTest", "read_power",
            "read_test"]
@@ -166,40 +164,15 @@ def read_test(r: Reader, raw: Any, where: str, design: Design | None = None,
     if len(r.problems) > before or design is None:
         return None if len(r.problems) > before else entry
     if kind == "mixed_model":
-        _check_measure(r, f"{where}.y", entry["y"], design, "forbidden", administered)
+        r.measure(entry["y"], f"{where}.y", "forbidden", design if administered else None)
         timepoints = r.id_list(entry.get("timepoints"), f"{where}.timepoints")
         for i, timepoint in enumerate(timepoints if administered else ()):
             if timepoint not in design.timepoint_ids:  # a mixed model runs over real timepoints
                 r.problem(f"{where}.timepoints[{i}]", timepoint, "is not a timepoint", ", ".join(design.timepoint_ids))
     else:
         for key in _REQUIRED[kind]:
-            _check_measure(r, f"{where}.{key}", entry[key], design, "required", administered)
+            r.measure(entry[key], f"{where}.{key}", "required", design if administered else None)
     return None if len(r.problems) > before else entry
-
-
-def _check_measure(r: Reader, key: str, text: str, design: Design, timepoint: str, administered: bool) -> None:
-    try:
-        measure = Measure.parse(text, timepoint=timepoint)
-    except MeasureNameError as error:
-        r.problem(key, text, "is not a measure name", error.problems[0].allowed)
-        return
-    try:
-        scales = [s.id for s in bank.get(measure.instrument).scales]
-    except bank.UnknownInstrumentError:
-        r.problem(key, text, f"names {measure.instrument!r}, which is not an instrument in the bank",
-                  ", ".join(i.id for i in bank.list_instruments()))
-        return
-    if measure.scale not in scales:
-        r.problem(key, text, f"{measure.instrument} has no scale {measure.scale!r}", ", ".join(scales))
-    elif not administered:
-        return
-    elif measure.timepoint is None:
-        if measure.instrument not in design.instruments:
-            r.problem(key, text, f"protocol {design.id} never administers {measure.instrument}",
-                      ", ".join(design.instruments))
-    elif not design.administers(measure.timepoint, measure.instrument):
-        r.problem(key, text, f"protocol {design.id} does not administer {measure.instrument} at {measure.timepoint}",
-                  "a measure of an instrument at a timepoint that gives it")
 
 
 def read_power(r: Reader, raw: Any, design: Design, default: Mapping[str, Any] | None) -> PowerSpec:
