@@ -61,6 +61,20 @@ def test_export_is_a_redcap_project():
     assert {"arm_num", "unique_event_name", "form"} == set(project.form_events.columns)
 
 
+def test_event_day_offsets_count_from_each_arms_first_event():
+    # REDCap's days offset is days from the arm's first event. Levin protocol (levin2024.yaml):
+    # session1 = treatment start + 21, prep = session1 - 1, post_session1 = session1 + 1,
+    # session2 = session1 + 12, week1/week4 = session2 + 7/28, months = session2 + 91/182/365;
+    # baseline (enrolment) is day 0; the delayed arm's treatment starts 56 days after enrolment.
+    project = redcap_from_study(small_study())
+    offsets = {(row.arm_num, row.event_name): row.day_offset for row in project.events.itertuples()}
+    immediate = {"baseline": 0, "prep": 20, "session1": 21, "post_session1": 22, "session2": 33, "week1": 40,
+                 "week4": 61, "month3": 124, "month6": 215, "month12": 398}
+    for event, day in immediate.items():
+        assert offsets[(1, event)] == day, event
+        assert offsets[(2, event)] == (day if event == "baseline" else day + 56), event
+
+
 def test_slider_for_whole_number_visual_analogue_answers():
     study = small_study()
     study.responses.loc[study.responses["value"] == 70.5, "value"] = 70.0

@@ -35,6 +35,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ import yaml
 
 from alliance import instruments as bank
 from alliance.instruments import Instrument, Item
+from alliance.monitoring.schedule import planned_dates
 from alliance.protocol import Protocol, default_protocol
 
 from ..errors import DataProblem, StudyDataError
@@ -67,6 +69,7 @@ _ARM_SUFFIX = re.compile(r"^(?P<event>.+)_arm_(?P<arm>\d+)$")
 PARTICIPANT_FORM = "participant"
 RECORD_ID = "record_id"
 _ADMINISTRATION = ("rater", "administered_at")
+_DAY_ZERO = date(2000, 1, 1)  # any date: events.csv holds differences of planned dates
 _MAPPING_KEYS = ("record_id", "events", "arms", "repeating", "forms", "fields", "participant_fields",
                  "administration_fields", "ignore")
 
@@ -729,10 +732,14 @@ def redcap_from_study(study: Study) -> RedcapProject:
     arms = pd.DataFrame({"arm_num": list(arm_number.values()), "name": [a.label for a in protocol.arms]})
     events, form_events = [], []
     for arm in protocol.arms:
+        # REDCap's days offset counts from the arm's first event, not from each visit's own anchor;
+        # the planned dates of one participant of the arm give it (any enrolment date will do).
+        planned = planned_dates(protocol, arm.id, _DAY_ZERO)
+        first = min(planned.values())
         for t in protocol.timepoints:
             unique = f"{t.id}_arm_{arm_number[arm.id]}"
             events.append({"event_name": t.id, "arm_num": arm_number[arm.id],
-                           "day_offset": t.offset_days, "offset_min": t.window_days[0],
+                           "day_offset": (planned[t.id] - first).days, "offset_min": t.window_days[0],
                            "offset_max": t.window_days[1], "unique_event_name": unique})
             forms = ([PARTICIPANT_FORM] if t.id == protocol.timepoint_ids[0] else []) + list(t.instruments)
             form_events += [{"arm_num": arm_number[arm.id], "unique_event_name": unique, "form": f} for f in forms]
