@@ -99,6 +99,15 @@ def test_analyze_bad_directory_stops_before_writing(tmp_path):
     assert not out.exists()
 
 
+def test_score_refuses_a_truncated_file_with_file_and_row(tmp_path):
+    answers = tmp_path / "answers.csv"
+    answers.write_text("id,gad7_1,gad7_2,gad7_3,gad7_4,gad7_5,gad7_6,gad7_7\nA,1,2,3,0,1,2,3\nB,1,2", encoding="utf-8")
+    result = runner.invoke(app, ["score", "gad7", str(answers)])
+    assert result.exit_code == 1
+    message = " ".join(result.output.split())
+    assert "answers.csv" in message and "row 3" in message and "Traceback" not in message
+
+
 def test_error_messages_keep_their_brackets(tmp_path):
     # a window is written [days before, days after]; rich must not read that as markup
     text = (files("alliance.protocol") / "levin2024.yaml").read_text(encoding="utf-8")

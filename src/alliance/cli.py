@@ -79,6 +79,7 @@ def _score_file(instrument_id: str, path: Path):
     import pandas as pd
 
     from alliance import instruments
+    from alliance.study import StudyDataError
     from alliance.study.io import read_csv_text
 
     try:
@@ -87,7 +88,9 @@ def _score_file(instrument_id: str, path: Path):
         _fail(str(exc))
     try:
         data = read_csv_text(path)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except StudyDataError as exc:  # not UTF-8, a column twice, a row cut short: with file and row
+        _fail(str(exc))
+    except (OSError, pd.errors.ParserError) as exc:
         _fail(f"{path}: cannot read as CSV: {exc}")
     try:
         scores = instruments.score(inst, data, source=str(path), first_row=2)
@@ -213,7 +216,10 @@ def demo(
     loaded = study_data.load(data_dir)
     storage = _storage()
     name = "levin2024-demo"
-    summary = storage.import_study(loaded, name, actor="cli:demo")
+    try:
+        summary = storage.import_study(loaded, name, actor="cli:demo")
+    except storage.DeletionsNotAllowed as exc:  # a demo of another --n or --seed was stored before
+        _fail(f"{exc}\nto replace the stored demo study: alliance import {data_dir} --study {name} --allow-deletions")
     console.print(f"2. stored as study {name!r} in {database_location()} "
                   f"({'unchanged' if summary.unchanged else f'{summary.audit_events:,} audit events'})", highlight=False)
     stored = storage.export_study(name)
@@ -350,8 +356,17 @@ def import_(
     directory: Path = typer.Argument(..., help="A study directory (tidy contract: participants.csv, responses.csv, …)."),
     study_name: str = typer.Option(..., "--study", help="The study's name in the database."),
     fmt: str = typer.Option("csv", "--format", help="csv (the tidy contract), wide, redcap or parquet."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the change the import would make; write nothing."),
+    allow_deletions: bool = typer.Option(
+        False, "--allow-deletions",
+        help="Delete stored records the data no longer have (without it, such an import is refused)."),
 ) -> None:
-    """Import a study directory into the database (one transaction, every change audited)."""
+    """Import a study directory into the database (one transaction, every change audited).
+
+    An import that would delete stored records (participants, dosing sessions, administrations,
+    answers the files no longer have) is refused unless --allow-deletions is given; --dry-run
+    prints the change first.
+    """
     from django.db import Error as DatabaseError
 
     from alliance.study import StudyDataError, formats
@@ -363,15 +378,18 @@ def import_(
         _fail(str(exc))
     storage = _storage()
     try:
-        summary = storage.import_study(study, study_name, actor="cli:import")
+        summary = storage.import_study(study, study_name, actor="cli:import", allow_deletions=allow_deletions,
+                                       dry_run=dry_run)
     except (StudyDataError, storage.StorageError) as exc:
-        _fail(f"{exc}\nnothing was written")
+        _fail(str(exc) if "nothing was written" in str(exc) else f"{exc}\nnothing was written")
     except DatabaseError as exc:
         _fail(f"the database refused the import, nothing was written: {exc}")
     if summary.unchanged:
         console.print(f"study {study_name!r} is unchanged ({database_location()})", highlight=False)
         return
-    table = Table(title=f"Imported {directory} as study {study_name!r}")
+    title = (f"Dry run: importing {directory} as study {study_name!r} would make these changes" if dry_run
+             else f"Imported {directory} as study {study_name!r}")
+    table = Table(title=title)
     for column in ("", "created", "changed", "deleted"):
         table.add_column(column, justify="left" if not column else "right")
     for kind in _STORAGE_KINDS:
@@ -379,6 +397,12 @@ def import_(
         if any(counts):
             table.add_row(kind.replace("_", " "), *(f"{c:,}" for c in counts))
     console.print(table)
+    if dry_run:
+        console.print(f"dry run: nothing was written ({summary.audit_events:,} audit events would be); "
+                      f"{database_location()}", highlight=False)
+        if summary.deletes and not allow_deletions:
+            console.print("the import deletes stored records: run it with --allow-deletions", highlight=False)
+        return
     console.print(f"{summary.audit_events:,} audit events written; stored in {database_location()}", highlight=False)
 
 
@@ -388,6 +412,9 @@ def export(
     fmt: str = typer.Option("csv", "--format",
                             help="csv (the tidy contract files), wide, redcap, spss, stata or parquet."),
     out: Path = typer.Option(..., "--out", help="Directory to write (a .sav / .dta file for spss / stata)."),
+    machine: bool = typer.Option(False, "--machine",
+                                 help="CSV cells as stored, for programs: no ' before cells a spreadsheet "
+                                      "would run as a formula (= + - @)."),
 ) -> None:
     """Export a stored study: the tidy contract files or another format."""
     from django.db import Error as DatabaseError
@@ -404,7 +431,7 @@ def export(
     except DatabaseError as exc:
         _fail(f"cannot read the database: {exc}")
     try:
-        written = formats.write_study(study, out, fmt)
+        written = formats.write_study(study, out, fmt, spreadsheet=not machine)
     except StudyDataError as exc:
         _fail(str(exc))
     except ImportError as exc:

@@ -203,3 +203,46 @@ def test_a_protocol_derived_by_dropping_a_timepoint_still_loads_with_the_default
     del raw["power"]
     assert "month12" not in str(parse_protocol(raw).power.tests)
     assert len(parse_protocol(raw).power.tests) == 6
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    # YAML 1.1 reads 1e30 as text; 1.0e+30 is a float; 10**30 a whole number no date can be built from.
+    ("offset_days: 1.0e+30", "timepoints[1] (prep).offset_days"),
+    ("offset_days: 1000000000000000000000000000000", "timepoints[1] (prep).offset_days"),
+    ("offset_days: -36501", "timepoints[1] (prep).offset_days"),
+    ("window_days: [1000000000000000000000000000000, 0]", "timepoints[1] (prep).window_days"),
+    ("window_days: [0, 3651]", "timepoints[1] (prep).window_days"),
+])
+def test_days_outside_their_bounds_are_protocol_errors(tmp_path, text, key):
+    raw = default_protocol().to_dict()
+    name, value = text.split(": ", 1)
+    raw["timepoints"][1][name] = yaml.safe_load(value)
+    path = tmp_path / "trial.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    with pytest.raises(ProtocolError) as caught:
+        load_protocol(path)
+    (problem,) = caught.value.problems
+    assert (problem.file, problem.column) == (str(path), key)
+    assert "36,500" in problem.allowed or "3,650" in problem.allowed
+
+
+def test_days_at_their_bounds_are_accepted():
+    raw = default_protocol().to_dict()
+    raw["timepoints"][0].update(offset_days=-36_500, window_days=[3_650, 0])
+    raw["arms"][1]["start_offset_days"] = 36_500
+    protocol = parse_protocol(raw)
+    assert protocol.timepoints[0].offset_days == -36_500 and protocol.timepoints[0].window_days == (3_650, 0)
+    assert protocol.arm("delayed").start_offset_days == 36_500
+
+
+@pytest.mark.parametrize("amount", [float("inf"), float("nan"), 1e309, 10_000, 0, -1])
+def test_a_dose_amount_is_finite_positive_and_bounded(amount):
+    error = _bad(lambda r: r["timepoints"][2]["dose"].update(amount=amount))
+    (problem,) = error.problems
+    assert problem.column == "timepoints[2] (session1).dose.amount"
+    assert problem.allowed == "a number > 0 and < 10,000"
+
+
+def test_a_start_offset_beyond_its_bound_is_refused():
+    error = _bad(lambda r: r["arms"][1].update(start_offset_days=10**30))
+    assert [p.column for p in error.problems] == ["arms[1].start_offset_days"]

@@ -16,6 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 from alliance.cli import app
+from alliance.study import Study, load, save
+from alliance.web.audit.models import AuditEvent
 from alliance.web.capture import models as m
 
 runner = CliRunner()
@@ -93,6 +95,60 @@ def test_export_errors_are_one_line_and_exit_1(tmp_path):
     assert result.exit_code == 1 and "unknown format 'xls'" in result.output
 
 
+def snapshot() -> dict[str, int]:
+    return {model.__name__: model.objects.count()
+            for model in (m.Study, m.Participant, m.DosingSession, m.Administration, m.ItemResponse, AuditEvent)}
+
+
+def drop_response_line(study_dir, line: int) -> str:
+    """Delete one line of responses.csv; returns the original text."""
+    responses = study_dir / "responses.csv"
+    original = responses.read_text(encoding="utf-8")
+    lines = original.splitlines(keepends=True)
+    responses.write_text("".join(lines[:line] + lines[line + 1:]), encoding="utf-8")
+    return original
+
+
+@pytest.mark.django_db
+def test_import_that_deletes_needs_allow_deletions_and_dry_run_writes_nothing(study_dir):
+    assert runner.invoke(app, ["import", str(study_dir), "--study", "levin"]).exit_code == 0
+    original = drop_response_line(study_dir, 4)
+    before = snapshot()
+
+    dry = runner.invoke(app, ["import", str(study_dir), "--study", "levin", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "Dry run" in dry.output and "responses" in dry.output and "nothing was written" in dry.output
+    assert "--allow-deletions" in dry.output
+    assert snapshot() == before
+
+    refused = runner.invoke(app, ["import", str(study_dir), "--study", "levin"])
+    assert refused.exit_code == 1
+    assert "would delete 1 answer" in refused.output and "--allow-deletions" in refused.output
+    assert refused.output.count("nothing was written") == 1 and "Traceback" not in refused.output
+    assert snapshot() == before
+
+    allowed = runner.invoke(app, ["import", str(study_dir), "--study", "levin", "--allow-deletions"])
+    assert allowed.exit_code == 0, allowed.output
+    assert "Imported" in allowed.output and "audit events written" in allowed.output
+    assert m.ItemResponse.objects.count() == before["ItemResponse"] - 1
+
+    # Fix the file, re-import: the answer comes back (this crashed with KeyError "['pk'] not in index").
+    (study_dir / "responses.csv").write_text(original, encoding="utf-8")
+    restored = runner.invoke(app, ["import", str(study_dir), "--study", "levin"])
+    assert restored.exit_code == 0, restored.output
+    assert m.ItemResponse.objects.count() == before["ItemResponse"]
+    assert "unchanged" in runner.invoke(app, ["import", str(study_dir), "--study", "levin", "--dry-run"]).output
+
+
+@pytest.mark.django_db
+def test_dry_run_of_a_new_study_prints_what_it_would_create(study_dir):
+    result = runner.invoke(app, ["import", str(study_dir), "--study", "levin", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "participants" in result.output and "nothing was written" in result.output
+    assert "--allow-deletions" not in result.output
+    assert not m.Study.objects.exists() and not AuditEvent.objects.exists()
+
+
 def test_import_of_a_missing_directory_fails_clearly(tmp_path):
     result = runner.invoke(app, ["import", str(tmp_path / "missing"), "--study", "x"])
     assert result.exit_code == 1
@@ -132,3 +188,57 @@ def test_cli_refuses_an_unsupported_database_url(tmp_path):
     assert result.returncode == 1
     assert "DATABASE_URL must start with sqlite:/// or postgresql://" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+KILLED_AT_THE_END = """\
+import os, signal, sys
+from alliance.web import django_setup
+django_setup()
+from alliance.web.audit.log import AuditLog
+write = AuditLog.write
+def write_then_die(self, using="default"):
+    write(self, using)  # every row and audit event of the import is written, not yet committed
+    os.kill(os.getpid(), signal.SIGKILL)
+AuditLog.write = write_then_die
+from alliance.cli import app
+sys.argv = ["alliance", *sys.argv[1:]]
+app()
+"""
+
+
+@pytest.mark.transactional
+def test_kill_9_in_the_middle_of_an_import_leaves_the_study_as_it_was(using, study_dir, tmp_path):
+    """One transaction: a process killed after writing everything but the commit leaves no trace."""
+    from django.db import connections
+
+    if using == "postgres":
+        db = connections[using].settings_dict  # the test database of this run
+        password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+        url = f"postgresql://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    else:
+        url = f"sqlite:///{tmp_path / 'trial.sqlite3'}"
+    env = {"DATABASE_URL": url, "ALLIANCE_DATA_DIR": str(tmp_path / "home"),
+           "DJANGO_SETTINGS_MODULE": "alliance.web.settings"}
+    assert alliance("import", str(study_dir), "--study", "levin", env=env).returncode == 0
+    original = {name: (study_dir / name).read_bytes() for name in ("participants.csv", "responses.csv")}
+
+    # The edit deletes participant P006 (with its answers and dosing sessions) and one more answer.
+    full = load(study_dir)
+    keep = full.participants["participant_id"] != "P006"
+    responses = full.responses[full.responses["participant_id"] != "P006"].drop(index=4)
+    edited = tmp_path / "edited"
+    save(Study(full.protocol, full.participants[keep], responses,
+               full.dosing_sessions[full.dosing_sessions["participant_id"] != "P006"]), edited)
+    killed = subprocess.run([sys.executable, "-c", KILLED_AT_THE_END, "import", str(edited), "--study", "levin",
+                             "--allow-deletions"], env={**os.environ, **env}, capture_output=True, text=True,
+                            timeout=300)
+    assert killed.returncode == -9, killed.stderr
+
+    exported = alliance("export", "levin", "--out", str(tmp_path / "out"), env=env)
+    assert exported.returncode == 0, exported.stderr
+    for name, content in original.items():
+        assert (tmp_path / "out" / name).read_bytes() == content, name
+    # The same import, not killed, does change the study: the kill above undid real writes.
+    assert alliance("import", str(edited), "--study", "levin", "--allow-deletions", env=env).returncode == 0
+    assert alliance("export", "levin", "--out", str(tmp_path / "after"), env=env).returncode == 0
+    assert (tmp_path / "after" / "responses.csv").read_bytes() == (edited / "responses.csv").read_bytes()

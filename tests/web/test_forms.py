@@ -280,3 +280,36 @@ def test_a_sites_licensed_wording_is_shown(client, accounts, participant, tmp_pa
     with override_settings(WORDING_DIR=tmp_path):
         text = client.get(path).content.decode()
     assert "The licensed text of the first item." in text and "Item 2" in text
+
+
+# -- protocol uploads and stored protocols: the one bounded YAML reader ------------------------------
+
+ALIAS_BOMB = 'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n' + "".join(
+    f"{b}: &{b} [{', '.join([f'*{a}'] * 10)}]\n" for a, b in zip("abcdefgh", "bcdefghi", strict=True))
+
+
+@pytest.mark.parametrize(("content", "reason"), [
+    (ALIAS_BOMB.encode(), "once its aliases are expanded"),
+    (b"id: x\nx: " + b"[" * 500 + b"]" * 500, "levels deep"),
+    ("id: x\nname: Lévin\n".encode("latin-1"), "is not UTF-8 text"),
+    (b"id: [unclosed", "is not valid YAML"),
+])
+def test_an_uploaded_protocol_is_read_by_the_bounded_reader(accounts, content, reason):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from alliance.web.capture.forms import StudyCreateForm
+
+    upload = SimpleUploadedFile("bomb.yaml", content, content_type="application/x-yaml")
+    form = StudyCreateForm({"name": "site9", "source": "upload"}, {"protocol_file": upload})
+    assert not form.is_valid()
+    (problem,) = form.protocol_problems
+    assert problem.startswith("bomb.yaml") and reason in problem
+
+
+def test_a_stored_protocol_is_read_by_the_bounded_reader():
+    from alliance.protocol import ProtocolError
+    from alliance.web.capture.queries import study_protocol
+
+    stored = m.Study(name="bombed", protocol_yaml=ALIAS_BOMB, protocol_sha256="0" * 64)
+    with pytest.raises(ProtocolError, match="stored protocol of study 'bombed'.*aliases are expanded"):
+        study_protocol(stored)

@@ -16,7 +16,13 @@ from alliance.web.audit.errors import AppendOnlyError
 from alliance.web.audit.log import AuditLog
 from alliance.web.audit.models import AuditEvent
 from alliance.web.capture import models as m
-from alliance.web.capture.storage import StorageError, export_study, import_study, list_studies
+from alliance.web.capture.storage import (
+    DeletionsNotAllowed,
+    StorageError,
+    export_study,
+    import_study,
+    list_studies,
+)
 
 from .conftest import make_study
 
@@ -134,7 +140,7 @@ def test_removed_participant_is_deleted_with_its_values_in_the_audit(using, stud
     smaller = Study(study.protocol, study.participants[kept], study.responses[study.responses["participant_id"] != "P006"],
                     study.dosing_sessions[study.dosing_sessions["participant_id"] != "P006"])
     gone = study.responses[study.responses["participant_id"] == "P006"]
-    summary = import_study(smaller, "levin", ACTOR, using=using)
+    summary = import_study(smaller, "levin", ACTOR, using=using, allow_deletions=True)
 
     assert summary.deleted["participants"] == 1
     assert summary.deleted["responses"] == len(gone)
@@ -357,7 +363,7 @@ def test_any_second_import_leaves_exactly_the_second_study(using, study):
         try:
             with transaction.atomic(using=using):
                 import_study(study, "levin", ACTOR, using=using)
-                summary = import_study(edited, "levin", ACTOR, using=using)
+                summary = import_study(edited, "levin", ACTOR, using=using, allow_deletions=True)
                 exported = export_study("levin", using=using)
                 pd.testing.assert_frame_equal(exported.responses, sort_responses(edited.responses, edited.protocol))
                 pd.testing.assert_frame_equal(exported.participants, edited.participants)
@@ -368,3 +374,90 @@ def test_any_second_import_leaves_exactly_the_second_study(using, study):
             pass
 
     check()
+
+
+# -- fix a file, re-import: any order of imports works and is audited ------------------------------
+
+def without_row(study: Study, row: int) -> Study:
+    """The study with one line of responses.csv deleted."""
+    return Study(study.protocol, study.participants, study.responses.drop(index=row).reset_index(drop=True),
+                 study.dosing_sessions)
+
+
+def test_reimporting_a_dropped_answer_restores_it_and_audits_each_step(using, study):
+    """Import, import with one response line deleted, import the original again (this crashed with
+    ``KeyError "['pk'] not in index"``)."""
+    row = 5
+    lost = study.responses.loc[row]
+    import_study(study, "levin", ACTOR, using=using)
+    dropped = import_study(without_row(study, row), "levin", ACTOR, using=using, allow_deletions=True)
+    assert dropped.deleted == {"responses": 1}
+    restored = import_study(study, "levin", ACTOR, using=using)
+
+    assert restored.created == {"responses": 1} and not restored.deleted
+    pd.testing.assert_frame_equal(export_study("levin", using=using).responses,
+                                  sort_responses(study.responses, study.protocol))
+    label = f"{lost['participant_id']}/{lost['timepoint']}/{lost['instrument']}/{lost['item']}"
+    events = list(AuditEvent.objects.using(using).filter(model="capture.itemresponse").order_by("pk")
+                  .values_list("action", "object_repr", "old", "new", "object_id"))
+    value = float(lost["value"])
+    assert [e[:4] for e in events] == [("delete", label, {"item": lost["item"], "value": value}, None),
+                                       ("create", label, None, {"item": lost["item"], "value": value})]
+    assert m.ItemResponse.objects.using(using).get(pk=int(events[1][4])).value == value
+    assert import_study(study, "levin", ACTOR, using=using).unchanged
+
+
+# -- deletions need consent; a dry run writes nothing ---------------------------------------------
+
+def without_participant(study: Study, pid: str) -> Study:
+    return Study(study.protocol, study.participants[study.participants["participant_id"] != pid],
+                 study.responses[study.responses["participant_id"] != pid],
+                 study.dosing_sessions[study.dosing_sessions["participant_id"] != pid])
+
+
+@pytest.mark.transactional
+def test_an_import_that_would_delete_is_refused_with_counts_and_writes_nothing(using, study):
+    import_study(study, "levin", ACTOR, using=using)
+    before = snapshot(using)
+    gone = study.responses[study.responses["participant_id"] == "P006"]
+    n_administrations = len(gone.drop_duplicates(["timepoint", "instrument"]))
+    smaller = with_value(without_participant(study, "P006"), 0, 0.0 if study.responses.loc[0, "value"] else 1.0)
+
+    with pytest.raises(DeletionsNotAllowed) as refused:
+        import_study(smaller, "levin", ACTOR, using=using)
+    message = str(refused.value)
+    # P006 has 2 dosing sessions (sessions 1 and 2 of the Levin protocol) and all its answers.
+    assert (f"would delete 1 participant, 2 dosing sessions, {n_administrations} administrations, "
+            f"{len(gone)} answers") in message
+    assert "nothing was written" in message and "--allow-deletions" in message and "allow_deletions=True" in message
+    assert isinstance(refused.value, StorageError)
+    assert refused.value.summary.changed["responses"] == 1  # the whole change, for a confirmation step
+    assert snapshot(using) == before
+
+    allowed = import_study(smaller, "levin", ACTOR, using=using, allow_deletions=True)
+    assert allowed.deleted == refused.value.summary.deleted and not allowed.dry_run
+    assert not m.Participant.objects.using(using).filter(participant_id="P006").exists()
+
+
+def test_a_dry_run_returns_the_change_and_writes_nothing(using, study):
+    first = import_study(study, "levin", ACTOR, using=using, dry_run=True)
+    assert first.dry_run and first.created["participants"] == 6 and first.audit_events > 0
+    assert list_studies(using) == [] and not AuditEvent.objects.using(using).exists()
+
+    import_study(study, "levin", ACTOR, using=using)
+    before = snapshot(using)
+    smaller = without_participant(study, "P006")
+    would = import_study(smaller, "levin", ACTOR, using=using, dry_run=True)  # deletes: returned, not raised
+    assert would.dry_run and would.deleted["participants"] == 1
+    assert snapshot(using) == before
+    done = import_study(smaller, "levin", ACTOR, using=using, allow_deletions=True)
+    assert done.to_dict() == {**would.to_dict(), "dry_run": False}
+    assert import_study(smaller, "levin", ACTOR, using=using, dry_run=True).unchanged
+
+
+def test_adding_and_changing_need_no_consent(using, study):
+    smaller = without_row(study, 5)
+    assert not import_study(smaller, "levin", ACTOR, using=using).deletes  # a first import never deletes
+    changed = import_study(with_value(study, 0, 0.0 if study.responses.loc[0, "value"] else 1.0), "levin", ACTOR,
+                           using=using)
+    assert changed.created == {"responses": 1} and changed.changed["responses"] == 1 and not changed.deleted

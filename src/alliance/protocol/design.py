@@ -32,6 +32,11 @@ RULES = ("max", "min", "mean")
 # plus the arm's start_offset_days) and the first / last timepoint of kind dosing.
 FIXED_ANCHORS = ("enrolment", "treatment_start", "first_dosing", "last_dosing")
 _CONTRACT_COLUMNS = ("participant_id", "arm", "site", "facilitator_ids")
+# Bounds on the protocol's numbers (docs/protocol.md): wide enough for any real trial (a century
+# of follow-up, a ten-year window), narrow enough that dates computed from them exist.
+MAX_OFFSET_DAYS = 36_500
+MAX_WINDOW_DAYS = 3_650
+MAX_DOSE_AMOUNT = 10_000
 
 
 @dataclass(frozen=True)
@@ -246,7 +251,7 @@ def read_design(r: Reader, top: dict) -> Design:
         arms.append(Arm(
             id=r.identifier(a.get("id"), f"{key}.id"),
             label=str(a.get("label") or a.get("id") or ""),
-            start_offset_days=r.integer(a.get("start_offset_days"), f"{key}.start_offset_days", 0, minimum=0),
+            start_offset_days=_days(r, a.get("start_offset_days"), f"{key}.start_offset_days", 0, MAX_OFFSET_DAYS),
             description=str(a.get("description") or ""),
         ))
     r.unique([a.id for a in arms], "arms")
@@ -314,12 +319,13 @@ def _parse_timepoints(r: Reader, raw: Any) -> list[Timepoint]:
         if kind is not None and kind not in KINDS:
             r.problem(f"{key}.kind", kind, "is not a timepoint kind", ", ".join(KINDS))
         order = r.integer(t.get("order"), f"{key}.order", i + 1)
-        offset = r.integer(t.get("offset_days"), f"{key}.offset_days", 0)
+        offset = _days(r, t.get("offset_days"), f"{key}.offset_days", -MAX_OFFSET_DAYS, MAX_OFFSET_DAYS)
         window = t.get("window_days", [0, 0])
         if (not isinstance(window, list) or len(window) != 2
-                or any(isinstance(w, bool) or not isinstance(w, int) or w < 0 for w in window)):
+                or any(isinstance(w, bool) or not isinstance(w, int) or not 0 <= w <= MAX_WINDOW_DAYS
+                       for w in window)):
             r.problem(f"{key}.window_days", window, "is not a window",
-                      "[days before, days after], two whole numbers ≥ 0")
+                      f"[days before, days after], two whole numbers from 0 to {MAX_WINDOW_DAYS:,}")
             window = [0, 0]
         instruments = r.id_list(t.get("instruments"), f"{key}.instruments")
         for j, instrument_id in enumerate(instruments):
@@ -365,14 +371,26 @@ def _parse_dose(r: Reader, raw: Any, key: str, default_session: int) -> Dose | N
     if not d:
         return None
     amount = d.get("amount")
-    if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int | float) or amount <= 0):
-        r.problem(f"{key}.amount", amount, "is not a positive number", "a number > 0")
+    if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int | float)
+                               or not 0 < amount < MAX_DOSE_AMOUNT):  # also refuses NaN and infinity
+        r.problem(f"{key}.amount", amount, "is not a dose amount", f"a number > 0 and < {MAX_DOSE_AMOUNT:,}")
         amount = None
     unit = d.get("unit")
     if unit is not None and unit not in DOSE_UNITS:
         r.problem(f"{key}.unit", unit, "is not a dose unit", ", ".join(DOSE_UNITS))
     session = r.integer(d.get("session"), f"{key}.session", default_session, minimum=1)
     return Dose(str(d.get("compound") or ""), float(amount or 0.0), str(unit), session)
+
+
+def _days(r: Reader, value: Any, key: str, low: int, high: int) -> int:
+    """A whole number of days from ``low`` to ``high`` (0 when absent; a problem when outside)."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        r.problem(key, value, "is not a whole number of days within the bounds",
+                  f"a whole number of days ≥ {low:,} and ≤ {high:,}")
+        return 0
+    return value
 
 
 def _check_anchors(r: Reader, timepoints: list[Timepoint], raw_positions: dict[str, int]) -> None:

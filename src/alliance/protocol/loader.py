@@ -7,7 +7,8 @@ from the default protocol, ``levin2024.yaml`` in this package (Levin et al. 2024
 section's reader documents. :func:`load_protocol` reads a file; :func:`default_protocol` gives
 the built-in one.
 
-YAML is read with :func:`yaml.safe_load`: no Python objects are built from a file.
+YAML is read by :func:`~alliance.protocol.yaml_input.read_yaml`, the one bounded reader (size,
+encoding, aliases, nesting; no Python objects are built from a file), also used by the web app.
 """
 
 from __future__ import annotations
@@ -18,16 +19,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from alliance.problems import DataProblem
-
 from .alerts import read_alerts
 from .analysis import AnalysisPlan, read_analysis
 from .design import DESIGN_KEYS, read_design
 from .errors import ProtocolError, Reader
 from .model import SECTIONS, Protocol
 from .power import read_power
+from .yaml_input import read_yaml, read_yaml_file
 
 __all__ = ["DEFAULT_FILE", "default_protocol", "load_protocol", "parse_analysis_plan", "parse_protocol",
            "write_protocol"]
@@ -103,7 +101,7 @@ def parse_analysis_plan(raw: Any, origin: str = "analysis plan") -> AnalysisPlan
 @cache
 def _default_raw() -> dict[str, Any]:
     text = (resources.files(__package__) / DEFAULT_FILE).read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    return read_yaml(text, DEFAULT_FILE)
 
 
 def _default_sections() -> dict[str, Any]:
@@ -142,18 +140,12 @@ def load_protocol(path: str | Path) -> Protocol:
     Raises
     ------
     ProtocolError
-        Naming the file and the YAML path of every problem.
+        Naming the file and the YAML path of every problem; also for a file that cannot be
+        read, is not UTF-8, is not valid YAML or is beyond the limits of
+        :mod:`alliance.protocol.yaml_input` (1 MiB, 100 aliases, 50 levels of nesting).
     """
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ProtocolError([DataProblem(str(path), None, None, None, "a readable YAML file",
-                                         f"cannot be read ({error.strerror or error})")]) from None
-    except yaml.YAMLError as error:
-        raise ProtocolError([DataProblem(str(path), None, None, None, "YAML syntax",
-                                         f"is not valid YAML ({error})")]) from None
-    return parse_protocol(raw, origin=str(path))
+    return parse_protocol(read_yaml_file(path), origin=str(path))
 
 
 def write_protocol(protocol: Protocol, path: str | Path) -> None:

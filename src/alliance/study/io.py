@@ -10,12 +10,14 @@ The tidy contract on disk (``docs/data.md``) is a directory::
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pandas as pd
 
 from alliance.protocol import default_protocol, load_protocol, write_protocol
 
+from .csv_input import check_csv
 from .errors import DataProblem, StudyDataError
 from .tidy import Study, check_study, format_numbers
 from .validation import Locator
@@ -24,6 +26,13 @@ PROTOCOL_FILE = "protocol.yaml"
 PARTICIPANTS_FILE = "participants.csv"
 RESPONSES_FILE = "responses.csv"
 DOSING_FILE = "dosing_sessions.csv"
+
+
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP, "CSV Injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+SPREADSHEET_MARK = "'"
+MARKED_FORMULA_START = tuple(SPREADSHEET_MARK + c for c in FORMULA_START)
+_PLAIN_NUMBER = r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?"
 
 
 def read_csv_text(path: str | Path) -> pd.DataFrame:
@@ -40,10 +49,29 @@ def read_csv_text(path: str | Path) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        String columns; an empty cell is ``<NA>``.
+        String columns; an empty cell is ``<NA>``. A cell written as ``'=…`` (the mark
+        :func:`write_table` puts before ``= + - @``, tab or carriage return) is read without the ``'``.
+
+    Raises
+    ------
+    StudyDataError
+        For a file that is not UTF-8, a header that names a column twice, or a row with more or
+        fewer fields than the header (a file cut off), with the file and the row
+        (:func:`alliance.study.csv_input.check_csv`; pandas would rename ``site`` to ``site.1``
+        and pad a short row with missing cells).
     """
-    frame = pd.read_csv(path, dtype="string", keep_default_na=False, na_values=[""], encoding="utf-8-sig")
+    data = Path(path).read_bytes()
+    problems = check_csv(data, str(path))
+    if problems:
+        raise StudyDataError(problems, f"{path} cannot be read as a CSV table")
+    frame = pd.read_csv(io.BytesIO(data), dtype="string", keep_default_na=False, na_values=[""],
+                        encoding="utf-8-sig")
     frame.columns = [str(c).strip() for c in frame.columns]
+    for column in frame.columns:
+        # Undo the mark write_table puts before a cell a spreadsheet would run as a formula.
+        marked = frame[column].str.startswith(MARKED_FORMULA_START).fillna(False)
+        if marked.any():
+            frame.loc[marked, column] = frame.loc[marked, column].str.slice(1)
     return frame
 
 
@@ -59,12 +87,52 @@ def read_table(path: Path) -> pd.DataFrame:
                                           f"cannot be read as CSV ({error})")], "a file cannot be read") from None
 
 
-def write_table(frame: pd.DataFrame, path: Path) -> None:
-    """Write a table as UTF-8 CSV, numbers in their shortest exact form (``3``, ``0.1``)."""
+def spreadsheet_safe(values: pd.Series) -> pd.Series:
+    """Text cells a spreadsheet would run as a formula, with a leading ``'`` so it shows them as text.
+
+    Parameters
+    ----------
+    values : Series
+        A text column.
+
+    Returns
+    -------
+    Series
+        Cells starting with ``= + - @``, a tab or a carriage return get a leading ``'``; plain
+        numbers written as text (``-3.5``) and missing cells are left as they are.
+
+    Notes
+    -----
+    The neutralisation OWASP recommends for CSV files that may be opened in a spreadsheet.
+    :func:`read_csv_text` removes the mark again, so a study written by :func:`save` reads back
+    unchanged.
+
+    References
+    ----------
+    OWASP Foundation. CSV Injection. https://owasp.org/www-community/attacks/CSV_Injection
+    """
+    text = values.astype("string")
+    risky = text.str.startswith(FORMULA_START) & ~text.str.fullmatch(_PLAIN_NUMBER)
+    risky = risky.fillna(False).to_numpy(bool)
+    if not risky.any():
+        return values
+    out = values.astype(object).copy()
+    out[risky] = SPREADSHEET_MARK + text[risky].astype(str)
+    return out
+
+
+def write_table(frame: pd.DataFrame, path: Path, *, spreadsheet: bool = True) -> None:
+    """Write a table as UTF-8 CSV, numbers in their shortest exact form (``3``, ``0.1``).
+
+    With ``spreadsheet`` (the default), text cells a spreadsheet would run as a formula are
+    neutralised (:func:`spreadsheet_safe`); pass ``False`` for files only programs read.
+    """
     out = frame.copy()
     for column in out.columns:
         if pd.api.types.is_numeric_dtype(out[column]) and not pd.api.types.is_bool_dtype(out[column]):
             out[column] = format_numbers(out[column])
+        elif spreadsheet:
+            out[column] = spreadsheet_safe(out[column])
     out.to_csv(path, index=False, lineterminator="\n", encoding="utf-8")
 
 
@@ -115,7 +183,7 @@ def load(directory: str | Path) -> Study:
                  dosing_sessions=dosing)
 
 
-def save(study: Study, directory: str | Path) -> None:
+def save(study: Study, directory: str | Path, *, spreadsheet: bool = True) -> None:
     """Write a study as a tidy contract directory (``docs/data.md``).
 
     Parameters
@@ -124,14 +192,17 @@ def save(study: Study, directory: str | Path) -> None:
     directory : str or Path
         Created if needed. Writes ``protocol.yaml``, ``participants.csv``, ``responses.csv`` and,
         when the study has them, ``dosing_sessions.csv``; existing files of those names are replaced.
+    spreadsheet : bool
+        Neutralise text cells a spreadsheet would run as a formula (:func:`write_table`; :func:`load`
+        reads them back unchanged either way).
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     write_protocol(study.protocol, directory / PROTOCOL_FILE)
-    write_table(study.participants, directory / PARTICIPANTS_FILE)
-    write_table(study.responses, directory / RESPONSES_FILE)
+    write_table(study.participants, directory / PARTICIPANTS_FILE, spreadsheet=spreadsheet)
+    write_table(study.responses, directory / RESPONSES_FILE, spreadsheet=spreadsheet)
     if study.dosing_sessions is not None:
-        write_table(study.dosing_sessions, directory / DOSING_FILE)
+        write_table(study.dosing_sessions, directory / DOSING_FILE, spreadsheet=spreadsheet)
 
 
 def file_hashes(directory: str | Path) -> dict[str, str]:

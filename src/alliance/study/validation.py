@@ -14,6 +14,7 @@ coordinates in the message.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -32,6 +33,11 @@ REQUIRED_RESPONSE_COLUMNS = RESPONSE_COLUMNS[:5]
 PARTICIPANT_COLUMNS = ("participant_id", "arm")
 DOSING_COLUMNS = ("participant_id", "session", "date", "compound", "amount", "unit")
 REQUIRED_DOSING_COLUMNS = ("participant_id", "session")
+# Ids name files, URLs and REDCap records downstream: no '/', spaces, NUL or control characters.
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+ID_ALLOWED = "letters, digits, '_', '-' and '.', starting with a letter or digit, at most 64 characters"
+# Participant columns that are text by contract; the others (not identifiers) are covariates.
+_TEXT_COLUMNS = ("participant_id", "arm", "site", "facilitator_ids")
 
 
 @dataclass(frozen=True)
@@ -125,6 +131,26 @@ def _duplicates(keys: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return positions, first_of_group[group[positions]]
 
 
+def _ids(frame: pd.DataFrame, column: str, locator: Locator, what: str = "id") -> list[DataProblem]:
+    """Cells of an id column that do not match :data:`ID_PATTERN` (each distinct id is matched once)."""
+    values = _text(frame[column])
+    codes, uniques = values.factorize()  # a few thousand ids for a million rows
+    bad = np.array([not ID_PATTERN.fullmatch(u) and bool(u.strip()) for u in uniques], dtype=bool)
+    if not bad.any():
+        return []
+    positions = np.flatnonzero((codes >= 0) & bad[np.maximum(codes, 0)])
+    return [locator.problem(p, column, values.iloc[p], ID_ALLOWED, f"is not a valid {what}") for p in positions]
+
+
+def _not_finite(values: pd.Series) -> np.ndarray:
+    """Cells written as a number that is not finite (``inf``, ``-Infinity``, ``nan``, ``1e309``)."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return np.isinf(values.to_numpy(dtype=float, na_value=np.nan))  # NaN is a missing value here
+    text = _text(values).str.strip()
+    numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    return np.isinf(numbers) | text.str.lower().isin(["nan", "+nan", "-nan"]).to_numpy(bool)
+
+
 def check_participants(protocol: Protocol, participants: pd.DataFrame,
                        locator: Locator | None = None) -> list[DataProblem]:
     """Check ``participants.csv``: ids present and unique, every arm an arm of the protocol.
@@ -146,6 +172,7 @@ def check_participants(protocol: Protocol, participants: pd.DataFrame,
     if problems:
         return problems
     problems += _empty(participants, "participant_id", locator, "a participant id")
+    problems += _ids(participants, "participant_id", locator, "participant id")
     ids = _text(participants["participant_id"])
     repeated, first = _duplicates(ids.to_frame())
     problems += [locator.problem(p, "participant_id", ids.iloc[p], "each participant once",
@@ -155,6 +182,12 @@ def check_participants(protocol: Protocol, participants: pd.DataFrame,
     bad = ~arms.isin(protocol.arm_ids).to_numpy(bool)
     problems += [locator.problem(p, "arm", arms.iloc[p], ", ".join(protocol.arm_ids),
                                  f"is not an arm of protocol {protocol.id}") for p in np.flatnonzero(bad)]
+    for column in participants.columns:
+        if column in _TEXT_COLUMNS or column in protocol.identifiers:
+            continue
+        values = participants[column]
+        problems += [locator.problem(p, column, values.iloc[p], "a finite number, or text that is not a number",
+                                     "is not a finite number") for p in np.flatnonzero(_not_finite(values))]
     return problems
 
 
@@ -215,6 +248,8 @@ def check_responses(protocol: Protocol, responses: pd.DataFrame, participant_ids
         problems += [locator.problem(p, "participant_id", participant.iloc[p],
                                      f"a participant_id listed in {participants_file}",
                                      f"is not listed in {participants_file}") for p in np.flatnonzero(unlisted)]
+    else:  # a listed id was checked in the participants table
+        problems += _ids(responses, "participant_id", locator, "participant id")
 
     known_timepoint = timepoint.isin(protocol.timepoint_ids).to_numpy(bool)
     for p in np.flatnonzero(~known_timepoint & timepoint.notna().to_numpy(bool)):
@@ -379,6 +414,8 @@ def check_dosing_sessions(protocol: Protocol, dosing: pd.DataFrame, participant_
         problems += [locator.problem(p, "participant_id", participant.iloc[p],
                                      f"a participant_id listed in {participants_file}",
                                      f"is not listed in {participants_file}") for p in np.flatnonzero(unlisted)]
+    else:  # a listed id was checked in the participants table
+        problems += _ids(dosing, "participant_id", locator, "participant id")
     sessions = sorted(t.dose.session for t in protocol.dosing_timepoints if t.dose is not None)
     session_text = _text(dosing["session"]).str.strip()
     session = pd.to_numeric(session_text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
@@ -397,8 +434,8 @@ def check_dosing_sessions(protocol: Protocol, dosing: pd.DataFrame, participant_
     if "amount" in dosing.columns:
         amount_text = _text(dosing["amount"]).str.strip()
         amount = pd.to_numeric(amount_text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        bad = amount_text.notna().to_numpy(bool) & ~(amount >= 0)
-        problems += [locator.problem(p, "amount", amount_text.iloc[p], "a number ≥ 0", "is not a dose amount")
+        bad = amount_text.notna().to_numpy(bool) & ~(np.isfinite(amount) & (amount >= 0))
+        problems += [locator.problem(p, "amount", amount_text.iloc[p], "a finite number ≥ 0", "is not a dose amount")
                      for p in np.flatnonzero(bad)]
     if "unit" in dosing.columns:
         unit = _text(dosing["unit"])

@@ -31,7 +31,7 @@ def _unknown(fmt: str, allowed: tuple[str, ...]) -> StudyDataError:
                           "unknown format")
 
 
-def write_study(study: Study, out: str | Path, fmt: str = "csv") -> Path:
+def write_study(study: Study, out: str | Path, fmt: str = "csv", *, spreadsheet: bool = True) -> Path:
     """Export a study in one of the formats (what ``alliance export --format`` calls).
 
     Parameters
@@ -44,6 +44,9 @@ def write_study(study: Study, out: str | Path, fmt: str = "csv") -> Path:
         ``measures.sav`` / ``measures.dta`` in it.
     fmt : str
         One of :data:`WRITE_FORMATS`.
+    spreadsheet : bool
+        In CSV files, neutralise text cells a spreadsheet would run as a formula (OWASP; see
+        :func:`alliance.study.io.write_table`); ``False`` for programs that read the files.
 
     Returns
     -------
@@ -57,14 +60,14 @@ def write_study(study: Study, out: str | Path, fmt: str = "csv") -> Path:
 
     out = Path(out)
     if fmt == "csv":
-        save(study, out)
+        save(study, out, spreadsheet=spreadsheet)
     elif fmt == "wide":
         out.mkdir(parents=True, exist_ok=True)
-        wide.write_wide_csv(study, out / WIDE_FILE)
-        write_table(study.participants, out / "participants.csv")
+        wide.write_wide_csv(study, out / WIDE_FILE, spreadsheet=spreadsheet)
+        write_table(study.participants, out / "participants.csv", spreadsheet=spreadsheet)
         write_protocol(study.protocol, out / "protocol.yaml")
     elif fmt == "redcap":
-        redcap.write_redcap(study, out)
+        redcap.write_redcap(study, out, spreadsheet=spreadsheet)
     elif fmt == "parquet":
         parquet.write_parquet(study, out)
     elif fmt in ("spss", "stata"):

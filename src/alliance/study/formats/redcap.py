@@ -805,7 +805,7 @@ def _records(study: Study, dictionary: pd.DataFrame, participant_fields: dict[st
     return records
 
 
-def write_redcap(study: Study, directory: str | Path) -> RedcapProject:
+def write_redcap(study: Study, directory: str | Path, *, spreadsheet: bool = True) -> RedcapProject:
     """Export a study as REDCap files (edge function around :func:`redcap_from_study`).
 
     Writes ``data_dictionary.csv``, ``records.csv``, ``arms.csv``, ``events.csv``,
@@ -817,6 +817,9 @@ def write_redcap(study: Study, directory: str | Path) -> RedcapProject:
     study : Study
     directory : str or Path
         Created if needed.
+    spreadsheet : bool
+        Neutralise text cells a spreadsheet would run as a formula (:func:`alliance.study.io.write_table`);
+        ``False`` for files uploaded to REDCap untouched, which would keep the ``'``.
 
     Returns
     -------
@@ -825,10 +828,9 @@ def write_redcap(study: Study, directory: str | Path) -> RedcapProject:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     project = redcap_from_study(study)
-    write_table(project.dictionary, directory / "data_dictionary.csv")
-    write_table(project.records, directory / "records.csv")
-    write_table(project.arms, directory / "arms.csv")
-    write_table(project.events, directory / "events.csv")
-    write_table(project.form_events, directory / "instrument_event_mapping.csv")
+    for frame, name in ((project.dictionary, "data_dictionary.csv"), (project.records, "records.csv"),
+                        (project.arms, "arms.csv"), (project.events, "events.csv"),
+                        (project.form_events, "instrument_event_mapping.csv")):
+        write_table(frame, directory / name, spreadsheet=spreadsheet)
     (directory / "mapping.yaml").write_text(project.mapping.to_yaml(), encoding="utf-8")
     return project

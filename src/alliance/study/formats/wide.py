@@ -234,12 +234,15 @@ def read_wide_csv(path: str | Path, participants: str | Path | pd.DataFrame,
     return study_from_wide(read_table(Path(path)), participants, protocol, str(path), participants_file)
 
 
-def write_wide_csv(study: Study, path: str | Path) -> None:
+def write_wide_csv(study: Study, path: str | Path, *, spreadsheet: bool = True) -> None:
     """Export a study's responses as a wide CSV file.
 
     Parameters
     ----------
     study : Study
     path : str or Path
+    spreadsheet : bool
+        Neutralise text cells a spreadsheet would run as a formula (:func:`alliance.study.io.write_table`).
     """
-    write_table(wide_from_responses(study.responses, study.protocol, study.participant_ids), Path(path))
+    write_table(wide_from_responses(study.responses, study.protocol, study.participant_ids), Path(path),
+                spreadsheet=spreadsheet)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import re
 
-import yaml
 from django import forms
 from django.conf import settings
 
 from alliance import instruments as bank
 from alliance.protocol import Protocol, default_protocol, parse_protocol
 from alliance.protocol.design import DOSE_UNITS
+from alliance.protocol.yaml_input import MAX_BYTES, read_yaml
 from alliance.study import StudyDataError
 
 from . import models as m
@@ -50,16 +50,14 @@ class StudyCreateForm(forms.Form):
             if upload is None:
                 self.add_error("protocol_file", "Choose the protocol file to upload.")
                 return cleaned
-            if upload.size > 1_000_000:
-                self.add_error("protocol_file", "A protocol file is a few kilobytes; this one is over 1 MB.")
+            if upload.size > MAX_BYTES:  # refused before it is read; read_yaml has the same limit
+                self.add_error("protocol_file", "A protocol file is a few kilobytes; this one is over 1 MiB.")
                 return cleaned
             try:
-                raw = yaml.safe_load(upload.read().decode("utf-8"))
+                # The one bounded reader: encoding, syntax, aliases and nesting are refused as
+                # ProtocolError problems naming the file, like the schema's.
+                raw = read_yaml(upload.read(MAX_BYTES + 1), upload.name)
                 self.protocol = parse_protocol(raw, origin=upload.name)
-            except UnicodeDecodeError:
-                self.add_error("protocol_file", "The file is not UTF-8 text.")
-            except yaml.YAMLError as error:
-                self.add_error("protocol_file", f"The file is not valid YAML: {error}")
             except StudyDataError as error:
                 self.protocol_problems = [p.describe() for p in error.problems]
                 self.add_error("protocol_file", f"The protocol has {len(error.problems)} "

@@ -14,10 +14,10 @@ from __future__ import annotations
 from functools import cache, lru_cache
 
 import pandas as pd
-import yaml
 
 from alliance import instruments as bank
 from alliance.protocol import Protocol, parse_protocol
+from alliance.protocol.yaml_input import read_yaml
 from alliance.study.measures import score_columns
 
 from .models import Administration, Participant, Study
@@ -28,7 +28,8 @@ STUDY_COLUMNS = ["participant_id", "timepoint", "instrument", "scale", "value"]
 
 @lru_cache(maxsize=32)
 def _protocol(sha256: str, text: str, name: str) -> Protocol:
-    return parse_protocol(yaml.safe_load(text), origin=f"stored protocol of study {name!r}")
+    origin = f"stored protocol of study {name!r}"
+    return parse_protocol(read_yaml(text, origin), origin=origin)
 
 
 def study_protocol(study: Study) -> Protocol:

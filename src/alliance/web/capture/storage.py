@@ -23,7 +23,7 @@ stored can be read back from the audit trail.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -41,8 +41,8 @@ from alliance.web.bulk import db_datetime, insert_rows, json_text
 from . import models as m
 from .errors import StorageError, UnknownStudyError
 
-__all__ = ["ImportSummary", "StorageError", "UnknownStudyError", "export_study", "import_study", "list_studies",
-           "stored_study"]
+__all__ = ["DeletionsNotAllowed", "ImportSummary", "StorageError", "UnknownStudyError", "export_study",
+           "import_study", "list_studies", "stored_study"]
 
 # The columns of participants.csv that have their own place in the database; any other column is
 # a covariate, or an identifier when the protocol lists it under ``identifiers``.
@@ -63,7 +63,9 @@ class ImportSummary:
         Counts per kind: ``study``, ``arms``, ``timepoints``, ``facilitators``, ``participants``,
         ``dosing_sessions``, ``administrations``, ``responses``. Kinds with no count are left out.
     audit_events : int
-        Audit events written.
+        Audit events written (in a dry run: that the import would write).
+    dry_run : bool
+        True when this is the change an import *would* make, and nothing was written.
     """
 
     study: str
@@ -71,15 +73,57 @@ class ImportSummary:
     changed: dict[str, int] = field(default_factory=dict)
     deleted: dict[str, int] = field(default_factory=dict)
     audit_events: int = 0
+    dry_run: bool = False
 
     @property
     def unchanged(self) -> bool:
         """True when the import found the database already holding exactly this study."""
         return not (self.created or self.changed or self.deleted)
 
+    @property
+    def deletes(self) -> bool:
+        """True when the import deletes (or would delete) stored records."""
+        return bool(self.deleted)
+
     def to_dict(self) -> dict:
         return {"study": self.study, "created": dict(self.created), "changed": dict(self.changed),
-                "deleted": dict(self.deleted), "audit_events": self.audit_events}
+                "deleted": dict(self.deleted), "audit_events": self.audit_events, "dry_run": self.dry_run}
+
+
+# Readable names of the kinds of record, singular and plural, for messages.
+_KIND_NAMES = {"study": ("study", "studies"), "arms": ("arm", "arms"), "timepoints": ("timepoint", "timepoints"),
+               "facilitators": ("facilitator", "facilitators"), "participants": ("participant", "participants"),
+               "dosing_sessions": ("dosing session", "dosing sessions"),
+               "administrations": ("administration", "administrations"), "responses": ("answer", "answers")}
+
+
+def _counted(counts: dict[str, int]) -> str:
+    """``{"participants": 1, "responses": 84}`` → ``"1 participant, 84 answers"``."""
+    order = list(_KIND_NAMES)
+    kinds = sorted(counts, key=lambda k: order.index(k) if k in order else len(order))
+    return ", ".join(f"{counts[k]:,} {_KIND_NAMES.get(k, (k, k))[counts[k] != 1]}" for k in kinds)
+
+
+class DeletionsNotAllowed(StorageError):
+    """An import would delete stored records and was not allowed to; nothing was written.
+
+    Attributes
+    ----------
+    summary : ImportSummary
+        The change the import would have made (``dry_run`` is True).
+    """
+
+    def __init__(self, message: str, summary: ImportSummary):
+        super().__init__(message)
+        self.summary = summary
+
+
+class _WriteNothing(Exception):
+    """Raised inside the import's transaction to roll it back, carrying what it would have done."""
+
+    def __init__(self, summary: ImportSummary):
+        super().__init__(summary.study)
+        self.summary = summary
 
 
 class _Counts:
@@ -108,14 +152,17 @@ def _batches(values: list, size: int = _BATCH):
 # Import
 # ---------------------------------------------------------------------------------------------
 
-def import_study(study: Study, name: str, actor: str, using: str = "default", *, user=None) -> ImportSummary:
+def import_study(study: Study, name: str, actor: str, using: str = "default", *, user=None,
+                 allow_deletions: bool = False, dry_run: bool = False) -> ImportSummary:
     """Store a study under ``name``, making the database hold exactly what ``study`` holds.
 
     The first import creates the study; a later import of the same name brings it up to date:
-    new records are created, changed ones updated, records no longer in ``study`` deleted (draft
-    administrations, which only the web app makes, are left alone unless their participant goes).
-    Every create, change and delete is written to the audit trail (see the module docstring).
-    Importing the same data again changes nothing and writes no audit event.
+    new records are created, changed ones updated, and records no longer in ``study`` deleted —
+    but only with ``allow_deletions=True``: otherwise an import that would delete stored records
+    is refused and writes nothing (draft administrations, which only the web app makes, are left
+    alone unless their participant goes). Every create, change and delete is written to the audit
+    trail (see the module docstring). Importing the same data again changes nothing and writes no
+    audit event. ``dry_run=True`` tells what an import would change, and writes nothing.
 
     Parameters
     ----------
@@ -130,22 +177,37 @@ def import_study(study: Study, name: str, actor: str, using: str = "default", *,
         Database alias.
     user : User, optional
         The logged-in user importing, when there is one.
+    allow_deletions : bool
+        Delete stored records (participants, dosing sessions, administrations, answers,
+        facilitators, arms, timepoints) that ``study`` no longer has. When False, such an import
+        raises :class:`DeletionsNotAllowed` instead.
+    dry_run : bool
+        Compute the change and write nothing; with ``allow_deletions=False`` a dry run that would
+        delete is returned too, not raised, so that the caller can show what would go.
 
     Returns
     -------
     ImportSummary
+        What the import did, or with ``dry_run=True`` what it would do (``summary.dry_run``).
 
     Raises
     ------
     alliance.study.StudyDataError
         When the study does not validate.
+    DeletionsNotAllowed
+        When the import would delete stored records and ``allow_deletions`` is False; the message
+        names the counts per kind, and ``error.summary`` holds the whole change. A
+        :class:`StorageError`.
     StorageError
         When the data cannot be stored (e.g. a timepoint removed from the protocol that still has
         draft administrations).
 
     Notes
     -----
-    The whole import is one ``transaction.atomic``: on any error nothing is written.
+    The whole import is one ``transaction.atomic``: on any error nothing is written. The change is
+    computed by making it in that transaction; a dry run, or a refused deletion, then rolls the
+    transaction back (so a dry run takes as long as the import, and holds the study's row lock
+    meanwhile).
     """
     name = str(name).strip()
     if not name:
@@ -155,6 +217,16 @@ def import_study(study: Study, name: str, actor: str, using: str = "default", *,
     try:
         with transaction.atomic(using=using):
             summary = _Import(incoming, name, actor, using, user).run()
+            if dry_run or (summary.deletes and not allow_deletions):
+                raise _WriteNothing(replace(summary, dry_run=True))
+    except _WriteNothing as undone:
+        if dry_run:
+            return undone.summary
+        raise DeletionsNotAllowed(
+            f"study {name!r}: the import would delete {_counted(undone.summary.deleted)} stored in the "
+            f"database that the imported data no longer have; nothing was written. To delete them, import "
+            f"with allow_deletions=True (alliance import --allow-deletions); to see the whole change first, "
+            f"with dry_run=True (alliance import --dry-run)", undone.summary) from None
     except (ProtectedError, RestrictedError) as error:
         blocking = sorted({str(o) for o in getattr(error, "protected_objects", None)
                            or getattr(error, "restricted_objects", ())})[:5]
@@ -522,7 +594,9 @@ class _Import:
         """Every stored answer of the study: ``pk, administration, item, stored`` (the value)."""
         rows = (self.objects(m.ItemResponse).filter(administration__participant__study=self.study)
                 .values_list("pk", "administration_id", "item", "value").iterator(chunk_size=50_000))
-        return pd.DataFrame.from_records(list(rows), columns=["pk", "administration", "item", "stored"])
+        frame = pd.DataFrame.from_records(list(rows), columns=["pk", "administration", "item", "stored"])
+        # Typed even when empty, so that merges on ``administration`` meet int64 on both sides.
+        return frame.astype({"pk": np.int64, "administration": np.int64, "stored": float})
 
     def _compare_responses(self, pk_of_code: np.ndarray, stored_codes: np.ndarray) -> None:
         """Answers of administrations already stored: add, change or delete item by item."""
@@ -542,7 +616,10 @@ class _Import:
             insert_rows(m.ItemResponse, ["administration_id", "item", "value"],
                         list(zip(added["administration"].astype(np.int64).tolist(), added["item"].tolist(),
                                  added["value"].astype(float).tolist(), strict=True)), self.using)
-            created = self._stored_responses().merge(added, on=["administration", "item"])
+            # ``added`` came out of the outer merge with the stored side's (empty) ``pk`` and
+            # ``stored`` columns; keep only what was inserted, so the new pks are read back.
+            created = self._stored_responses().merge(added[["administration", "item", "value"]],
+                                                     on=["administration", "item"])
             for pk, a, item, value in created[["pk", "administration", "item", "value"]].itertuples(index=False):
                 obj = m.ItemResponse(pk=int(pk), administration_id=int(a), item=item, value=value)
                 self.log.created(obj, {"item": item, "value": value}, label=_item_label(key_of_pk[int(a)], item))
