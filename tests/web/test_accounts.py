@@ -129,6 +129,14 @@ def test_security_headers(client, accounts):
     assert "unsafe-inline" not in policy
 
 
+def test_pages_with_personal_data_are_not_kept_in_a_browser_cache(client, accounts):
+    login(client, "investigator")
+    for path in ("/", LOGIN):
+        response = client.get(path, follow=True)
+        cache_control = response["Cache-Control"]
+        assert "no-store" in cache_control and "private" in cache_control, path
+
+
 def test_cookies_are_httponly_and_samesite(client, accounts):
     response = login(client, "investigator")
     session = response.cookies["sessionid"]

@@ -52,10 +52,12 @@ def test_alliance_serve_migrates_and_serves_pages_and_static_files(tmp_path):
                 time.sleep(0.5)
         assert status == 200 and b"Log in" in body
         assert "default-src 'self'" in headers["Content-Security-Policy"]
+        assert "no-store" in headers["Cache-Control"]  # a page of the app: never kept by the browser
         assert "Secure" not in headers.get("Set-Cookie", "")  # plain HTTP on loopback
         for asset in ("alliance/alliance.css", "alliance/alliance.js", "alliance/htmx.min.js"):
-            status, _, content = fetch(f"{base}/static/{asset}")
+            status, asset_headers, content = fetch(f"{base}/static/{asset}")
             assert status == 200 and content, asset
+            assert "no-store" not in asset_headers.get("Cache-Control", ""), asset  # static files may be cached
         assert fetch(f"{base}/")[0] == 200  # redirected to the login page, which answers
         assert (tmp_path / "alliance.sqlite3").exists()
     finally:

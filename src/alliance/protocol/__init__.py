@@ -16,6 +16,7 @@ module                        job
 ``protocol.power``            the ``power:`` schema (:class:`PowerTest`, :class:`PowerSpec`)
 ``protocol.model``            :class:`Protocol`: the design with its typed sections
 ``protocol.loader``           the one loader: :func:`load_protocol`, :func:`parse_protocol`
+``protocol.yaml_input``       the bounded YAML reader (size, aliases, depth, UTF-8) every entry uses
 ``protocol.errors``           :class:`ProtocolError` (every problem with its YAML path)
 ============================  ==================================================================
 

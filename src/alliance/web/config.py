@@ -149,6 +149,7 @@ def build_settings(environ: Mapping[str, str], *, https: bool | None = None,
             # Static files straight from the app, before sessions and the database are touched.
             "whitenoise.middleware.WhiteNoiseMiddleware",
             "alliance.web.accounts.security.ContentSecurityPolicyMiddleware",
+            "alliance.web.accounts.security.NoStoreMiddleware",
             "django.contrib.sessions.middleware.SessionMiddleware",
             "django.middleware.common.CommonMiddleware",
             "django.middleware.csrf.CsrfViewMiddleware",

@@ -18,6 +18,8 @@ from __future__ import annotations
 import logging
 import re
 
+from django.utils.cache import add_never_cache_headers
+
 CONTENT_SECURITY_POLICY = "; ".join([
     "default-src 'self'",
     "script-src 'self'",
@@ -41,6 +43,25 @@ class ContentSecurityPolicyMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        return response
+
+
+class NoStoreMiddleware:
+    """``Cache-Control: no-store`` (and private, no-cache) on every page the app itself answers.
+
+    The app's pages show personal data (participants, identifiers, answers, alerts); a browser or
+    a proxy must not keep a copy a later user of the same computer could open from its cache or
+    history. Static files are answered by WhiteNoise before this middleware and stay cacheable.
+    A response that sets its own ``Cache-Control`` keeps it.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if "Cache-Control" not in response.headers:
+            add_never_cache_headers(response)
         return response
 
 
