@@ -155,6 +155,17 @@ def test_enrolling_an_existing_id_is_refused(client, accounts, web_study):
     assert response.status_code == 400 and b"already enrolled" in response.content
 
 
+@pytest.mark.parametrize("participant_id", ["P/1", "P\x001", " ", "P" * 65, "-P1"])
+def test_enrolling_an_id_outside_the_one_id_pattern_is_refused(client, accounts, web_study, participant_id):
+    # the same rule as the import's (alliance.study.validation.ID_PATTERN): a '/' broke every page
+    client_for(client, accounts, "investigator")
+    arm = m.Arm.objects.get(study=web_study, code="immediate")
+    response = client.post(url("participant_enrol", study=STUDY),
+                           {"participant_id": participant_id, "arm": arm.pk, "enrolled_on": "2024-01-01"})
+    assert response.status_code == 400
+    assert not m.Participant.objects.filter(study=web_study, participant_id=participant_id.strip()).exists()
+
+
 @pytest.mark.parametrize(("role", "status"), [("facilitator", 403), ("monitor", 403), ("outsider", 403)])
 def test_who_may_not_enrol(client, accounts, role, status):
     assert client_for(client, accounts, role).get(url("participant_enrol", study=STUDY)).status_code == status

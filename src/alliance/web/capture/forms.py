@@ -16,11 +16,11 @@ from alliance.protocol import Protocol, default_protocol, parse_protocol
 from alliance.protocol.design import DOSE_UNITS
 from alliance.protocol.yaml_input import MAX_BYTES, read_yaml
 from alliance.study import StudyDataError
+from alliance.study.validation import ID_ALLOWED, ID_PATTERN
 
 from . import models as m
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-_PARTICIPANT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
@@ -76,7 +76,7 @@ def _facilitator_field(study: m.Study) -> forms.ModelMultipleChoiceField:
 class ParticipantForm(forms.Form):
     """Enrol a participant, or change an enrolled participant's arm, date, site, facilitators, identifiers."""
 
-    participant_id = forms.CharField(max_length=100, help_text="The study's pseudonymous id, e.g. P025.")
+    participant_id = forms.CharField(max_length=64, help_text="The study's pseudonymous id, e.g. P025.")
     arm = forms.ModelChoiceField(queryset=m.Arm.objects.none(), empty_label=None)
     enrolled_on = forms.DateField(widget=DATE_INPUT, help_text="The protocol's timeline counts from this date.")
     site = forms.CharField(max_length=200, required=False)
@@ -105,15 +105,15 @@ class ParticipantForm(forms.Form):
         value = self.cleaned_data["participant_id"].strip()
         if self.editing:
             return value
-        if not _PARTICIPANT_ID.fullmatch(value):
-            raise forms.ValidationError("Use letters, digits, '.', '-' and '_' only.")
+        if not ID_PATTERN.fullmatch(value):  # the core's rule: imports and forms accept the same ids
+            raise forms.ValidationError(f"Use {ID_ALLOWED}.")
         if m.Participant.objects.filter(study=self.study, participant_id=value).exists():
             raise forms.ValidationError(f"{value} is already enrolled in this study.")
         return value
 
     def clean_new_facilitator(self):
         value = self.cleaned_data["new_facilitator"].strip()
-        if value and not _PARTICIPANT_ID.fullmatch(value):
+        if value and not ID_PATTERN.fullmatch(value):
             raise forms.ValidationError("Use letters, digits, '.', '-' and '_' only.")
         return value
 
