@@ -544,5 +544,44 @@ def alerts_refresh(
         console.print(f"{name}: {summary.raised} new alert(s), {summary.resolved} resolved, "
                       f"{summary.participants} participant(s)", highlight=False)
 
+
+# -- audit: `alliance audit verify` --------------------------------------------------------------
+
+audit_app = typer.Typer(help="The audit trail and its hash chains (docs/storage.md).", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    study_name: str | None = typer.Option(None, "--study", help="One study (default: every chain)."),
+) -> None:
+    """Re-compute the audit trail's hash chains and name the first broken event of each; exit 1 if one is.
+
+    An edited event no longer matches its hash; an inserted, deleted or reordered one breaks the
+    link of the event after it (docs/storage.md, "Audit trail integrity").
+    """
+    storage = _storage()
+    from alliance.web.audit.verify import verify_chain
+
+    row = None
+    if study_name:
+        try:
+            row = storage.stored_study(study_name)
+        except storage.UnknownStudyError as exc:
+            _fail(str(exc))
+    result = verify_chain(row)
+    for check in result.chains:
+        name = check.study or ("(events without a study)" if check.study_id is None
+                               else f"(deleted study #{check.study_id})")
+        before = f", {check.before_chain} written before the chain" if check.before_chain else ""
+        if check.intact:
+            console.print(f"{name}: intact, {check.checked} event(s) checked{before}; head {check.head or '-'}",
+                          highlight=False)
+        else:
+            console.print(f"{name}: BROKEN at audit event {check.broken.id}: {check.broken.problem} "
+                          f"({check.checked} of {check.events} event(s) checked{before})", highlight=False)
+    if not result.intact:
+        raise typer.Exit(1)
+
 if __name__ == "__main__":  # pragma: no cover
     app()

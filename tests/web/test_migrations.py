@@ -3,9 +3,11 @@
 The audit model moved from ``capture`` to ``audit`` by state only (``capture`` 0005, ``audit`` 0001).
 In a fresh process on a fresh database (a SQLite file; a new database on the PostgreSQL test
 server), the schema is migrated to ``capture`` 0004 — the database an earlier version made — and an
-audit event is written with plain SQL; then ``migrate`` brings it up to date. The table's columns,
-indexes and constraints, its row and its append-only triggers must be unchanged, and the content
-type ``capture.auditevent`` must have become ``audit.auditevent`` (same id).
+audit event is written with plain SQL; then ``migrate`` brings it to ``audit`` 0001. The table's
+columns, indexes and constraints, its row and its append-only triggers must be unchanged, and the
+content type ``capture.auditevent`` must have become ``audit.auditevent`` (same id). Migrating on to
+the latest state, ``audit`` 0002 (the hash chain) may only add its two columns, empty on the old
+row, and its index, leaving the rest (the triggers included) as it was.
 """
 
 from __future__ import annotations
@@ -65,8 +67,12 @@ with connection.cursor() as cursor:
                    "VALUES ('cli:import', CURRENT_TIMESTAMP, 'create', 'capture.study', '1', 'levin', %s)",
                    ['{"name": "levin"}'])
 before = {"schema": schema(), "triggers": triggers(), "content_types": content_types(), "rows": rows()}
-call_command("migrate", interactive=False, verbosity=0)
+call_command("migrate", "audit", "0001_initial", interactive=False, verbosity=0)
 after = {"schema": schema(), "triggers": triggers(), "content_types": content_types(), "rows": rows()}
+call_command("migrate", interactive=False, verbosity=0)
+with connection.cursor() as cursor:
+    cursor.execute(f"SELECT hash, previous_hash FROM {TABLE}")
+    chained = {"schema": schema(), "triggers": triggers(), "rows": rows(), "hashes": [list(r) for r in cursor.fetchall()]}
 try:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {TABLE}")
@@ -75,7 +81,7 @@ except DatabaseError as error:
     refused = str(error)
 from alliance.web.audit.models import AuditEvent
 
-print(json.dumps({"before": before, "after": after, "refused": refused,
+print(json.dumps({"before": before, "after": after, "chained": chained, "refused": refused,
                   "read_by_the_model": [e.actor for e in AuditEvent.objects.all()]}))
 """
 
@@ -118,3 +124,20 @@ def test_moving_the_audit_model_leaves_an_existing_table_untouched(database_url,
     assert [app for _, app in before["content_types"]] == ["capture"]
     assert after["content_types"] == [[before["content_types"][0][0], "audit"]]
     assert shown["read_by_the_model"] == ["cli:import"]
+
+
+def test_the_hash_chain_migration_only_adds_its_columns_and_index(database_url, tmp_path):
+    """``audit`` 0002 adds ``hash`` and ``previous_hash`` (empty on old rows) without rebuilding the table."""
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env.update({"DATABASE_URL": database_url, "ALLIANCE_DATA_DIR": str(tmp_path)})
+    result = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    before, chained = shown["after"], shown["chained"]
+    assert [c[0] for c in chained["schema"]["columns"]] == [c[0] for c in before["schema"]["columns"]] + [
+        "hash", "previous_hash"]
+    assert chained["schema"]["columns"][:-2] == before["schema"]["columns"]
+    assert chained["schema"]["constraints"] == {**before["schema"]["constraints"],
+                                                "audit_chain_head_idx": ["id", "study_id"]}
+    assert chained["triggers"] == before["triggers"] and chained["rows"] == before["rows"]
+    assert chained["hashes"] == [["", ""]]

@@ -2,8 +2,10 @@
 
 ``models`` (:class:`~alliance.web.audit.models.AuditEvent`, append-only), ``log``
 (:class:`~alliance.web.audit.log.AuditLog`, which every write of the other apps goes through),
-``triggers`` (the database triggers that keep the table append-only) and the ``flush`` command
-that can still empty it. The other apps use this one; it imports none of them (its events name a
-``capture.Study`` by a string foreign key only), so ``capture`` and ``accounts`` can both write
-the trail without importing each other.
+``triggers`` (the database triggers that keep the table append-only), ``chain`` (the SHA-256 hash
+chain that makes changes made around the triggers visible), ``verify`` (which checks it) and the
+``flush`` command that can still empty it. The other apps use this one; it imports none of them
+(its events name a ``capture.Study`` by a string foreign key only, and the chain reaches that model
+through the app registry), so ``capture`` and ``accounts`` can both write the trail without
+importing each other.
 """

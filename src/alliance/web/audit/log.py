@@ -3,7 +3,8 @@
 Every write of the web app (the capture tables, accounts and memberships, alerts, analysis runs)
 goes through an :class:`AuditLog`, which collects the events of one unit of work (an import, a form
 submission) and inserts them in one statement, inside the caller's transaction — so the data and
-their audit events are committed or rolled back together.
+their audit events are committed or rolled back together. Each event is chained to the one
+before it in its study's trail by a SHA-256 hash (:mod:`alliance.web.audit.chain`).
 
 Examples
 --------
@@ -27,11 +28,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 from alliance.web.bulk import db_datetime, insert_rows, json_text
 
+from . import chain
 from .models import AuditEvent
 
 
@@ -152,7 +154,11 @@ class AuditLog:
         self._add(AuditEvent.Action.EXPORT, obj, None, details, label)
 
     def write(self, using: str = "default") -> int:
-        """Insert the collected events and forget them.
+        """Insert the collected events, chained to the study's trail, and forget them.
+
+        Each event gets its ``hash`` and ``previous_hash`` (:mod:`alliance.web.audit.chain`),
+        computed here in order from the chain's head, which is read after locking the chain so that
+        concurrent writers to one study append one after the other instead of forking it.
 
         Parameters
         ----------
@@ -165,11 +171,22 @@ class AuditLog:
             The number of events written.
         """
         events, self.events = self.events, []
-        at = db_datetime(self.at, using)
+        if not events:
+            return 0
         user_id = getattr(self.user, "pk", None)
         study_id = getattr(self.study, "pk", None)
-        insert_rows(AuditEvent, ["user_id", "actor", "at", "action", "model", "object_id", "object_repr",
-                                 "study_id", "old", "new"],
-                    [(user_id, self.actor, at, action, model, object_id, label, study_id, json_text(old), json_text(new))
-                     for action, model, object_id, label, old, new in events], using)
+        at = db_datetime(self.at, using)
+        shared = {"user_id": user_id, "actor": self.actor, "at": self.at, "study_id": study_id}
+        rows = []
+        with transaction.atomic(using=using):
+            chain.lock_chain(study_id, using)
+            previous = chain.head(study_id, using)
+            for action, model, object_id, label, old, new in events:
+                digest = chain.event_hash(previous, action=action, model=model, object_id=object_id,
+                                          object_repr=label, old=old, new=new, **shared)
+                rows.append((user_id, self.actor, at, action, model, object_id, label, study_id, json_text(old),
+                             json_text(new), digest, previous))
+                previous = digest
+            insert_rows(AuditEvent, ["user_id", "actor", "at", "action", "model", "object_id", "object_repr",
+                                     "study_id", "old", "new", "hash", "previous_hash"], rows, using)
         return len(events)

@@ -42,7 +42,8 @@ class AuditEvent(models.Model):
     """One create, change, delete or export: who, when, what, and the values before and after.
 
     ``old`` and ``new`` hold the object's recorded fields (``None`` for a create's ``old`` and a
-    delete's ``new``). The user and study are kept as plain ids without a database constraint, so
+    delete's ``new``). ``hash`` and ``previous_hash`` chain the events of each study
+(:mod:`alliance.web.audit.chain`). The user and study are kept as plain ids without a database constraint, so
     that deleting a user or a study neither fails nor rewrites the trail.
     """
 
@@ -68,6 +69,11 @@ class AuditEvent(models.Model):
                               related_name="audit_events")
     old = models.JSONField(null=True, blank=True)
     new = models.JSONField(null=True, blank=True)
+    # The hash chain (alliance.web.audit.chain); empty on the events written before it existed.
+    hash = models.CharField(max_length=64, blank=True, default="", editable=False,
+                            help_text="SHA-256 of the event's fields and previous_hash.")
+    previous_hash = models.CharField(max_length=64, blank=True, default="", editable=False,
+                                     help_text="The hash of the study's previous event; empty for the first.")
 
     objects = AuditEventQuerySet.as_manager()
 
@@ -76,7 +82,9 @@ class AuditEvent(models.Model):
         ordering = ["at", "id"]
         # The names Django gave these indexes when the table was created, kept so that no migration renames them.
         indexes = [models.Index(fields=["model", "object_id"], name="capture_aud_model_2f7d89_idx"),
-                   models.Index(fields=["study", "at"], name="capture_aud_study_i_56940c_idx")]
+                   models.Index(fields=["study", "at"], name="capture_aud_study_i_56940c_idx"),
+                   # A chain's head (its last event by id) is read at every write.
+                   models.Index(fields=["study", "id"], name="audit_chain_head_idx")]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.model} {self.object_repr or self.object_id}"
