@@ -78,5 +78,29 @@ class StudyDataError(ValueError):
         super().__init__(head + ":\n  " + "\n  ".join(lines))
 
 
+def utf8_problem(data: bytes, file: str) -> DataProblem | None:
+    """The problem of bytes that are not UTF-8 (a byte-order mark allowed), with the line and byte; else None.
+
+    Parameters
+    ----------
+    data : bytes
+        A whole file.
+    file : str
+        Its name, for the message.
+
+    Returns
+    -------
+    DataProblem or None
+    """
+    try:
+        if not data.isascii():  # ASCII is UTF-8; isascii is a fast scan, decode only when needed
+            data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        return DataProblem(file, line, None, None, "UTF-8 text, with or without a byte-order mark",
+                           f"is not UTF-8 text (byte {data[error.start]:#04x} at offset {error.start})")
+    return None
+
+
 def _order(problem: DataProblem) -> tuple:
     return (problem.file, problem.row if problem.row is not None else -1, problem.column or "")

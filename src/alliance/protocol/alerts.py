@@ -247,11 +247,7 @@ def _check_rule(entry: Any, key: str, protocol: Design, r: Reader) -> None:
     for required in ("id", *RULE_SCHEMAS[rule_type].required):
         if entry.get(required) in (None, "", []):
             problem(f"{label}.{required}", None, "is required", "")
-    rule_id = entry.get("id")
-    if rule_id is not None and (not isinstance(rule_id, str) or not rule_id.replace("_", "").isalnum()
-                                or not rule_id[:1].isalpha() or rule_id != rule_id.lower()):
-        problem(f"{label}.id", rule_id, "is not a valid id",
-                "lower-case letters, digits and underscores, starting with a letter")
+    r.identifier(entry.get("id"), f"{label}.id")
     severity = entry.get("severity")
     if severity is not None and severity not in SEVERITIES:
         problem(f"{label}.severity", severity, "is not a severity", ", ".join(SEVERITIES))

@@ -24,7 +24,7 @@ from typing import Any
 
 from alliance import instruments
 
-from .errors import Reader
+from .errors import Reader, scale_ids
 from .measure import Measure, MeasureNameError
 
 __all__ = [
@@ -257,9 +257,9 @@ def _check_scales(r: Reader, key: str, instrument_id: str, scales: list[str]) ->
     except instruments.UnknownInstrumentError as error:
         r.problem(key, instrument_id, str(error), ", ".join(i.id for i in instruments.list_instruments()))
         return
-    known = [scale.id for scale in definition.scales]
+    known = scale_ids(definition, percent=True)  # the rule Reader.measure applies to measure names
     for scale in scales:
-        if scale not in known and not (scale.endswith("_pct") and scale.removesuffix("_pct") in known):
+        if scale not in known:
             r.problem(key, scale, f"{instrument_id} has no scale {scale!r}", ", ".join(known))
 
 

@@ -174,9 +174,7 @@ class Reader:
             self.problem(key, value, f"names {measure.instrument!r}, which is not an instrument in the bank",
                          ", ".join(i.id for i in bank.list_instruments()))
             return None
-        scales = [s.id for s in instrument.scales]
-        if percent:
-            scales += [f"{s.id}_pct" for s in instrument.scales if s.percent_of_max]
+        scales = scale_ids(instrument, percent)
         if measure.scale not in scales:
             self.problem(key, value, f"{measure.instrument} has no scale {measure.scale!r}", ", ".join(scales))
             return None
@@ -197,6 +195,12 @@ class Reader:
             self.problem(key, value, "is not true or false", "true or false")
             return False
         return value
+
+
+def scale_ids(instrument: Any, percent: bool = False) -> list[str]:
+    """An instrument's scale ids, and with ``percent`` the ``<scale>_pct`` of those that have one."""
+    scales = [s.id for s in instrument.scales]
+    return scales + [f"{s.id}_pct" for s in instrument.scales if s.percent_of_max] if percent else scales
 
 
 def join(key: str, child: Any) -> str:

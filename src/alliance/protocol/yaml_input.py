@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from alliance.problems import DataProblem
+from alliance.problems import DataProblem, utf8_problem
 
 from .errors import ProtocolError
 
@@ -103,12 +103,10 @@ def read_yaml_file(path: str | Path) -> Any:
 
 
 def _decode(document: bytes, origin: str) -> str:
-    try:
-        return document.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = document.count(b"\n", 0, error.start) + 1
-        _refuse(origin, line, f"is not UTF-8 text (byte {document[error.start]:#04x} at offset {error.start})",
-                "UTF-8 text, with or without a byte-order mark")
+    not_utf8 = utf8_problem(document, origin)
+    if not_utf8 is not None:
+        raise ProtocolError([not_utf8])
+    return document.decode("utf-8-sig")
 
 
 def _check_shape(text: str, origin: str) -> None:

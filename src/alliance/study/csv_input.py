@@ -22,6 +22,8 @@ import io
 
 import numpy as np
 
+from alliance.problems import utf8_problem
+
 from .errors import DataProblem
 
 __all__ = ["check_csv"]
@@ -47,13 +49,9 @@ def check_csv(data: bytes, file: str) -> list[DataProblem]:
         once and every row has as many fields as the header (blank lines, which pandas skips, are
         not rows). ``row`` is the record's line number (the header is line 1).
     """
-    try:
-        if not data.isascii():  # ASCII is UTF-8; isascii is a fast scan, decode only when needed
-            data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        return [DataProblem(file, line, None, None, "UTF-8 text (with or without a byte-order mark)",
-                            f"is not UTF-8 (byte {data[error.start]:#04x} at offset {error.start})")]
+    not_utf8 = utf8_problem(data, file)
+    if not_utf8 is not None:
+        return [not_utf8]
     body = data.removeprefix(codecs.BOM_UTF8)
     if not body.strip():
         return []  # an empty file: pandas says so

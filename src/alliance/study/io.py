@@ -112,8 +112,11 @@ def spreadsheet_safe(values: pd.Series) -> pd.Series:
     OWASP Foundation. CSV Injection. https://owasp.org/www-community/attacks/CSV_Injection
     """
     text = values.astype("string")
-    risky = text.str.startswith(FORMULA_START) & ~text.str.fullmatch(_PLAIN_NUMBER)
-    risky = risky.fillna(False).to_numpy(bool)
+    risky = text.str.startswith(FORMULA_START).fillna(False).to_numpy(bool)
+    if not risky.any():
+        return values
+    # Only the few cells that start like a formula are matched against the number pattern.
+    risky[risky] = ~text[risky].str.fullmatch(_PLAIN_NUMBER).fillna(False).to_numpy(bool)
     if not risky.any():
         return values
     out = values.astype(object).copy()
