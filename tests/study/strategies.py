@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pandas as pd
 from hypothesis import strategies as st
 
@@ -23,9 +25,11 @@ def answers(item) -> st.SearchStrategy:
 
 
 @st.composite
-def studies(draw, max_participants: int = 3) -> Study:
+def studies(draw, max_participants: int = 3, dosing: bool = False) -> Study:
     """Participants in random arms; each participant × timepoint × instrument administered or not,
-    each item answered or not, with a random rater and administration date per administration."""
+    each item answered or not, with a random rater and administration date per administration.
+    Sometimes an ``enrolled_on`` column (dates or empty); with ``dosing``, a dosing sessions table
+    (each protocol session given or not, date and amount or not)."""
     protocol = default_protocol()
     n = draw(st.integers(1, max_participants))
     participant_ids = [f"P{i}" for i in range(1, n + 1)]
@@ -44,4 +48,17 @@ def studies(draw, max_participants: int = 3) -> Study:
                     if value is not None:
                         rows.append([participant_id, timepoint.id, instrument_id, item.id, float(value), rater, when])
     participants = pd.DataFrame({"participant_id": participant_ids, "arm": arms})
-    return Study(protocol, participants, pd.DataFrame(rows, columns=RESPONSE_COLUMNS))
+    if draw(st.booleans()):
+        enrolment = st.dates(min_value=date(1990, 1, 1), max_value=date(2100, 1, 1)).map(date.isoformat)
+        participants["enrolled_on"] = [draw(st.one_of(st.none(), enrolment)) for _ in participant_ids]
+    sessions = None
+    if dosing:
+        numbers = sorted(t.dose.session for t in protocol.dosing_timepoints)
+        given = [(pid, s) for pid in participant_ids for s in numbers if draw(st.booleans())]
+        sessions = pd.DataFrame({
+            "participant_id": [g[0] for g in given], "session": [g[1] for g in given],
+            "date": [draw(st.one_of(st.none(), st.dates().map(date.isoformat))) for _ in given],
+            "compound": "psilocybin",
+            "amount": [draw(st.one_of(st.none(), st.sampled_from([10.0, 20.0, 25.5]))) for _ in given],
+            "unit": "mg/70kg"})
+    return Study(protocol, participants, pd.DataFrame(rows, columns=RESPONSE_COLUMNS), sessions)

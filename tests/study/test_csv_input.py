@@ -85,3 +85,40 @@ def test_a_quote_inside_an_unquoted_cell_is_a_plain_character(tmp_path):
     assert read_csv_text(path)["site"].tolist() == ['5" tall', "x"]
     (problem,) = refused(tmp_path, (HEADER + 'P1,immediate,5" tall\nP2,delayed\n').encode())
     assert problem.row == 3 and "has 2 fields" in problem.reason
+
+
+def test_lines_count_blank_lines_and_cells_spanning_lines(tmp_path):
+    path = tmp_path / "participants.csv"
+    path.write_bytes(b'participant_id,arm,site\r\nP1,immediate,"two\nlines"\r\n\r\n\nP2,delayed,\nP3,delayed,x\n')
+    from alliance.study.io import read_csv_lines
+
+    frame, lines = read_csv_lines(path)
+    assert frame["participant_id"].tolist() == ["P1", "P2", "P3"]
+    assert lines.tolist() == [2, 6, 7]
+    # the same with a quote inside an unquoted cell (the slow, csv-module path)
+    path.write_bytes(b'participant_id,arm,site\nP1,immediate,5" tall\n\nP2,delayed,"a\nb"\nP3,delayed,x\n')
+    frame, lines = read_csv_lines(path)
+    assert frame["participant_id"].tolist() == ["P1", "P2", "P3"] and lines.tolist() == [2, 4, 6]
+
+
+def test_a_validation_message_after_blank_lines_names_the_line_an_editor_shows(tmp_path):
+    save(small_study(), tmp_path)
+    text = (tmp_path / "responses.csv").read_text().splitlines(keepends=True)
+    text.insert(3, "\n")
+    text.insert(3, "\n")
+    bad = text[6].split(",")
+    bad[4] = "99"
+    text[6] = ",".join(bad)
+    (tmp_path / "responses.csv").write_text("".join(text))
+    with pytest.raises(StudyDataError) as caught:
+        load(tmp_path)
+    (problem,) = caught.value.problems
+    assert problem.row == 7 and problem.value == "99"
+
+
+def test_a_file_over_the_size_limit_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    import alliance.study.io as io_module
+
+    monkeypatch.setattr(io_module, "MAX_CSV_BYTES", 1000)
+    (problem,) = refused(tmp_path, HEADER.encode() + b"P1,immediate,a\n" * 100)
+    assert "larger than a study file can be" in problem.reason and problem.allowed.startswith("at most 1,000 bytes")

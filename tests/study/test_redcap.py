@@ -48,9 +48,19 @@ def test_export_is_a_redcap_project():
     assert not any(name.endswith("_complete") for name in d["Variable / Field Name"])
 
     r = project.records
-    assert list(r.columns[:2]) == ["record_id", "redcap_event_name"]
-    assert r["redcap_event_name"].tolist()[:6] == ["baseline_arm_1", "prep_arm_1", "session1_arm_1",
-                                                   "session2_arm_1", "week1_arm_1", "baseline_arm_2"]
+    assert list(r.columns[:4]) == ["record_id", "redcap_event_name", "redcap_repeat_instrument",
+                                   "redcap_repeat_instance"]
+    own = r[r["redcap_repeat_instrument"].isna()]
+    assert own["redcap_event_name"].tolist()[:6] == ["baseline_arm_1", "prep_arm_1", "session1_arm_1",
+                                                     "session2_arm_1", "week1_arm_1", "baseline_arm_2"]
+    # dosing sessions: instances of the repeating form `dosing` right after the first event's row
+    first_rows = r[r["record_id"] == "P01"]
+    assert first_rows["redcap_event_name"].tolist()[:3] == ["baseline_arm_1"] * 3
+    assert first_rows["redcap_repeat_instrument"].tolist()[1:3] == ["dosing", "dosing"]
+    assert first_rows["redcap_repeat_instance"].tolist()[1:3] == ["1", "2"]
+    assert field.at["dosing_date", "Form Name"] == "dosing"
+    assert project.repeating.to_dict("records")[0] == {
+        "event_name": "baseline_arm_1", "form_name": "dosing", "custom_form_label": "Session [dosing_session]"}
     p01_prep = r[(r["record_id"] == "P01") & (r["redcap_event_name"] == "prep_arm_1")].iloc[0]
     assert p01_prep["wai_sr_1"] == "4" and p01_prep["wai_sr_complete"] == "2"
     assert pd.isna(p01_prep["grid_hamd17_complete"]) and pd.isna(p01_prep["site"])
@@ -89,6 +99,11 @@ def _same(a: Study, b: Study):
     pd.testing.assert_frame_equal(sort_responses(a.responses, a.protocol, ids),
                                   sort_responses(b.responses, b.protocol, ids))
     pd.testing.assert_frame_equal(a.participants, b.participants)
+    assert (a.dosing_sessions is None) == (b.dosing_sessions is None)
+    if a.dosing_sessions is not None:
+        key = ["participant_id", "session"]
+        pd.testing.assert_frame_equal(a.dosing_sessions.sort_values(key).reset_index(drop=True),
+                                      b.dosing_sessions.sort_values(key).reset_index(drop=True))
 
 
 def test_redcap_export_import_export_gives_identical_records(tmp_path):
@@ -104,6 +119,38 @@ def test_redcap_export_import_export_gives_identical_records(tmp_path):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
 
+def test_round_trip_keeps_dosing_sessions_and_enrolment_dates(tmp_path):
+    # Finding 3 of issue 11: re-importing an unmodified REDCap export lost every dosing session.
+    study = small_study()
+    study.participants["enrolled_on"] = ["2024-01-01", None]
+    study = Study(study.protocol, study.participants, study.responses, study.dosing_sessions)
+    write_redcap(study, tmp_path)
+    field = pd.read_csv(tmp_path / "data_dictionary.csv", dtype=str).set_index("Variable / Field Name")
+    assert field.at["enrolled_on", "Text Validation Type OR Show Slider Number"] == "date_ymd"
+    again = read_redcap(tmp_path / "data_dictionary.csv", tmp_path / "records.csv", tmp_path / "mapping.yaml")
+    assert len(again.dosing_sessions) == 2 and again.participants["enrolled_on"].tolist()[0] == "2024-01-01"
+    _same(study, again)
+    # a mapping without dosing_fields: the dosing_* fields and enrolled_on map by their names
+    mapping = yaml.safe_load((tmp_path / "mapping.yaml").read_text())
+    del mapping["dosing_fields"]
+    mapping["participant_fields"].pop("enrolled_on")
+    (tmp_path / "mapping.yaml").write_text(yaml.safe_dump(mapping))
+    _same(study, read_redcap(tmp_path / "data_dictionary.csv", tmp_path / "records.csv", tmp_path / "mapping.yaml"))
+
+
+def test_a_bad_dosing_instance_is_named_by_records_line(tmp_path):
+    write_redcap(small_study(), tmp_path)
+    records = pd.read_csv(tmp_path / "records.csv", dtype=str, keep_default_na=False)
+    line = int(records.index[records["redcap_repeat_instance"] == "2"][0])
+    records.loc[line, "dosing_amount"] = "-5"
+    records.to_csv(tmp_path / "records.csv", index=False)
+    with pytest.raises(StudyDataError) as error:
+        read_redcap(tmp_path / "data_dictionary.csv", tmp_path / "records.csv", tmp_path / "mapping.yaml")
+    (problem,) = error.value.problems
+    assert (problem.file, problem.row, problem.column, problem.value) == (
+        str(tmp_path / "records.csv"), line + 2, "dosing_amount", "-5")
+
+
 def test_format_dispatch(tmp_path):
     study = small_study()
     write_study(study, tmp_path, "redcap")
@@ -111,7 +158,7 @@ def test_format_dispatch(tmp_path):
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(study=studies())
+@given(study=studies(dosing=True))
 def test_random_studies_survive_a_redcap_round_trip(study):
     with tempfile.TemporaryDirectory() as directory:
         first = write_redcap(study, directory)

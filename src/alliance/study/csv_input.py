@@ -26,13 +26,22 @@ from alliance.problems import utf8_problem
 
 from .errors import DataProblem
 
-__all__ = ["check_csv"]
+__all__ = ["MAX_CSV_BYTES", "check_csv", "scan_csv"]
 
 _QUOTE, _COMMA, _NEWLINE, _RETURN = ord('"'), ord(","), ord("\n"), ord("\r")
 MAX_LISTED_ROWS = 100  # problems listed per file; a file cut short usually has one bad row
+# The largest CSV file read: 256 MiB is about 7.5 million answers in responses.csv, twelve times
+# a 1,000-participant trial with 60 items at 10 timepoints (validated in about 3 s per million
+# rows, benchmarks/bench_study_load.py); a larger file is refused before it is read.
+MAX_CSV_BYTES = 256 * 1024 * 1024
 
 
 def check_csv(data: bytes, file: str) -> list[DataProblem]:
+    """:func:`scan_csv`'s problems alone."""
+    return scan_csv(data, file)[0]
+
+
+def scan_csv(data: bytes, file: str) -> tuple[list[DataProblem], np.ndarray | None]:
     """Problems of a CSV file's bytes: not UTF-8, a header naming a column twice, rows of the wrong length.
 
     Parameters
@@ -44,17 +53,24 @@ def check_csv(data: bytes, file: str) -> list[DataProblem]:
 
     Returns
     -------
-    list of DataProblem
+    problems : list of DataProblem
         Empty when the file is UTF-8 (a byte-order mark allowed), its header names each column
         once and every row has as many fields as the header (blank lines, which pandas skips, are
         not rows). ``row`` is the record's line number (the header is line 1).
+    lines : ndarray of int or None
+        The line number in the file of each data row pandas will read (blank lines skipped, a
+        quoted cell spanning lines counted), so that a later message names the line an editor
+        shows; ``None`` when there are problems or the file is empty.
     """
+    if len(data) > MAX_CSV_BYTES:
+        return [DataProblem(file, None, None, None, f"at most {MAX_CSV_BYTES:,} bytes ({MAX_CSV_BYTES / 2**20:g} MiB)",
+                            f"is {len(data):,} bytes, larger than a study file can be")], None
     not_utf8 = utf8_problem(data, file)
     if not_utf8 is not None:
-        return [not_utf8]
+        return [not_utf8], None
     body = data.removeprefix(codecs.BOM_UTF8)
     if not body.strip():
-        return []  # an empty file: pandas says so
+        return [], None  # an empty file: pandas says so
     raw = np.frombuffer(body, dtype=np.uint8)
     quotes = np.flatnonzero(raw == _QUOTE)
     newlines = np.flatnonzero(raw == _NEWLINE)
@@ -86,7 +102,8 @@ def check_csv(data: bytes, file: str) -> list[DataProblem]:
     if len(quotes) and (len(wrong) or len(quotes) % 2):
         # A quote inside an unquoted cell (`5" tall`) is a plain character to pandas and to the
         # csv module, but flips the parity above: count again, the slow way, before refusing.
-        return problems + _count_with_csv(body.decode("utf-8"), file)
+        more, lines = _count_with_csv(body.decode("utf-8"), file)
+        return problems + more, (lines if not problems + more else None)
     last = len(ends) - 1
     problems += [_wrong_length(file, int(r) + 1, int(fields[r]), expected, r == last and unterminated)
                  for r in wrong[:MAX_LISTED_ROWS]]
@@ -94,7 +111,13 @@ def check_csv(data: bytes, file: str) -> list[DataProblem]:
         line = int(np.searchsorted(ends, quotes[-1])) + 1
         problems.append(DataProblem(file, line, None, None, "every quoted cell closed with a double quote",
                                     "opens a quoted cell that never closes: the file looks cut off"))
-    return problems
+    if problems:
+        return problems, None
+    records = np.flatnonzero(~blank)[1:]  # the data rows, after the header
+    if len(quotes) == 0:
+        return problems, records + 1
+    every_newline = np.flatnonzero(raw == _NEWLINE)
+    return problems, np.searchsorted(every_newline, starts[records]) + 1
 
 
 def _wrong_length(file: str, row: int, found: int, expected: int, cut_off: bool) -> DataProblem:
@@ -107,18 +130,28 @@ def _wrong_length(file: str, row: int, found: int, expected: int, cut_off: bool)
     return DataProblem(file, row, None, None, f"{expected} comma-separated fields on every row", reason)
 
 
-def _count_with_csv(text: str, file: str) -> list[DataProblem]:
+def _count_with_csv(text: str, file: str) -> tuple[list[DataProblem], np.ndarray | None]:
     """Fields per record as the csv module reads them (a blank line is ``[]``: skipped, as pandas does)."""
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    records, starts, start = [], [], 1
     try:
-        records = list(reader)
+        for record in reader:
+            records.append(record)
+            starts.append(start)
+            start = reader.line_num + 1
     except csv.Error as error:
         if "unexpected end of data" in str(error):
             return [DataProblem(file, reader.line_num, None, None, "every quoted cell closed with a double quote",
-                                "opens a quoted cell that never closes: the file looks cut off")]
+                                "opens a quoted cell that never closes: the file looks cut off")], None
         records = list(csv.reader(io.StringIO(text, newline="")))  # e.g. `"x"y`, which pandas reads too
+        starts = None
     expected = len(next(r for r in records if r))
     cut_off = not text.endswith("\n")
     wrong = [(i, len(r)) for i, r in enumerate(records) if r and len(r) != expected]
-    return [_wrong_length(file, i + 1, found, expected, cut_off and i == len(records) - 1)
-            for i, found in wrong[:MAX_LISTED_ROWS]]
+    problems = [_wrong_length(file, i + 1, found, expected, cut_off and i == len(records) - 1)
+                for i, found in wrong[:MAX_LISTED_ROWS]]
+    lines = None
+    if starts is not None:
+        data_rows = [line for record, line in zip(records, starts, strict=True) if record]
+        lines = np.asarray(data_rows[1:], dtype=np.int64)
+    return problems, lines

@@ -7,8 +7,8 @@ follow-up) are exactly kept, while the calendar dates no longer point to a perso
 are chosen and kept secret by the caller (the web app keeps them in its database so that every
 export of a participant is shifted the same way).
 
-Shifted are the contract's date columns: ``responses.administered_at`` and
-``dosing_sessions.date``. Participant columns the protocol lists as ``identifiers`` are dropped
+Shifted are the contract's date columns: ``participants.enrolled_on``, ``responses.administered_at``
+and ``dosing_sessions.date``. Participant columns the protocol lists as ``identifiers`` are dropped
 (:meth:`alliance.study.Study.deidentified`); a date kept among the covariates is not shifted, so
 a protocol lists such a column (e.g. ``date_of_birth``) as an identifier.
 
@@ -78,7 +78,7 @@ def shift_dates(study: Study, offsets: Mapping[str, int]) -> Study:
     -------
     Study
         Identifier columns dropped (:meth:`Study.deidentified`); ``responses.administered_at`` and
-        ``dosing_sessions.date`` shifted.
+        ``dosing_sessions.date`` and ``participants.enrolled_on`` shifted.
 
     Raises
     ------
@@ -90,6 +90,10 @@ def shift_dates(study: Study, offsets: Mapping[str, int]) -> Study:
         raise StudyDataError([DataProblem("participants", None, "participant_id", pid, "an offset for every participant",
                                           "has no date shift") for pid in missing], "cannot shift dates")
     out = study.deidentified()
+    participants = out.participants
+    if "enrolled_on" in participants.columns:
+        participants = participants.copy()
+        participants["enrolled_on"] = _shift_column(participants, "enrolled_on", offsets)
     responses = out.responses.copy()
     if "administered_at" in responses.columns:
         responses["administered_at"] = _shift_column(responses, "administered_at", offsets)
@@ -97,4 +101,4 @@ def shift_dates(study: Study, offsets: Mapping[str, int]) -> Study:
     if dosing is not None and "date" in dosing.columns:
         dosing = dosing.copy()
         dosing["date"] = _shift_column(dosing, "date", offsets)
-    return replace(out, responses=responses, dosing_sessions=dosing)
+    return replace(out, participants=participants, responses=responses, dosing_sessions=dosing)

@@ -13,11 +13,12 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from alliance.protocol import default_protocol, load_protocol, write_protocol
 
-from .csv_input import check_csv
+from .csv_input import MAX_CSV_BYTES, scan_csv
 from .errors import DataProblem, StudyDataError
 from .tidy import Study, check_study, format_numbers
 from .validation import Locator
@@ -60,8 +61,26 @@ def read_csv_text(path: str | Path) -> pd.DataFrame:
         (:func:`alliance.study.csv_input.check_csv`; pandas would rename ``site`` to ``site.1``
         and pad a short row with missing cells).
     """
+    return read_csv_lines(path)[0]
+
+
+def read_csv_lines(path: str | Path) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """:func:`read_csv_text`, and the line number in the file of each row read.
+
+    Returns
+    -------
+    frame : DataFrame
+    lines : ndarray of int or None
+        Line numbers (the header is line 1) of the rows, counting the blank lines pandas skips
+        and the lines of quoted cells that span several; ``None`` for an empty file.
+    """
+    size = Path(path).stat().st_size
+    if size > MAX_CSV_BYTES:  # refused before it is read into memory
+        raise StudyDataError([DataProblem(str(path), None, None, None, f"at most {MAX_CSV_BYTES:,} bytes ({MAX_CSV_BYTES / 2**20:g} MiB)",
+                                          f"is {size:,} bytes, larger than a study file can be")],
+                             f"{path} is too large")
     data = Path(path).read_bytes()
-    problems = check_csv(data, str(path))
+    problems, lines = scan_csv(data, str(path))
     if problems:
         raise StudyDataError(problems, f"{path} cannot be read as a CSV table")
     frame = pd.read_csv(io.BytesIO(data), dtype="string", keep_default_na=False, na_values=[""],
@@ -72,13 +91,18 @@ def read_csv_text(path: str | Path) -> pd.DataFrame:
         marked = frame[column].str.startswith(MARKED_FORMULA_START).fillna(False)
         if marked.any():
             frame.loc[marked, column] = frame.loc[marked, column].str.slice(1)
-    return frame
+    if lines is not None and len(lines) != len(frame):
+        lines = None  # pandas read the rows otherwise than counted: fall back to row positions
+    return frame, lines
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """:func:`read_csv_text`, with an unreadable file reported as a :class:`StudyDataError`."""
+def read_table(path: Path, *, lines: bool = False):
+    """:func:`read_csv_text`, with an unreadable file reported as a :class:`StudyDataError`.
+
+    With ``lines``, the pair :func:`read_csv_lines` returns.
+    """
     try:
-        return read_csv_text(path)
+        return read_csv_lines(path) if lines else read_csv_text(path)
     except FileNotFoundError:
         raise StudyDataError([DataProblem(str(path), None, None, None, "", "the file does not exist")],
                              "a file of the study is missing") from None
@@ -166,14 +190,15 @@ def load(directory: str | Path) -> Study:
                                           "is not a directory")], "no study directory")
     protocol_path = directory / PROTOCOL_FILE
     protocol = load_protocol(protocol_path) if protocol_path.exists() else default_protocol()
-    participants = read_table(directory / PARTICIPANTS_FILE)
-    responses = read_table(directory / RESPONSES_FILE)
+    participants, participant_lines = read_table(directory / PARTICIPANTS_FILE, lines=True)
+    responses, response_lines = read_table(directory / RESPONSES_FILE, lines=True)
     dosing_path = directory / DOSING_FILE
-    dosing = read_table(dosing_path) if dosing_path.exists() else None
+    dosing, dosing_lines = read_table(dosing_path, lines=True) if dosing_path.exists() else (None, None)
+    # Messages name the line an editor shows, also after blank lines and multi-line cells.
     locators = {
-        "participants": Locator(str(directory / PARTICIPANTS_FILE)),
-        "responses": Locator(str(directory / RESPONSES_FILE)),
-        "dosing_sessions": Locator(str(dosing_path)),
+        "participants": Locator(str(directory / PARTICIPANTS_FILE), rows=participant_lines),
+        "responses": Locator(str(directory / RESPONSES_FILE), rows=response_lines),
+        "dosing_sessions": Locator(str(dosing_path), rows=dosing_lines),
     }
     problems, values = check_study(protocol, participants, responses, dosing, locators)
     if problems:

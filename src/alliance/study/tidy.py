@@ -34,7 +34,7 @@ from .validation import (
     is_text,
 )
 
-_PARTICIPANT_TEXT = ("participant_id", "arm", "site", "facilitator_ids")
+_PARTICIPANT_TEXT = ("participant_id", "arm", "site", "facilitator_ids", "enrolled_on")
 _DOSING_TEXT = ("participant_id", "date", "compound", "unit")
 
 

@@ -36,8 +36,20 @@ REQUIRED_DOSING_COLUMNS = ("participant_id", "session")
 # Ids name files, URLs and REDCap records downstream: no '/', spaces, NUL or control characters.
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 ID_ALLOWED = "letters, digits, '_', '-' and '.', starting with a letter or digit, at most 64 characters"
+# A rater is a staff id, user name or initials ("R02", "j.doe@site", "J. D."): one line of
+# printable text, at most 200 characters (the web app's column).
+RATER_PATTERN = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
+RATER_ALLOWED = "one line of text without control characters, at most 200 characters (a staff id, user name or initials)"
+# Free text (a site's name, a compound, a text covariate) may hold any printable character, and
+# tabs and line breaks, but no NUL or other control character: they are invisible in every
+# display, cut strings in C libraries and PostgreSQL refuses NUL in text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+TEXT_ALLOWED = "text without NUL or other control characters (tabs and line breaks are allowed)"
+ENROLMENT_COLUMN = "enrolled_on"
+# Enrolment dates a trial can have: a typo such as 0204-03-01 or 2204-03-01 is refused.
+ENROLMENT_RANGE = ("1900-01-01", "2100-12-31")
 # Participant columns that are text by contract; the others (not identifiers) are covariates.
-_TEXT_COLUMNS = ("participant_id", "arm", "site", "facilitator_ids")
+_TEXT_COLUMNS = ("participant_id", "arm", "site", "facilitator_ids", ENROLMENT_COLUMN)
 
 
 @dataclass(frozen=True)
@@ -142,6 +154,63 @@ def _ids(frame: pd.DataFrame, column: str, locator: Locator, what: str = "id") -
     return [locator.problem(p, column, values.iloc[p], ID_ALLOWED, f"is not a valid {what}") for p in positions]
 
 
+def _pattern(frame: pd.DataFrame, column: str, locator: Locator, pattern: re.Pattern, allowed: str,
+             what: str) -> list[DataProblem]:
+    """Cells of a text column that do not match ``pattern`` (each distinct value matched once)."""
+    values = _text(frame[column])
+    codes, uniques = values.factorize()
+    bad = np.array([not pattern.fullmatch(u) for u in uniques], dtype=bool)
+    if not bad.any():
+        return []
+    positions = np.flatnonzero((codes >= 0) & bad[np.maximum(codes, 0)])
+    return [locator.problem(p, column, values.iloc[p], allowed, f"is not a valid {what}") for p in positions]
+
+
+def _facilitator_ids(frame: pd.DataFrame, locator: Locator) -> list[DataProblem]:
+    """``facilitator_ids``: ``;``-separated ids, each matching :data:`ID_PATTERN`."""
+    values = _text(frame["facilitator_ids"])
+    codes, uniques = values.factorize()
+    bad = np.array([any(not ID_PATTERN.fullmatch(part.strip()) for part in u.split(";") if part.strip())
+                    for u in uniques], dtype=bool)
+    if not bad.any():
+        return []
+    positions = np.flatnonzero((codes >= 0) & bad[np.maximum(codes, 0)])
+    return [locator.problem(p, "facilitator_ids", values.iloc[p], f"facilitator ids separated by ';', each of "
+                            f"{ID_ALLOWED}", "holds a facilitator id that is not valid") for p in positions]
+
+
+def _control_characters(frame: pd.DataFrame, columns: Iterable[str], locator: Locator) -> list[DataProblem]:
+    """Text cells holding NUL or another control character (free-text columns)."""
+    problems = []
+    for column in columns:
+        if column not in frame.columns or not (is_text(frame[column]) or frame[column].dtype == object):
+            continue
+        values = frame[column].astype("string")
+        codes, uniques = values.factorize()
+        bad = np.array([bool(_CONTROL.search(u)) for u in uniques], dtype=bool)
+        if bad.any():
+            positions = np.flatnonzero((codes >= 0) & bad[np.maximum(codes, 0)])
+            problems += [locator.problem(p, column, values.iloc[p].encode("unicode_escape").decode("ascii"),
+                                         TEXT_ALLOWED, "holds a control character") for p in positions]
+    return problems
+
+
+def _enrolment_dates(frame: pd.DataFrame, locator: Locator) -> list[DataProblem]:
+    """``enrolled_on``: a calendar date written ``YYYY-MM-DD`` within :data:`ENROLMENT_RANGE`."""
+    values = _text(frame[ENROLMENT_COLUMN]).str.strip()
+    present = values.notna().to_numpy(bool)
+    if not present.any():
+        return []
+    shaped = values.str.fullmatch(r"\d{4}-\d{2}-\d{2}").fillna(False).to_numpy(bool)
+    parsed = pd.to_datetime(values.where(shaped), format="%Y-%m-%d", errors="coerce")
+    low, high = (pd.Timestamp(d) for d in ENROLMENT_RANGE)
+    ok = shaped & parsed.notna().to_numpy(bool)
+    ok[ok] = ((parsed[ok] >= low) & (parsed[ok] <= high)).to_numpy(bool)
+    return [locator.problem(p, ENROLMENT_COLUMN, values.iloc[p],
+                            f"a date written YYYY-MM-DD between {ENROLMENT_RANGE[0]} and {ENROLMENT_RANGE[1]}",
+                            "is not an enrolment date") for p in np.flatnonzero(present & ~ok)]
+
+
 def _not_finite(values: pd.Series) -> np.ndarray:
     """Cells written as a number that is not finite (``inf``, ``-Infinity``, ``nan``, ``1e309``)."""
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
@@ -182,6 +251,13 @@ def check_participants(protocol: Protocol, participants: pd.DataFrame,
     bad = ~arms.isin(protocol.arm_ids).to_numpy(bool)
     problems += [locator.problem(p, "arm", arms.iloc[p], ", ".join(protocol.arm_ids),
                                  f"is not an arm of protocol {protocol.id}") for p in np.flatnonzero(bad)]
+    if "facilitator_ids" in participants.columns:
+        problems += _facilitator_ids(participants, locator)
+    if ENROLMENT_COLUMN in participants.columns:
+        problems += _enrolment_dates(participants, locator)
+    problems += _control_characters(participants, [c for c in participants.columns
+                                                   if c not in ("participant_id", "facilitator_ids",
+                                                                ENROLMENT_COLUMN)], locator)
     for column in participants.columns:
         if column in _TEXT_COLUMNS or column in protocol.identifiers:
             continue
@@ -292,6 +368,8 @@ def check_responses(protocol: Protocol, responses: pd.DataFrame, participant_ids
     problems += value_problems
     if "administered_at" in responses.columns:
         problems += _iso_dates(responses, "administered_at", locator)
+    if "rater" in responses.columns:
+        problems += _pattern(responses, "rater", locator, RATER_PATTERN, RATER_ALLOWED, "rater")
     problems += _one_rater_and_time(responses, participant, timepoint, instrument, locator, ~structural)
     return problems, values
 
@@ -437,6 +515,7 @@ def check_dosing_sessions(protocol: Protocol, dosing: pd.DataFrame, participant_
         bad = amount_text.notna().to_numpy(bool) & ~(np.isfinite(amount) & (amount >= 0))
         problems += [locator.problem(p, "amount", amount_text.iloc[p], "a finite number ≥ 0", "is not a dose amount")
                      for p in np.flatnonzero(bad)]
+    problems += _control_characters(dosing, ["compound"], locator)
     if "unit" in dosing.columns:
         unit = _text(dosing["unit"])
         bad = (unit.notna() & ~unit.isin(DOSE_UNITS)).to_numpy(bool)

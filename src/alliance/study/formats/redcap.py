@@ -21,8 +21,11 @@ Export writes what REDCap's Data Import Tool and API take: a data dictionary (on
 instrument: radio fields ``code, label | …`` from the item anchors, sliders for visual-analogue
 items, a ``participant`` form with the covariates, identifiers flagged), the records (one row per
 participant × event, events named ``<timepoint>_arm_<n>``, ``<form>_complete`` = 2 where the form
-has data), the arms, events and instrument-event designations of a longitudinal project, and the
-mapping that reads the export back.
+has data; dosing sessions as instances of the repeating form ``dosing`` on the arm's first event,
+with ``redcap_repeat_instrument``/``redcap_repeat_instance``), the arms, events (``day_offset``
+in days from the arm's first event, as REDCap defines it), instrument-event designations and
+repeating forms of a longitudinal project, and the mapping that reads the export back — so that
+a round trip keeps participants (with ``enrolled_on``), answers and dosing sessions.
 
 References
 ----------
@@ -51,7 +54,7 @@ from alliance.protocol import Protocol, default_protocol
 from ..errors import DataProblem, StudyDataError
 from ..io import read_table, write_table
 from ..tidy import Study, check_study, format_number, format_numbers, sort_responses
-from ..validation import Locator
+from ..validation import DOSING_COLUMNS, Locator
 
 DICTIONARY_COLUMNS = (
     "Variable / Field Name", "Form Name", "Section Header", "Field Type", "Field Label",
@@ -71,7 +74,14 @@ RECORD_ID = "record_id"
 _ADMINISTRATION = ("rater", "administered_at")
 _DAY_ZERO = date(2000, 1, 1)  # any date: events.csv holds differences of planned dates
 _MAPPING_KEYS = ("record_id", "events", "arms", "repeating", "forms", "fields", "participant_fields",
-                 "administration_fields", "ignore")
+                 "administration_fields", "dosing_fields", "ignore")
+# The repeating form that holds dosing sessions (one instance per session), and the fields that
+# map to the dosing sessions table by their name alone.
+DOSING_FORM = "dosing"
+DOSING_FIELDS = {"dosing_session": "session", "dosing_date": "date", "dosing_compound": "compound",
+                 "dosing_amount": "amount", "dosing_unit": "unit"}
+# Participant fields that map to a contract column by their name alone.
+_OWN_PARTICIPANT_FIELDS = {"enrolled_on": "enrolled_on"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -126,6 +136,7 @@ class RedcapMapping:
     participant_fields: dict[str, tuple[str, Recode]] = field(default_factory=dict)
     administration_fields: dict[str, tuple[str, str]] = field(default_factory=dict)
     ignore: tuple[str, ...] = ()
+    dosing_fields: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -147,6 +158,8 @@ class RedcapMapping:
         if self.administration_fields:
             out["administration_fields"] = {k: {"instrument": i, "column": c}
                                             for k, (i, c) in self.administration_fields.items()}
+        if self.dosing_fields:
+            out["dosing_fields"] = dict(self.dosing_fields)
         if self.ignore:
             out["ignore"] = list(self.ignore)
         return out
@@ -304,6 +317,14 @@ def parse_mapping(raw: Any, protocol: Protocol, origin: str = "mapping.yaml") ->
             continue
         administration_fields[str(name)] = (str(value["instrument"]), str(value["column"]))
 
+    dosing_fields = {}
+    dosing_columns = [c for c in DOSING_COLUMNS if c != "participant_id"]
+    for name, value in section("dosing_fields").items():
+        if value not in dosing_columns:
+            problem(f"dosing_fields.{name}", value, "is not a column of the dosing sessions table",
+                    ", ".join(dosing_columns))
+            continue
+        dosing_fields[str(name)] = str(value)
     ignore = raw.get("ignore") or []
     if not isinstance(ignore, list):
         problem("ignore", ignore, "expected a list", "REDCap field names or patterns (consent_*)")
@@ -312,7 +333,7 @@ def parse_mapping(raw: Any, protocol: Protocol, origin: str = "mapping.yaml") ->
     if problems:
         raise StudyDataError(problems, f"{_count(problems)} in the REDCap mapping {origin}")
     return RedcapMapping(str(record_id) if record_id else None, events, arms, repeating, forms, fields,
-                         participant_fields, administration_fields, tuple(map(str, ignore)))
+                         participant_fields, administration_fields, tuple(map(str, ignore)), dosing_fields)
 
 
 # --------------------------------------------------------------------------------------------
@@ -336,6 +357,7 @@ class _Columns:
     checkboxes: dict[str, list[str]] = field(default_factory=dict)      # field → its ___ columns
     participant: dict[str, tuple[str, Recode]] = field(default_factory=dict)
     administration: dict[str, tuple[str, str]] = field(default_factory=dict)
+    dosing: dict[str, str] = field(default_factory=dict)                # field → dosing sessions column
 
 
 def _classify(dictionary: pd.DataFrame, records: pd.DataFrame, mapping: RedcapMapping, protocol: Protocol,
@@ -364,6 +386,15 @@ def _classify(dictionary: pd.DataFrame, records: pd.DataFrame, mapping: RedcapMa
             continue
         if field_name in mapping.participant_fields:
             columns.participant[field_name] = mapping.participant_fields[field_name]
+            continue
+        if field_name in mapping.dosing_fields:
+            columns.dosing[field_name] = mapping.dosing_fields[field_name]
+            continue
+        if field_name in _OWN_PARTICIPANT_FIELDS and field_name not in mapping.fields:
+            columns.participant[field_name] = (_OWN_PARTICIPANT_FIELDS[field_name], Recode())
+            continue
+        if field_name in DOSING_FIELDS and not mapping.dosing_fields and field_name not in mapping.fields:
+            columns.dosing[field_name] = DOSING_FIELDS[field_name]
             continue
         if field_name in mapping.administration_fields:
             columns.administration[field_name] = mapping.administration_fields[field_name]
@@ -537,14 +568,46 @@ def study_from_redcap(dictionary: pd.DataFrame, records: pd.DataFrame, mapping: 
     locator = Locator(files.records, rows=rows[mapped] + 2, columns={
         "participant_id": record_id, "timepoint": EVENT, "value": field_names, "item": field_names,
         "instrument": field_names})
-    more, values = check_study(protocol, participants, responses[mapped].reset_index(drop=True), None,
-                               {"responses": locator, "participants": participants_locator})
+    dosing, dosing_locator = _dosing_sessions(records, record, columns, files)
+    more, values = check_study(protocol, participants, responses[mapped].reset_index(drop=True), dosing,
+                               {"responses": locator, "participants": participants_locator,
+                                "dosing_sessions": dosing_locator})
     problems += [p for p in more if not (no_arm and p.file == participants_locator.file and p.value is None
                                          and p.column == participants_locator.column("arm", 0))]
     if problems:
         raise StudyDataError(problems, f"{_count(problems)} in the REDCap import; nothing was imported")
     return Study(protocol=protocol, participants=participants,
-                 responses=sort_responses(responses.assign(value=values), protocol, list(pd.unique(record.dropna()))))
+                 responses=sort_responses(responses.assign(value=values), protocol, list(pd.unique(record.dropna()))),
+                 dosing_sessions=dosing)
+
+
+def _dosing_sessions(records: pd.DataFrame, record: pd.Series, columns: _Columns,
+                     files: RedcapFiles) -> tuple[pd.DataFrame | None, Locator]:
+    """The dosing sessions table from the dosing fields: one session per row that has any of them.
+
+    Without a field mapped to ``session``, a row's session is its ``redcap_repeat_instance`` (the
+    dosing form repeats once per session). Without any dosing field the study has no dosing table.
+    """
+    if not columns.dosing:
+        return None, Locator(files.records)
+    cells = {name: records[name].astype("string").str.strip().replace("", pd.NA) for name in columns.dosing}
+    present = np.zeros(len(records), dtype=bool)
+    for values in cells.values():
+        present |= values.notna().to_numpy(bool)
+    rows = np.flatnonzero(present)
+    table: dict[str, object] = {"participant_id": record.to_numpy(dtype=object)[rows]}
+    source = {"participant_id": str(record.name)}
+    if "session" not in columns.dosing.values():
+        instance = (records[REPEAT_INSTANCE].astype("string") if REPEAT_INSTANCE in records.columns
+                    else pd.Series(pd.NA, index=records.index, dtype="string"))
+        table["session"] = instance.to_numpy(dtype=object)[rows]
+        source["session"] = REPEAT_INSTANCE
+    for name, column in columns.dosing.items():
+        table[column] = cells[name].to_numpy(dtype=object)[rows]
+        source[column] = name
+    ordered = [c for c in DOSING_COLUMNS if c in table]
+    frame = pd.DataFrame({c: table[c] for c in ordered}).astype("string")
+    return frame, Locator(files.records, rows=rows + 2, columns=source)
 
 
 def _checkbox_codes(records: pd.DataFrame, columns: list[str]) -> tuple[pd.Series, np.ndarray]:
@@ -635,6 +698,8 @@ class RedcapProject:
     events: pd.DataFrame
     form_events: pd.DataFrame
     mapping: RedcapMapping
+    repeating: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["event_name", "form_name", "custom_form_label"]))
 
 
 def _field_name(column: str, taken: set[str]) -> str:
@@ -707,7 +772,7 @@ def redcap_from_study(study: Study) -> RedcapProject:
     protocol, responses = study.protocol, study.responses
     participants = study.participants
     taken = {RECORD_ID} | {item for i in protocol.instruments for item in bank.get(i).item_ids} \
-        | {f"{i}_{c}" for i in protocol.instruments for c in _ADMINISTRATION}
+        | {f"{i}_{c}" for i in protocol.instruments for c in _ADMINISTRATION} | set(DOSING_FIELDS)
     rows = [_text_row(RECORD_ID, PARTICIPANT_FORM, "Participant ID")]
     participant_fields: dict[str, tuple[str, Recode]] = {}
     for column in participants.columns:
@@ -716,7 +781,8 @@ def redcap_from_study(study: Study) -> RedcapProject:
         name = _field_name(str(column), taken)
         series = participants[column]
         validation = ("integer" if pd.api.types.is_integer_dtype(series)
-                      else "number" if pd.api.types.is_float_dtype(series) else "")
+                      else "number" if pd.api.types.is_float_dtype(series)
+                      else "date_ymd" if column == "enrolled_on" else "")
         rows.append(_text_row(name, PARTICIPANT_FORM, str(column), validation, column in protocol.identifiers))
         participant_fields[name] = (str(column), Recode())
     values = responses["value"].to_numpy(dtype=float, na_value=np.nan)
@@ -726,11 +792,20 @@ def redcap_from_study(study: Study) -> RedcapProject:
         rows.append(_text_row(f"{inst.id}_administered_at", inst.id, "Administered at (ISO-8601)"))
         rows.append(_text_row(f"{inst.id}_rater", inst.id, "Rater"))
         rows += [_item_row(inst, item, item.id not in fractional, j == 0) for j, item in enumerate(inst.items)]
+    dosing_fields: dict[str, str] = {}
+    if study.dosing_sessions is not None:
+        # A repeating form on the arm's first event, one instance per dosing session.
+        labels = {"session": ("Dosing session number", "integer"), "date": ("Date (ISO-8601)", ""),
+                  "compound": ("Compound", ""), "amount": ("Amount", "number"), "unit": ("Unit", "")}
+        for name, column in DOSING_FIELDS.items():
+            if column == "session" or column in study.dosing_sessions.columns:
+                rows.append(_text_row(name, DOSING_FORM, *labels[column]))
+                dosing_fields[name] = column
     dictionary = pd.DataFrame(rows, columns=list(DICTIONARY_COLUMNS))
 
     arm_number = {a.id: n + 1 for n, a in enumerate(protocol.arms)}
     arms = pd.DataFrame({"arm_num": list(arm_number.values()), "name": [a.label for a in protocol.arms]})
-    events, form_events = [], []
+    events, form_events, repeating = [], [], []
     for arm in protocol.arms:
         # REDCap's days offset counts from the arm's first event, not from each visit's own anchor;
         # the planned dates of one participant of the arm give it (any enrolment date will do).
@@ -742,16 +817,61 @@ def redcap_from_study(study: Study) -> RedcapProject:
                            "day_offset": (planned[t.id] - first).days, "offset_min": t.window_days[0],
                            "offset_max": t.window_days[1], "unique_event_name": unique})
             forms = ([PARTICIPANT_FORM] if t.id == protocol.timepoint_ids[0] else []) + list(t.instruments)
+            if dosing_fields and t.id == protocol.timepoint_ids[0]:
+                forms.append(DOSING_FORM)
+                repeating.append({"event_name": unique, "form_name": DOSING_FORM,
+                                  "custom_form_label": "Session [dosing_session]"})
             form_events += [{"arm_num": arm_number[arm.id], "unique_event_name": unique, "form": f} for f in forms]
 
     records = _records(study, dictionary, participant_fields, arm_number)
+    if dosing_fields:
+        records = _with_dosing(study, records, dosing_fields, arm_number)
     mapping = RedcapMapping(
         record_id=RECORD_ID,
         events={t: t for t in protocol.timepoint_ids},
         arms={n: a for a, n in arm_number.items()},
         participant_fields=participant_fields,
+        dosing_fields=dosing_fields,
     )
-    return RedcapProject(dictionary, records, arms, pd.DataFrame(events), pd.DataFrame(form_events), mapping)
+    return RedcapProject(dictionary, records, arms, pd.DataFrame(events), pd.DataFrame(form_events), mapping,
+                         pd.DataFrame(repeating, columns=["event_name", "form_name", "custom_form_label"]))
+
+
+def _with_dosing(study: Study, records: pd.DataFrame, dosing_fields: dict[str, str],
+                 arm_number: dict[str, int]) -> pd.DataFrame:
+    """The records with one row per dosing session (repeating form ``dosing`` on the first event).
+
+    REDCap's flat export puts a repeating instrument's instances after the event's own row, with
+    ``redcap_repeat_instrument`` and ``redcap_repeat_instance`` set; the other rows leave them empty.
+    """
+    protocol, dosing = study.protocol, study.dosing_sessions
+    arm_of = dict(zip(study.participants["participant_id"], study.participants["arm"], strict=True))
+    first = protocol.timepoint_ids[0]
+    session = dosing["session"].astype("Int64").astype("string")
+    extra = pd.DataFrame({
+        RECORD_ID: dosing["participant_id"].astype("string"),
+        EVENT: [f"{first}_arm_{arm_number[arm_of[pid]]}" for pid in dosing["participant_id"]],
+        REPEAT_INSTRUMENT: DOSING_FORM,
+        REPEAT_INSTANCE: session,
+    })
+    for name, column in dosing_fields.items():
+        values = dosing[column]
+        extra[name] = (format_numbers(values) if column == "amount" and pd.api.types.is_numeric_dtype(values)
+                       else session if column == "session" else values.astype("string"))
+    extra[f"{DOSING_FORM}_complete"] = "2"
+    records = records.copy()
+    records.insert(2, REPEAT_INSTRUMENT, pd.NA)
+    records.insert(3, REPEAT_INSTANCE, pd.NA)
+    out = pd.concat([records, extra], ignore_index=True).astype("string")
+    # Each participant's rows stay together in the records' order, a dosing instance after its event's row.
+    position = {pid: n for n, pid in enumerate(pd.unique(records[RECORD_ID]))}
+    order = pd.DataFrame({"participant": out[RECORD_ID].map(position), "repeat": out[REPEAT_INSTANCE].notna(),
+                          "row": np.arange(len(out))})
+    first_rows = order[~order["repeat"]].groupby("participant")["row"].min()
+    order["at"] = np.where(order["repeat"], order["participant"].map(first_rows) + 0.5, order["row"])
+    order["instance"] = pd.to_numeric(out[REPEAT_INSTANCE], errors="coerce").fillna(0).to_numpy()
+    ranked = order.sort_values(["participant", "at", "instance"], kind="stable").index
+    return out.loc[ranked].reset_index(drop=True)
 
 
 def _records(study: Study, dictionary: pd.DataFrame, participant_fields: dict[str, tuple[str, Recode]],
@@ -809,7 +929,9 @@ def write_redcap(study: Study, directory: str | Path, *, spreadsheet: bool = Tru
     """Export a study as REDCap files (edge function around :func:`redcap_from_study`).
 
     Writes ``data_dictionary.csv``, ``records.csv``, ``arms.csv``, ``events.csv``,
-    ``instrument_event_mapping.csv`` (REDCap's Data Import Tool / API formats) and
+    ``instrument_event_mapping.csv``, and for a study with dosing sessions
+    ``repeating_instruments.csv`` (the repeating form ``dosing`` on each arm's first event; REDCap's
+    Data Import Tool / API formats) and
     ``mapping.yaml`` (reads the records back with :func:`read_redcap`).
 
     Parameters
@@ -832,5 +954,7 @@ def write_redcap(study: Study, directory: str | Path, *, spreadsheet: bool = Tru
                         (project.arms, "arms.csv"), (project.events, "events.csv"),
                         (project.form_events, "instrument_event_mapping.csv")):
         write_table(frame, directory / name, spreadsheet=spreadsheet)
+    if len(project.repeating):
+        write_table(project.repeating, directory / "repeating_instruments.csv", spreadsheet=spreadsheet)
     (directory / "mapping.yaml").write_text(project.mapping.to_yaml(), encoding="utf-8")
     return project
