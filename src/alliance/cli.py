@@ -129,19 +129,18 @@ def simulate(
                                               help="Scenario YAML overriding the calibrated Levin 2024 scenario."),
 ) -> None:
     """Simulate a trial calibrated to Levin et al. (2024) and write it as tidy contract files."""
-    import yaml
-
     from alliance import protocol as protocols
     from alliance import simulate as synthetic
     from alliance import study as study_data
+    from alliance.protocol.yaml_input import read_yaml_file
 
     try:
         protocol = protocols.load_protocol(protocol_file) if protocol_file else protocols.default_protocol()
         scenario = synthetic.levin2024_scenario()
         if scenario_file is not None:
-            scenario = scenario.with_overrides(yaml.safe_load(scenario_file.read_text(encoding="utf-8")) or {})
+            scenario = scenario.with_overrides(read_yaml_file(scenario_file) or {})
         trial = synthetic.simulate_trial(protocol, n=n, seed=seed, scenario=scenario)
-    except (study_data.StudyDataError, synthetic.CalibrationError, yaml.YAMLError) as exc:
+    except (study_data.StudyDataError, synthetic.CalibrationError) as exc:
         _fail(str(exc))
     study_data.save(trial, out)
     console.print(f"simulated {n} participants ({len(trial.responses):,} item answers, seed {seed}) → {out}")
@@ -265,7 +264,6 @@ def power(
     """Simulated power of the planned tests over sample sizes and attrition (calibrated Levin 2024 scenario)."""
     import time
 
-    import yaml
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -277,6 +275,7 @@ def power(
 
     from alliance import study as study_data
     from alliance.protocol import default_protocol, load_protocol
+    from alliance.protocol.yaml_input import read_yaml_file
     from alliance.report.console import print_tables
     from alliance.report.power_report import write_power_report
     from alliance.report.summary import power_summary
@@ -290,7 +289,7 @@ def power(
             rates = [float(a) for a in attrition.split(",") if a.strip()]
         except ValueError:
             _fail(f"--attrition {attrition!r}: give a probability such as 0.1, or a comma list such as 0,0.1,0.2")
-        raw = yaml.safe_load(scenario_file.read_text(encoding="utf-8")) if scenario_file is not None else None
+        raw = read_yaml_file(scenario_file) if scenario_file is not None else None
         overrides, options = power_analysis.split_power_options(raw)
         protocol = load_protocol(protocol_file) if protocol_file else default_protocol()
         # The protocol's power: section, with the scenario file's power: options over it.
@@ -299,8 +298,6 @@ def power(
             plan = power_analysis.PowerPlan.build(sizes, rates, sims, seed, overrides=overrides, protocol=protocol,
                                                   **options)
         executor = runners.make_executor(scheduler=scheduler, workers=workers, processes=processes)
-    except yaml.YAMLError as exc:
-        _fail(f"{scenario_file}: not valid YAML: {exc}")
     except (CalibrationError, study_data.StudyDataError, runners.ExecutorError) as exc:
         _fail(str(exc))
     started = time.perf_counter()
@@ -509,10 +506,18 @@ def serve(
                      "put a TLS proxy in front and set ALLIANCE_HTTPS=true", highlight=False)
     application = get_wsgi_application()
 
+    from alliance.web.monitor.scheduler import start_refresher
+
     shown = f"[{host}]" if ":" in host else host
     console.print(f"alliance web app on http://{shown}:{port}/ — {database_location()} (Ctrl+C to stop)",
                   highlight=False)
-    waitress_serve(application, host=host, port=port, threads=threads, ident="alliance")
+    # Overdue and missed assessments become alerts with time alone: stored by a background job
+    # (pages never write), every 15 minutes. Several gunicorn workers use `alliance alerts refresh`.
+    refresher = start_refresher()
+    try:
+        waitress_serve(application, host=host, port=port, threads=threads, ident="alliance")
+    finally:
+        refresher.stop()
 
 
 
@@ -528,8 +533,10 @@ def alerts_refresh(
 ) -> None:
     """Evaluate every alert rule for every participant and store the new alerts (e.g. daily from cron).
 
-    Assessments become overdue without anything happening; the web app raises those alerts when a
-    dashboard is opened, and this command raises them whether or not anyone looks.
+    Assessments become overdue without anything happening; web pages never write, so these alerts
+    are stored by a scheduled job: this command (cron, for gunicorn sites), or the background job
+    of `alliance serve` (every 15 minutes). Submissions, dosing sessions and imports raise theirs
+    at once.
     """
     storage = _storage()
     from alliance.web.monitor.alerting import refresh_alerts

@@ -64,8 +64,9 @@ class DataProblem:
 class StudyDataError(ValueError):
     """Study data (or a protocol, or an import mapping) that cannot be used.
 
-    ``problems`` lists every problem found, sorted by file, row and column; the message lists the
-    first :data:`MAX_LISTED` of them.
+    ``problems`` lists every problem found, sorted by file, row and column — ids "not listed" in
+    another file last, since they follow from the problems there; the message lists the first
+    :data:`MAX_LISTED` of them.
     """
 
     def __init__(self, problems: Sequence[DataProblem], summary: str | None = None, *, sort: bool = True):
@@ -103,4 +104,8 @@ def utf8_problem(data: bytes, file: str) -> DataProblem | None:
 
 
 def _order(problem: DataProblem) -> tuple:
-    return (problem.file, problem.row if problem.row is not None else -1, problem.column or "")
+    # An id "not listed" in another file follows from a problem there (a participant dropped or
+    # misspelled): the problems that are causes come first, so the first lines of a message say
+    # what to fix.
+    consequence = problem.reason.startswith("is not listed in")
+    return (consequence, problem.file, problem.row if problem.row is not None else -1, problem.column or "")

@@ -378,3 +378,34 @@ def test_default_mapping_needs_no_file(tmp_path):
     assert again.participants["arm"].tolist() == ["delayed"]                           # arm 2 = the second arm
     _same(study, again)
     assert project.records["redcap_event_name"].tolist() == ["baseline_arm_2", "prep_arm_2", "week4_arm_2"]
+
+
+def test_a_mapping_file_is_read_with_the_bounded_yaml_reader(tmp_path):
+    write_redcap(small_study(), tmp_path)
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(9))
+    (tmp_path / "mapping.yaml").write_text(bomb)
+    with pytest.raises(StudyDataError) as refused:
+        read_redcap(tmp_path / "data_dictionary.csv", tmp_path / "records.csv", tmp_path / "mapping.yaml")
+    (problem,) = refused.value.problems
+    assert problem.file == str(tmp_path / "mapping.yaml") and "aliases are expanded" in problem.reason
+    (tmp_path / "mapping.yaml").write_bytes("events: {prep: prép}\n".encode("latin-1"))
+    with pytest.raises(StudyDataError, match="is not UTF-8"):
+        read_redcap(tmp_path / "data_dictionary.csv", tmp_path / "records.csv", tmp_path / "mapping.yaml")
+
+
+def test_records_lines_count_blank_lines(tmp_path):
+    write_redcap(small_study(), tmp_path)
+    lines = (tmp_path / "records.csv").read_text().splitlines(keepends=True)
+    target = next(i for i, line in enumerate(lines) if line.startswith("P01,prep_arm_1"))
+    header = lines[0].rstrip("\n").split(",")
+    cells = lines[target].rstrip("\n").split(",")
+    cells[header.index("wai_sr_1")] = "9"
+    lines[target] = ",".join(cells) + "\n"
+    lines.insert(1, "\n")
+    (tmp_path / "records.csv").write_text("".join(lines))
+    with pytest.raises(StudyDataError) as refused:
+        read_redcap(tmp_path / "data_dictionary.csv", tmp_path / "records.csv", tmp_path / "mapping.yaml")
+    (problem,) = refused.value.problems
+    assert (problem.row, problem.column, problem.value) == (target + 2, "wai_sr_1", "9")

@@ -43,7 +43,7 @@ def test_a_dose_amount_that_is_not_finite_is_refused(amount):
                           dtype="string")
     (problem,) = check_dosing_sessions(study.protocol, dosing, ["P01", "P02"])
     assert (problem.file, problem.row, problem.column) == ("dosing_sessions.csv", 2, "amount")
-    assert problem.allowed == "a finite number ≥ 0"
+    assert problem.allowed == "a number ≥ 0 and < 10,000"
 
 
 @pytest.mark.parametrize("participant_id", ["P/01", "P\x0001", "P 01", "P\t01", "-P01", "P" * 65, "../etc"])
@@ -66,3 +66,41 @@ def test_unlisted_ids_in_dosing_are_checked_when_no_participants_are_given():
     dosing = pd.DataFrame({"participant_id": ["P/01"], "session": ["1"]}, dtype="string")
     (problem,) = check_dosing_sessions(study.protocol, dosing, None)
     assert (problem.row, problem.column, problem.value) == (2, "participant_id", "P/01")
+
+
+@pytest.mark.parametrize(("age", "refused"), [("130", False), ("0", False), ("131", True), ("530", True),
+                                              ("-1", True), ("unknown", False)])
+def test_an_age_outside_0_to_130_years_is_refused(tmp_path, age, refused):
+    path = write_participants(tmp_path, f"P01,immediate,41\nP02,delayed,{age}\n")
+    if not refused:
+        assert load(tmp_path).participants["age"].tolist()[1] in (int(age) if age.isdigit() else age,)
+        return
+    with pytest.raises(StudyDataError) as caught:
+        load(tmp_path)
+    (problem,) = caught.value.problems
+    assert (problem.file, problem.row, problem.column, problem.value, problem.reason) == (
+        str(path), 3, "age", age, "is not an age")
+
+
+@pytest.mark.parametrize(("amount", "refused"), [("9999.9", False), ("10000", True), ("25000", True)])
+def test_a_dose_of_10000_or_more_is_refused(amount, refused):
+    study = small_study()
+    dosing = study.dosing_sessions.astype({"amount": object})
+    dosing.loc[1, "amount"] = amount
+    problems = check_dosing_sessions(study.protocol, dosing, ["P01", "P02"])
+    assert bool(problems) == refused
+    if refused:
+        assert problems[0].reason == "is not a dose amount" and "< 10,000" in problems[0].allowed
+
+
+def test_control_characters_are_refused_in_free_text_and_ids_in_facilitator_lists():
+    study = small_study()
+    participants = study.participants.copy()
+    participants.loc[0, "site"] = "site\x00A"
+    participants.loc[1, "facilitator_ids"] = "F2;F/3"
+    problems = {(p.row, p.column): p for p in check_participants(study.protocol, participants)}
+    assert problems[(2, "site")].value == "site\\x00A" and problems[(2, "site")].reason == "holds a control character"
+    assert problems[(3, "facilitator_ids")].reason == "holds a facilitator id that is not valid"
+    participants.loc[0, "site"] = "two\tparts\nand lines"  # tabs and line breaks are text
+    participants.loc[1, "facilitator_ids"] = "F2; F3"
+    assert check_participants(study.protocol, participants) == []

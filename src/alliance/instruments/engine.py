@@ -106,9 +106,10 @@ def validate(instrument: Instrument, data: pd.DataFrame, *, source: str | None =
         raise ScoringError(instrument.id, problems, source)
 
     values = np.empty((len(data), len(instrument.items)), dtype=float, order="F")
+    converted = _text_columns_to_numeric(data, instrument.item_ids)
     for j, item in enumerate(instrument.items):
         column = data[item.id]
-        numeric, bad = _to_numeric(column)
+        numeric, bad = converted[item.id] if item.id in converted else _to_numeric(column)
         for position in np.flatnonzero(bad):
             problems.append(Problem(int(position) + first_row, item.id, column.iloc[position], item.allowed(),
                                     "is not a number"))
@@ -134,6 +135,21 @@ def validate(instrument: Instrument, data: pd.DataFrame, *, source: str | None =
 
 def _plain(value: float) -> int | float:
     return int(value) if float(value).is_integer() else float(value)
+
+
+def _text_columns_to_numeric(data: pd.DataFrame, item_ids) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """:func:`_to_numeric` of every text item column at once (one pandas pass, not one per item).
+
+    A web form posts one row of 30 text answers: converted column by column, pandas' per-call cost
+    made checking it take 20-100 ms.
+    """
+    text = [i for i in item_ids if not pd.api.types.is_numeric_dtype(data[i]) and not pd.api.types.is_bool_dtype(data[i])]
+    if len(text) < 2:
+        return {}
+    stacked = pd.Series(data[text].to_numpy(dtype=object).ravel(order="F"), dtype=object)
+    numeric, bad = _to_numeric(stacked)
+    n = len(data)
+    return {item_id: (numeric[k * n:(k + 1) * n], bad[k * n:(k + 1) * n]) for k, item_id in enumerate(text)}
 
 
 def _to_numeric(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:

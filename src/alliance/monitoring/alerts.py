@@ -178,8 +178,8 @@ class RuleType:
     evaluate : callable
         ``evaluate(rule, protocol, data, config) -> list[Alert]``.
     time_dependent : bool
-        Whether its alerts can appear with nothing new stored, as time passes (what a dashboard
-        refreshes when it is opened).
+        Whether its alerts can appear with nothing new stored, as time passes (what the web app's
+        scheduled refresh stores, and its pages compute on the fly in between).
     """
 
     name: str
@@ -370,20 +370,24 @@ def alliance_drop_alerts(rule: AlertRule, protocol: Protocol, scores: pd.DataFra
     order = {t.id: t.order for t in protocol.timepoints if rule.instrument in t.instruments}
     rows = scores[(scores["instrument"] == rule.instrument) & (scores["scale"] == rule.scale)
                   & scores["timepoint"].isin(list(order)) & scores["value"].notna()]
+    if rows.empty:
+        return []
+    # One sort of the whole study and a comparison of neighbours, rather than a loop per
+    # participant: this runs on every submitted form (the study's scores are the input).
+    rows = rows.assign(_order=rows["timepoint"].map(order)).sort_values(["participant_id", "_order"], kind="stable")
+    participants = rows["participant_id"].to_numpy()
+    timepoints = rows["timepoint"].to_numpy()
+    values = rows["value"].to_numpy(dtype=float)
+    falls = values[:-1] - values[1:]
     alerts = []
-    for participant_id, block in rows.groupby("participant_id", sort=True):
-        block = block.assign(_order=block["timepoint"].map(order)).sort_values("_order")
-        timepoints, values = block["timepoint"].tolist(), block["value"].astype(float).tolist()
-        for (before_id, before), (now_id, now) in zip(zip(timepoints, values, strict=True),
-                                                      zip(timepoints[1:], values[1:], strict=True), strict=False):
-            fall = before - now
-            if fall >= rule.points:
-                reason = (f"{_scale_label(rule.measure)} fell by {_number(fall)} points, from {_number(before)} "
-                          f"at {_at(protocol, before_id)} to {_number(now)} at {_at(protocol, now_id)} "
-                          f"(an alert is raised at a fall of {_number(rule.points)} points or more)")
-                alerts.append(Alert(rule.id, rule.type, str(participant_id), now_id,
-                                    str(Measure(rule.instrument, rule.scale, now_id)), rule.severity, reason,
-                                    value=float(fall)))
+    for k in np.flatnonzero((participants[1:] == participants[:-1]) & (falls >= rule.points)):
+        before_id, now_id, fall = str(timepoints[k]), str(timepoints[k + 1]), float(falls[k])
+        reason = (f"{_scale_label(rule.measure)} fell by {_number(fall)} points, from {_number(values[k])} "
+                  f"at {_at(protocol, before_id)} to {_number(values[k + 1])} at {_at(protocol, now_id)} "
+                  f"(an alert is raised at a fall of {_number(rule.points)} points or more)")
+        alerts.append(Alert(rule.id, rule.type, str(participants[k]), now_id,
+                            str(Measure(rule.instrument, rule.scale, now_id)), rule.severity, reason,
+                            value=fall))
     return alerts
 
 

@@ -250,7 +250,8 @@ def simulate_trial(protocol=None, n: int = 24, seed: int | None = None, scenario
 
     ordered = protocol.timepoints
     dosing = [t for t in ordered if t.kind == "dosing"]
-    dates = _dates(protocol, ordered, dosing, arms, rng)
+    dates, enrolment = _dates(protocol, ordered, dosing, arms, rng)
+    participants.insert(participants.columns.get_loc("facilitator_ids") + 1, "enrolled_on", enrolment)
     session_scores = _session_scores(protocol, scenario, variables, scores, dosing, rng)
 
     # Dropout: a participant leaves after a random timepoint (never before the first); later
@@ -298,8 +299,9 @@ def _participants(participant_ids: list[str], arms: np.ndarray, rng: np.random.G
     })
 
 
-def _dates(protocol, ordered, dosing, arms: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Per timepoint, each participant's assessment date (ISO strings).
+def _dates(protocol, ordered, dosing, arms: np.ndarray,
+           rng: np.random.Generator) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Per timepoint, each participant's assessment date, and each one's enrolment date (ISO strings).
 
     Enrolment is spread over two years. Each dosing session happens on a day drawn within its
     window around the planned date, and everything anchored to it follows the actual date
@@ -318,7 +320,8 @@ def _dates(protocol, ordered, dosing, arms: np.ndarray, rng: np.random.Generator
             actual[timepoint.id] = planned + timedelta(days=int(rng.integers(-before, after + 1)))
         for timepoint_id, day in planned_dates(protocol, arms[i], enrolment[i], actual).items():
             columns[timepoint_id].append(day.isoformat())
-    return {t: np.array(days, dtype=object) for t, days in columns.items()}
+    return ({t: np.array(days, dtype=object) for t, days in columns.items()},
+            [day.isoformat() for day in enrolment])
 
 
 def _session_scores(protocol, scenario, variables, scores, dosing, rng) -> dict[str, np.ndarray]:

@@ -75,9 +75,18 @@ def scan_csv(data: bytes, file: str) -> tuple[list[DataProblem], np.ndarray | No
     quotes = np.flatnonzero(raw == _QUOTE)
     newlines = np.flatnonzero(raw == _NEWLINE)
     commas = np.flatnonzero(raw == _COMMA)
+    # A carriage return not followed by a newline ends a row for pandas, but not for this count.
+    returns = np.flatnonzero(raw == _RETURN)
+    returns = returns[(returns + 1 >= len(raw)) | (raw[np.minimum(returns + 1, len(raw) - 1)] != _NEWLINE)]
     if len(quotes):
         newlines = newlines[np.searchsorted(quotes, newlines) % 2 == 0]
         commas = commas[np.searchsorted(quotes, commas) % 2 == 0]
+        returns = returns[np.searchsorted(quotes, returns) % 2 == 0]
+    if len(returns):
+        line = int(np.searchsorted(np.flatnonzero(raw == _NEWLINE), returns[0])) + 1
+        return [DataProblem(file, line, None, None, "lines ending in a newline (\\n or \\r\\n)",
+                            "has a carriage return (\\r) that does not end a line: the file is damaged or "
+                            "was saved with old Mac line ends")], None
     unterminated = not len(newlines) or newlines[-1] != len(body) - 1
     ends = np.append(newlines, len(body)) if unterminated else newlines
     starts = np.concatenate(([0], ends[:-1] + 1))
@@ -89,7 +98,10 @@ def scan_csv(data: bytes, file: str) -> tuple[list[DataProblem], np.ndarray | No
     problems = []
     header = int(np.flatnonzero(~blank)[0])  # pandas skips blank lines before the header too
     line = body[int(starts[header]):int(ends[header])].decode("utf-8").rstrip("\r")
-    names = [name.strip() for name in next(csv.reader([line]), [])]
+    try:
+        names = [name.strip() for name in next(csv.reader(io.StringIO(line, newline="")), [])]
+    except csv.Error:  # a quote opened in the header spans lines: the field counts below say so
+        names = [name.strip() for name in line.split(",")]
     seen: dict[str, int] = {}
     for position, name in enumerate(names, start=1):
         if name in seen:
@@ -143,7 +155,13 @@ def _count_with_csv(text: str, file: str) -> tuple[list[DataProblem], np.ndarray
         if "unexpected end of data" in str(error):
             return [DataProblem(file, reader.line_num, None, None, "every quoted cell closed with a double quote",
                                 "opens a quoted cell that never closes: the file looks cut off")], None
-        records = list(csv.reader(io.StringIO(text, newline="")))  # e.g. `"x"y`, which pandas reads too
+        lenient = csv.reader(io.StringIO(text, newline=""))  # e.g. `"x"y`, which pandas reads too
+        try:
+            records = list(lenient)
+        except csv.Error as still:  # e.g. a lone carriage return inside a cell
+            return [DataProblem(file, lenient.line_num, None, None,
+                                "cells without line breaks, or quoted (\"…\") when they have one",
+                                f"cannot be read as CSV ({still})")], None
         starts = None
     expected = len(next(r for r in records if r))
     cut_off = not text.endswith("\n")

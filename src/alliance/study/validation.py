@@ -23,7 +23,7 @@ import pandas as pd
 
 from alliance import instruments as bank
 from alliance.protocol import Protocol
-from alliance.protocol.design import DOSE_UNITS
+from alliance.protocol.design import DOSE_UNITS, MAX_DOSE_AMOUNT
 
 from .administrations import item_matrix
 from .errors import DataProblem
@@ -43,11 +43,14 @@ RATER_ALLOWED = "one line of text without control characters, at most 200 charac
 # Free text (a site's name, a compound, a text covariate) may hold any printable character, and
 # tabs and line breaks, but no NUL or other control character: they are invisible in every
 # display, cut strings in C libraries and PostgreSQL refuses NUL in text.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 TEXT_ALLOWED = "text without NUL or other control characters (tabs and line breaks are allowed)"
 ENROLMENT_COLUMN = "enrolled_on"
 # Enrolment dates a trial can have: a typo such as 0204-03-01 or 2204-03-01 is refused.
 ENROLMENT_RANGE = ("1900-01-01", "2100-12-31")
+# A covariate named ``age`` is in years: a number outside this range is a typo (53 → 530) or a
+# date of birth in the wrong column.
+AGE_RANGE = (0, 130)
 # Participant columns that are text by contract; the others (not identifiers) are covariates.
 _TEXT_COLUMNS = ("participant_id", "arm", "site", "facilitator_ids", ENROLMENT_COLUMN)
 
@@ -187,7 +190,7 @@ def _control_characters(frame: pd.DataFrame, columns: Iterable[str], locator: Lo
             continue
         values = frame[column].astype("string")
         codes, uniques = values.factorize()
-        bad = np.array([bool(_CONTROL.search(u)) for u in uniques], dtype=bool)
+        bad = np.array([bool(CONTROL_CHARACTERS.search(u)) for u in uniques], dtype=bool)
         if bad.any():
             positions = np.flatnonzero((codes >= 0) & bad[np.maximum(codes, 0)])
             problems += [locator.problem(p, column, values.iloc[p].encode("unicode_escape").decode("ascii"),
@@ -264,6 +267,11 @@ def check_participants(protocol: Protocol, participants: pd.DataFrame,
         values = participants[column]
         problems += [locator.problem(p, column, values.iloc[p], "a finite number, or text that is not a number",
                                      "is not a finite number") for p in np.flatnonzero(_not_finite(values))]
+        if column == "age":
+            numbers = pd.to_numeric(_text(values).str.strip(), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            outside = np.isfinite(numbers) & ((numbers < AGE_RANGE[0]) | (numbers > AGE_RANGE[1]))
+            problems += [locator.problem(p, column, values.iloc[p], f"an age in years, {AGE_RANGE[0]} to {AGE_RANGE[1]}",
+                                         "is not an age") for p in np.flatnonzero(outside)]
     return problems
 
 
@@ -512,9 +520,9 @@ def check_dosing_sessions(protocol: Protocol, dosing: pd.DataFrame, participant_
     if "amount" in dosing.columns:
         amount_text = _text(dosing["amount"]).str.strip()
         amount = pd.to_numeric(amount_text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        bad = amount_text.notna().to_numpy(bool) & ~(np.isfinite(amount) & (amount >= 0))
-        problems += [locator.problem(p, "amount", amount_text.iloc[p], "a finite number ≥ 0", "is not a dose amount")
-                     for p in np.flatnonzero(bad)]
+        bad = amount_text.notna().to_numpy(bool) & ~(np.isfinite(amount) & (amount >= 0) & (amount < MAX_DOSE_AMOUNT))
+        problems += [locator.problem(p, "amount", amount_text.iloc[p], f"a number ≥ 0 and < {MAX_DOSE_AMOUNT:,}",
+                                     "is not a dose amount") for p in np.flatnonzero(bad)]
     problems += _control_characters(dosing, ["compound"], locator)
     if "unit" in dosing.columns:
         unit = _text(dosing["unit"])

@@ -50,6 +50,7 @@ from alliance import instruments as bank
 from alliance.instruments import Instrument, Item
 from alliance.monitoring.schedule import planned_dates
 from alliance.protocol import Protocol, default_protocol
+from alliance.protocol.yaml_input import read_yaml_file
 
 from ..errors import DataProblem, StudyDataError
 from ..io import read_table, write_table
@@ -448,7 +449,7 @@ def _timepoints(records: pd.DataFrame, mapping: RedcapMapping, protocol: Protoco
 
 def study_from_redcap(dictionary: pd.DataFrame, records: pd.DataFrame, mapping: RedcapMapping | dict | None,
                       protocol: Protocol | None = None, participants: pd.DataFrame | None = None,
-                      files: RedcapFiles = RedcapFiles()) -> Study:
+                      files: RedcapFiles = RedcapFiles(), record_lines: np.ndarray | None = None) -> Study:
     """Build and validate a study from a REDCap data dictionary, records export and mapping.
 
     Parameters
@@ -467,6 +468,9 @@ def study_from_redcap(dictionary: pd.DataFrame, records: pd.DataFrame, mapping: 
         from a participant field mapped to ``arm``, and the other ``participant_fields``.
     files : RedcapFiles
         File names for messages.
+    record_lines : ndarray of int, optional
+        The records file's line number of each row (:func:`alliance.study.io.read_csv_lines`);
+        by default row position + 2.
 
     Returns
     -------
@@ -483,6 +487,8 @@ def study_from_redcap(dictionary: pd.DataFrame, records: pd.DataFrame, mapping: 
     protocol = protocol or default_protocol()
     if not isinstance(mapping, RedcapMapping):
         mapping = parse_mapping(mapping, protocol, files.mapping)
+    lines = (np.asarray(record_lines, dtype=np.int64) if record_lines is not None
+             else np.arange(len(records), dtype=np.int64) + 2)
     problems: list[DataProblem] = []
     absent = [c for c in (_FIELD, _FORM, _TYPE) if c not in dictionary.columns]
     if absent:
@@ -504,7 +510,7 @@ def study_from_redcap(dictionary: pd.DataFrame, records: pd.DataFrame, mapping: 
         if name in columns.checkboxes:
             codes, more = _checkbox_codes(records, columns.checkboxes[name])
             for position in np.flatnonzero(more):
-                problems.append(DataProblem(files.records, int(position) + 2, name, None,
+                problems.append(DataProblem(files.records, int(lines[position]), name, None,
                                             "one box ticked (an item has one answer)",
                                             "has more than one box ticked"))
         else:
@@ -512,7 +518,7 @@ def study_from_redcap(dictionary: pd.DataFrame, records: pd.DataFrame, mapping: 
         values, unmapped = target.recode.apply(codes)
         present = codes.notna().to_numpy(bool) & ~unmapped
         for position in np.flatnonzero(unmapped):
-            problems.append(DataProblem(files.records, int(position) + 2, name, codes.iloc[position],
+            problems.append(DataProblem(files.records, int(lines[position]), name, codes.iloc[position],
                                         "codes " + ", ".join(target.recode.table),
                                         f"is a code the recoding in {files.mapping} does not cover"))
         rows = np.flatnonzero(present)
@@ -529,13 +535,13 @@ def study_from_redcap(dictionary: pd.DataFrame, records: pd.DataFrame, mapping: 
     event_names = records[EVENT].astype("string") if EVENT in records.columns else None
     for row in unmapped_rows:
         if event_names is None:
-            problems.append(DataProblem(files.records, int(row) + 2, REPEAT_INSTANCE, None,
+            problems.append(DataProblem(files.records, int(lines[row]), REPEAT_INSTANCE, None,
                                         f"map repeat instances under repeating: in {files.mapping}",
                                         "the records have no redcap_event_name and this row's repeat instance "
                                         "has no mapping"))
         else:
             allowed = ", ".join(mapping.events) if mapping.events else "event names equal to timepoint ids"
-            problems.append(DataProblem(files.records, int(row) + 2, EVENT, event_names.iloc[row],
+            problems.append(DataProblem(files.records, int(lines[row]), EVENT, event_names.iloc[row],
                                         f"{allowed} (events: in {files.mapping})",
                                         "is a REDCap event with no mapping to a timepoint"))
 
@@ -558,17 +564,17 @@ def study_from_redcap(dictionary: pd.DataFrame, records: pd.DataFrame, mapping: 
     own_arm_problems = len(problems)
     if participants is None:
         participants, participants_locator = _participants(records, record_id, mapping, protocol, columns,
-                                                           files, problems)
+                                                           files, problems, lines)
     else:
         participants_locator = Locator("participants")
     no_arm = len(problems) > own_arm_problems
     # Rows whose timepoint is unknown are reported above; check the others as responses.csv is checked.
     mapped = responses["timepoint"].notna().to_numpy(bool)
     field_names = answers["field"].to_numpy(dtype=object)[mapped]
-    locator = Locator(files.records, rows=rows[mapped] + 2, columns={
+    locator = Locator(files.records, rows=lines[rows[mapped]], columns={
         "participant_id": record_id, "timepoint": EVENT, "value": field_names, "item": field_names,
         "instrument": field_names})
-    dosing, dosing_locator = _dosing_sessions(records, record, columns, files)
+    dosing, dosing_locator = _dosing_sessions(records, record, columns, files, lines)
     more, values = check_study(protocol, participants, responses[mapped].reset_index(drop=True), dosing,
                                {"responses": locator, "participants": participants_locator,
                                 "dosing_sessions": dosing_locator})
@@ -582,7 +588,7 @@ def study_from_redcap(dictionary: pd.DataFrame, records: pd.DataFrame, mapping: 
 
 
 def _dosing_sessions(records: pd.DataFrame, record: pd.Series, columns: _Columns,
-                     files: RedcapFiles) -> tuple[pd.DataFrame | None, Locator]:
+                     files: RedcapFiles, lines: np.ndarray) -> tuple[pd.DataFrame | None, Locator]:
     """The dosing sessions table from the dosing fields: one session per row that has any of them.
 
     Without a field mapped to ``session``, a row's session is its ``redcap_repeat_instance`` (the
@@ -607,7 +613,7 @@ def _dosing_sessions(records: pd.DataFrame, record: pd.Series, columns: _Columns
         source[column] = name
     ordered = [c for c in DOSING_COLUMNS if c in table]
     frame = pd.DataFrame({c: table[c] for c in ordered}).astype("string")
-    return frame, Locator(files.records, rows=rows + 2, columns=source)
+    return frame, Locator(files.records, rows=lines[rows], columns=source)
 
 
 def _checkbox_codes(records: pd.DataFrame, columns: list[str]) -> tuple[pd.Series, np.ndarray]:
@@ -622,7 +628,8 @@ def _checkbox_codes(records: pd.DataFrame, columns: list[str]) -> tuple[pd.Serie
 
 
 def _participants(records: pd.DataFrame, record_id: str, mapping: RedcapMapping, protocol: Protocol,
-                  columns: _Columns, files: RedcapFiles, problems: list[DataProblem]) -> tuple[pd.DataFrame, Locator]:
+                  columns: _Columns, files: RedcapFiles, problems: list[DataProblem],
+                  lines: np.ndarray) -> tuple[pd.DataFrame, Locator]:
     record = records[record_id].astype("string")
     first_rows = np.flatnonzero(~record.duplicated().to_numpy(bool) & record.notna().to_numpy(bool))
     table = pd.DataFrame({"participant_id": record.iloc[first_rows].to_numpy()})
@@ -635,7 +642,7 @@ def _participants(records: pd.DataFrame, record_id: str, mapping: RedcapMapping,
     for name, (column, recode) in columns.participant.items():
         values, unmapped = recode.apply(records[name].astype("string").str.strip().replace("", pd.NA))
         for position in np.flatnonzero(unmapped):
-            problems.append(DataProblem(files.records, int(position) + 2, name, records[name].iloc[position],
+            problems.append(DataProblem(files.records, int(lines[position]), name, records[name].iloc[position],
                                         "codes " + ", ".join(recode.table),
                                         f"is a code the recoding in {files.mapping} does not cover"))
         per_record = values.groupby(record, sort=False).first()
@@ -645,7 +652,7 @@ def _participants(records: pd.DataFrame, record_id: str, mapping: RedcapMapping,
         table[column] = per_record.reindex(table["participant_id"]).to_numpy()
     per_record_arm = arm.groupby(record, sort=False).first()
     table.insert(1, "arm", per_record_arm.reindex(table["participant_id"]).astype("string").to_numpy())
-    locator = Locator(files.records, rows=first_rows + 2, columns={"participant_id": record_id, "arm": arm_column})
+    locator = Locator(files.records, rows=lines[first_rows], columns={"participant_id": record_id, "arm": arm_column})
     for position in np.flatnonzero(table["arm"].isna().to_numpy(bool)):
         problems.append(locator.problem(position, "arm", None,
                                         f"REDCap arms mapped under arms: in {files.mapping}, or a participant "
@@ -671,17 +678,13 @@ def read_redcap(dictionary: str | Path, records: str | Path, mapping: str | Path
     -------
     Study
     """
-    raw = None
-    if mapping is not None:
-        try:
-            raw = yaml.safe_load(Path(mapping).read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as error:
-            raise StudyDataError([DataProblem(str(mapping), None, None, None, "a readable YAML file",
-                                              f"cannot be read ({error})")], "the REDCap mapping cannot be read") from None
+    # The one bounded YAML reader (size, aliases, nesting, UTF-8): a ProtocolError names the file.
+    raw = read_yaml_file(mapping) if mapping is not None else None
     files = RedcapFiles(str(dictionary), str(records), str(mapping or "mapping"))
     protocol = protocol or default_protocol()
-    return study_from_redcap(read_table(Path(dictionary)), read_table(Path(records)),
-                             parse_mapping(raw, protocol, files.mapping), protocol, participants, files)
+    table, lines = read_table(Path(records), lines=True)
+    return study_from_redcap(read_table(Path(dictionary)), table, parse_mapping(raw, protocol, files.mapping),
+                             protocol, participants, files, lines)
 
 
 # --------------------------------------------------------------------------------------------
