@@ -5,7 +5,9 @@
 # script installs Debian's `postgresql` package when it is missing, starts a throwaway cluster on
 # 127.0.0.1:${ALLIANCE_TEST_POSTGRES_PORT:-54329} (data in /tmp, trust authentication, fsync off),
 # creates the role and database `alliance_test`, and writes the server's URL to
-# var/test-postgres.url, which the tests read. A second run reuses the running server.
+# var/test-postgres.url, which the tests read. A second run reuses the running server. It also
+# creates `alliance_app`, an ordinary login role that owns nothing: the app role of the two-role
+# setup (docs/storage.md), which tests/web/test_audit_roles.py connects as.
 #
 # Setting ALLIANCE_TEST_POSTGRES_URL points the tests at another server and skips all of this.
 # Under CI=true every failure is fatal; elsewhere the script says how to enable PostgreSQL and
@@ -138,6 +140,8 @@ SELECT 'CREATE ROLE ${ROLE} LOGIN CREATEDB'
  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${ROLE}') \gexec
 SELECT 'CREATE DATABASE ${ROLE} OWNER ${ROLE}'
  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '${ROLE}') \gexec
+SELECT 'CREATE ROLE alliance_app LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE'
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'alliance_app') \gexec
 SQL
 
 echo "${URL}" > "${URL_FILE}"

@@ -73,6 +73,7 @@ def make_study(n_participants: int = 6, seed: int = 7) -> Study:
         "sex": rng.choice(["F", "M"], n_participants),
         "weight_kg": np.round(rng.uniform(50, 100, n_participants), 1),
         "name": [f"Person {i}" for i in range(n_participants)],
+        "enrolled_on": [None if i == 1 else f"2024-01-{1 + i:02d}" for i in range(n_participants)],
     })
     rows = []
     for number, pid in enumerate(pids):

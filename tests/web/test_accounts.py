@@ -6,14 +6,17 @@ import logging
 import os
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
+from axes.models import AccessAttempt
 from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
 from django.urls import reverse
+from django.utils import timezone
 
 from alliance.web.accounts import access
-from alliance.web.accounts.models import LoginThrottle, StudyMembership
+from alliance.web.accounts.models import StudyMembership
 from alliance.web.accounts.security import RedactPrivateLinks
 from alliance.web.audit.models import AuditEvent
 from alliance.web.capture import models as m
@@ -55,13 +58,14 @@ def test_throttling_locks_a_username_at_one_address_even_with_the_right_password
     assert third.status_code == 429
     locked = login(client, "investigator")  # the right password, but locked out
     assert locked.status_code == 429
-    assert b"Too many failed log-ins" in locked.content
+    assert b"Too many failed log-ins for this username" in locked.content
     assert "_auth_user_id" not in client.session
-    # Another address is not locked, so a colleague elsewhere is not shut out.
+    # Another address is not locked, so a colleague elsewhere is not shut out; nor is another
+    # username at the same address.
     assert login(Client(), "investigator", address="10.0.0.2").status_code == 302
-    # The table holds neither the username nor the address.
-    row = LoginThrottle.objects.get()
-    assert "investigator" not in row.key and "10.0.0.1" not in row.key and row.failures == 3
+    assert login(Client(), "monitor", address="10.0.0.1").status_code == 302
+    # Counted by django-axes, in its database table (shared by every server process).
+    assert AccessAttempt.objects.get(username="investigator").failures_since_start == 3
 
 
 @override_settings(LOGIN_MAX_FAILURES=3, LOGIN_LOCKOUT_MINUTES=15)
@@ -69,21 +73,55 @@ def test_a_successful_login_clears_the_failures(client, accounts):
     login(client, "investigator", "wrong")
     login(client, "investigator", "wrong")
     assert login(client, "investigator").status_code == 302
-    assert not LoginThrottle.objects.exists()
+    assert not AccessAttempt.objects.exists()
 
 
 @override_settings(LOGIN_MAX_FAILURES=2, LOGIN_LOCKOUT_MINUTES=15)
 def test_the_lock_runs_out(client, accounts):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     login(client, "investigator", "wrong")
     assert login(client, "investigator", "wrong").status_code == 429
-    row = LoginThrottle.objects.get()
-    row.locked_until = timezone.now() - timedelta(seconds=1)
-    row.save()
+    assert login(client, "investigator").status_code == 429
+    AccessAttempt.objects.update(attempt_time=timezone.now() - timedelta(minutes=15, seconds=1))
     assert login(client, "investigator").status_code == 302
+
+
+@override_settings(LOGIN_MAX_FAILURES=5, LOGIN_MAX_FAILURES_PER_ADDRESS=20, LOGIN_MAX_FAILURES_SITE=1000)
+def test_password_spraying_from_one_address_is_locked(client, accounts):
+    """Two passwords tried on each of 10 usernames: under the per-username limit, over the address's."""
+    names = [f"person{i}" for i in range(10)]
+    statuses = [login(client, name, password).status_code for password in ("Summer2024!", "Welcome1")
+                for name in names]
+    assert statuses == [200] * 19 + [429]  # the 20th failure from 10.0.0.1 locks the address
+    refused = login(client, "investigator")  # any username, even with its right password
+    assert refused.status_code == 429 and b"Too many failed log-ins from this computer" in refused.content
+    assert login(Client(), "investigator", address="10.0.0.2").status_code == 302
+
+
+@override_settings(LOGIN_MAX_FAILURES=5, LOGIN_MAX_FAILURES_PER_ADDRESS=20, LOGIN_MAX_FAILURES_SITE=12)
+def test_the_site_wide_cap_locks_every_login(client, accounts):
+    """Guessing spread over many addresses, each below its own limits, reaches the site's."""
+    statuses = [login(Client(), f"person{i}", "guess", address=f"10.0.1.{i}").status_code for i in range(12)]
+    assert statuses == [200] * 11 + [429]
+    refused = login(Client(), "investigator", address="10.0.2.1")
+    assert refused.status_code == 429 and b"Too many failed log-ins on this site" in refused.content
+    # The window passes: log-ins work again.
+    AccessAttempt.objects.update(attempt_time=timezone.now() - timedelta(minutes=16))
+    assert login(Client(), "investigator", address="10.0.2.1").status_code == 302
+
+
+def test_the_throttle_limits_come_from_the_environment(tmp_path):
+    from alliance.web.config import build_settings
+
+    built = build_settings({"ALLIANCE_DATA_DIR": str(tmp_path), "ALLIANCE_LOGIN_MAX_FAILURES": "4",
+                            "ALLIANCE_LOGIN_LOCKOUT_MINUTES": "30", "ALLIANCE_LOGIN_MAX_FAILURES_PER_ADDRESS": "40",
+                            "ALLIANCE_LOGIN_MAX_FAILURES_SITE": "500"})
+    assert (built["LOGIN_MAX_FAILURES"], built["LOGIN_LOCKOUT_MINUTES"], built["LOGIN_MAX_FAILURES_PER_ADDRESS"],
+            built["LOGIN_MAX_FAILURES_SITE"]) == (4, 30, 40, 500)
+    defaults = build_settings({"ALLIANCE_DATA_DIR": str(tmp_path)})
+    assert (defaults["LOGIN_MAX_FAILURES"], defaults["LOGIN_LOCKOUT_MINUTES"], defaults["LOGIN_MAX_FAILURES_PER_ADDRESS"],
+            defaults["LOGIN_MAX_FAILURES_SITE"], defaults["REQUIRE_2FA"]) == (5, 15, 20, 100, False)
+    assert "axes.backends.AxesStandaloneBackend" == defaults["AUTHENTICATION_BACKENDS"][0]
+    assert defaults["AXES_HANDLER"].endswith("TieredAxesHandler")  # the database handler, not the cache
 
 
 def test_logout_is_post_only(client, accounts):

@@ -233,3 +233,17 @@ def test_the_command_exits_1_and_names_the_broken_event(study_dir):
         assert f"levin: BROKEN at audit event {forged}: {RELINKED}" in broken.output
     unknown = runner.invoke(app, ["audit", "verify", "--study", "nope"])
     assert unknown.exit_code == 1 and "nope" in unknown.output
+
+
+@pytest.mark.django_db
+def test_on_sqlite_dropped_triggers_and_an_edit_are_named_by_the_command(study_dir):
+    """SQLite has no roles: whoever can write the file can drop the triggers; the chain still shows the edit."""
+    runner = CliRunner()
+    assert runner.invoke(app, ["import", str(study_dir), "--study", "levin"]).exit_code == 0
+    target = events("default", m.Study.objects.get(name="levin"))[5]
+    with connections["default"].cursor() as cursor:
+        cursor.execute(f"DROP TRIGGER {TABLE}_no_update")  # left dropped, as an intruder would
+        cursor.execute(f"UPDATE {TABLE} SET new = %s WHERE id = %s", ['{"site": "edited"}', target.pk])
+    broken = runner.invoke(app, ["audit", "verify", "--study", "levin"])
+    assert broken.exit_code == 1, broken.output
+    assert f"levin: BROKEN at audit event {target.pk}: {EDITED}" in broken.output

@@ -48,12 +48,21 @@ MATRIX = [
     ("accounts:login", "POST", "302 302 302 302 302 302 200"),
     ("accounts:logout", "GET", "405 405 405 405 405 405 405"),
     ("accounts:logout", "POST", "302 302 302 302 302 302 302"),
+    # The second factor (accounts/two_factor.py): any logged-in user may enrol; without a device the
+    # verification step sends them on. An empty POST is an invalid code.
+    ("accounts:two_factor", "GET", "200 200 200 200 200 200 302"),
+    ("accounts:two_factor", "POST", "400 400 400 400 400 400 302"),
+    ("accounts:two_factor_verify", "GET", "302 302 302 302 302 302 302"),
+    ("accounts:two_factor_verify", "POST", "302 302 302 302 302 302 302"),
     ("accounts:members", "GET", "200 200 403 403 403 403 302"),
     ("accounts:members", "POST", "400 400 403 403 403 403 302"),
     ("capture:study_list", "GET", "200 200 200 200 200 200 302"),
     ("capture:study_create", "GET", "200 403 403 403 403 403 302"),
     ("capture:study_create", "POST", "400 403 403 403 403 403 302"),
     ("capture:study_detail", "GET", "200 200 200 200 200 403 302"),
+    # Importing files (capture/uploads.py): the study's admins only; an empty POST is an invalid form.
+    ("capture:study_import", "GET", "200 403 403 403 403 403 302"),
+    ("capture:study_import", "POST", "400 403 403 403 403 403 302"),
     ("capture:participant_enrol", "GET", "200 200 403 403 403 403 302"),
     ("capture:participant_enrol", "POST", "400 400 403 403 403 403 302"),
     ("capture:participant_detail", "GET", "200 200 200 404 200 403 302"),
@@ -145,7 +154,8 @@ def _url(name: str, variant: str, role: str, world) -> str:
         kwargs["alert"] = world["alerts"][participant].pk
     elif name == "monitor:analysis_file":
         kwargs["name"] = "results.json"
-    elif name in ("accounts:login", "accounts:logout", "capture:study_list", "capture:study_create"):
+    elif name in ("accounts:login", "accounts:logout", "accounts:two_factor", "accounts:two_factor_verify",
+                  "capture:study_list", "capture:study_create"):
         kwargs = {}
     return reverse(name, kwargs=kwargs)
 

@@ -171,12 +171,16 @@ def test_who_may_not_enrol(client, accounts, role, status):
     assert client_for(client, accounts, role).get(url("participant_enrol", study=STUDY)).status_code == status
 
 
+UNDATED = "P002"
+
+
 def test_editing_a_participant_sets_the_enrolment_date(client, accounts, web_study):
     client_for(client, accounts, "admin")
-    participant = m.Participant.objects.get(study=web_study, participant_id=OWN)
-    page = client.get(url("participant_detail", study=STUDY, participant=OWN))
+    # make_study leaves P002 without an enrolment date (an imported participant without a schedule)
+    participant = m.Participant.objects.get(study=web_study, participant_id=UNDATED)
+    page = client.get(url("participant_detail", study=STUDY, participant=UNDATED))
     assert b"No enrolment date is recorded" in page.content
-    response = client.post(url("participant_edit", study=STUDY, participant=OWN), {
+    response = client.post(url("participant_edit", study=STUDY, participant=UNDATED), {
         "arm": participant.arm.pk, "enrolled_on": "2024-01-02", "site": "site A",
         "facilitators": list(participant.facilitators.values_list("pk", flat=True)),
         **{f"identifier_{k}": v for k, v in participant.identifiers.items()}})

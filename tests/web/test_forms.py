@@ -313,3 +313,40 @@ def test_a_stored_protocol_is_read_by_the_bounded_reader():
     stored = m.Study(name="bombed", protocol_yaml=ALIAS_BOMB, protocol_sha256="0" * 64)
     with pytest.raises(ProtocolError, match="stored protocol of study 'bombed'.*aliases are expanded"):
         study_protocol(stored)
+
+
+def test_a_sites_wording_file_is_read_by_the_bounded_reader(client, accounts, participant, tmp_path):
+    from alliance.instruments import InstrumentDefinitionError
+    from alliance.web.capture.instrument_forms import _wording
+
+    (tmp_path / "wai_sr.yaml").write_text(ALIAS_BOMB, encoding="utf-8")
+    with pytest.raises(InstrumentDefinitionError, match="wai_sr.yaml.*aliases are expanded"):
+        _wording(str(tmp_path / "wai_sr.yaml"), 0.0)
+
+
+# -- the forms check what the imports check (alliance.study.validation) ----------------------------
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("site", "site\x00A", "without NUL or other control characters"),
+    ("site", "site\x1bA", "without NUL or other control characters"),
+    ("enrolled_on", "1850-01-01", "between 1900-01-01 and 2100-12-31"),
+    ("participant_id", "P/1", "letters, digits"),
+])
+def test_the_enrolment_form_applies_the_imports_rules(web_study, field, value, message):
+    from alliance.web.capture.forms import ParticipantForm
+
+    data = {"participant_id": "P900", "arm": m.Arm.objects.filter(study=web_study).first().pk,
+            "enrolled_on": "2024-01-01", "site": "A", field: value}
+    form = ParticipantForm(data, study=web_study)
+    assert not form.is_valid() and message in " ".join(form.errors[field])
+
+
+@pytest.mark.parametrize(("amount", "valid"), [("20", True), ("9999.5", True), ("10000", False), ("1e309", False),
+                                               ("inf", False), ("-1", False)])
+def test_the_dosing_form_bounds_the_amount_like_the_import(amount, valid):
+    from alliance.protocol import default_protocol
+    from alliance.web.capture.forms import DosingForm
+
+    form = DosingForm({"session": "1", "date": "2024-01-01", "compound": "psilocybin", "amount": amount,
+                       "unit": "mg/70kg"}, protocol=default_protocol())
+    assert form.is_valid() == valid, form.errors

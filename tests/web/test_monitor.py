@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 
 from alliance import instruments as bank
 from alliance.cli import app
+from alliance.study import Study
 from alliance.web.audit.log import AuditLog
 from alliance.web.audit.models import AuditEvent
 from alliance.web.capture import models as m
@@ -122,11 +124,21 @@ def test_overdue_then_missed_then_resolved(web_study, accounts, client):
     # Enrolled 20 days ago: baseline's window (days 0-14) closed 6 days ago, nothing submitted: overdue.
     participant = enrol_new(web_study, days_ago=20)
     client_for(client, accounts, "investigator")
-    page = client.get(reverse("monitor:participant", kwargs={"study": STUDY, "participant": NEW}))
+    url = reverse("monitor:participant", kwargs={"study": STUDY, "participant": NEW})
+    page = client.get(url)
     assert page.status_code == 200
+    # The page shows the overdue assessment at once, but stores nothing: the scheduled refresh does.
+    (shown,) = [a for a in page.context["open_alerts"] if a.rule == "overdue_assessment"]
+    assert shown.pending and shown.pk is None and shown.timepoint == "baseline"
+    assert "not stored yet" in page.content.decode()
+    assert not Alert.objects.filter(participant=participant).exists()
+    refresh_alerts(web_study)
     overdue = Alert.objects.get(participant=participant, rule="overdue_assessment", timepoint="baseline")
+    assert overdue.reason == shown.reason
     assert overdue.reason.startswith("GRID-HAMD-17 at the baseline is overdue:")
     assert overdue.reason.endswith("nothing submitted 6 days after the window closed")
+    (stored,) = [a for a in client.get(url).context["open_alerts"] if a.rule == "overdue_assessment"]
+    assert stored.pk == overdue.pk and not stored.pending
     # Ten days later (16 days late > 14) it counts as missed: a missed alert, the overdue one resolved.
     raise_alerts(participant, timezone.localdate() + timedelta(days=10))
     overdue.refresh_from_db()
@@ -202,7 +214,7 @@ def test_monitors_see_days_from_enrolment_and_no_acknowledge_button(low_alliance
     assert "session 1 is due on day 21" in html
     assert (timezone.localdate() + timedelta(days=11)).isoformat() not in html
     assert 'name="note"' not in html
-    # A monitor's visit writes nothing (no refresh of time-driven alerts).
+    # No page writes (tests/web/test_no_writes_on_get.py checks every GET page as every role).
     assert not AuditEvent.objects.filter(model="monitor.alert", user=accounts.monitor).exists()
 
 
@@ -323,3 +335,119 @@ def test_alliance_analyze_reads_a_stored_study(web_study, tmp_path, monkeypatch)
     assert len(trial.participants) == 6
     missing = CliRunner().invoke(app, ["analyze", "--study", "nope", "--out", str(tmp_path)])
     assert missing.exit_code == 1 and "no study named 'nope'" in missing.output
+
+
+# -- alerts stored by the scheduled job and after imports -----------------------------------------
+
+def test_an_import_and_the_scheduled_job_store_the_late_alerts(web_study, accounts):
+    from alliance.web.capture.storage import export_study, import_study
+    from alliance.web.monitor.alerting import refresh_every_study
+
+    # P001's enrolment date moves 400 days back, and its week-4 answers go: week 4 is missed.
+    study = export_study(STUDY)
+    participants = study.participants.copy()
+    participants.loc[participants["participant_id"] == "P001", "enrolled_on"] = (
+        timezone.localdate() - timedelta(days=400)).isoformat()
+    responses = study.responses[~((study.responses["participant_id"] == "P001")
+                                  & (study.responses["timepoint"] == "week4"))]
+    changed = Study(study.protocol, participants, responses.reset_index(drop=True), study.dosing_sessions)
+    assert not Alert.objects.filter(participant__participant_id="P001", rule="missed_assessment",
+                                    timepoint="week4").exists()
+    import_study(changed, STUDY, "test", allow_deletions=True)  # the signal study_imported
+    assert Alert.objects.filter(participant__participant_id="P001", rule="missed_assessment",
+                                timepoint="week4").exists()
+    again = refresh_every_study()
+    assert list(again) == [STUDY] and again[STUDY].raised == 0
+    before = Alert.objects.count()
+    import_study(changed, STUDY, "test", dry_run=True)  # a dry run raises nothing
+    assert Alert.objects.count() == before
+
+
+def test_the_refresher_thread_of_alliance_serve(web_study, accounts, monkeypatch):
+    """start_refresher runs the refresh at once and then every interval, and survives a failing run."""
+    from alliance.web.monitor import alerting, scheduler
+
+    calls = []
+
+    def refresh(today=None):
+        calls.append(today)
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+        return {STUDY: alerting.RefreshSummary(0, 0, 6)}
+
+    monkeypatch.setattr(alerting, "refresh_every_study", refresh)
+    # The thread has its own database connection, which cannot see this test's transaction:
+    # close_all would close it, so the thread's connection handling is replaced too.
+    monkeypatch.setattr(scheduler, "close_old_connections", lambda: None)
+    monkeypatch.setattr(scheduler.connections, "close_all", lambda: None)
+    refresher = scheduler.start_refresher(interval_seconds=1)
+    try:
+        assert refresher.wait_for_run(2, timeout=10)
+    finally:
+        refresher.stop()
+    assert not refresher.thread.is_alive()
+    assert len(calls) >= 2 and refresher.last_error == ""
+    with pytest.raises(ValueError, match="at least 1 second"):
+        scheduler.start_refresher(0)
+
+
+# -- no calendar dates for monitors --------------------------------------------------------------------
+
+MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
+CALENDAR_DATE = re.compile(rf"\b\d{{4}}-\d{{2}}-\d{{2}}\b|\b\d{{1,2}}/\d{{1,2}}/\d{{2,4}}\b"
+                           rf"|\b(?:{MONTHS}|(?:Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.?)"
+                           rf"\s+\d{{1,2}}\b|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{MONTHS})\b")
+
+
+@pytest.fixture
+def closed_alerts(low_alliance, accounts):
+    """P100's low-alliance alert acknowledged with a note holding dates; P101's overdue alert resolved."""
+    from alliance.web.monitor.alerting import acknowledge
+
+    alert = Alert.objects.get(participant=low_alliance, rule="low_alliance")
+    acknowledge(alert, accounts.investigator, "called her on 2024-03-01 and again on March 3rd")
+    log = AuditLog(actor="test:setup", study=low_alliance.study)
+    late = recording.enrol(low_alliance.study, participant_id="P101", arm=low_alliance.study.arms.get(code="immediate"),
+                           enrolled_on=timezone.localdate() - timedelta(days=20), log=log)
+    log.write()
+    raise_alerts(late)                                              # overdue baseline stored
+    raise_alerts(late, timezone.localdate() + timedelta(days=10))   # now missed: the overdue one resolved
+    resolved = Alert.objects.get(participant=late, rule="overdue_assessment", timepoint="baseline")
+    assert resolved.resolved_at is not None
+    return alert, resolved
+
+
+def _pages():
+    return [reverse("monitor:alerts", kwargs={"study": STUDY}), reverse("monitor:study", kwargs={"study": STUDY}),
+            reverse("monitor:participant", kwargs={"study": STUDY, "participant": NEW}),
+            reverse("monitor:participant", kwargs={"study": STUDY, "participant": "P101"})]
+
+
+def test_monitors_see_no_calendar_date_in_alerts(closed_alerts, accounts, client):
+    client_for(client, accounts, "monitor")
+    for url in _pages():
+        html = client.get(url).content.decode()
+        assert not CALENDAR_DATE.findall(html), (url, CALENDAR_DATE.findall(html))
+    alerts = client.get(_pages()[0]).content.decode()
+    # Acknowledged today, P100 enrolled 10 days ago; resolved today, P101 enrolled 20 days ago.
+    assert "Acknowledged by investigator on day 10: “called her on day" in alerts
+    assert "and again on [date]”" in alerts
+    assert "Resolved by itself on day 20" in alerts
+    assert "due day 0, window day 0 to day 14" in alerts          # P101's missed baseline
+
+
+def test_investigators_see_the_calendar_dates(closed_alerts, accounts, client):
+    client_for(client, accounts, "investigator")
+    alerts = client.get(_pages()[0]).content.decode()
+    today = timezone.localdate().isoformat()
+    assert f"Acknowledged by investigator on {today} " in alerts
+    assert "called her on 2024-03-01 and again on March 3rd" in alerts
+    assert f"Resolved by itself on {today}:" in alerts
+
+
+def test_deidentify_dates_written_otherwise():
+    from datetime import date
+
+    text = "seen 3 March 2024, Mar 5, 12/03/2024 and 2024-01-22T09:30:00+01:00; may 2 people come"
+    assert deidentify_dates(text, date(2024, 1, 1)) == \
+        "seen [date], [date], [date] and day 21; may 2 people come"

@@ -21,6 +21,13 @@ Environment variables
 ``DATABASE_URL``
     Any database instead of the SQLite default: ``sqlite:////absolute/path.sqlite3`` or
     ``postgresql://user:password@host:5432/name`` (``postgres://`` is accepted too).
+``ALLIANCE_MIGRATE_DATABASE_URL``
+    PostgreSQL only, optional: the same database as ``DATABASE_URL`` reached as the role that owns
+    its tables. With it, ``DATABASE_URL`` names the *app role*, which serves the app and cannot
+    alter the tables or the audit table's triggers, and ``migrate`` (also the one that
+    ``alliance.web.django_setup`` runs) connects as the owner, then grants the app role what it
+    needs (``alliance.web.audit.roles``; docs/storage.md, "PostgreSQL with two roles"). It becomes
+    the database alias :data:`OWNER_DATABASE`.
 ``ALLIANCE_DATA_DIR``
     The folder holding the default SQLite file and the generated secret key.
 ``ALLIANCE_SECRET_KEY``
@@ -40,7 +47,21 @@ Environment variables
     ``ALLIANCE_DEBUG``.
 ``ALLIANCE_LOGIN_MAX_FAILURES``, ``ALLIANCE_LOGIN_LOCKOUT_MINUTES``
     Failed log-ins of one username from one address before that pair is locked out (default 5),
-    and for how long (default 15 minutes); see ``alliance.web.accounts.throttle``.
+    and the window failures are counted in, which is also how long a lock lasts (default 15
+    minutes); see ``alliance.web.accounts.throttle`` (django-axes).
+``ALLIANCE_LOGIN_MAX_FAILURES_PER_ADDRESS``
+    Failed log-ins from one address, whatever the usernames, before that address is locked out
+    (default 20: password spraying; higher than the pair's limit, since a clinic's staff may share
+    one address).
+``ALLIANCE_LOGIN_MAX_FAILURES_SITE``
+    Failed log-ins on the whole site within the window before every log-in is refused until it
+    has passed (default 100: guessing spread over many addresses; a study team of tens of people
+    mistyping comes nowhere near it, and sessions already open are not affected). Set a large
+    number to turn it off.
+``ALLIANCE_REQUIRE_2FA``
+    ``true``: administrators (superusers and ``admin`` of any study) must enrol an authenticator
+    app and give its code at each log-in before they can open any page; others may enrol.
+    Default ``false``: a second factor for whoever enrols. See ``alliance.web.accounts.two_factor``.
 ``ALLIANCE_LINK_DAYS``
     Days a participant's private form link stays valid (default 7).
 ``ALLIANCE_WORDING_DIR``
@@ -70,6 +91,8 @@ import dj_database_url
 
 _HERE = Path(__file__).resolve().parent
 _TRUE = {"1", "true", "yes", "on"}
+# The database alias of ALLIANCE_MIGRATE_DATABASE_URL: the tables' owner, used by `migrate` only.
+OWNER_DATABASE = "owner"
 
 
 def build_settings(environ: Mapping[str, str], *, https: bool | None = None,
@@ -94,13 +117,16 @@ def build_settings(environ: Mapping[str, str], *, https: bool | None = None,
     dict of str to object
         Upper-case setting names and their values, for ``settings.configure(**...)`` or a
         settings module's globals. Besides Django's own: ``DATA_DIR``, ``DEFAULT_DATABASE_FILE``,
-        ``HTTPS``, ``LOGIN_MAX_FAILURES``, ``LOGIN_LOCKOUT_MINUTES``, ``PRIVATE_LINK_DAYS`` and
-        ``WORDING_DIR``.
+        ``HTTPS``, ``LOGIN_MAX_FAILURES``, ``LOGIN_LOCKOUT_MINUTES``,
+        ``LOGIN_MAX_FAILURES_PER_ADDRESS``, ``LOGIN_MAX_FAILURES_SITE``, ``REQUIRE_2FA``,
+        ``PRIVATE_LINK_DAYS`` and ``WORDING_DIR``; django-axes' and django-otp's (``AXES_*``,
+        ``OTP_*``).
 
     Raises
     ------
     django.core.exceptions.ImproperlyConfigured
-        For a ``DATABASE_URL`` that is neither SQLite nor PostgreSQL, or a count that is not a
+        For a ``DATABASE_URL`` that is neither SQLite nor PostgreSQL, an
+        ``ALLIANCE_MIGRATE_DATABASE_URL`` that does not fit it (:func:`owner_database`), or a count that is not a
         whole number of at least 1.
 
     Notes
@@ -117,6 +143,9 @@ def build_settings(environ: Mapping[str, str], *, https: bool | None = None,
     else:
         data_dir.mkdir(parents=True, exist_ok=True)
         database = database_from_url(f"sqlite:///{data_dir / 'alliance.sqlite3'}")
+    databases = {"default": database}
+    if environ.get("ALLIANCE_MIGRATE_DATABASE_URL"):
+        databases[OWNER_DATABASE] = owner_database(environ["ALLIANCE_MIGRATE_DATABASE_URL"], database)
 
     # ALLIANCE_HTTPS said explicitly (non-empty) wins; then the caller's choice; then "unless debugging".
     said = environ.get("ALLIANCE_HTTPS", "").strip()
@@ -131,7 +160,7 @@ def build_settings(environ: Mapping[str, str], *, https: bool | None = None,
         "SECRET_KEY": _secret_key(environ, data_dir),
         "DEBUG": debug,
         "ALLOWED_HOSTS": [h.strip() for h in hosts if h.strip()],
-        "DATABASES": {"default": database},
+        "DATABASES": databases,
         "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField",
         "INSTALLED_APPS": [
             "django.contrib.auth",
@@ -143,6 +172,9 @@ def build_settings(environ: Mapping[str, str], *, https: bool | None = None,
             "alliance.web.accounts",
             "alliance.web.capture",
             "alliance.web.monitor",
+            "axes",  # login throttling (alliance.web.accounts.throttle)
+            "django_otp",  # second factor (alliance.web.accounts.two_factor)
+            "django_otp.plugins.otp_totp",
         ],
         "MIDDLEWARE": [
             "django.middleware.security.SecurityMiddleware",
@@ -154,8 +186,12 @@ def build_settings(environ: Mapping[str, str], *, https: bool | None = None,
             "django.middleware.common.CommonMiddleware",
             "django.middleware.csrf.CsrfViewMiddleware",
             "django.contrib.auth.middleware.AuthenticationMiddleware",
+            "django_otp.middleware.OTPMiddleware",
+            "alliance.web.accounts.two_factor.SecondFactorMiddleware",
             "django.contrib.messages.middleware.MessageMiddleware",
             "django.middleware.clickjacking.XFrameOptionsMiddleware",
+            # Last, as django-axes asks: turns a locked-out log-in into its 429 page.
+            "axes.middleware.AxesMiddleware",
         ],
         "ROOT_URLCONF": "alliance.web.urls",
         "WSGI_APPLICATION": "alliance.web.wsgi.application",
@@ -176,6 +212,11 @@ def build_settings(environ: Mapping[str, str], *, https: bool | None = None,
         # A custom user model from the start: Django cannot switch to one after the first migration,
         # and the web app's roles (investigator, facilitator, monitor) hang off it.
         "AUTH_USER_MODEL": "accounts.User",
+        # django-axes' backend first: it refuses a locked-out client before the password is checked.
+        "AUTHENTICATION_BACKENDS": [
+            "axes.backends.AxesStandaloneBackend",
+            "django.contrib.auth.backends.ModelBackend",
+        ],
         # Argon2id first (the OWASP recommendation); the others only verify hashes made elsewhere.
         "PASSWORD_HASHERS": [
             "django.contrib.auth.hashers.Argon2PasswordHasher",
@@ -206,9 +247,26 @@ def build_settings(environ: Mapping[str, str], *, https: bool | None = None,
         "LOGIN_URL": "accounts:login",
         "LOGIN_REDIRECT_URL": "capture:study_list",
         "LOGOUT_REDIRECT_URL": "accounts:login",
-        # Login throttling (alliance.web.accounts.throttle), private links, licensed wording.
+        # Login throttling (alliance.web.accounts.throttle), second factor, private links, licensed wording.
         "LOGIN_MAX_FAILURES": _positive_int(environ, "ALLIANCE_LOGIN_MAX_FAILURES", 5),
         "LOGIN_LOCKOUT_MINUTES": _positive_int(environ, "ALLIANCE_LOGIN_LOCKOUT_MINUTES", 15),
+        "LOGIN_MAX_FAILURES_PER_ADDRESS": _positive_int(environ, "ALLIANCE_LOGIN_MAX_FAILURES_PER_ADDRESS", 20),
+        "LOGIN_MAX_FAILURES_SITE": _positive_int(environ, "ALLIANCE_LOGIN_MAX_FAILURES_SITE", 100),
+        # django-axes reads the limits above through these callables, so a test overriding
+        # LOGIN_MAX_FAILURES or LOGIN_LOCKOUT_MINUTES changes axes too.
+        "AXES_HANDLER": "alliance.web.accounts.throttle.TieredAxesHandler",
+        "AXES_FAILURE_LIMIT": "alliance.web.accounts.throttle.failure_limit",
+        "AXES_COOLOFF_TIME": "alliance.web.accounts.throttle.lockout_time",
+        "AXES_LOCKOUT_PARAMETERS": [["username", "ip_address"]],
+        "AXES_LOCKOUT_CALLABLE": "alliance.web.accounts.throttle.lockout_response",
+        "AXES_RESET_ON_SUCCESS": True,
+        "AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT": False,
+        "AXES_DISABLE_ACCESS_LOG": True,  # successful log-ins are in the audit trail already
+        "AXES_IPWARE_META_PRECEDENCE_ORDER": ("REMOTE_ADDR",),  # never a client-supplied header
+        "AXES_VERBOSE": False,
+        "REQUIRE_2FA": _truthy(environ, "ALLIANCE_REQUIRE_2FA"),
+        "OTP_TOTP_ISSUER": "alliance",
+        "OTP_TOTP_THROTTLE_FACTOR": 1,  # seconds; doubled after each wrong code in a row (django-otp)
         "PRIVATE_LINK_DAYS": _positive_int(environ, "ALLIANCE_LINK_DAYS", 7),
         "WORDING_DIR": _path(environ, "ALLIANCE_WORDING_DIR"),
         # Logs go to standard error through a filter that blanks private link tokens; request logs carry
@@ -258,7 +316,8 @@ def database_from_url(url: str) -> dict:
     dict
         A ``DATABASES`` entry. SQLite connections get WAL journaling (readers do not block the
         writer, which the web app needs) and ``BEGIN IMMEDIATE`` transactions (a writer waits
-        for the lock instead of failing half-way with "database is locked").
+        for the lock instead of failing half-way with "database is locked"); PostgreSQL
+        connections are kept for 60 s (``CONN_MAX_AGE``) with health checks.
 
     Raises
     ------
@@ -281,7 +340,53 @@ def database_from_url(url: str) -> dict:
             "transaction_mode": "IMMEDIATE",
             "timeout": 20,
         })
+    else:
+        # A PostgreSQL connection costs a few milliseconds to open (authentication, backend
+        # start): kept for 60 s and checked before reuse instead of one per request.
+        database["CONN_MAX_AGE"] = 60
+        database["CONN_HEALTH_CHECKS"] = True
     return database
+
+
+def owner_database(url: str, serving: dict) -> dict:
+    """The ``DATABASES`` entry of ``ALLIANCE_MIGRATE_DATABASE_URL``: the serving database, as its owner.
+
+    Parameters
+    ----------
+    url : str
+        ``postgresql://owner:password@host:5432/name``.
+    serving : dict
+        The ``default`` entry (``DATABASE_URL``, the app role).
+
+    Returns
+    -------
+    dict
+        A ``DATABASES`` entry with ``TEST["MIRROR"] = "default"`` (a test run creates no second
+        test database for it).
+
+    Raises
+    ------
+    django.core.exceptions.ImproperlyConfigured
+        When either database is not PostgreSQL (SQLite has no roles: whoever can write the file
+        can drop its triggers, which the hash chain then shows), when the two URLs name different
+        databases (host, port, name), or the same user (then there is no separate app role).
+    """
+    from django.core.exceptions import ImproperlyConfigured
+
+    owner = database_from_url(url)
+    postgresql = "django.db.backends.postgresql"
+    if owner["ENGINE"] != postgresql or serving["ENGINE"] != postgresql:
+        raise ImproperlyConfigured("ALLIANCE_MIGRATE_DATABASE_URL needs PostgreSQL in it and in DATABASE_URL: "
+                                   "SQLite has no roles")
+    where = ("HOST", "PORT", "NAME")
+    if [owner.get(k) or "" for k in where] != [serving.get(k) or "" for k in where]:
+        raise ImproperlyConfigured("ALLIANCE_MIGRATE_DATABASE_URL must name the database of DATABASE_URL "
+                                   f"(host, port, name), not {owner.get('NAME')!r} on {owner.get('HOST')!r}")
+    if (owner.get("USER") or "") == (serving.get("USER") or ""):
+        raise ImproperlyConfigured("ALLIANCE_MIGRATE_DATABASE_URL names the same user as DATABASE_URL; "
+                                   "DATABASE_URL must name the app role, a different role than the owner")
+    owner["TEST"] = {"MIRROR": "default"}
+    return owner
 
 
 def _data_dir(environ: Mapping[str, str]) -> Path:

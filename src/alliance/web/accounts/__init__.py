@@ -1,1 +1,2 @@
-"""User accounts: the user model, roles per study (`access`), log-in with throttling, security headers."""
+"""User accounts: the user model, roles per study (`access`), log-in throttled by django-axes
+(`throttle`) with an optional second factor (`two_factor`), security headers (`security`)."""

@@ -139,6 +139,17 @@ def visible_participants(user, study) -> QuerySet:
     return participants.none()
 
 
+def is_admin_anywhere(user) -> bool:
+    """Whether the user is ``admin`` of any study (superusers always are).
+
+    The users a required second factor applies to (``REQUIRE_2FA``, see
+    :mod:`alliance.web.accounts.two_factor`).
+    """
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    return user.is_superuser or StudyMembership.objects.filter(user=user, role=Role.ADMIN).exists()
+
+
 def can_write(user, study) -> bool:
     """Whether the user may change data of the study (monitors and non-members may not)."""
     return role_in(user, study) in WRITE_ROLES

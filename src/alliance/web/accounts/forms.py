@@ -1,4 +1,4 @@
-"""Forms of the accounts app: logging in (throttled), adding a person to a study."""
+"""Forms of the accounts app: logging in, a second-factor code, adding a person to a study."""
 
 from __future__ import annotations
 
@@ -7,41 +7,31 @@ from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
-from . import throttle
 from .models import Role
 
 
-class ThrottledLoginForm(AuthenticationForm):
-    """Django's login form, refusing a username locked out from this address (see ``throttle``)."""
-
-    error_messages = {
-        **AuthenticationForm.error_messages,
-        "locked": "Too many failed log-ins for this username from this computer. Try again in %(minutes)s "
-                  "minutes, or ask an administrator.",
-    }
+class LoginForm(AuthenticationForm):
+    """Django's login form; locked-out clients are refused by django-axes (see ``throttle``)."""
 
     def __init__(self, request=None, *args, **kwargs):
         super().__init__(request, *args, **kwargs)
-        self.locked = False
         self.fields["username"].widget.attrs.update({"autocomplete": "username", "autocapitalize": "none"})
         self.fields["password"].widget.attrs.update({"autocomplete": "current-password"})
 
-    def clean(self):
-        username = self.cleaned_data.get("username") or ""
-        address = throttle.client_address(self.request) if self.request is not None else "unknown"
-        remaining = throttle.locked_for(username, address) if username else None
-        if remaining is not None:
-            self.locked = True
-            minutes = max(1, int(remaining.total_seconds() // 60) + 1)
-            raise ValidationError(self.error_messages["locked"], code="locked", params={"minutes": minutes})
-        try:
-            cleaned = super().clean()
-        except ValidationError:
-            if username and throttle.record_failure(username, address):
-                self.locked = True
-            raise
-        throttle.clear(username, address)
-        return cleaned
+
+class TokenForm(forms.Form):
+    """The six-digit code of an authenticator app (a TOTP device, see ``two_factor``)."""
+
+    token = forms.CharField(
+        label="Code from your authenticator app", min_length=6, max_length=8, strip=True,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric",
+                                      "pattern": "[0-9]*", "autofocus": True}))
+
+    def clean_token(self):
+        token = self.cleaned_data["token"].replace(" ", "")
+        if not token.isdigit():
+            raise ValidationError("The code is made of digits only.", code="digits")
+        return token
 
 
 class MemberForm(forms.Form):

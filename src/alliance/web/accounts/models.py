@@ -1,9 +1,10 @@
-"""The user model, study memberships (roles) and the login throttle.
+"""The user model and study memberships (roles).
 
 A project-specific user model from the first migration, because Django cannot switch to one
 later. Roles are per study: a person can be an investigator of one study and a monitor of
 another, so the role lives on :class:`StudyMembership`, not on the user. What each role may do is
-decided in one place, :mod:`alliance.web.accounts.access`.
+decided in one place, :mod:`alliance.web.accounts.access`. Failed log-ins are counted in
+django-axes' table and second-factor devices are django-otp's (``throttle``, ``two_factor``).
 """
 
 from __future__ import annotations
@@ -43,20 +44,3 @@ class StudyMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user.get_username()} is {self.role} of {self.study.name}"
-
-
-class LoginThrottle(models.Model):
-    """Failed log-ins of one username from one address, to lock out password guessing.
-
-    The key is an HMAC of the username and the client address under the site's secret key, so
-    the table holds neither (an address is personal data) yet the same pair always finds its row.
-    A database table rather than the cache, so that every gunicorn worker sees the same count.
-    """
-
-    key = models.CharField(max_length=64, unique=True)
-    failures = models.PositiveIntegerField(default=0)
-    first_failure_at = models.DateTimeField()
-    locked_until = models.DateTimeField(null=True, blank=True)
-
-    def __str__(self) -> str:
-        return f"{self.key[:8]}…: {self.failures} failures"

@@ -3,6 +3,11 @@
 A login is a write (Django updates ``last_login``) and a security event a trial's monitor will ask
 about. A failed login records a keyed hash of the username tried, never the name itself, so the
 trail holds no personal data of whoever typed it.
+
+The second step of a log-in with a second factor (:mod:`alliance.web.accounts.two_factor`) is
+logged the same way by :func:`audit_second_factor`: ``login`` when a code is accepted,
+``login_fail`` when it is not, with ``second_factor`` in the details. That user has given the
+right password, so the event names them.
 """
 
 from __future__ import annotations
@@ -52,3 +57,19 @@ def audit_login_failed(sender, credentials, request=None, **kwargs) -> None:
     username = str(credentials.get("username", ""))
     digest = hmac.new(settings.SECRET_KEY.encode(), username.encode(), hashlib.sha256).hexdigest()[:16]
     _event(AuditEvent.Action.LOGIN_FAILED, None, {"username_hash": digest, **_client(request)})
+
+
+def audit_second_factor(request, user, accepted: bool, **details) -> None:
+    """Log one second-factor code: ``login`` if ``accepted``, else ``login_fail`` (module docstring).
+
+    Parameters
+    ----------
+    request : HttpRequest
+    user : User
+        The user who gave the code (logged in with their password).
+    accepted : bool
+    **details
+        Added to the event, e.g. ``throttled=True`` or ``enrolment=True``; never the code.
+    """
+    action = AuditEvent.Action.LOGIN if accepted else AuditEvent.Action.LOGIN_FAILED
+    _event(action, user, {"second_factor": "totp", **details, **_client(request)})

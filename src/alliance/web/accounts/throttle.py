@@ -1,90 +1,112 @@
-"""Login throttling: lock a username out from an address after repeated failed log-ins.
+"""Login throttling with django-axes: per username and address, per address, and site-wide.
 
-After ``LOGIN_MAX_FAILURES`` failed log-ins (default 5) of one username from one client address
-within ``LOGIN_LOCKOUT_MINUTES`` (default 15), that username cannot log in from that address for
-``LOGIN_LOCKOUT_MINUTES`` — not even with the right password, so that guessing cannot go on
-under cover of the lock. A successful log-in clears the count. Other addresses are not locked,
-so an attacker cannot lock a colleague out of the whole site from elsewhere.
+Failed log-ins are counted by django-axes (``axes``), in its database table
+``axes_accessattempt`` — shared by every server process, unlike a per-process cache. A log-in is
+refused — even with the right password, so that guessing cannot go on under cover of the lock —
+with HTTP 429 while any of three counts, each over the last ``LOGIN_LOCKOUT_MINUTES`` (default
+15), has reached its limit:
 
-The counts are rows of :class:`~alliance.web.accounts.models.LoginThrottle` (shared by every
-server process, unlike a per-process cache), keyed by an HMAC of username and address so that
-neither is stored. The address is ``REMOTE_ADDR``; behind a reverse proxy that is the proxy's
-address, which makes the lock per username — stricter, never looser.
+================================  ==================================  =========================
+what is counted                   limit (setting, environment)        stops
+================================  ==================================  =========================
+one username from one address     ``LOGIN_MAX_FAILURES`` (5),         guessing one password
+                                  ``ALLIANCE_LOGIN_MAX_FAILURES``
+one address, any usernames        ``LOGIN_MAX_FAILURES_PER_ADDRESS``  password spraying: a few
+                                  (20), ``ALLIANCE_LOGIN_MAX_``       common passwords tried
+                                  ``FAILURES_PER_ADDRESS``            on many usernames
+the whole site                    ``LOGIN_MAX_FAILURES_SITE`` (100),  guessing spread over many
+                                  ``ALLIANCE_LOGIN_MAX_FAILURES_``    addresses
+                                  ``SITE``
+================================  ==================================  =========================
 
-Written here rather than with a package (django-axes and the like) because it is one small table
-and three functions; the rest of authentication is Django's.
+Failures made while locked are not counted (``AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT``
+off), so a lock runs out ``LOGIN_LOCKOUT_MINUTES`` after the failure that set it. A successful
+log-in clears the failures of that username from that address (``AXES_RESET_ON_SUCCESS``), not
+those of the address or the site. The address is ``REMOTE_ADDR``; behind a reverse proxy that is
+the proxy's, which makes every lock site-wide for that proxy — stricter, never looser.
+
+The first count is django-axes' own (``AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]``).
+django-axes compares every count it keeps with one limit, ``AXES_FAILURE_LIMIT``, and keeps no
+site-wide count; the two other counts need their own, higher limits (an address may be a clinic's
+shared connection, and the site serves everyone). So :class:`TieredAxesHandler`, a small subclass
+of axes' database handler, adds them to ``get_failures`` — axes' one hook for "is this client
+over its limit" — reading the same table. Everything else (recording, resetting, the backend that
+refuses a locked client, the middleware) is django-axes'.
+
+What the table holds: the username and address of each failed attempt, for the window only (axes
+deletes older rows when the next attempt comes); successful log-ins are not recorded by axes
+(``AXES_DISABLE_ACCESS_LOG``) — the audit trail records them, and failed ones with a keyed hash of
+the username (:mod:`alliance.web.accounts.signals`). ``django-admin axes_reset`` lifts every lock.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from datetime import timedelta
 
+from axes.attempts import get_cool_off_threshold
+from axes.handlers.database import AxesDatabaseHandler
+from axes.helpers import get_failure_limit
+from axes.models import AccessAttempt
 from django.conf import settings
-from django.db import transaction
-from django.utils import timezone
+from django.db.models import Sum
+from django.shortcuts import render
 
-from .models import LoginThrottle
-
-
-def throttle_key(username: str, address: str) -> str:
-    """The row key of one username and address: HMAC-SHA256 under the site's secret key."""
-    message = f"{username.strip().lower()}\0{address}".encode()
-    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
-
-
-def client_address(request) -> str:
-    """The address a request came from (``REMOTE_ADDR``; see the module docstring)."""
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
+#: Why a client is refused, by the count that reached its limit (shown on the login page).
+LOCKED_BECAUSE = {
+    "username": "Too many failed log-ins for this username from this computer.",
+    "address": "Too many failed log-ins from this computer.",
+    "site": "Too many failed log-ins on this site in the last minutes.",
+}
 
 
-def _window() -> timedelta:
+def failure_limit(request, credentials) -> int:
+    """``AXES_FAILURE_LIMIT``: failures of one username from one address before it is locked."""
+    return settings.LOGIN_MAX_FAILURES
+
+
+def lockout_time(request) -> timedelta:
+    """``AXES_COOLOFF_TIME``: the window failures are counted in, and how long a lock lasts."""
     return timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
 
 
-def locked_for(username: str, address: str) -> timedelta | None:
-    """How much longer this username is locked out from this address, or ``None``.
-
-    Parameters
-    ----------
-    username, address : str
-
-    Returns
-    -------
-    timedelta or None
-    """
-    row = LoginThrottle.objects.filter(key=throttle_key(username, address)).first()
-    now = timezone.now()
-    if row is None or row.locked_until is None or row.locked_until <= now:
-        return None
-    return row.locked_until - now
+def _failures(attempts) -> int:
+    return attempts.aggregate(total=Sum("failures_since_start"))["total"] or 0
 
 
-def record_failure(username: str, address: str) -> bool:
-    """Count one failed log-in; lock the pair out when the limit is reached.
+class TieredAxesHandler(AxesDatabaseHandler):
+    """django-axes' database handler, also locking per address and site-wide (module docstring)."""
 
-    Returns
-    -------
-    bool
-        True when this failure locked the pair out.
-    """
-    now = timezone.now()
-    with transaction.atomic():
-        row, created = LoginThrottle.objects.select_for_update().get_or_create(
-            key=throttle_key(username, address), defaults={"failures": 0, "first_failure_at": now})
-        if not created and (now - row.first_failure_at > _window()
-                            or (row.locked_until is not None and row.locked_until <= now)):
-            # The earlier failures are old, or their lock has run out: count afresh.
-            row.failures, row.first_failure_at, row.locked_until = 0, now, None
-        row.failures += 1
-        locked = row.failures >= settings.LOGIN_MAX_FAILURES
-        if locked:
-            row.locked_until = now + _window()
-        row.save()
-    return locked
+    def get_failures(self, request, credentials: dict | None = None) -> int:
+        """Failures of this username from this address, or the limit when any count has reached its own.
+
+        Returns
+        -------
+        int
+            What axes compares with ``AXES_FAILURE_LIMIT``: the failures of the username from
+            the address; at least that limit when the address or the site has reached its limit.
+            ``request.alliance_locked_because`` is set to a key of :data:`LOCKED_BECAUSE` then.
+        """
+        pair = super().get_failures(request, credentials)
+        limit = get_failure_limit(request, credentials)
+        recent = AccessAttempt.objects.filter(attempt_time__gte=get_cool_off_threshold(request))
+        if pair >= limit:
+            reason = "username"
+        elif _failures(recent.filter(ip_address=request.axes_ip_address)) >= settings.LOGIN_MAX_FAILURES_PER_ADDRESS:
+            reason = "address"
+        elif _failures(recent) >= settings.LOGIN_MAX_FAILURES_SITE:
+            reason = "site"
+        else:
+            return pair
+        request.alliance_locked_because = reason
+        return max(pair, limit)
 
 
-def clear(username: str, address: str) -> None:
-    """Forget the failures of this pair (after a successful log-in)."""
-    LoginThrottle.objects.filter(key=throttle_key(username, address)).delete()
+def lockout_response(request, original_response=None, credentials=None):
+    """``AXES_LOCKOUT_CALLABLE``: the login page again, saying why and for how long, with HTTP 429."""
+    from .forms import LoginForm
+
+    reason = getattr(request, "alliance_locked_because", "username")
+    message = (f"{LOCKED_BECAUSE[reason]} Try again in {settings.LOGIN_LOCKOUT_MINUTES} minutes, "
+               "or ask an administrator.")
+    form = LoginForm(request)
+    return render(request, "accounts/login.html", {"form": form, "locked": message}, status=429)

@@ -1,4 +1,4 @@
-"""Log in, log out, users and roles (owned by the accounts app). Listed in /tmp/web_urls_W1.md."""
+"""Log in, log out, the second factor, users and roles (owned by the accounts app). Listed in /tmp/web_urls_W1.md."""
 
 from __future__ import annotations
 
@@ -10,5 +10,7 @@ app_name = "accounts"
 urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
+    path("two-factor/", views.two_factor_setup, name="two_factor"),
+    path("two-factor/verify/", views.two_factor_verify, name="two_factor_verify"),
     path("studies/<str:study>/members/", views.members, name="members"),
 ]

@@ -1,4 +1,4 @@
-"""Forms of the capture app: set up a study, enrol, edit a participant, dosing sessions, private links.
+"""Forms of the capture app: set up a study, import its files, enrol, edit a participant, dosing, links.
 
 The questionnaire forms themselves are not Django forms: they are drawn from the instrument
 definitions (:mod:`~alliance.web.capture.instrument_forms`) and checked by the scoring engine.
@@ -13,14 +13,33 @@ from django.conf import settings
 
 from alliance import instruments as bank
 from alliance.protocol import Protocol, default_protocol, parse_protocol
-from alliance.protocol.design import DOSE_UNITS
+from alliance.protocol.design import DOSE_UNITS, MAX_DOSE_AMOUNT
 from alliance.protocol.yaml_input import MAX_BYTES, read_yaml
 from alliance.study import StudyDataError
-from alliance.study.validation import ID_ALLOWED, ID_PATTERN
+from alliance.study.csv_input import MAX_CSV_BYTES
+from alliance.study.validation import (
+    CONTROL_CHARACTERS,
+    ENROLMENT_RANGE,
+    ID_ALLOWED,
+    ID_PATTERN,
+    TEXT_ALLOWED,
+)
 
 from . import models as m
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def plain_text(value: str) -> None:
+    """The core's rule for free text (``alliance.study.validation``): no NUL or control characters."""
+    if value and CONTROL_CHARACTERS.search(value):
+        raise forms.ValidationError(f"Use {TEXT_ALLOWED}.")
+
+
+def enrolment_date(value) -> None:
+    """The core's range of enrolment dates (``alliance.study.validation.ENROLMENT_RANGE``)."""
+    if value is not None and not ENROLMENT_RANGE[0] <= value.isoformat() <= ENROLMENT_RANGE[1]:
+        raise forms.ValidationError(f"Give a date between {ENROLMENT_RANGE[0]} and {ENROLMENT_RANGE[1]}.")
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
@@ -78,8 +97,9 @@ class ParticipantForm(forms.Form):
 
     participant_id = forms.CharField(max_length=64, help_text="The study's pseudonymous id, e.g. P025.")
     arm = forms.ModelChoiceField(queryset=m.Arm.objects.none(), empty_label=None)
-    enrolled_on = forms.DateField(widget=DATE_INPUT, help_text="The protocol's timeline counts from this date.")
-    site = forms.CharField(max_length=200, required=False)
+    enrolled_on = forms.DateField(widget=DATE_INPUT, help_text="The protocol's timeline counts from this date.",
+                                  validators=[enrolment_date])
+    site = forms.CharField(max_length=200, required=False, validators=[plain_text])
     new_facilitator = forms.CharField(max_length=100, required=False,
                                       help_text="A facilitator id not in the list yet (e.g. F4), to add and assign.")
 
@@ -94,7 +114,7 @@ class ParticipantForm(forms.Form):
         self.identifier_names = list(identifiers)
         for name in identifiers:
             self.fields[f"identifier_{name}"] = forms.CharField(
-                label=name.replace("_", " ").capitalize(), max_length=200, required=False,
+                label=name.replace("_", " ").capitalize(), max_length=200, required=False, validators=[plain_text],
                 help_text="Identifying: hidden from monitors, left out of de-identified exports.")
         self.order_fields(["participant_id", "arm", "enrolled_on", "site", "facilitators", "new_facilitator"])
         if editing:
@@ -126,9 +146,15 @@ class DosingForm(forms.Form):
 
     session = forms.TypedChoiceField(coerce=int, choices=())
     date = forms.DateField(widget=DATE_INPUT)
-    compound = forms.CharField(max_length=100)
+    compound = forms.CharField(max_length=100, validators=[plain_text])
     amount = forms.FloatField(min_value=0, required=False)
     unit = forms.ChoiceField(choices=[(u, u) for u in DOSE_UNITS])
+
+    def clean_amount(self):
+        amount = self.cleaned_data.get("amount")
+        if amount is not None and not amount < MAX_DOSE_AMOUNT:  # the core's bound (alliance.protocol.design)
+            raise forms.ValidationError(f"A dose is less than {MAX_DOSE_AMOUNT:,}.")
+        return amount
 
     def __init__(self, *args, protocol: Protocol, **kwargs):
         super().__init__(*args, **kwargs)
@@ -156,3 +182,26 @@ class PrivateLinkForm(forms.Form):
     def timepoint_and_instrument(self) -> tuple[str, str]:
         timepoint, instrument = self.cleaned_data["form"].split(":", 1)
         return timepoint, instrument
+
+
+class StudyImportForm(forms.Form):
+    """Files of a study in the tidy contract (``docs/data.md``), imported into a study that exists."""
+
+    participants = forms.FileField(label="participants.csv", help_text="One row per participant.")
+    responses = forms.FileField(label="responses.csv", help_text="One row per answered item.")
+    dosing_sessions = forms.FileField(label="dosing_sessions.csv", required=False,
+                                      help_text="One row per dosing session. Without it, the stored dosing "
+                                                "sessions are left as they are.")
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in ("participants", "responses", "dosing_sessions"):
+            upload = cleaned.get(name)
+            if upload is not None and upload.size > MAX_CSV_BYTES:  # refused before it is read
+                self.add_error(name, f"At most {MAX_CSV_BYTES // 2**20} MiB; this file has "
+                                     f"{upload.size / 2**20:,.0f} MiB.")
+        return cleaned
+
+    def files_by_contract_name(self) -> dict:
+        return {f"{name}.csv": self.cleaned_data[name] for name in ("participants", "responses", "dosing_sessions")
+                if self.cleaned_data.get(name) is not None}

@@ -20,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 from django.conf import settings
 
 from alliance import instruments as bank
 from alliance.instruments import Instrument, InstrumentDefinitionError, Item, ScoringError
+from alliance.protocol.yaml_input import read_yaml_file
+from alliance.study import StudyDataError
 
 # At most this many allowed answers are shown as radio buttons; more become a number field.
 MAX_CHOICES = 11
@@ -36,7 +37,10 @@ def _fmt(value: float) -> str:
 
 @lru_cache(maxsize=64)
 def _wording(path: str, modified: float) -> dict[str, str]:
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    try:  # a site's file: read with the one bounded YAML reader
+        raw = read_yaml_file(path) or {}
+    except StudyDataError as error:
+        raise InstrumentDefinitionError(str(error)) from None
     if not isinstance(raw, dict):
         raise InstrumentDefinitionError(f"{path}: expected a mapping of item id to text")
     return {str(k): str(v) for k, v in raw.items()}

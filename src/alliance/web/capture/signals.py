@@ -1,6 +1,7 @@
-"""What the capture app tells other apps: a form was submitted, a dosing session was recorded.
+"""What the capture app tells other apps: a form was submitted, a dosing session recorded, a study imported.
 
-Both are sent by :mod:`alliance.web.capture.recording` with ``Signal.send`` inside the
+The first two are sent by :mod:`alliance.web.capture.recording`, the third by
+:func:`alliance.web.capture.storage.import_study`, with ``Signal.send`` inside the
 transaction that stored the data, so a receiver's writes (the monitor app's alerts and their
 audit events) are committed or rolled back together with the data they are about, and a receiver
 that fails rolls the whole write back. The capture app does not know who listens: the monitor app
@@ -27,3 +28,16 @@ administration_submitted = Signal()
 dosing_recorded = Signal()
 """A dosing session was recorded or changed. Sent with ``sender=DosingSession`` and
 ``dosing_session`` (the :class:`~alliance.web.capture.models.DosingSession`)."""
+
+study_imported = Signal()
+"""An import stored a change (not a dry run, not an import that changed nothing). Sent with
+``sender=Study``, ``study`` (the :class:`~alliance.web.capture.models.Study`), ``using`` (the
+database alias) and ``summary`` (the :class:`~alliance.web.capture.storage.ImportSummary`)."""
+
+participants_deleting = Signal()
+"""An import (allowed to delete) is about to delete participants. Sent inside its transaction with
+``sender=Participant``, ``participants`` (the list of
+:class:`~alliance.web.capture.models.Participant`), ``log`` (the import's
+:class:`~alliance.web.audit.log.AuditLog`, to write each deletion to) and ``using`` (the
+database alias). A receiver deletes its own records about them and returns ``{kind: count}``, which
+the import adds to the deletions it reports (and asks consent for)."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -39,6 +40,7 @@ from alliance.web.audit.log import AuditLog, plain
 from alliance.web.bulk import db_datetime, insert_rows, json_text
 
 from . import models as m
+from . import signals
 from .errors import StorageError, UnknownStudyError
 
 __all__ = ["DeletionsNotAllowed", "ImportSummary", "StorageError", "UnknownStudyError", "export_study",
@@ -46,7 +48,8 @@ __all__ = ["DeletionsNotAllowed", "ImportSummary", "StorageError", "UnknownStudy
 
 # The columns of participants.csv that have their own place in the database; any other column is
 # a covariate, or an identifier when the protocol lists it under ``identifiers``.
-_PARTICIPANT_FIELDS = ("participant_id", "arm", "site", "facilitator_ids")
+_PARTICIPANT_FIELDS = ("participant_id", "arm", "site", "facilitator_ids", "enrolled_on")
+_ENROLLED = "enrolled_on"
 _ADMINISTRATION_KEY = ["participant_id", "timepoint", "instrument"]
 _SEPARATOR = "\x1f"  # joins key parts; cannot occur in ids read from CSV text
 
@@ -61,7 +64,10 @@ class ImportSummary:
         The study's name.
     created, changed, deleted : dict of str to int
         Counts per kind: ``study``, ``arms``, ``timepoints``, ``facilitators``, ``participants``,
-        ``dosing_sessions``, ``administrations``, ``responses``. Kinds with no count are left out.
+        ``dosing_sessions``, ``administrations``, ``responses``; ``deleted`` also counts
+        ``enrolment_dates``: stored enrolment dates an empty ``enrolled_on`` cell would clear (the
+        participant stays, without a schedule) and ``alerts`` (of deleted participants, by the
+        monitor app). Kinds with no count are left out.
     audit_events : int
         Audit events written (in a dry run: that the import would write).
     dry_run : bool
@@ -94,7 +100,8 @@ class ImportSummary:
 _KIND_NAMES = {"study": ("study", "studies"), "arms": ("arm", "arms"), "timepoints": ("timepoint", "timepoints"),
                "facilitators": ("facilitator", "facilitators"), "participants": ("participant", "participants"),
                "dosing_sessions": ("dosing session", "dosing sessions"),
-               "administrations": ("administration", "administrations"), "responses": ("answer", "answers")}
+               "administrations": ("administration", "administrations"), "responses": ("answer", "answers"),
+               "enrolment_dates": ("enrolment date", "enrolment dates"), "alerts": ("alert", "alerts")}
 
 
 def _counted(counts: dict[str, int]) -> str:
@@ -162,7 +169,9 @@ def import_study(study: Study, name: str, actor: str, using: str = "default", *,
     is refused and writes nothing (draft administrations, which only the web app makes, are left
     alone unless their participant goes). Every create, change and delete is written to the audit
     trail (see the module docstring). Importing the same data again changes nothing and writes no
-    audit event. ``dry_run=True`` tells what an import would change, and writes nothing.
+    audit event. ``dry_run=True`` tells what an import would change, and writes nothing. An import
+    that changed something sends :data:`alliance.web.capture.signals.study_imported` inside its
+    transaction (the monitor app evaluates the study's alert rules).
 
     Parameters
     ----------
@@ -216,9 +225,13 @@ def import_study(study: Study, name: str, actor: str, using: str = "default", *,
     incoming = _Incoming(study)
     try:
         with transaction.atomic(using=using):
-            summary = _Import(incoming, name, actor, using, user).run()
+            run = _Import(incoming, name, actor, using, user)
+            summary = run.run()
             if dry_run or (summary.deletes and not allow_deletions):
                 raise _WriteNothing(replace(summary, dry_run=True))
+            if not summary.unchanged:
+                # e.g. the monitor app's alerts, committed (or rolled back) with the import
+                signals.study_imported.send(sender=m.Study, study=run.study, using=using, summary=summary)
     except _WriteNothing as undone:
         if dry_run:
             return undone.summary
@@ -248,6 +261,8 @@ class _Incoming:
         self.dosing_columns = (None if study.dosing_sessions is None
                                else [str(c) for c in study.dosing_sessions.columns])
         extra = [c for c in self.participant_columns if c not in _PARTICIPANT_FIELDS]
+        # Without the column, the enrolment dates stored (entered in the web app) stay as they are.
+        self.has_enrolment = _ENROLLED in self.participant_columns
         records = participants.astype(object).where(participants.notna(), None).to_dict("records")
         self.participants: dict[str, dict] = {}
         for row in records:
@@ -260,6 +275,8 @@ class _Incoming:
                 "covariates": plain({c: row[c] for c in extra if c not in identifiers}),
                 "identifiers": plain({c: row[c] for c in extra if c in identifiers}),
             }
+            if self.has_enrolment:
+                self.participants[pid][_ENROLLED] = _text(row.get(_ENROLLED)).strip() or None
         self.dosing_sessions: dict[tuple[str, int], dict] = {}
         if study.dosing_sessions is not None:
             dosing = study.dosing_sessions
@@ -319,6 +336,10 @@ def _text(value) -> str:
     return "" if value is None or value is pd.NA else str(value)
 
 
+def _iso_date(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
 def _split_ids(value) -> list[str]:
     return [part.strip() for part in _text(value).split(";") if part.strip()]
 
@@ -359,6 +380,9 @@ class _Import:
                   "participant_columns": self.incoming.participant_columns,
                   "dosing_session_columns": self.incoming.dosing_columns}
         study = self.objects(m.Study).select_for_update().filter(name=self.name).first()
+        if study is not None and self.incoming.dosing_columns is None:
+            # Data without a dosing sessions table say nothing about dosing: what is stored stays.
+            wanted["dosing_session_columns"] = study.dosing_session_columns
         if study is None:
             study = self.objects(m.Study).create(**wanted)
             self.log.study = study
@@ -429,9 +453,12 @@ class _Import:
     # -- participants and dosing sessions -----------------------------------------------------
 
     def _participant_state(self, participant: m.Participant, facilitator_ids: list[str]) -> dict:
-        return {"participant_id": participant.participant_id, "arm": self.arm_codes[participant.arm_id],
-                "site": participant.site, "facilitator_ids": facilitator_ids,
-                "covariates": participant.covariates, "identifiers": participant.identifiers}
+        state = {"participant_id": participant.participant_id, "arm": self.arm_codes[participant.arm_id],
+                 "site": participant.site, "facilitator_ids": facilitator_ids,
+                 "covariates": participant.covariates, "identifiers": participant.identifiers}
+        if self.incoming.has_enrolment:
+            state[_ENROLLED] = _iso_date(participant.enrolled_on)
+        return state
 
     def _participants(self) -> dict[str, m.Participant]:
         self.arm_codes = {arm.pk: code for code, arm in self.arms.items()}
@@ -446,6 +473,8 @@ class _Import:
         for pid, wanted in self.incoming.participants.items():
             values = {"arm": self.arms[wanted["arm"]], "site": wanted["site"],
                       "covariates": wanted["covariates"], "identifiers": wanted["identifiers"]}
+            if self.incoming.has_enrolment:
+                values[_ENROLLED] = None if wanted[_ENROLLED] is None else date.fromisoformat(wanted[_ENROLLED])
             obj = existing.get(pid)
             if obj is None:
                 obj = m.Participant(study=self.study, participant_id=pid, **values)
@@ -453,6 +482,9 @@ class _Import:
                 existing[pid] = obj
                 continue
             old = self._participant_state(obj, assigned.get(obj.pk, []))
+            if self.incoming.has_enrolment and old[_ENROLLED] is not None and wanted[_ENROLLED] is None:
+                # The schedule of the participant is lost with it: a deletion, which needs consent.
+                self.counts.deleted["enrolment_dates"] += 1
             if old != wanted:
                 for k, v in values.items():
                     setattr(obj, k, v)
@@ -465,8 +497,9 @@ class _Import:
         self.objects(m.Participant).bulk_create(new, batch_size=_BATCH)
         for obj in new:
             self.log.created(obj, self.incoming.participants[obj.participant_id], label=obj.participant_id)
-        self.objects(m.Participant).bulk_update(changed, ["arm", "site", "covariates", "identifiers", "updated_at"],
-                                                batch_size=_BATCH)
+        self.objects(m.Participant).bulk_update(
+            changed, ["arm", "site", "covariates", "identifiers", "updated_at"]
+            + ([_ENROLLED] if self.incoming.has_enrolment else []), batch_size=_BATCH)
         for batch in _batches([p.pk for p in reassign]):
             self.objects(m.FacilitatorAssignment).filter(participant_id__in=batch).delete()
         self.objects(m.FacilitatorAssignment).bulk_create([
@@ -482,6 +515,8 @@ class _Import:
         return existing
 
     def _dosing_sessions(self) -> None:
+        if self.incoming.dosing_columns is None:
+            return  # no dosing sessions table: the stored sessions are neither compared nor deleted
         fields = ["date", "compound", "amount", "unit"]
         existing = {}
         for obj in self.objects(m.DosingSession).filter(participant__study=self.study).select_related("participant"):
@@ -687,6 +722,12 @@ class _Import:
                                        "date": obj.date, "compound": obj.compound, "amount": obj.amount,
                                        "unit": obj.unit}, label=_dosing_label(obj.participant.participant_id, obj.session))
             self.counts.deleted["dosing_sessions"] += len(dosing)
+            # Other apps' records about them (the monitor app's alerts) go too, audited by their
+            # app in this import's log and counted in its change; the user allowed the deletion.
+            for _, deleted in signals.participants_deleting.send(sender=m.Participant, participants=participants,
+                                                                 log=self.log, using=self.using):
+                for kind, count in (deleted or {}).items():
+                    self.counts.deleted[kind] += count
             for obj in participants:
                 self.log.deleted(obj, self._stale_participant_states[obj.pk], label=obj.participant_id)
             for batch in _batches(pks):
@@ -826,10 +867,15 @@ def _export_participants(row: m.Study, using: str) -> pd.DataFrame:
             .order_by("participant_id", "position").values_list("participant_id", "facilitator__facilitator_id")):
         facilitators[participant_pk].append(facilitator_id)
     records = []
-    for pk, pid, arm, site, covariates, identifiers in (
+    enrolled = False
+    for pk, pid, arm, site, covariates, identifiers, enrolled_on in (
             m.Participant.objects.using(using).filter(study=row).order_by("pk")
-            .values_list("pk", "participant_id", "arm__code", "site", "covariates", "identifiers")):
+            .values_list("pk", "participant_id", "arm__code", "site", "covariates", "identifiers", "enrolled_on")):
         records.append({**covariates, **identifiers, "participant_id": pid, "arm": arm, "site": site or None,
-                        "facilitator_ids": ";".join(facilitators[pk]) or None})
-    columns = row.participant_columns or ["participant_id", "arm"]
+                        "facilitator_ids": ";".join(facilitators[pk]) or None, _ENROLLED: _iso_date(enrolled_on)})
+        enrolled = enrolled or enrolled_on is not None
+    columns = list(row.participant_columns or ["participant_id", "arm"])
+    if enrolled and _ENROLLED not in columns:
+        # Enrolment dates entered in the web app are part of the study's data: exported too.
+        columns.append(_ENROLLED)
     return pd.DataFrame.from_records(records, columns=columns) if records else pd.DataFrame(columns=columns)

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from django.urls import path
 
+from alliance.web.accounts.access import study_view
+from alliance.web.audit import views as audit_views
+
 from . import views
 
 app_name = "capture"
@@ -16,6 +19,7 @@ urlpatterns = [
     path("", views.study_list, name="study_list"),
     path("studies/new/", views.study_create, name="study_create"),
     path("studies/<str:study>/", views.study_detail, name="study_detail"),
+    path("studies/<str:study>/import/", views.study_import, name="study_import"),
     path("studies/<str:study>/participants/new/", views.participant_enrol, name="participant_enrol"),
     path("studies/<str:study>/participants/<str:participant>/", views.participant_detail,
          name="participant_detail"),
@@ -27,6 +31,8 @@ urlpatterns = [
          views.staff_form, name="staff_form"),
     path("studies/<str:study>/exports/", views.exports, name="exports"),
     path("studies/<str:study>/exports/<str:kind>/", views.export_download, name="export_download"),
-    path("studies/<str:study>/audit/", views.audit_trail, name="audit_trail"),
+    # The audit page is the audit app's; who may see it is decided here, where access is (audit imports no app).
+    path("studies/<str:study>/audit/", study_view(roles=audit_views.ROLES)(audit_views.audit_trail),
+         name="audit_trail"),
     path("f/<str:token>/", views.private_form, name="private_form"),
 ]

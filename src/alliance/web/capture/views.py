@@ -11,7 +11,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count, Q
 from django.http import Http404, HttpResponse
@@ -22,17 +21,18 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_http_methods, require_POST
 
 from alliance import instruments as bank
+from alliance.study import StudyDataError
 from alliance.web.accounts import access
 from alliance.web.accounts.members import set_membership
 from alliance.web.audit.log import AuditLog
-from alliance.web.audit.models import AuditEvent
 
 from . import models as m
-from . import recording
+from . import recording, uploads
 from .exports import KINDS, KINDS_FOR_ROLE, export_zip
-from .forms import DosingForm, ParticipantForm, PrivateLinkForm, StudyCreateForm
+from .forms import DosingForm, ParticipantForm, PrivateLinkForm, StudyCreateForm, StudyImportForm
 from .instrument_forms import Answers, form_instrument, form_items, read_answers
 from .queries import study_protocol
+from .storage import DeletionsNotAllowed, StorageError, import_study
 from .timelines import participant_timeline
 
 FORM_ACTIONS = ("autosave", "draft", "submit")
@@ -92,7 +92,110 @@ def study_detail(request, study):
         "show_dates": role != "monitor",
         "can_enrol": role in ("admin", "investigator"), "can_manage": access.can_manage_members(request.user, study),
         "can_export": role in KINDS_FOR_ROLE, "can_audit": role in ("admin", "investigator"),
+        "can_import": role == "admin",
+        "n_without_enrolment": sum(1 for p in participants if p.enrolled_on is None),
     })
+
+
+# Readable rows of an import's change, in the order a coordinator reads them.
+_IMPORT_KINDS = (("participants", "Participants"), ("alerts", "Their alerts"), ("enrolment_dates", "Enrolment dates"),
+                 ("dosing_sessions", "Dosing sessions"), ("administrations", "Administrations (forms)"),
+                 ("responses", "Answers"), ("facilitators", "Facilitators"), ("arms", "Arms"),
+                 ("timepoints", "Timepoints"), ("study", "Study"))
+
+
+def _change_rows(change: dict) -> list[dict]:
+    rows = []
+    for kind, label in _IMPORT_KINDS:
+        counts = [change[what].get(kind, 0) for what in ("created", "changed", "deleted")]
+        if any(counts):
+            rows.append({"label": label, "created": counts[0], "changed": counts[1], "deleted": counts[2]})
+    return rows
+
+
+def _import_page(request, study, form, *, token=None, change=None, problems=None, error=None, status=200):
+    deleted = sum(change["deleted"].values()) if change else 0
+    return render(request, "capture/study_import.html", {
+        "study": study, "form": form, "token": token, "change": change,
+        "rows": _change_rows(change) if change else [], "deleted": deleted, "problems": problems or [],
+        "error": error, "unchanged": change is not None and not any(change[k] for k in ("created", "changed",
+                                                                                          "deleted")),
+        "max_mib": uploads.MAX_CSV_BYTES // 2**20}, status=status)
+
+
+@access.study_view(roles=("admin",), write=True)
+@require_http_methods(["GET", "POST"])
+def study_import(request, study):
+    """Import study files: upload, see the change (a dry run), confirm — deletions only when ticked."""
+    action = request.POST.get("action", "preview") if request.method == "POST" else None
+    if action is None:
+        return _import_page(request, study, StudyImportForm())
+    if action == "preview":
+        form = StudyImportForm(request.POST, request.FILES)
+        if not form.is_valid():
+            return _import_page(request, study, form, status=400)
+        files = form.files_by_contract_name()
+        names = uploads.original_names(files)
+        token = uploads.stage(files)
+        try:
+            data = uploads.read_staged(study, token, names)
+            change = import_study(data, study.name, "web:import", user=request.user, dry_run=True).to_dict()
+        except (StudyDataError, StorageError) as failed:
+            uploads.discard(token)
+            problems = [p.describe() for p in getattr(failed, "problems", ())][:200]
+            return _import_page(request, study, form, problems=problems,
+                                error=None if problems else str(failed), status=400)
+        uploads.remember(request.session, study, token, change, names)
+        return _import_page(request, study, StudyImportForm(), token=token, change=change)
+
+    token = request.POST.get("token", "")
+    entry = uploads.recalled(request.session, study, token)
+    if entry is None:
+        messages.error(request, "That upload is not yours or is gone; upload the files again.")
+        return redirect("capture:study_import", study=study.name)
+    if action == "cancel":
+        uploads.discard(token)
+        uploads.forget(request.session, token)
+        messages.info(request, "The import was cancelled; nothing was written.")
+        return redirect("capture:study_detail", study=study.name)
+    if action != "import":
+        raise Http404("no such step")
+    confirmed = request.POST.get("confirm_deletions") == "yes"
+    try:
+        data = uploads.read_staged(study, token, entry["names"])
+        with transaction.atomic():
+            summary = import_study(data, study.name, "web:import", user=request.user, allow_deletions=confirmed)
+            if uploads.fingerprint(summary.to_dict()) != entry["fingerprint"]:
+                raise _ChangedMeanwhile(summary)
+    except DeletionsNotAllowed as refused:
+        return _import_page(request, study, StudyImportForm(), token=token, change=refused.summary.to_dict(),
+                            error="This import deletes stored records: tick the box to confirm the "
+                                  "deletions, or cancel.", status=400)
+    except _ChangedMeanwhile as changed:
+        change = {**changed.summary.to_dict(), "dry_run": True}
+        uploads.remember(request.session, study, token, change, entry["names"])
+        return _import_page(request, study, StudyImportForm(), token=token, change=change, status=409,
+                            error="The stored data changed since the change below was computed; nothing was "
+                                  "written. Check the new change and confirm again.")
+    except (LookupError, StudyDataError, StorageError) as failed:
+        uploads.forget(request.session, token)
+        messages.error(request, str(failed))
+        return redirect("capture:study_import", study=study.name)
+    uploads.discard(token)
+    uploads.forget(request.session, token)
+    done = summary.to_dict()
+    counts = ", ".join(f"{what} {sum(done[what].values()):,}" for what in ("created", "changed", "deleted"))
+    messages.success(request, f"Imported into {study.name}: {counts} records "
+                              f"({summary.audit_events:,} audit events).")
+    return redirect("capture:study_detail", study=study.name)
+
+
+class _ChangedMeanwhile(Exception):
+    """Rolls back an import whose change is not the one the user confirmed."""
+
+    def __init__(self, summary):
+        super().__init__(summary.study)
+        self.summary = summary
 
 
 # -- participants --------------------------------------------------------------------------------
@@ -414,11 +517,3 @@ def export_download(request, study, kind):
     response["Content-Disposition"] = content_disposition_header(True, filename)
     response["Cache-Control"] = "no-store"
     return response
-
-
-@access.study_view(roles=("admin", "investigator"))
-def audit_trail(request, study):
-    """The study's audit trail, newest first, 100 events a page."""
-    events = AuditEvent.objects.filter(study=study).order_by("-at", "-id")
-    page = Paginator(events, 100).get_page(request.GET.get("page"))
-    return render(request, "capture/audit_trail.html", {"study": study, "page": page})

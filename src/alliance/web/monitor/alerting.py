@@ -9,10 +9,17 @@ When alerts are raised
 - **On events**, inside the transaction that stored them: a submitted form or a recorded dosing
   session (the capture app's signals ``administration_submitted`` and ``dosing_recorded``,
   received in :mod:`alliance.web.monitor.receivers`) evaluates every rule for that participant.
-- **Over time**: an assessment becomes overdue without anything happening. Opening a
-  participant's dashboard refreshes that participant's timeline rules; opening the study
-  dashboard, or running ``alliance alerts refresh`` (e.g. daily from cron), evaluates every rule
-  for every participant — which also covers data that arrived by ``alliance import``.
+- **After an import** (``alliance import``, the web upload): the capture app's signal
+  ``study_imported``, sent inside the import's transaction, evaluates every rule for every
+  participant of the study (:func:`refresh_alerts`).
+- **Over time**: an assessment becomes overdue without anything happening. A scheduled job stores
+  those alerts: ``alliance alerts refresh`` (e.g. hourly from cron; :func:`refresh_every_study`) and,
+  inside ``alliance serve``, the thread of :mod:`alliance.web.monitor.scheduler`.
+
+Pages never write: a GET takes no write lock (on SQLite, one writer at a time; a dashboard that
+wrote gave "database is locked" under load). What a refresh *would* store now is computed on the
+fly by :func:`time_alerts_now`, so a dashboard shows an assessment overdue since this morning
+before the job has run (as an alert not yet stored, which cannot be acknowledged until it is).
 
 An overdue or missed alert whose assessment is no longer overdue (done, or now counted as missed
 by the other rule) is marked resolved; every other alert stays open until a person acknowledges it.
@@ -33,7 +40,7 @@ from alliance.protocol import AlertConfig
 from alliance.web.audit.log import AuditLog
 from alliance.web.capture.models import Administration, ItemResponse, Participant, Study
 from alliance.web.capture.queries import study_protocol
-from alliance.web.capture.timelines import dosing_dates, participant_timeline
+from alliance.web.capture.timelines import dosing_dates, participant_timeline, participant_timelines
 
 from .models import Alert
 
@@ -62,8 +69,7 @@ def raise_alerts(participant: Participant, today: date | None = None, *, time_on
         Default: today in the site's time zone.
     time_only : bool
         Only the rules whose alerts change with time (``time_dependent`` rule types of
-        :mod:`alliance.monitoring.alerts`, e.g. ``missed_assessment``), which need no scores:
-        what a dashboard refreshes when it is opened.
+        :mod:`alliance.monitoring.alerts`, e.g. ``missed_assessment``), which need no scores.
     timeline_rows : list of dict, optional
         The participant's :func:`schedule` on ``today`` when the caller has it already.
 
@@ -92,9 +98,11 @@ def study_timelines(participants: Iterable[Participant], today: date) -> dict[st
     -------
     dict
     """
+    participants = list(participants)
+    timelines = participant_timelines(participants, today)  # two queries for all of them
     out = {}
     for participant in participants:
-        rows = schedule(participant, today)
+        rows = schedule(participant, today, timelines[participant.pk])
         if rows:  # no enrolment date, no schedule: nothing can be late
             out[participant.participant_id] = rows
     return out
@@ -149,6 +157,94 @@ def refresh_alerts(study: Study, today: date | None = None, participants: Iterab
     with transaction.atomic():
         created, resolved = _evaluate_and_store(study, chosen, today, timelines, False, everyone)
     return RefreshSummary(len(created), resolved, len(chosen))
+
+
+def refresh_every_study(today: date | None = None) -> dict[str, RefreshSummary]:
+    """:func:`refresh_alerts` for every stored study, one transaction each: the scheduled job.
+
+    What ``alliance alerts refresh`` (cron) and the refresher thread of ``alliance serve``
+    (:mod:`alliance.web.monitor.scheduler`) run.
+
+    Parameters
+    ----------
+    today : date, optional
+        Default: today in the site's time zone.
+
+    Returns
+    -------
+    dict
+        Study name → its :class:`RefreshSummary`, in name order.
+    """
+    today = today or timezone.localdate()
+    return {study.name: refresh_alerts(study, today) for study in Study.objects.order_by("name")}
+
+
+@dataclass(frozen=True)
+class TimeAlerts:
+    """What a refresh would change now among the time-dependent alerts, computed without writing.
+
+    Attributes
+    ----------
+    new : list of Alert
+        Unsaved :class:`~alliance.web.monitor.models.Alert` rows (``pk`` is ``None``,
+        ``created_at`` unset) for the late assessments whose alert is not stored yet.
+    lapsed : frozenset of int
+        Primary keys of stored open overdue/missed alerts whose assessment is no longer late in
+        that way (the refresh would mark them resolved).
+    """
+
+    new: list
+    lapsed: frozenset
+
+
+def time_alerts_now(study: Study, participants: list[Participant], timelines: dict[str, list[dict]],
+                    today: date, stored: Iterable[Alert] | None = None) -> TimeAlerts:
+    """The overdue and missed alerts a refresh would raise (and resolve) today, without storing anything.
+
+    What the dashboards and the alert list show between two runs of the scheduled job: the
+    time-dependent rules (:func:`alliance.monitoring.alerts.time_dependent`) evaluated on the
+    timelines the page has computed anyway. No query is made besides reading the stored alerts
+    (none when ``stored`` is given).
+
+    Parameters
+    ----------
+    study : Study
+    participants : list of Participant
+        The participants the page shows.
+    timelines : dict
+        :func:`study_timelines` of those participants on ``today`` (participant id → rows).
+    today : date
+    stored : iterable of Alert, optional
+        The stored alerts of these participants, when the caller has read them (all of them:
+        open and closed); read here otherwise.
+
+    Returns
+    -------
+    TimeAlerts
+    """
+    if not participants or not timelines:
+        return TimeAlerts([], frozenset())
+    protocol = study_protocol(study)
+    config = rules.time_dependent(protocol.alerts)
+    if not config.rules:
+        return TimeAlerts([], frozenset())
+    by_id = {p.participant_id: p for p in participants}
+    found = rules.evaluate_alerts(config, protocol, timelines=timelines, today=today, participant_ids=by_id)
+    if stored is None:
+        stored = (Alert.objects.filter(study=study, participant__in=participants)
+                  .only("pk", "participant", "rule", "timepoint", "acknowledged_at", "resolved_at"))
+    participant_of = {p.pk: p.participant_id for p in participants}  # Alert.participant_id is the key
+    keys = {(participant_of[a.participant_id], a.rule, a.timepoint): a for a in stored
+            if a.participant_id in participant_of}
+    new = [Alert(study=study, participant=by_id[a.participant_id], rule=a.rule, rule_type=a.type,
+                 timepoint=a.timepoint, measure=a.measure[:300], severity=a.severity, reason=a.reason,
+                 action=a.action, value=a.value)
+           for a in found if (a.participant_id, a.rule, a.timepoint) not in keys]
+    still = {(a.participant_id, a.rule, a.timepoint) for a in found}
+    late_rules = {r.id for r in config.rules}
+    lapsed = frozenset(alert.pk for key, alert in keys.items()
+                       if alert.is_open and key[1] in late_rules and key[0] in timelines and key not in still)
+    return TimeAlerts(new, lapsed)
 
 
 def acknowledge(alert: Alert, user, note: str = "") -> bool:

@@ -8,6 +8,11 @@ gets dashboards of its own measures; nothing here names an instrument or a timep
 The participant dashboard is built from a handful of queries whatever the number of timepoints
 (the participant, their timeline inputs, their scores, their alerts), so that it renders in well
 under 100 ms for a study of 1,000 participants × 20 timepoints (``benchmarks/bench_dashboard.py``).
+
+Nothing here writes to the database: alerts are stored when data change and by the scheduled job
+(:mod:`alliance.web.monitor.alerting`); the overdue and missed alerts that have become due since
+the job last ran are computed on the fly (:func:`alliance.web.monitor.alerting.time_alerts_now`)
+and shown as *not stored yet*.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from django.conf import settings
+from django.utils import timezone
 from scipy import stats
 
 from alliance import instruments as bank
@@ -34,12 +40,22 @@ from alliance.web.capture.queries import participant_scores, study_protocol, stu
 from alliance.web.capture.timelines import participant_timeline
 
 from . import alerting, charts
-from .alerting import raise_alerts, refresh_alerts, study_timelines
+from .alerting import study_timelines, time_alerts_now
 from .models import Alert, AnalysisRun
 
 REPORT_FILES = {"report.html": "text/html; charset=utf-8", "report.pdf": "application/pdf",
                 "results.json": "application/json"}
-_ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+# An ISO date, with the time of day and offset that may follow it (a date-time's date is its date).
+_ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?(?!\d)")
+# Dates written otherwise, as people type them in notes: 3 March 2024, March 3rd, 2024, Mar 2024, 03/03/2024
+# (any case, but May only capitalised: "may 2 people come" is no date).
+_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|(?-i:May)|june?|july?|aug(?:ust)?|"
+          r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
+_WRITTEN_DATE = re.compile(
+    rf"\b(?:\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?:,?\s+\d{{4}})?"
+    rf"|{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?(?!\d)"
+    rf"|{_MONTH}\s+\d{{4}}"
+    r"|\d{1,2}[./]\d{1,2}[./]\d{2,4})(?![\w/])", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -82,8 +98,8 @@ def dashboard_roles(protocol: Protocol) -> Roles:
 # Participant dashboard
 # ---------------------------------------------------------------------------------------------
 
-def participant_dashboard(participant: Participant, today: date, *, deidentified: bool, refresh: bool = True) -> dict:
-    """Everything the participant dashboard shows.
+def participant_dashboard(participant: Participant, today: date, *, deidentified: bool) -> dict:
+    """Everything the participant dashboard shows (reads only: nothing is stored).
 
     Parameters
     ----------
@@ -91,27 +107,29 @@ def participant_dashboard(participant: Participant, today: date, *, deidentified
         With ``study`` and ``arm`` selected.
     today : date
     deidentified : bool
-        For monitors: dates (in timelines and alert reasons) become days from enrolment.
-    refresh : bool
-        Raise the participant's alerts that became due with time (overdue, missed) first.
+        For monitors: dates (in timelines, alert reasons and notes, when an alert was acknowledged
+        or resolved) become days from enrolment.
 
     Returns
     -------
     dict
         ``protocol``, ``timeline`` (rows), ``charts`` (alliance, subscales, outcome, acute as
-        SVG), ``acute_table``, ``open_alerts`` and ``closed_alerts``.
+        SVG), ``acute_table``, ``open_alerts`` and ``closed_alerts`` (with the overdue and missed
+        alerts of today not stored yet: :func:`alliance.web.monitor.alerting.time_alerts_now`).
     """
     protocol = study_protocol(participant.study)
     roles = dashboard_roles(protocol)
     schedule = participant_timeline(participant, today)
-    if refresh:
-        raise_alerts(participant, today, time_only=True, timeline_rows=alerting.schedule(participant, today, schedule))
     scores = participant_scores(participant)
     values = {(t, i, s): v for t, i, s, v in scores[["timepoint", "instrument", "scale", "value"]]
               .itertuples(index=False)}
-    alerts = annotate_alerts(Alert.objects.filter(participant=participant).select_related("acknowledged_by")
-                             .order_by("-created_at", "-id"), protocol, deidentified=deidentified,
-                             enrolled_on=participant.enrolled_on)
+    stored = list(Alert.objects.filter(participant=participant).select_related("acknowledged_by")
+                  .order_by("-created_at", "-id"))
+    rows_for_rules = alerting.schedule(participant, today, schedule)
+    late = time_alerts_now(participant.study, [participant],
+                           {participant.participant_id: rows_for_rules} if rows_for_rules else {}, today, stored)
+    alerts = annotate_alerts([*late.new, *stored], protocol, deidentified=deidentified,
+                             enrolled_on=participant.enrolled_on, lapsed=late.lapsed)
     rows = schedule["rows"]
     if deidentified:
         rows = [{**row, "planned": None, "window_start": None, "window_end": None, "done_on": None} for row in rows]
@@ -125,8 +143,8 @@ def participant_dashboard(participant: Participant, today: date, *, deidentified
         "trend_charts": [figures[k] for k in ("alliance", "subscales", "outcome") if k in figures],
         "acute_table": _acute_table(protocol, roles, values),
         "score_table": _score_table(protocol, roles, values),
-        "open_alerts": [a for a in alerts if a.is_open],
-        "closed_alerts": [a for a in alerts if not a.is_open],
+        "open_alerts": [a for a in alerts if a.open_now],
+        "closed_alerts": [a for a in alerts if not a.open_now],
         "n_scores": len(scores),
     }
 
@@ -242,50 +260,87 @@ def _acute_table(protocol: Protocol, roles: Roles, values: dict) -> dict:
     return {"header": header, "rows": rows}
 
 
-def annotate_alerts(alerts, protocol: Protocol, *, deidentified: bool, enrolled_on=None) -> list[Alert]:
-    """The alerts with ``title`` (the rule's label in the protocol) and ``shown_reason`` set.
+def annotate_alerts(alerts, protocol: Protocol, *, deidentified: bool, enrolled_on=None,
+                    lapsed: frozenset = frozenset()) -> list[Alert]:
+    """The alerts with what the pages show of them set on each, dates de-identified for monitors.
 
     Parameters
     ----------
     alerts : iterable of Alert
+        Stored alerts and unsaved ones (``pk`` ``None``: raised by the rules today, not stored yet).
     protocol : Protocol
     deidentified : bool
-        Dates in reasons become days from enrolment (``enrolled_on``, or each alert's
-        participant's when not given).
+        Dates in reasons and notes become days from enrolment (``enrolled_on``, or each alert's
+        participant's when not given), and so do the dates an alert was acknowledged or resolved;
+        without an enrolment date no date is shown at all.
     enrolled_on : date, optional
+    lapsed : frozenset of int
+        Primary keys of open alerts whose assessment is no longer late in that way
+        (:attr:`alliance.web.monitor.alerting.TimeAlerts.lapsed`): shown with the closed ones.
 
     Returns
     -------
     list of Alert
+        Each with ``title`` (the rule's label in the protocol), ``shown_reason``, ``shown_note``
+        (the acknowledgement note), ``acknowledged_when`` and ``resolved_when`` (``"on 2024-03-01
+        14:05"`` / ``"on 2024-03-01"``; for monitors ``"on day 23"`` or ``""``), ``pending`` (not
+        stored yet), ``lapsed`` and ``open_now`` (open and not lapsed: what the pages list as open).
     """
     titles = {rule.id: rule.label for rule in protocol.alerts.rules}
     out = []
     for alert in alerts:
         alert.title = titles.get(alert.rule, alert.rule.replace("_", " ").capitalize())
         start = enrolled_on if enrolled_on is not None else (alert.participant.enrolled_on if deidentified else None)
-        alert.shown_reason = deidentify_dates(alert.reason, start) if deidentified else alert.reason
+        alert.pending = alert.pk is None
+        alert.lapsed = alert.pk in lapsed
+        alert.open_now = alert.is_open and not alert.lapsed
+        if deidentified:
+            alert.shown_reason = deidentify_dates(alert.reason, start)
+            alert.shown_note = deidentify_dates(alert.acknowledgement_note, start)
+            alert.acknowledged_when = _day_of(alert.acknowledged_at, start)
+            alert.resolved_when = _day_of(alert.resolved_at, start)
+        else:
+            alert.shown_reason, alert.shown_note = alert.reason, alert.acknowledgement_note
+            alert.acknowledged_when = _calendar(alert.acknowledged_at, "%Y-%m-%d %H:%M")
+            alert.resolved_when = _calendar(alert.resolved_at, "%Y-%m-%d")
         out.append(alert)
     return out
 
 
+def _calendar(moment, pattern: str) -> str:
+    return "" if moment is None else "on " + timezone.localtime(moment).strftime(pattern)
+
+
+def _day_of(moment, enrolled_on: date | None) -> str:
+    """``on day 23``: the day from enrolment of a moment, in the site's time zone (nothing without one)."""
+    if moment is None or enrolled_on is None:
+        return ""
+    return f"on day {(timezone.localtime(moment).date() - enrolled_on).days}"
+
+
 def deidentify_dates(text: str, enrolled_on: date | None) -> str:
-    """Every ISO date in a text as days from enrolment (``day 21``), for monitors.
+    """Every date in a text as days from enrolment (``day 21``), for monitors.
 
     Parameters
     ----------
     text : str
     enrolled_on : date or None
-        Without an enrolment date, dates become ``[date]``.
+        Without an enrolment date, ISO dates become ``[date]``.
 
     Returns
     -------
     str
+        ISO dates (``2024-01-22``, also with a time of day) become ``day N``; dates written
+        otherwise (``3 March 2024``, ``March 3rd``, ``Mar 2024``, ``03/03/2024``, as people type
+        them in notes; their year or order of day and month may be unknown) become ``[date]``.
 
     Examples
     --------
     >>> from datetime import date
     >>> deidentify_dates("session 1 is due on 2024-01-22", date(2024, 1, 1))
     'session 1 is due on day 21'
+    >>> deidentify_dates("called her on March 3rd and 2024-01-22T10:30", None)
+    'called her on [date] and [date]'
     """
     def day(match: re.Match) -> str:
         try:
@@ -294,15 +349,15 @@ def deidentify_dates(text: str, enrolled_on: date | None) -> str:
             return "[date]"
         return "[date]" if enrolled_on is None else f"day {(when - enrolled_on).days}"
 
-    return _ISO_DATE.sub(day, text)
+    return _WRITTEN_DATE.sub("[date]", _ISO_DATE.sub(day, text or ""))
 
 
 # ---------------------------------------------------------------------------------------------
 # Study dashboard
 # ---------------------------------------------------------------------------------------------
 
-def study_dashboard(study: Study, participants, today: date, *, refresh: bool, deidentified: bool) -> dict:
-    """Everything the study dashboard shows, over the participants the user may see.
+def study_dashboard(study: Study, participants, today: date, *, deidentified: bool) -> dict:
+    """Everything the study dashboard shows, over the participants the user may see (reads only).
 
     Parameters
     ----------
@@ -310,30 +365,28 @@ def study_dashboard(study: Study, participants, today: date, *, refresh: bool, d
     participants : QuerySet of Participant
         Those the user may see (``alliance.web.accounts.access.visible_participants``).
     today : date
-    refresh : bool
-        Evaluate every alert rule for these participants first (:func:`refresh_alerts`).
     deidentified : bool
         Dates in alert reasons become days from enrolment.
 
     Returns
     -------
     dict
-        ``completeness`` (rows per timepoint), ``charts`` (cohort trajectories), ``open_alerts``,
+        ``completeness`` (rows per timepoint), ``charts`` (cohort trajectories), ``open_alerts``
+        (stored, and the overdue and missed ones of today not stored yet),
         ``analysis`` (the latest run and its headline tables), ``n_participants``.
     """
     protocol = study_protocol(study)
     roles = dashboard_roles(protocol)
     chosen = list(participants.select_related("arm", "study"))
     timelines = study_timelines(chosen, today)
-    if refresh:
-        refresh_alerts(study, today, participants=chosen, timelines=timelines)
     scores = study_scores(study)
     ids = {p.participant_id for p in chosen}
     scores = scores[scores["participant_id"].isin(ids)]
     arm_of = {p.participant_id: p.arm.code for p in chosen}
-    open_alerts = annotate_alerts(Alert.objects.filter(study=study, participant__in=chosen, acknowledged_at=None,
-                                                       resolved_at=None).select_related("participant")
-                                  .order_by("-created_at", "-id"), protocol, deidentified=deidentified)
+    late = time_alerts_now(study, chosen, timelines, today)
+    stored = (Alert.objects.filter(study=study, participant__in=chosen, acknowledged_at=None, resolved_at=None)
+              .exclude(pk__in=late.lapsed).select_related("participant").order_by("-created_at", "-id"))
+    open_alerts = annotate_alerts([*late.new, *stored], protocol, deidentified=deidentified)
     return {
         "protocol": protocol,
         "roles": roles,
@@ -344,6 +397,35 @@ def study_dashboard(study: Study, participants, today: date, *, refresh: bool, d
         "open_alerts": open_alerts,
         "severity_counts": {s: sum(a.severity == s for a in open_alerts) for s in Alert.Severity.values},
     }
+
+
+def alert_list(study: Study, participants, today: date, *, deidentified: bool, limit: int = 500) -> dict:
+    """The alerts page: every alert of the participants the user may see, open first (reads only).
+
+    Parameters
+    ----------
+    study : Study
+    participants : QuerySet of Participant
+        Those the user may see.
+    today : date
+    deidentified : bool
+        Dates become days from enrolment (:func:`annotate_alerts`).
+    limit : int
+        At most this many stored alerts, the most recent.
+
+    Returns
+    -------
+    dict
+        ``open_alerts`` (the overdue and missed ones of today not stored yet first) and
+        ``closed_alerts`` (acknowledged, resolved, and the late ones no longer late).
+    """
+    protocol = study_protocol(study)
+    chosen = list(participants.select_related("arm", "study"))
+    late = time_alerts_now(study, chosen, study_timelines(chosen, today), today)
+    stored = (Alert.objects.filter(study=study, participant__in=chosen)
+              .select_related("participant", "acknowledged_by").order_by("-created_at", "-id")[:limit])
+    alerts = annotate_alerts([*late.new, *stored], protocol, deidentified=deidentified, lapsed=late.lapsed)
+    return {"open_alerts": [a for a in alerts if a.open_now], "closed_alerts": [a for a in alerts if not a.open_now]}
 
 
 def completeness(protocol: Protocol, timelines: dict[str, list[dict]]) -> list[dict]:

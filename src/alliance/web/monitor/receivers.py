@@ -43,3 +43,60 @@ def alerts_on_dosing(sender, dosing_session, **kwargs) -> list:
     list of alliance.web.monitor.models.Alert
     """
     return raise_alerts(dosing_session.participant)
+
+
+def alerts_on_import(sender, study, using: str, **kwargs):
+    """Evaluate every alert rule for an imported study (an import may bring low scores or enrolment dates).
+
+    Parameters
+    ----------
+    sender : type
+        ``Study``.
+    study : alliance.web.capture.models.Study
+    using : str
+        The database the import wrote to. Alerts live with the web app in the default database;
+        an import into another alias (a second database a script writes to) raises none.
+
+    Returns
+    -------
+    RefreshSummary or None
+    """
+    from django.db import DEFAULT_DB_ALIAS
+
+    from .alerting import refresh_alerts
+
+    if using != DEFAULT_DB_ALIAS:
+        return None
+    return refresh_alerts(study)
+
+
+def alerts_of_deleted_participants(sender, participants, log, using: str, **kwargs) -> dict[str, int]:
+    """Delete the alerts of participants an import deletes, each with its audit event.
+
+    An alert is about answers the import deletes too (their values stay in the audit trail, and so
+    do the alert's). Without this, an alert would keep its participant from being deleted at all.
+
+    Parameters
+    ----------
+    sender : type
+        ``Participant``.
+    participants : list of Participant
+    log : alliance.web.audit.log.AuditLog
+        The import's log; the deletions are written with the import's events.
+    using : str
+
+    Returns
+    -------
+    dict
+        ``{"alerts": n}``.
+    """
+    from .alerting import _label
+    from .models import Alert
+
+    alerts = list(Alert.objects.using(using).filter(participant__in=[p.pk for p in participants])
+                  .select_related("participant", "acknowledged_by"))
+    for alert in alerts:
+        log.deleted(alert, alert.audit_fields(),
+                    label=_label(alert.participant.participant_id, alert.timepoint, alert.rule))
+    Alert.objects.using(using).filter(pk__in=[a.pk for a in alerts]).delete()
+    return {"alerts": len(alerts)}

@@ -10,6 +10,10 @@ Who may do what (decided by :mod:`alliance.web.accounts.access`):
   de-identified) may be downloaded by admins, investigators and monitors — not by facilitators,
   whose access is limited to their own participants.
 
+GET pages never write to the database (no alert is stored while a page is read; the alerts that
+became due with time are stored by the scheduled job and shown before that as not stored yet, see
+:mod:`alliance.web.monitor.alerting`); every write is a POST.
+
 The analysis runs synchronously inside the POST request: for a trial-sized study (tens of
 participants) it takes seconds to a minute, mostly the mediation bootstrap. A run already going
 on for the study refuses a second one.
@@ -28,7 +32,6 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from alliance.web.accounts import access
-from alliance.web.capture.queries import study_protocol
 from alliance.web.capture.recording import user_log
 
 from . import dashboards
@@ -58,10 +61,7 @@ def study_dashboard(request, study):
     """The study dashboard: completeness by timepoint, cohort trajectories, open alerts, the analysis."""
     participants = access.visible_participants(request.user, study)
     caps = _capabilities(request, study)
-    # Opening a dashboard raises the alerts that became due with time; a read-only monitor's visit
-    # writes nothing.
-    context = dashboards.study_dashboard(study, participants, timezone.localdate(),
-                                         refresh=caps["can_acknowledge"], deidentified=caps["deidentified"])
+    context = dashboards.study_dashboard(study, participants, timezone.localdate(), deidentified=caps["deidentified"])
     if caps["can_download_report"] or caps["can_run_analysis"]:
         context["analysis"] = dashboards.latest_analysis(study)
         context["running"] = AnalysisRun.objects.filter(study=study, status=AnalysisRun.Status.RUNNING).first()
@@ -73,8 +73,7 @@ def participant_dashboard(request, study, participant):
     """One participant: alliance and outcome over the protocol's timepoints, acute measures, alerts."""
     participant = access.participant_or_404(request.user, study, participant)
     caps = _capabilities(request, study)
-    context = dashboards.participant_dashboard(participant, timezone.localdate(), deidentified=caps["deidentified"],
-                                               refresh=caps["can_acknowledge"])
+    context = dashboards.participant_dashboard(participant, timezone.localdate(), deidentified=caps["deidentified"])
     return render(request, "monitor/participant_dashboard.html",
                   {"study": study, "participant": participant, **caps, **context})
 
@@ -84,12 +83,8 @@ def alert_list(request, study):
     """Every alert of the participants the user may see: open first, then the closed ones."""
     participants = access.visible_participants(request.user, study)
     caps = _capabilities(request, study)
-    alerts = dashboards.annotate_alerts(
-        Alert.objects.filter(study=study, participant__in=participants).select_related("participant", "acknowledged_by")
-        .order_by("-created_at", "-id")[:500], study_protocol(study), deidentified=caps["deidentified"])
-    return render(request, "monitor/alert_list.html", {
-        "study": study, **caps, "open_alerts": [a for a in alerts if a.is_open],
-        "closed_alerts": [a for a in alerts if not a.is_open]})
+    context = dashboards.alert_list(study, participants, timezone.localdate(), deidentified=caps["deidentified"])
+    return render(request, "monitor/alert_list.html", {"study": study, **caps, **context})
 
 
 @access.study_view(roles=ACKNOWLEDGE_ROLES, write=True)
