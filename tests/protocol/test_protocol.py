@@ -50,8 +50,13 @@ def test_default_protocol_reproduces_levin_2024():
     assert (peak.id, peak.from_timepoints, peak.rule) == ("peak", ("session1", "session2"), "max")
     assert p.instruments_at("peak") == ("meq30", "insight", "ebi")
     assert set(p.identifiers) >= {"name", "email", "date_of_birth", "mrn"}
-    # One file holds the design and its three sections, each read into its type.
-    assert set(p.sections) == {"alerts", "analysis", "power"}
+    # One file holds the design and its four sections, each read into its type.
+    assert set(p.sections) == {"alerts", "deviations", "analysis", "power"}
+    # the time model: the final preparation session (the alliance predictor) is before the first dose
+    assert p.phases == {"baseline": "pre_dose", "prep": "pre_dose", "session1": "dosing", "post_session1": "post_dose",
+                        "session2": "dosing", "week1": "post_dose", "week4": "post_dose", "month3": "post_dose",
+                        "month6": "post_dose", "month12": "post_dose"}
+    assert p.deviations.action("after_dosing") == "exclude" and p.deviations.action("out_of_window") == "include"
     assert [spec.id for spec in p.analysis.analyses][:2] == ["alliance_change", "alliance_trajectory"]
     assert [rule.id for rule in p.alerts.rules] == [
         "low_alliance", "alliance_drop", "suicidality", "overdue_assessment", "missed_assessment"]

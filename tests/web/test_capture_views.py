@@ -243,8 +243,9 @@ def test_a_recorded_dosing_session_anchors_the_timeline_and_tells_the_monitor(cl
     assert ("capture.dosingsession", "create") in {(e.model, e.action) for e in events_since(before)}
     page = client.get(url("participant_detail", study=STUDY, participant="P200"))
     planned = {row["timepoint"]: row["planned"] for row in page.context["rows"]}
-    # Session 2 is planned 12 days after the session 1 that really happened, not the planned one.
-    assert planned["session1"] == given and planned["session2"] == given + timedelta(days=12)
+    # Session 2 is planned 12 days after the session 1 that really happened, not the planned one;
+    # session 1 keeps its own planned date (treatment start + 21 days): data never move their own visit.
+    assert planned["session1"] == enrolled + timedelta(days=21) and planned["session2"] == given + timedelta(days=12)
     assert b"psilocybin" in page.content
 
 

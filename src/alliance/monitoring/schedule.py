@@ -2,8 +2,10 @@
 
 Timepoints are anchored to enrolment, to the start of treatment (enrolment plus the arm's
 ``start_offset_days``), to the first or last dosing session, or to another timepoint. Once a
-dosing session or an assessment has happened, its actual date replaces the planned one as an
-anchor: follow-ups count from the day the last dose was really given.
+dosing session has happened, its actual date replaces the planned one as an anchor: follow-ups
+count from the day the last dose was really given. An assessment's own date never moves any
+planned date: a form submitted three weeks late does not rewrite its visit (issue 12), and an
+assessment off schedule is a deviation (:mod:`alliance.monitoring.deviations`), never "done".
 """
 
 from __future__ import annotations
@@ -42,14 +44,26 @@ def planned_dates(protocol: Protocol, arm_id: str, enrolment: date,
     >>> due["session1"], due["week4"]
     (datetime.date(2024, 1, 22), datetime.date(2024, 3, 2))
     """
+    return anchored_dates(protocol, arm_id, enrolment, actual)  # type: ignore[return-value]
+
+
+def anchored_dates(protocol: Protocol, arm_id: str, enrolment: date | None,
+                   actual: dict[str, date] | None = None) -> dict[str, date | None]:
+    """:func:`planned_dates`, also without an enrolment date: ``None`` where a date needs it.
+
+    Without enrolment, the timepoints anchored (directly or through others) to a dosing session
+    that actually happened still get their dates: the deviations of a participant whose enrolment
+    date is not recorded can be found for everything after the first dose.
+    """
     actual = dict(actual or {})
     arm = protocol.arm(arm_id)
     by_id = {t.id: t for t in protocol.timepoints}
     dosing = protocol.dosing_timepoints
-    fixed = {"enrolment": enrolment, "treatment_start": enrolment + timedelta(days=arm.start_offset_days)}
-    resolved: dict[str, date] = {}
+    fixed = ({"enrolment": enrolment, "treatment_start": enrolment + timedelta(days=arm.start_offset_days)}
+             if enrolment is not None else {"enrolment": None, "treatment_start": None})
+    resolved: dict[str, date | None] = {}
 
-    def resolve(timepoint: Timepoint, chain: tuple[str, ...]) -> date:
+    def resolve(timepoint: Timepoint, chain: tuple[str, ...]) -> date | None:
         if timepoint.id in actual:
             return actual[timepoint.id]
         if timepoint.id in resolved:
@@ -67,10 +81,45 @@ def planned_dates(protocol: Protocol, arm_id: str, enrolment: date,
                                              "runs in a circle: " + " → ".join(chain + (anchor,)))])
         else:
             base = resolve(by_id[anchor], chain + (timepoint.id,))
-        resolved[timepoint.id] = base + timedelta(days=timepoint.offset_days)
+        resolved[timepoint.id] = None if base is None else base + timedelta(days=timepoint.offset_days)
         return resolved[timepoint.id]
 
     return {t.id: resolve(t, ()) for t in protocol.timepoints}
+
+
+def own_planned_dates(protocol: Protocol, arm_id: str, enrolment: date | None,
+                      actual: dict[str, date] | None = None) -> dict[str, date | None]:
+    """Each timepoint's planned date from the protocol and the *other* timepoints' actual dates.
+
+    A dosing session given late moves the follow-ups anchored to it, but not its own planned date
+    (nor its window): that is how a late session is seen to be late.
+
+    Parameters
+    ----------
+    protocol : Protocol
+    arm_id : str
+    enrolment : date or None
+        Without it, dates that need it are ``None`` (:func:`anchored_dates`).
+    actual : dict, optional
+        Timepoint id → the date it actually happened (dosing sessions).
+
+    Returns
+    -------
+    dict
+        Timepoint id → date (or ``None``), in protocol order.
+    """
+    actual = dict(actual or {})
+    if not actual:
+        return anchored_dates(protocol, arm_id, enrolment)
+    shared = anchored_dates(protocol, arm_id, enrolment, actual)
+    out = {}
+    for timepoint in protocol.timepoints:
+        if timepoint.id in actual:
+            others = {k: v for k, v in actual.items() if k != timepoint.id}
+            out[timepoint.id] = anchored_dates(protocol, arm_id, enrolment, others)[timepoint.id]
+        else:
+            out[timepoint.id] = shared[timepoint.id]
+    return out
 
 
 def due_window(timepoint: Timepoint, planned: date) -> tuple[date, date]:
@@ -90,12 +139,12 @@ def due_window(timepoint: Timepoint, planned: date) -> tuple[date, date]:
     return planned - timedelta(days=before), planned + timedelta(days=after)
 
 
-STATUSES = ("done", "upcoming", "due", "overdue", "missed")
+STATUSES = ("done", "deviation", "upcoming", "due", "overdue", "missed")
 
 
 def timeline(protocol: Protocol, arm_id: str, enrolment: date, today: date,
              done: dict[str, date] | None = None, actual: dict[str, date] | None = None,
-             missed_after_days: int = 14) -> list[dict]:
+             missed_after_days: int = 14, deviations: dict[str, list[str]] | None = None) -> list[dict]:
     """Each timepoint's status for one participant on a given day.
 
     Parameters
@@ -107,16 +156,20 @@ def timeline(protocol: Protocol, arm_id: str, enrolment: date, today: date,
     done : dict, optional
         Timepoint id → date of the submitted assessment(s) at that timepoint.
     actual : dict, optional
-        Timepoint id → actual date of events that anchor others (dosing sessions); ``done`` dates
-        anchor too.
+        Timepoint id → actual date of events that anchor others (dosing sessions). ``done`` dates
+        do not: the planned dates stay as the protocol and the dosing sessions set them.
     missed_after_days : int
         Days after the end of the window at which an overdue assessment counts as missed.
+    deviations : dict, optional
+        Timepoint id → the reasons its assessments deviate (:func:`alliance.monitoring.deviations.
+        participant_deviations`); such a timepoint is ``deviation``, never ``done``.
 
     Returns
     -------
     list of dict
         In protocol order: ``timepoint``, ``label``, ``kind``, ``planned``, ``window_start``,
-        ``window_end``, ``done_on`` and ``status`` — ``done``; ``upcoming`` (before its window);
+        ``window_end``, ``done_on``, ``deviations`` (reasons) and ``status`` — ``done``;
+        ``deviation`` (given, but off schedule: the reasons say how); ``upcoming`` (before its window);
         ``due`` (inside its window); ``overdue`` (after the window, up to ``missed_after_days``
         later); ``missed`` (later still).
 
@@ -130,12 +183,14 @@ def timeline(protocol: Protocol, arm_id: str, enrolment: date, today: date,
     [('baseline', 'done'), ('prep', 'due'), ('session1', 'due')]
     """
     done = dict(done or {})
-    anchors = {**(actual or {}), **done}
-    planned = planned_dates(protocol, arm_id, enrolment, anchors)
+    deviations = deviations or {}
+    planned = own_planned_dates(protocol, arm_id, enrolment, actual)
     rows = []
     for timepoint in protocol.timepoints:
         start, end = due_window(timepoint, planned[timepoint.id])
-        if timepoint.id in done:
+        if deviations.get(timepoint.id):
+            status = "deviation"
+        elif timepoint.id in done:
             status = "done"
         elif today < start:
             status = "upcoming"
@@ -147,5 +202,6 @@ def timeline(protocol: Protocol, arm_id: str, enrolment: date, today: date,
             status = "missed"
         rows.append({"timepoint": timepoint.id, "label": timepoint.label, "kind": timepoint.kind,
                      "planned": planned[timepoint.id], "window_start": start, "window_end": end,
-                     "done_on": done.get(timepoint.id), "status": status})
+                     "done_on": done.get(timepoint.id), "deviations": list(deviations.get(timepoint.id, ())),
+                     "status": status})
     return rows

@@ -1,17 +1,20 @@
 """The protocol: the study's design document, one YAML file, read and checked in one place.
 
 A protocol file holds the design (arms, timepoints, instruments per timepoint, doses, derived
-timepoints, identifying columns) and three sections that refer to it: ``alerts:`` (alert rules),
-``analysis:`` (the analysis plan) and ``power:`` (the tests whose power is simulated). Schema:
+timepoints, identifying columns) and four sections that refer to it: ``alerts:`` (alert rules),
+``deviations:`` (what the analysis does with data off schedule), ``analysis:`` (the analysis plan)
+and ``power:`` (the tests whose power is simulated). Schema:
 ``docs/protocol.md`` and ``docs/analysis.md``; the default, ``levin2024.yaml``, reproduces Levin
 et al. (2024).
 
 ============================  ==================================================================
 module                        job
 ============================  ==================================================================
-``protocol.design``           arms, timepoints, doses, derived timepoints; lookups; time order
+``protocol.design``           arms, timepoints (phase: pre_dose/dosing/post_dose), doses, derived
+                              timepoints; lookups; time order
 ``protocol.measure``          the measure grammar ``INSTRUMENT.SCALE@TIMEPOINT`` (:class:`Measure`)
 ``protocol.alerts``           the ``alerts:`` schema (:class:`AlertRule`, :class:`AlertConfig`)
+``protocol.deviations``       the ``deviations:`` schema (:class:`DeviationPolicy`)
 ``protocol.analysis``         the ``analysis:`` schema (:class:`AnalysisPlan`, :class:`AnalysisSpec`)
 ``protocol.power``            the ``power:`` schema (:class:`PowerTest`, :class:`PowerSpec`)
 ``protocol.model``            :class:`Protocol`: the design with its typed sections
@@ -39,7 +42,8 @@ from __future__ import annotations
 
 from .alerts import AlertConfig, AlertRule
 from .analysis import AnalysisPlan, AnalysisSpec, Reference
-from .design import Arm, DerivedTimepoint, Design, Dose, Timepoint
+from .design import PHASES, Arm, DerivedTimepoint, Design, Dose, Timepoint
+from .deviations import DEVIATION_KINDS, DeviationPolicy
 from .errors import ProtocolError
 from .loader import default_protocol, load_protocol, parse_analysis_plan, parse_protocol, write_protocol
 from .measure import Measure, MeasureNameError, measure_name, parse_measure
@@ -47,7 +51,9 @@ from .model import Protocol
 from .power import PowerSpec, PowerTest
 
 __all__ = [
-    "AlertConfig", "AlertRule", "AnalysisPlan", "AnalysisSpec", "Arm", "DerivedTimepoint", "Design", "Dose",
+    "DEVIATION_KINDS", "PHASES",
+    "AlertConfig", "AlertRule", "AnalysisPlan", "AnalysisSpec", "Arm", "DerivedTimepoint", "Design", "DeviationPolicy",
+    "Dose",
     "Measure", "MeasureNameError", "PowerSpec", "PowerTest", "Protocol", "ProtocolError", "Reference", "Timepoint",
     "default_protocol", "load_protocol", "measure_name", "parse_analysis_plan", "parse_measure", "parse_protocol",
     "write_protocol",

@@ -26,6 +26,10 @@ from alliance import instruments as bank
 from .errors import Reader
 
 KINDS = ("baseline", "preparation", "dosing", "integration", "follow_up")
+# Where a timepoint lies relative to dosing: before the first dosing session (its scores are
+# pre-dose: Levin et al. 2024's predictor is the alliance at the last preparation session, before
+# the first dose), a dosing session itself, or after the first dosing session.
+PHASES = ("pre_dose", "dosing", "post_dose")
 DOSE_UNITS = ("mg", "mg/kg", "mg/70kg")
 RULES = ("max", "min", "mean")
 # Anchors that are not timepoints: the participant's enrolment, the start of treatment (enrolment
@@ -68,7 +72,8 @@ class Timepoint:
 
     It is due ``offset_days`` after its ``anchor`` (``enrolment``, ``treatment_start``,
     ``first_dosing``, ``last_dosing`` or another timepoint's id), within ``window_days`` =
-    (days before, days after) that date.
+    (days before, days after) that date. ``declared_phase`` is the ``phase`` the file gave, if
+    any; :attr:`Design.phases` gives every timepoint's phase (declared, or from its place).
     """
 
     id: str
@@ -80,6 +85,7 @@ class Timepoint:
     window_days: tuple[int, int]
     instruments: tuple[str, ...]
     dose: Dose | None = None
+    declared_phase: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,20 @@ class Design:
     @property
     def dosing_timepoints(self) -> tuple[Timepoint, ...]:
         return tuple(t for t in self.timepoints if t.kind == "dosing")
+
+    @cached_property
+    def phases(self) -> dict[str, str]:
+        """Timepoint id → ``pre_dose``, ``dosing`` or ``post_dose`` (:data:`PHASES`).
+
+        A timepoint's declared ``phase``, else its place: a dosing timepoint is ``dosing``, one
+        ordered before the first dosing timepoint ``pre_dose``, any other ``post_dose``. A
+        protocol without dosing timepoints has only ``pre_dose`` timepoints.
+        """
+        dosing = [t.order for t in self.timepoints if t.kind == "dosing"]
+        first = min(dosing) if dosing else float("inf")
+        return {t.id: t.declared_phase or ("dosing" if t.kind == "dosing" else
+                                           "pre_dose" if t.order < first else "post_dose")
+                for t in self.timepoints}
 
     @cached_property
     def timepoint_order(self) -> dict[str, float]:
@@ -206,6 +226,8 @@ class Design:
             if t.dose is not None:
                 entry["dose"] = {"compound": t.dose.compound, "amount": _plain(t.dose.amount),
                                  "unit": t.dose.unit, "session": t.dose.session}
+            if t.declared_phase is not None:  # only when declared: stored protocols keep their hash
+                entry["phase"] = t.declared_phase
             out["timepoints"].append(entry)
         out["derived"] = [{"id": d.id, "label": d.label, "from_timepoints": list(d.from_timepoints),
                            "rule": d.rule} for d in self.derived]
@@ -219,7 +241,8 @@ class Design:
 
 DESIGN_KEYS = ("id", "name", "description", "citation", "arms", "timepoints", "derived", "identifiers")
 _ARM_KEYS = ("id", "label", "start_offset_days", "description")
-_TIMEPOINT_KEYS = ("id", "label", "kind", "order", "anchor", "offset_days", "window_days", "instruments", "dose")
+_TIMEPOINT_KEYS = ("id", "label", "kind", "order", "anchor", "offset_days", "window_days", "instruments", "dose",
+                   "phase")
 _DOSE_KEYS = ("compound", "amount", "unit", "session")
 _DERIVED_KEYS = ("id", "label", "from_timepoints", "rule")
 
@@ -319,6 +342,10 @@ def _parse_timepoints(r: Reader, raw: Any) -> list[Timepoint]:
         if kind is not None and kind not in KINDS:
             r.problem(f"{key}.kind", kind, "is not a timepoint kind", ", ".join(KINDS))
         order = r.integer(t.get("order"), f"{key}.order", i + 1)
+        phase = t.get("phase")
+        if phase is not None and phase not in PHASES:
+            r.problem(f"{key}.phase", phase, "is not a phase", ", ".join(PHASES))
+            phase = None
         offset = _days(r, t.get("offset_days"), f"{key}.offset_days", -MAX_OFFSET_DAYS, MAX_OFFSET_DAYS)
         window = t.get("window_days", [0, 0])
         if (not isinstance(window, list) or len(window) != 2
@@ -356,14 +383,40 @@ def _parse_timepoints(r: Reader, raw: Any) -> list[Timepoint]:
             window_days=(int(window[0]), int(window[1])),
             instruments=tuple(instruments),
             dose=dose,
+            declared_phase=None if phase is None else str(phase),
         ))
     r.unique([t.id for t in timepoints], "timepoints")
+    _check_phases(r, timepoints)
     orders = [t.order for t in timepoints]
     for i, order in enumerate(orders):
         if orders.index(order) != i:
             r.problem(f"timepoints[{i}].order", order, f"is also the order of {timepoints[orders.index(order)].id!r}",
                       "a different whole number for every timepoint")
     return timepoints
+
+
+def _check_phases(r: Reader, timepoints: list[Timepoint]) -> None:
+    """A declared phase agrees with the timepoint's place relative to the dosing timepoints.
+
+    ``dosing`` only for timepoints of kind dosing and every dosing timepoint ``dosing``;
+    ``pre_dose`` only before the first dosing timepoint (a score after a dose cannot be pre-dose);
+    ``post_dose`` only after it.
+    """
+    dosing = [t.order for t in timepoints if t.kind == "dosing"]
+    first = min(dosing) if dosing else None
+    for i, t in enumerate(timepoints):
+        if t.declared_phase is None:
+            continue
+        key = f"timepoints[{i}] ({t.id}).phase"
+        if (t.kind == "dosing") != (t.declared_phase == "dosing"):
+            r.problem(key, t.declared_phase, f"does not fit a timepoint of kind {t.kind!r}",
+                      "dosing for a timepoint of kind dosing and only for it")
+        elif first is not None and t.declared_phase == "pre_dose" and t.order > first:
+            r.problem(key, t.declared_phase, "is given to a timepoint ordered after the first dosing session",
+                      "pre_dose only for timepoints ordered before the first dosing timepoint")
+        elif first is not None and t.declared_phase == "post_dose" and t.order < first:
+            r.problem(key, t.declared_phase, "is given to a timepoint ordered before the first dosing session",
+                      "post_dose only for timepoints ordered after the first dosing timepoint")
 
 
 def _parse_dose(r: Reader, raw: Any, key: str, default_session: int) -> Dose | None:

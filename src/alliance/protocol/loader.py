@@ -22,6 +22,7 @@ from typing import Any
 from .alerts import read_alerts
 from .analysis import AnalysisPlan, read_analysis
 from .design import DESIGN_KEYS, read_design
+from .deviations import read_deviations
 from .errors import ProtocolError, Reader
 from .model import SECTIONS, Protocol
 from .power import read_power
@@ -68,9 +69,12 @@ def _parse(raw: Any, origin: str, defaults: dict[str, Any] | None) -> Protocol:
     alerts = read_alerts(r, top.get("alerts"), design, (defaults or {}).get("alerts"))
     analysis = read_analysis(r, top.get("analysis"), (defaults or {}).get("analysis"))
     power = read_power(r, top.get("power"), design, (defaults or {}).get("power"))
+    # A protocol without the section gets the defaults (after_dosing excluded), not the default
+    # file's section: the defaults are the section's own (alliance.protocol.deviations).
+    deviations = read_deviations(r, top.get("deviations"))
     r.raise_if_any()
     return Protocol(**{name: getattr(design, name) for name in design.__dataclass_fields__},
-                    alerts=alerts, analysis=analysis, power=power, sections=sections)
+                    alerts=alerts, analysis=analysis, power=power, deviations=deviations, sections=sections)
 
 
 def parse_analysis_plan(raw: Any, origin: str = "analysis plan") -> AnalysisPlan:

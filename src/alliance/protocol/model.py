@@ -20,12 +20,13 @@ import yaml
 from .alerts import AlertConfig
 from .analysis import AnalysisPlan
 from .design import Design
+from .deviations import DeviationPolicy
 from .power import PowerSpec
 
 __all__ = ["SECTIONS", "Protocol"]
 
 # The sections after the design, in the order a protocol file lists them.
-SECTIONS = ("alerts", "analysis", "power")
+SECTIONS = ("alerts", "deviations", "analysis", "power")
 
 
 @dataclass(frozen=True)
@@ -40,13 +41,16 @@ class Protocol(Design):
         The analysis plan (:mod:`alliance.protocol.analysis`).
     power : PowerSpec
         The tests ``alliance power`` simulates (:mod:`alliance.protocol.power`).
+    deviations : DeviationPolicy
+        What the analysis does with administrations off schedule (:mod:`alliance.protocol.deviations`).
     sections : dict
-        ``alerts``, ``analysis``, ``power`` as the file wrote them (absent when it did not).
+        ``alerts``, ``deviations``, ``analysis``, ``power`` as the file wrote them (absent when it did not).
     """
 
     alerts: AlertConfig = field(default_factory=lambda: AlertConfig(rules=()))
     analysis: AnalysisPlan | None = None
     power: PowerSpec = field(default_factory=lambda: PowerSpec(tests=()))
+    deviations: DeviationPolicy = field(default_factory=DeviationPolicy)
     sections: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

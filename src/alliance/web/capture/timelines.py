@@ -7,7 +7,9 @@ adds, per timepoint, the state of each instrument's form.
 
 A timepoint is *done* when every instrument it gives has been submitted (its date: the last
 submission); a timepoint without instruments is done when it is a dosing timepoint whose session
-is recorded.
+is recorded. A timepoint with a submitted administration off schedule (taken after the first
+dose though pre-dose, out of its window, out of order: :mod:`alliance.monitoring.deviations`) is
+a *deviation* instead, with the reasons, and never done.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from datetime import date
 from django.utils import timezone
 
 from alliance import instruments as bank
+from alliance.monitoring.deviations import AdministrationTime, participant_deviations
 from alliance.monitoring.schedule import timeline
 from alliance.protocol import Protocol
 
@@ -71,6 +74,7 @@ def participant_timelines(participants, today: date | None = None) -> dict[int, 
     sessions: dict[int, list] = defaultdict(list)
     states: dict[int, dict[str, dict[str, str]]] = defaultdict(lambda: defaultdict(dict))
     submitted_on: dict[int, dict[str, list[date]]] = defaultdict(lambda: defaultdict(list))
+    given: dict[int, list[AdministrationTime]] = defaultdict(list)
     for start in range(0, len(pks), 500):  # SQLite's limit of parameters per statement
         batch = pks[start:start + 500]
         for session in DosingSession.objects.filter(participant_id__in=batch).order_by("participant_id", "session"):
@@ -81,7 +85,8 @@ def participant_timelines(participants, today: date | None = None) -> dict[int, 
             states[pk][code][instrument] = "submitted" if status == Administration.Status.SUBMITTED else "draft"
             if status == Administration.Status.SUBMITTED:
                 submitted_on[pk][code].append(iso_day(administered_at) or today)
-    return {p.pk: _timeline(protocol, p, today, sessions[p.pk], states[p.pk], submitted_on[p.pk])
+                given[pk].append(AdministrationTime(code, instrument, administered_at or None))
+    return {p.pk: _timeline(protocol, p, today, sessions[p.pk], states[p.pk], submitted_on[p.pk], given[p.pk])
             for p in participants}
 
 
@@ -107,8 +112,15 @@ def participant_timeline(participant: Participant, today: date | None = None) ->
 
 
 def _timeline(protocol: Protocol, participant: Participant, today: date, sessions: list,
-              states: dict[str, dict[str, str]], submitted_on: dict[str, list[date]]) -> dict:
+              states: dict[str, dict[str, str]], submitted_on: dict[str, list[date]],
+              given: list[AdministrationTime]) -> dict:
     actual = dosing_dates(protocol, sessions)
+    reasons: dict[str, list[str]] = defaultdict(list)
+    found = participant_deviations(protocol, participant.participant_id, participant.arm.code,
+                                   participant.enrolled_on, given, {s.session: s.date or None for s in sessions})
+    for deviation in found:
+        reasons[deviation.timepoint].append(f"{bank.get(deviation.instrument).short_name} {deviation.reason} "
+                                            f"({deviation.kind.replace('_', ' ')})")
     done = {}
     for timepoint in protocol.timepoints:
         if timepoint.instruments:
@@ -119,7 +131,7 @@ def _timeline(protocol: Protocol, participant: Participant, today: date, session
     rows = []
     if participant.enrolled_on is not None:
         rows = timeline(protocol, participant.arm.code, participant.enrolled_on, today, done=done, actual=actual,
-                        missed_after_days=protocol.alerts.missed_after_days)
+                        missed_after_days=protocol.alerts.missed_after_days, deviations=dict(reasons))
         for row in rows:
             timepoint = protocol.timepoint(row["timepoint"])
             row["day"] = (row["planned"] - participant.enrolled_on).days
@@ -128,4 +140,5 @@ def _timeline(protocol: Protocol, participant: Participant, today: date, session
                 {"id": i, "name": bank.get(i).short_name, "rater": bank.get(i).rater,
                  "state": states[timepoint.id].get(i, "not started")}
                 for i in timepoint.instruments]
-    return {"protocol": protocol, "enrolled_on": participant.enrolled_on, "rows": rows, "dosing_sessions": sessions}
+    return {"protocol": protocol, "enrolled_on": participant.enrolled_on, "rows": rows, "dosing_sessions": sessions,
+            "deviations": found}

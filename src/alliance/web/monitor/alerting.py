@@ -243,7 +243,8 @@ def time_alerts_now(study: Study, participants: list[Participant], timelines: di
     still = {(a.participant_id, a.rule, a.timepoint) for a in found}
     late_rules = {r.id for r in config.rules}
     lapsed = frozenset(alert.pk for key, alert in keys.items()
-                       if alert.is_open and key[1] in late_rules and key[0] in timelines and key not in still)
+                       if alert.is_open and key[1] in late_rules and key[0] in timelines and key not in still
+                       and not _deviates(timelines, key[0], key[2]))
     return TimeAlerts(new, lapsed)
 
 
@@ -333,7 +334,7 @@ def _resolve_late(config: AlertConfig, found: list, stored: dict, timelines: dic
     late_rules = {r.id for r in rules.time_dependent(config).rules}
     stale = [pk for key, (pk, _rule_type, closed) in stored.items()
              if not closed and key[1] in late_rules
-             and key[0] in timelines and key not in still]
+             and key[0] in timelines and key not in still and not _deviates(timelines, key[0], key[2])]
     now = timezone.now()
     for alert in Alert.objects.filter(pk__in=stale).select_related("participant"):
         alert.resolved_at = now
@@ -341,6 +342,16 @@ def _resolve_late(config: AlertConfig, found: list, stored: dict, timelines: dic
         log.changed(alert, {"resolved_at": None}, {"resolved_at": now.isoformat()},
                     label=_label(alert.participant.participant_id, alert.timepoint, alert.rule))
     return len(stale)
+
+
+def _deviates(timelines: dict, participant_id: str, timepoint: str) -> bool:
+    """The assessment came in off schedule: its late alert stays open for a person to look at.
+
+    Before, a prep WAI-SR submitted three weeks after the first dose closed its missed alert as
+    "resolved by itself" (issue 12).
+    """
+    return any(row["timepoint"] == timepoint and row["status"] == "deviation"
+               for row in timelines.get(participant_id, ()))
 
 
 def _scores(study: Study, instruments: set[str]) -> pd.DataFrame:

@@ -32,6 +32,7 @@ from scipy import stats
 
 from alliance import instruments as bank
 from alliance.analysis import Results, resolve_plan
+from alliance.monitoring.schedule import STATUSES
 from alliance.protocol import Measure, Protocol
 from alliance.report import tables
 from alliance.report.labels import Labels
@@ -440,18 +441,19 @@ def completeness(protocol: Protocol, timelines: dict[str, list[dict]]) -> list[d
     Returns
     -------
     list of dict
-        ``timepoint``, ``label``, ``kind``, one count per status, ``expected`` (done + overdue
-        + missed: the participants for whom the timepoint's window has closed or who did it) and
+        ``timepoint``, ``label``, ``kind``, one count per status, ``expected`` (done + deviation
+        + overdue + missed: the participants for whom the timepoint's window has closed or who did it) and
         ``percent`` (done / expected × 100; ``None`` when nobody is expected yet).
     """
-    counts = {t.id: dict.fromkeys(("done", "upcoming", "due", "overdue", "missed"), 0) for t in protocol.timepoints}
+    counts = {t.id: dict.fromkeys(STATUSES, 0) for t in protocol.timepoints}
     for rows in timelines.values():
         for row in rows:
             counts[row["timepoint"]][row["status"]] += 1
     out = []
     for t in protocol.timepoints:
         c = counts[t.id]
-        expected = c["done"] + c["overdue"] + c["missed"]
+        # A deviation was given but off schedule: expected, and not counted as done.
+        expected = c["done"] + c["deviation"] + c["overdue"] + c["missed"]
         out.append({"timepoint": t.id, "label": t.label, "kind": t.kind, **c, "expected": expected,
                     "percent": None if not expected else 100.0 * c["done"] / expected})
     return out
