@@ -235,29 +235,39 @@ def test_access_functions(accounts, web_study):
     assert list(access.studies_for(accounts.monitor)) == [web_study]
 
 
-def test_members_page_adds_a_new_account_with_a_role_and_audits_it(client, accounts, web_study):
+def test_members_page_adds_an_existing_account_with_a_role_and_audits_it(client, accounts, web_study):
+    """An investigator adds an account that exists already (no invitation, no password typed)."""
+    get_user_model().objects.create_user("rater1", password="a long enough passphrase 42")
     client.force_login(accounts.investigator)
     url = reverse("accounts:members", kwargs={"study": STUDY})
     assert client.get(url).status_code == 200
     before = AuditEvent.objects.count()
-    response = client.post(url, {"username": "rater1", "password": "a long enough passphrase 42", "role": "facilitator",
-                                 "facilitator_id": "F9"})
+    response = client.post(url, {"username": "rater1", "role": "facilitator", "facilitator_id": "F9"})
     assert response.status_code == 302
     user = get_user_model().objects.get(username="rater1")
-    assert user.check_password("a long enough passphrase 42")
     assert StudyMembership.objects.get(user=user).role == "facilitator"
     assert m.Facilitator.objects.get(study=web_study, facilitator_id="F9").user == user
     events = AuditEvent.objects.filter(pk__gt=0).order_by("id")[before:]
-    assert {e.model for e in events} == {"accounts.user", "accounts.studymembership", "capture.facilitator"}
+    assert {e.model for e in events} == {"accounts.studymembership", "capture.facilitator"}
     assert all(e.actor == "user:investigator" and "password" not in str(e.new) for e in events)
 
 
-def test_members_page_refuses_a_weak_password(client, accounts):
+def test_members_page_has_no_password_field_and_defaults_to_the_least_privilege(client, accounts):
+    client.force_login(accounts.admin)
+    response = client.get(reverse("accounts:members", kwargs={"study": STUDY}))
+    page = response.content.decode()
+    assert 'type="password"' not in page and 'name="password"' not in page
+    assert response.context["form"]["role"].value() == "monitor"
+    assert response.context["invitation"]["role"].value() == "monitor"
+
+
+def test_an_unknown_username_is_refused_not_created(client, accounts):
     client.force_login(accounts.admin)
     url = reverse("accounts:members", kwargs={"study": STUDY})
-    response = client.post(url, {"username": "weak", "password": "password", "role": "monitor"})
+    response = client.post(url, {"username": "nobody-yet", "password": "a long enough passphrase 42", "role": "monitor"})
     assert response.status_code == 400
-    assert not get_user_model().objects.filter(username="weak").exists()
+    assert b"invite the person by email" in response.content
+    assert not get_user_model().objects.filter(username="nobody-yet").exists()
 
 
 def test_an_investigator_cannot_make_an_admin(client, accounts):

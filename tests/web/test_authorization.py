@@ -56,6 +56,9 @@ MATRIX = [
     ("accounts:two_factor_verify", "POST", "302 302 302 302 302 302 302"),
     ("accounts:members", "GET", "200 200 403 403 403 403 302"),
     ("accounts:members", "POST", "400 400 403 403 403 403 302"),
+    # An invited member's set-password link: the token is the key, not a role; a wrong token is 404 for all.
+    ("accounts:set_password", "GET", "404 404 404 404 404 404 404"),
+    ("accounts:set_password", "POST", "404 404 404 404 404 404 404"),
     ("capture:study_list", "GET", "200 200 200 200 200 200 302"),
     ("capture:study_create", "GET", "200 403 403 403 403 403 302"),
     ("capture:study_create", "POST", "400 403 403 403 403 403 302"),
@@ -154,6 +157,8 @@ def _url(name: str, variant: str, role: str, world) -> str:
         kwargs["alert"] = world["alerts"][participant].pk
     elif name == "monitor:analysis_file":
         kwargs["name"] = "results.json"
+    elif name == "accounts:set_password":
+        kwargs = {"uidb64": "MQ", "token": "cxyz12-0123456789abcdef0123456789abcdef"}
     elif name in ("accounts:login", "accounts:logout", "accounts:two_factor", "accounts:two_factor_verify",
                   "capture:study_list", "capture:study_create"):
         kwargs = {}

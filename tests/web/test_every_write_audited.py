@@ -26,9 +26,9 @@ def test_each_write_view_writes_audit_events(client, accounts, web_study):
 
     steps = [
         ("set up a study", lambda: client.post(reverse("capture:study_create"), {"name": "other", "source": "builtin"})),
-        ("add a member", lambda: client.post(reverse("accounts:members", kwargs={"study": STUDY}),
-                                             {"username": "new-monitor", "password": "a long passphrase for tests",
-                                              "role": "monitor"})),
+        ("invite a member", lambda: client.post(reverse("accounts:members", kwargs={"study": STUDY}),
+                                                {"action": "invite", "invite-email": "new-monitor@example.org",
+                                                 "invite-role": "monitor"})),
         ("enrol", lambda: client.post(reverse("capture:participant_enrol", kwargs={"study": STUDY}),
                                       {"participant_id": "P400", "arm": arm, "enrolled_on": "2024-01-01"})),
         ("edit", lambda: client.post(reverse("capture:participant_edit", kwargs=participant),

@@ -64,6 +64,21 @@ Environment variables
     Default ``false``: a second factor for whoever enrols. See ``alliance.web.accounts.two_factor``.
 ``ALLIANCE_LINK_DAYS``
     Days a participant's private form link stays valid (default 7).
+``ALLIANCE_INVITATION_DAYS``
+    Days an invited member's set-password link works (default 3, Django's own default for a
+    password-reset link: the link is a credential, and resending one is a click on the members
+    page). Becomes ``PASSWORD_RESET_TIMEOUT``; see ``alliance.web.accounts.invitations``.
+``ALLIANCE_EMAIL_HOST``, ``ALLIANCE_EMAIL_PORT``, ``ALLIANCE_EMAIL_HOST_USER``, ``ALLIANCE_EMAIL_HOST_PASSWORD``, ``ALLIANCE_EMAIL_USE_TLS``
+    The SMTP server that sends the site's email (member invitations). With a host, Django's SMTP
+    backend on that host; the port defaults to 587 with ``ALLIANCE_EMAIL_USE_TLS=true``
+    (STARTTLS), else 25; user and password only if the server asks for them. Without a host: the
+    console backend when ``ALLIANCE_DEBUG`` (messages printed on standard output, for a developer's
+    terminal; that includes the invitation link, so never run a real site with debugging on), and
+    otherwise SMTP to ``localhost:25``, the machine's own mail server — never the console, which
+    would put working links into a server's captured output. A send waits at most 10 seconds.
+``ALLIANCE_EMAIL_FROM``
+    The sender of the site's email (default ``alliance@localhost``; set it to an address the mail
+    server accepts for this site).
 ``ALLIANCE_WORDING_DIR``
     A folder of licensed item wording: ``<instrument>.yaml`` mapping item id to text (e.g.
     ``wai_sr_1: "..."``). Without it, forms show the wording the instrument definition includes,
@@ -76,7 +91,8 @@ Security defaults that do not depend on the environment: Argon2id password hashi
 form, session and CSRF cookies ``HttpOnly`` and ``SameSite=Lax``, ``X-Content-Type-Options:
 nosniff``, ``Referrer-Policy: same-origin``, ``X-Frame-Options: DENY`` and a
 ``Content-Security-Policy`` allowing only this site's own scripts, styles and images
-(``alliance.web.accounts.security``). Log lines never hold private link tokens.
+(``alliance.web.accounts.security``). Log lines never hold private link tokens nor set-password
+tokens, and never an email address.
 """
 
 from __future__ import annotations
@@ -120,7 +136,7 @@ def build_settings(environ: Mapping[str, str], *, https: bool | None = None,
         ``HTTPS``, ``LOGIN_MAX_FAILURES``, ``LOGIN_LOCKOUT_MINUTES``,
         ``LOGIN_MAX_FAILURES_PER_ADDRESS``, ``LOGIN_MAX_FAILURES_SITE``, ``REQUIRE_2FA``,
         ``PRIVATE_LINK_DAYS`` and ``WORDING_DIR``; django-axes' and django-otp's (``AXES_*``,
-        ``OTP_*``).
+        ``OTP_*``); Django's ``EMAIL_*``, ``DEFAULT_FROM_EMAIL`` and ``PASSWORD_RESET_TIMEOUT``.
 
     Raises
     ------
@@ -269,6 +285,9 @@ def build_settings(environ: Mapping[str, str], *, https: bool | None = None,
         "OTP_TOTP_THROTTLE_FACTOR": 1,  # seconds; doubled after each wrong code in a row (django-otp)
         "PRIVATE_LINK_DAYS": _positive_int(environ, "ALLIANCE_LINK_DAYS", 7),
         "WORDING_DIR": _path(environ, "ALLIANCE_WORDING_DIR"),
+        # Invitations of members (alliance.web.accounts.invitations) and the email that carries them.
+        "PASSWORD_RESET_TIMEOUT": _positive_int(environ, "ALLIANCE_INVITATION_DAYS", 3) * 24 * 60 * 60,
+        **_email_settings(environ, debug),
         # Logs go to standard error through a filter that blanks private link tokens; request logs carry
         # paths only (participant ids are pseudonyms), never form values, names or passwords.
         "LOGGING": {
@@ -387,6 +406,23 @@ def owner_database(url: str, serving: dict) -> dict:
                                    "DATABASE_URL must name the app role, a different role than the owner")
     owner["TEST"] = {"MIRROR": "default"}
     return owner
+
+
+def _email_settings(environ: Mapping[str, str], debug: bool) -> dict[str, Any]:
+    """Django's ``EMAIL_*`` settings from ``ALLIANCE_EMAIL_*`` (module docstring: the defaults and why)."""
+    host = environ.get("ALLIANCE_EMAIL_HOST", "").strip()
+    use_tls = _truthy(environ, "ALLIANCE_EMAIL_USE_TLS")
+    smtp = "django.core.mail.backends.smtp.EmailBackend"
+    return {
+        "EMAIL_BACKEND": smtp if host or not debug else "django.core.mail.backends.console.EmailBackend",
+        "EMAIL_HOST": host or "localhost",
+        "EMAIL_PORT": _positive_int(environ, "ALLIANCE_EMAIL_PORT", 587 if use_tls else 25),
+        "EMAIL_HOST_USER": environ.get("ALLIANCE_EMAIL_HOST_USER", ""),
+        "EMAIL_HOST_PASSWORD": environ.get("ALLIANCE_EMAIL_HOST_PASSWORD", ""),
+        "EMAIL_USE_TLS": use_tls,
+        "EMAIL_TIMEOUT": 10,
+        "DEFAULT_FROM_EMAIL": environ.get("ALLIANCE_EMAIL_FROM", "").strip() or "alliance@localhost",
+    }
 
 
 def _data_dir(environ: Mapping[str, str]) -> Path:

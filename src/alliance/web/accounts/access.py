@@ -165,6 +165,15 @@ def can_manage_members(user, study) -> bool:
     return role_in(user, study) in ("admin", "investigator")
 
 
+def can_invite(user, study) -> bool:
+    """Whether the user may invite new people by email, creating their accounts (admins only).
+
+    Investigators add existing accounts to the study; a new account on the site is an
+    administrator's decision (:mod:`alliance.web.accounts.invitations`).
+    """
+    return role_in(user, study) == Role.ADMIN
+
+
 def roles_assignable(user, study) -> tuple[str, ...]:
     """The roles the user may give others in the study: admins any, investigators all but admin."""
     role = role_in(user, study)

@@ -1,10 +1,11 @@
-"""Forms of the accounts app: logging in, a second-factor code, adding a person to a study."""
+"""Forms of the accounts app: logging in, a second-factor code, inviting a person or adding an account to a study."""
 
 from __future__ import annotations
 
 from django import forms
-from django.contrib.auth import get_user_model, password_validation
+from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 
 from .models import Role
@@ -35,14 +36,15 @@ class TokenForm(forms.Form):
 
 
 class MemberForm(forms.Form):
-    """Give a person a role in a study: an existing account, or a new one with a password."""
+    """Give an existing account a role in a study (no invitation: they log in as they do already).
 
-    username = forms.CharField(max_length=150, help_text="An existing account, or a new one to create.",
+    The role starts at ``monitor``, the least privilege (read-only, de-identified); see
+    :mod:`alliance.web.accounts.access`.
+    """
+
+    username = forms.CharField(max_length=150, help_text="An existing account. To add someone new, invite them above.",
                                widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "none"}))
-    password = forms.CharField(required=False, strip=False,
-                               widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-                               help_text="Only for a new account: at least 12 characters, not a common password.")
-    role = forms.ChoiceField(choices=Role.choices)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.MONITOR)
     facilitator_id = forms.CharField(
         required=False, max_length=100,
         help_text="For a facilitator: the study's facilitator id (e.g. F1) to link this account to; "
@@ -50,23 +52,68 @@ class MemberForm(forms.Form):
 
     def __init__(self, *args, roles: tuple[str, ...], **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["role"].choices = [(value, label) for value, label in Role.choices if value in roles]
+        self.fields["role"].choices = _role_choices(roles)
         self.user = None
 
     def clean(self):
         cleaned = super().clean()
         username = (cleaned.get("username") or "").strip()
-        model = get_user_model()
-        self.user = model.objects.filter(username=username).first()
-        if self.user is None:
-            password = cleaned.get("password") or ""
-            if not password:
-                self.add_error("password", "There is no account with this username; give a password to create it.")
-            else:
-                try:
-                    password_validation.validate_password(password, model(username=username))
-                except ValidationError as error:
-                    self.add_error("password", error)
-        if cleaned.get("role") == Role.FACILITATOR and not (cleaned.get("facilitator_id") or "").strip():
-            self.add_error("facilitator_id", "A facilitator account is linked to the study's facilitator id.")
+        self.user = get_user_model().objects.filter(username=username).first()
+        if username and self.user is None:
+            self.add_error("username", "There is no account with this username: invite the person by email instead.")
+        _check_facilitator(self, cleaned)
         return cleaned
+
+
+class InvitationForm(forms.Form):
+    """Invite a new person by email: they receive a link to choose their own password.
+
+    The username defaults to the part of the address before the ``@``
+    (:func:`~alliance.web.accounts.invitations.username_from_email`). An address that an account
+    has already is refused: that person is added by username, without a new invitation.
+    """
+
+    email = forms.EmailField(max_length=254, help_text="The link to choose a password is sent here.",
+                             widget=forms.EmailInput(attrs={"autocomplete": "off"}))
+    username = forms.CharField(
+        required=False, max_length=150, validators=[UnicodeUsernameValidator()],
+        help_text="Leave empty to use the part of the email address before the @.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "none"}))
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.MONITOR, required=False,
+                             help_text="Monitor (read-only, de-identified) unless you choose more.")
+    facilitator_id = forms.CharField(required=False, max_length=100,
+                                     help_text="For a facilitator: the study's facilitator id (e.g. F1).")
+
+    def __init__(self, *args, roles: tuple[str, ...], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = _role_choices(roles)
+
+    def clean(self):
+        from .invitations import username_from_email
+
+        cleaned = super().clean()
+        if "role" not in self.errors:
+            cleaned["role"] = cleaned.get("role") or Role.MONITOR  # not said: the least privilege
+        email = (cleaned.get("email") or "").strip()
+        model = get_user_model()
+        if email and model.objects.filter(email__iexact=email).exists():
+            self.add_error("email", "An account has this email address already: add it by its username below "
+                                    "(no new invitation is needed).")
+        username = (cleaned.get("username") or "").strip()
+        if not username and email:
+            username = username_from_email(email)
+        elif username and model.objects.filter(username=username).exists():
+            self.add_error("username", "This username is taken: choose another, or add that account below.")
+        cleaned["username"] = username
+        _check_facilitator(self, cleaned)
+        return cleaned
+
+
+def _role_choices(roles: tuple[str, ...]) -> list[tuple[str, str]]:
+    # The least privilege first, so that the list reads from "sees least" to "may do everything".
+    return [(value, label) for value, label in reversed(Role.choices) if value in roles]
+
+
+def _check_facilitator(form: forms.Form, cleaned: dict) -> None:
+    if cleaned.get("role") == Role.FACILITATOR and not (cleaned.get("facilitator_id") or "").strip():
+        form.add_error("facilitator_id", "A facilitator account is linked to the study's facilitator id.")

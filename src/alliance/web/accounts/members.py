@@ -1,8 +1,10 @@
 """Accounts and study memberships, created and changed with their audit events.
 
-Used by the members page, by ``alliance createadmin`` and by the demo seed, so that an account
-made any of these ways is made the same way and shows up in the audit trail. Audit events of
-accounts hold the username and roles, never a password or its hash.
+Used by the members page (memberships), by ``alliance createadmin`` and by the demo seed (accounts
+with a password their own user gives), so that an account made any of these ways is made the same
+way and shows up in the audit trail. Audit events of accounts hold the username and roles, never a
+password or its hash. A person added from the members page is invited instead and chooses their own
+password (:mod:`alliance.web.accounts.invitations`).
 
 A study's facilitator records (``capture.Facilitator``) are reached through ``study.facilitators``:
 the capture app imports this module, so this one imports none of capture's.

@@ -10,7 +10,8 @@ Django's own middleware already sends ``X-Content-Type-Options``, ``Referrer-Pol
   ``<script>`` or ``style=""``: behaviour is in ``static/alliance/alliance.js`` and htmx, styles in
   ``static/alliance/alliance.css``.
 - :class:`RedactPrivateLinks`: a logging filter that blanks the token of a participant's private
-  form link (``/f/<token>/``) in every log line, so that a log file never holds a working link.
+  form link (``/f/<token>/``) and of an invited member's set-password link
+  (``/welcome/<uidb64>/<token>/``) in every log line, so that a log file never holds a working link.
 """
 
 from __future__ import annotations
@@ -65,13 +66,15 @@ class NoStoreMiddleware:
         return response
 
 
-# The private form path and its token (secrets.token_urlsafe: letters, digits, "-" and "_").
+# The private form path and its token (secrets.token_urlsafe: letters, digits, "-" and "_"), and an
+# invited member's set-password path (/welcome/<uidb64>/<token>/, Django's password-reset token).
 _PRIVATE_LINK = re.compile(r"(/f/)[A-Za-z0-9_-]{8,}")
+_SET_PASSWORD_LINK = re.compile(r"(/welcome/)[A-Za-z0-9_-]+/[A-Za-z0-9-]+")
 
 
 def redact(text: str) -> str:
-    """Blank private link tokens in a text: ``/f/abc…/`` becomes ``/f/[token]/``."""
-    return _PRIVATE_LINK.sub(r"\1[token]", text)
+    """Blank link tokens in a text: ``/f/abc…/`` becomes ``/f/[token]/``, ``/welcome/MQ/c3…/`` ``/welcome/[token]/``."""
+    return _SET_PASSWORD_LINK.sub(r"\1[token]", _PRIVATE_LINK.sub(r"\1[token]", text))
 
 
 class RedactPrivateLinks(logging.Filter):

@@ -1,4 +1,5 @@
-"""Log in (password, then a second factor where there is one), log out, and the members of a study."""
+"""Log in (password, then a second factor where there is one), log out, the members of a study, and an
+invited member's set-password page."""
 
 from __future__ import annotations
 
@@ -9,17 +10,18 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.shortcuts import redirect, render, resolve_url
+from django.urls import reverse_lazy
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from alliance.web.audit.log import AuditLog
 
-from . import access, two_factor
-from .forms import LoginForm, MemberForm, TokenForm
-from .members import create_user, remove_membership, set_membership
+from . import access, invitations, two_factor
+from .forms import InvitationForm, LoginForm, MemberForm, TokenForm
+from .members import remove_membership, set_membership
 from .models import StudyMembership
 from .signals import audit_second_factor
 
@@ -152,16 +154,23 @@ class LogoutView(auth_views.LogoutView):
 
 @access.study_view(roles=("admin", "investigator"), write=True)
 def members(request, study):
-    """List a study's members; add a person with a role, change a role or remove a member."""
+    """List a study's members; invite a person by email, add an account, change a role, resend or remove.
+
+    Admins invite (:mod:`~alliance.web.accounts.invitations`): nobody types another person's
+    password here. Admins and investigators add existing accounts and change roles, within
+    :func:`~alliance.web.accounts.access.roles_assignable`.
+    """
     assignable = access.roles_assignable(request.user, study)
+    may_invite = access.can_invite(request.user, study)
     form = MemberForm(roles=assignable)
-    if request.method == "POST":
-        if request.POST.get("action") == "remove":
-            membership = StudyMembership.objects.select_related("user").filter(
-                study=study, pk=request.POST.get("membership")).first()
-            if membership is None:
-                messages.error(request, "That member is no longer in the study.")
-                return redirect("accounts:members", study=study.name)
+    invitation = InvitationForm(roles=assignable, prefix="invite") if may_invite else None
+    action = request.POST.get("action") if request.method == "POST" else None
+    if action in ("remove", "resend"):
+        membership = StudyMembership.objects.select_related("user").filter(
+            study=study, pk=request.POST.get("membership")).first()
+        if membership is None:
+            messages.error(request, "That member is no longer in the study.")
+        elif action == "remove":
             if membership.role not in assignable:
                 raise PermissionDenied("your role cannot remove this member")
             with transaction.atomic():
@@ -169,24 +178,45 @@ def members(request, study):
                 remove_membership(membership, log)
                 log.write()
             messages.success(request, f"{membership.user.get_username()} is no longer a member of {study.name}.")
-            return redirect("accounts:members", study=study.name)
+        else:
+            if not may_invite:
+                raise PermissionDenied("only administrators send invitations")
+            _send(request, study, membership.user, membership.role, resent=True)
+        return redirect("accounts:members", study=study.name)
+    if action == "invite":
+        if not may_invite:
+            raise PermissionDenied("only administrators invite new people")
+        invitation = InvitationForm(request.POST, roles=assignable, prefix="invite")
+        if invitation.is_valid():
+            data = invitation.cleaned_data
+            try:
+                with transaction.atomic():
+                    log = AuditLog(actor=actor_of(request.user), user=request.user, study=study)
+                    user = invitations.invite_user(data["username"], data["email"], log)
+                    set_membership(user, study, data["role"], log, facilitator_id=data.get("facilitator_id") or "")
+                    log.write()
+            except ValueError as error:
+                invitation.add_error(None, str(error))
+            else:
+                _send(request, study, user, data["role"])
+                return redirect("accounts:members", study=study.name)
+    elif request.method == "POST":
         form = MemberForm(request.POST, roles=assignable)
         if form.is_valid():
             data = form.cleaned_data
-            existing = StudyMembership.objects.filter(study=study, user=form.user).first() if form.user else None
+            existing = StudyMembership.objects.filter(study=study, user=form.user).first()
             if existing is not None and existing.role not in assignable:
                 raise PermissionDenied("your role cannot change this member")
             try:
                 with transaction.atomic():
                     log = AuditLog(actor=actor_of(request.user), user=request.user, study=study)
-                    user = form.user or create_user(data["username"], data["password"], log)
-                    set_membership(user, study, data["role"], log, facilitator_id=data.get("facilitator_id") or "")
+                    set_membership(form.user, study, data["role"], log, facilitator_id=data.get("facilitator_id") or "")
                     log.write()
-            except (ValueError, ValidationError) as error:
-                form.add_error(None, error.messages if isinstance(error, ValidationError) else str(error))
+            except ValueError as error:
+                form.add_error(None, str(error))
             else:
                 access.forget_roles(request.user)
-                messages.success(request, f"{user.get_username()} is now {data['role']} of {study.name}.")
+                messages.success(request, f"{form.user.get_username()} is now {data['role']} of {study.name}.")
                 return redirect("accounts:members", study=study.name)
     memberships = (StudyMembership.objects.filter(study=study).select_related("user")
                    .order_by("role", "user__username"))
@@ -195,6 +225,59 @@ def members(request, study):
             "facilitator_id", "user_id"):
         linked.setdefault(user_id, []).append(facilitator_id)
     rows = [{"membership": m, "facilitators": ", ".join(linked.get(m.user_id, [])),
+             "pending": invitations.is_pending(m.user),
+             "resendable": may_invite and invitations.is_pending(m.user),
              "removable": m.role in assignable and m.user_id != request.user.pk} for m in memberships]
-    return render(request, "accounts/members.html", {"study": study, "rows": rows, "form": form},
-                  status=400 if request.method == "POST" and form.errors else 200)
+    failed = request.method == "POST" and (form.errors or (invitation is not None and invitation.errors))
+    return render(request, "accounts/members.html",
+                  {"study": study, "rows": rows, "form": form, "invitation": invitation,
+                   "days": invitations.valid_days()},
+                  status=400 if failed else 200)
+
+
+def _send(request, study, user, role: str, *, resent: bool = False) -> None:
+    """Send (or resend) an invitation and say how it went, on the members page."""
+    name = user.get_username()
+    if not invitations.is_pending(user):
+        messages.error(request, f"{name} has chosen a password already (or has no email address): "
+                                "there is no invitation to send.")
+        return
+    try:
+        invitations.send_invitation(request, user, study, role, actor=actor_of(request.user), resent=resent)
+    except invitations.InvitationNotSent as error:
+        messages.error(request, f"{name} is a member of {study.name}, but the invitation email could not be sent "
+                                f"({error}). Check the site's email settings (docs/security.md, \"Inviting "
+                                "members\"), then use “Resend invitation”.")
+    else:
+        messages.success(request, f"{name} is {role} of {study.name}; an email with a link to choose a password "
+                                  f"is on its way (the link works for {invitations.valid_days()} days).")
+
+
+class SetPasswordView(auth_views.PasswordResetConfirmView):
+    """An invited member chooses their password (Django's ``PasswordResetConfirmView``).
+
+    Django moves the token from the URL into the session and redirects to a URL without it, so that
+    it reaches neither the browser's history nor a ``Referer``. The password is checked with
+    ``AUTH_PASSWORD_VALIDATORS`` (Django's ``SetPasswordForm``); the member is then sent to log in,
+    which also shows that they know it. A used, expired or foreign link is answered with 404.
+    """
+
+    template_name = "accounts/set_password.html"
+    token_generator = invitations.invitation_tokens
+    success_url = reverse_lazy("accounts:login")
+    post_reset_login = False
+
+    def form_valid(self, form):
+        with transaction.atomic():
+            response = super().form_valid(form)
+            invitations.record_password_set(form.user)
+        messages.success(self.request, f"Your password is set, {form.user.get_username()}: log in with it now.")
+        return response
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "days": invitations.valid_days()}
+
+    def render_to_response(self, context, **kwargs):
+        if not context.get("validlink"):
+            kwargs["status"] = 404
+        return super().render_to_response(context, **kwargs)
