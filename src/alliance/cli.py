@@ -187,8 +187,34 @@ def analyze(
         except LookupError as exc:
             _fail(str(exc))
         hashes = None
+    _print_deviations(trial)
     paths = _analyze_and_report(trial, out, hashes, seed)
     console.print(f"wrote {paths['results']}, {paths['html']} and {paths['pdf']}")
+
+
+def _print_deviations(trial) -> None:
+    """Warnings about the data: participants without any answer, protocol deviations (the data are kept)."""
+    from collections import Counter
+
+    from alliance.monitoring.deviations import find_deviations
+
+    empty = sorted(set(trial.participants["participant_id"].astype(str)) - set(trial.responses["participant_id"].astype(str)))
+    if empty:
+        errors.print(f"warning: {len(empty)} participant(s) without any answer: {', '.join(empty[:10])}"
+                     + (" …" if len(empty) > 10 else "") + " (enrolled, in no analysis)", highlight=False, markup=False)
+    found = find_deviations(trial.protocol, trial.participants, trial.responses, trial.dosing_sessions)
+    if not found:
+        return
+    policy = trial.protocol.deviations
+    counts = Counter((d.kind, policy.action(d.kind)) for d in found)
+    parts = [f"{n} {kind.replace('_', ' ')} ({'excluded from' if action == 'exclude' else 'included in'} the analysis)"
+             for (kind, action), n in sorted(counts.items())]
+    excluded = [d for d in found if policy.action(d.kind) == "exclude"]
+    first = (excluded or found)[0]
+    errors.print(f"warning: {len(found)} protocol deviation(s): " + "; ".join(parts)
+                 + f". {'First excluded' if excluded else 'First'}: {first.participant_id} {first.timepoint} "
+                 f"{first.instrument} {first.reason}. All are listed in results.json (deviations); the data are kept.",
+                 highlight=False, markup=False)
 
 
 @app.command()
@@ -324,8 +350,8 @@ def power(
 
 # -- storage: `alliance import` / `alliance export` (the database is set by DATABASE_URL) --------
 
-_STORAGE_KINDS = ("study", "arms", "timepoints", "facilitators", "participants", "dosing_sessions",
-                  "administrations", "responses")
+_STORAGE_KINDS = ("study", "arms", "timepoints", "facilitators", "participants", "alerts", "enrolment_dates",
+                  "dosing_sessions", "administrations", "responses")
 
 
 def _storage(**settings):
@@ -373,6 +399,7 @@ def import_(
         study = formats.read_study(directory, fmt)
     except StudyDataError as exc:
         _fail(str(exc))
+    _print_deviations(study)
     storage = _storage()
     try:
         summary = storage.import_study(study, study_name, actor="cli:import", allow_deletions=allow_deletions,

@@ -186,7 +186,7 @@ def test_cli_protocol_show_default_and_file(tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["protocol", "show"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    for text in ("immediate", "delayed", "post_session1", "month12", "mg/70kg psilocybin", "peak",
+    for text in ("immediate", "delayed", "post_session1", "month12", "mg/70kg", "psilocybin", "pre-dose", "post-dose", "after dosing excluded", "peak",
                  "meq30, insight, ebi", "wai_sr, grid_hamd17", "session2 +28 d"):
         assert text in result.output
     raw = default_protocol().to_dict()

@@ -92,8 +92,10 @@ def make_study(n_participants: int = 6, seed: int = 7) -> Study:
     responses = pd.DataFrame(rows, columns=["participant_id", "timepoint", "instrument", "item", "value", "rater",
                                             "administered_at"])
     dosing = pd.DataFrame(
-        [(pid, t.dose.session, f"2024-0{2 + t.dose.session}-01", t.dose.compound, t.dose.amount, t.dose.unit)
-         for pid in pids for t in protocol.dosing_timepoints],
+        # each session on the day its forms were filled in, after the pre-dose assessments
+        [(pid, t.dose.session, f"2024-{1 + t.order:02d}-{10 + number:02d}", t.dose.compound, t.dose.amount,
+          t.dose.unit)
+         for number, pid in enumerate(pids) for t in protocol.dosing_timepoints],
         columns=["participant_id", "session", "date", "compound", "amount", "unit"])
     study = Study(protocol, participants, sort_responses(responses, protocol, pids), dosing)
     study.validate()

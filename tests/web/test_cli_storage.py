@@ -242,3 +242,19 @@ def test_kill_9_in_the_middle_of_an_import_leaves_the_study_as_it_was(using, stu
     assert alliance("import", str(edited), "--study", "levin", "--allow-deletions", env=env).returncode == 0
     assert alliance("export", "levin", "--out", str(tmp_path / "after"), env=env).returncode == 0
     assert (tmp_path / "after" / "responses.csv").read_bytes() == (edited / "responses.csv").read_bytes()
+
+
+@pytest.mark.django_db
+def test_import_warns_of_protocol_deviations_and_keeps_the_data(tmp_path):
+    from .conftest import make_study
+
+    study = make_study()
+    responses = study.responses.copy()
+    late = (responses["participant_id"] == "P001") & (responses["timepoint"] == "prep")
+    responses.loc[late, "administered_at"] = "2024-12-01"  # P001's session 1 is on 2024-04-10
+    save(Study(study.protocol, study.participants, responses, study.dosing_sessions), tmp_path / "late")
+    result = runner.invoke(app, ["import", str(tmp_path / "late"), "--study", "late", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "protocol deviation(s)" in result.output and "after dosing (excluded from the analysis)" in result.output
+    assert "P001 prep" in result.output and "results.json" in result.output
+    assert load(tmp_path / "late").responses["administered_at"][late].eq("2024-12-01").all()

@@ -251,7 +251,13 @@ def test_grid_hamd_is_rated_in_the_app_by_the_participants_facilitator(client, a
     assert submitted == [found]
     event = AuditEvent.objects.filter(model="capture.administration", action="change").latest("id")
     assert event.actor == "user:facilitator" and event.user_id == accounts.facilitator.pk
-    # The timeline shows the baseline done.
+    # Rated today, 20 days after enrolment: outside the baseline window (0 to 14 days), so the
+    # timeline shows it off schedule with its reason, not done (issue 12) ...
+    detail = client.get(reverse("capture:participant_detail", kwargs={"study": STUDY, "participant": NEW}))
+    baseline = {r["timepoint"]: r for r in detail.context["rows"]}["baseline"]
+    assert baseline["status"] == "deviation" and "(out of window)" in baseline["deviations"][0]
+    # ... and done for a participant enrolled 5 days ago.
+    m.Participant.objects.filter(participant_id=NEW).update(enrolled_on=timezone.localdate() - timedelta(days=5))
     detail = client.get(reverse("capture:participant_detail", kwargs={"study": STUDY, "participant": NEW}))
     assert {r["timepoint"]: r["status"] for r in detail.context["rows"]}["baseline"] == "done"
 

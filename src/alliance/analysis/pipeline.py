@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from alliance import __version__, instruments, stats
+from alliance.monitoring.deviations import find_deviations
 from alliance.protocol import AnalysisPlan, Measure, parse_analysis_plan
 from alliance.stats.results import to_plain
 
@@ -74,7 +75,9 @@ def run_analysis(
     -------
     Results
         Sections ``alliance_change, correlations, partial_correlations, mediation, mixed_models,
-        outcomes, reliability, provenance``.
+        outcomes, reliability, deviations, provenance``. Administrations the protocol's
+        ``deviations:`` section excludes (by default a pre-dose assessment taken after the first
+        dose) are left out before anything is scored.
 
     Raises
     ------
@@ -89,6 +92,7 @@ def run_analysis(
     if seed is not None:
         plan = dataclasses.replace(plan, seed=int(seed))
     resolved = resolve_plan(plan, protocol)
+    deviations, study, excluded = _apply_deviations(study)
     run = _Run(study, resolved)
     for analysis in resolved.analyses:
         run.dispatch(analysis)
@@ -102,6 +106,11 @@ def run_analysis(
         "protocol_sha256": getattr(protocol, "sha256", None),
         "inputs": dict(input_hashes or {}),
         "n_participants": int(len(study.participants)),
+        # Enrolled but without a single answer: counted in n_participants, in no analysis.
+        "participants_without_data": sorted(set(study.participants[PARTICIPANT].astype(str))
+                                            - set(study.responses[PARTICIPANT].astype(str))),
+        "deviations": {"found": len(deviations), "administrations_excluded": excluded,
+                       "policy": protocol.deviations.to_dict()},
         "arms": list(resolved.arms),
         "p_adjust": plan.p_adjust,
         "families": families,
@@ -112,7 +121,32 @@ def run_analysis(
         "pandas": pd.__version__,
         "plan": resolved.to_dict(),
     }
-    return Results(**{name: tuple(entries) for name, entries in run.sections.items()}, provenance=provenance)
+    return Results(**{name: tuple(entries) for name, entries in run.sections.items()}, deviations=tuple(deviations),
+                   provenance=provenance)
+
+
+def _apply_deviations(study):
+    """The study's deviations, the study without the administrations the protocol excludes, their count.
+
+    An administration is excluded when any of its deviations is of a kind the protocol's
+    ``deviations:`` section excludes (by default ``after_dosing``): its answers are left out
+    before anything is scored, so every n of every analysis reflects it.
+    """
+    protocol = study.protocol
+    found = find_deviations(protocol, study.participants, study.responses, study.dosing_sessions)
+    excluded = {(d.participant_id, d.timepoint, d.instrument) for d in found
+                if protocol.deviations.action(d.kind) == "exclude"}
+    entries = []
+    for d in found:
+        key = (d.participant_id, d.timepoint, d.instrument)
+        entries.append(d.to_dict("exclude" if key in excluded else "include"))
+    if not excluded:
+        return entries, study, 0
+    responses = study.responses
+    keys = pd.MultiIndex.from_frame(responses[["participant_id", "timepoint", "instrument"]].astype(str))
+    drop = keys.isin(list(excluded))
+    kept = dataclasses.replace(study, responses=responses[~drop].reset_index(drop=True))
+    return entries, kept, len(excluded)
 
 
 def _skip_reason(error: Exception) -> str:

@@ -23,8 +23,11 @@ SECTIONS = (
     "mixed_models",
     "outcomes",
     "reliability",
+    "deviations",
     "provenance",
 )
+# Sections that results.json files written before they existed lack (read back as empty).
+_ADDED_LATER = ("deviations",)
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,11 @@ class Results:
     reliability : tuple of dict
         ``analysis, instrument, scale, timepoint, k, n, n_complete, alpha, std_alpha, ci_low,
         ci_high, omega_total, omega_converged``.
+    deviations : tuple of dict
+        One per administration off schedule and kind (:mod:`alliance.monitoring.deviations`):
+        ``participant_id, timepoint, instrument, administered_at, kind, window_open, window_close,
+        reason, action`` (``excluded``: its scores counted as missing in every analysis, as the
+        protocol's ``deviations:`` section says; ``included``: analysed as scheduled).
     provenance : dict
         ``package, version, created_utc, seed, protocol_sha256, protocol_id, inputs`` (name →
         sha256), ``p_adjust, families`` and the resolved ``plan`` (with measures it ``dropped``).
@@ -65,6 +73,7 @@ class Results:
     mixed_models: tuple[dict[str, Any], ...] = ()
     outcomes: tuple[dict[str, Any], ...] = ()
     reliability: tuple[dict[str, Any], ...] = ()
+    deviations: tuple[dict[str, Any], ...] = ()
     provenance: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -78,11 +87,11 @@ class Results:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Results:
         """Rebuild from the mapping of :meth:`to_dict` (e.g. a ``results.json`` read back)."""
-        missing = [name for name in SECTIONS if name not in data]
+        missing = [name for name in SECTIONS if name not in data and name not in _ADDED_LATER]
         if missing:
             raise ValueError(f"results are missing section(s) {missing}; sections are {', '.join(SECTIONS)}")
         return cls(
-            **{name: tuple(data[name]) for name in SECTIONS if name != "provenance"},
+            **{name: tuple(data.get(name, ())) for name in SECTIONS if name != "provenance"},
             provenance=dict(data["provenance"]),
         )
 

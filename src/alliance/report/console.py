@@ -110,14 +110,18 @@ def print_protocol(console: Console, protocol) -> None:
         arms.add_row(arm.id, arm.label, f"day {arm.start_offset_days} after enrolment")
     console.print(arms)
     timepoints = Table(title="Timepoints")
-    for column in ("order", "timepoint", "label", "kind", "when", "window (days)", "instruments", "dose"):
+    for column in ("order", "timepoint", "label", "kind", "phase", "when", "window (days)", "instruments", "dose"):
         timepoints.add_column(column)
     for t in protocol.timepoints:
         when = t.anchor if t.offset_days == 0 else f"{t.anchor} {t.offset_days:+d} d"
         window = f"−{t.window_days[0]} / +{t.window_days[1]}"
-        timepoints.add_row(str(t.order), t.id, t.label, t.kind, when, window, ", ".join(t.instruments),
-                           t.dose.describe() if t.dose else "")
+        timepoints.add_row(str(t.order), t.id, t.label, t.kind, protocol.phases[t.id].replace("_", "-"), when, window,
+                           ", ".join(t.instruments), t.dose.describe() if t.dose else "")
     console.print(timepoints)
+    policy = protocol.deviations
+    console.print("Deviations (" + ("this file" if "deviations" in protocol.sections else "the defaults") + "): "
+                  + "; ".join(f"{kind.replace('_', ' ')} {policy.action(kind)}d" for kind in policy.actions)
+                  + ("; administered_at required" if policy.require_dates else ""), highlight=False)
     if protocol.derived:
         derived = Table(title="Derived timepoints")
         for column in ("timepoint", "label", "rule", "from", "instruments"):

@@ -123,6 +123,20 @@ def build_document(study, results) -> Document:
     section.blocks.append(FigureBlock("participant_flow", "Participant flow: assessed at each timepoint, by arm.",
                                       figures.participant_flow(study)))
     section.blocks.append(TableBlock("Participants assessed per timepoint", tables.flow_table(flow, labels, arm_labels)))
+    deviations = list(getattr(results, "deviations", ()))
+    if deviations:
+        excluded = {(d["participant_id"], d["timepoint"], d["instrument"]) for d in deviations
+                    if d["action"] == "excluded"}
+        section.blocks.append(
+            f"Protocol deviations: {len(deviations)} (administrations taken off the protocol's schedule). "
+            f"{len(excluded)} administration{'' if len(excluded) == 1 else 's'} excluded from every analysis as "
+            "the protocol's deviations section says (a pre-dose assessment taken after the first dose is never "
+            "counted as pre-dose); the others are analysed as scheduled. Participants and dates are listed in "
+            "results.json (deviations).")
+        section.blocks.append(TableBlock("Protocol deviations", tables.deviations_table(deviations, labels)))
+    else:
+        section.blocks.append("No protocol deviations: every dated administration was within its window, in "
+                              "order, and no pre-dose assessment was taken after a dose.")
     sections.append(section)
 
     # -- descriptives ----------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from typing import Any
 
 import pandas as pd
 
+from alliance import instruments
+
 from . import apa
 from .labels import Labels
 
@@ -18,6 +20,7 @@ __all__ = [
     "alliance_change_table",
     "correlation_table",
     "descriptives_table",
+    "deviations_table",
     "flow_table",
     "mediation_table",
     "mixed_model_table",
@@ -66,6 +69,27 @@ def flow_table(completeness: pd.DataFrame, labels: Labels, arm_labels: dict[str,
     for arm in arms:
         out[arm_labels.get(arm, "All" if arm == "all" else arm)] = wide[arm].to_numpy()
     return out
+
+
+_DEVIATION_WORDS = {"after_dosing": "after the first dose (pre-dose timepoint)", "out_of_window": "outside its window",
+                    "out_of_order": "before an earlier timepoint", "undated": "without a date"}
+
+
+def deviations_table(entries, labels: Labels) -> pd.DataFrame:
+    """Protocol deviations counted per timepoint, instrument, kind and action (no ids, no dates).
+
+    The report is read by monitors too: the per-administration list, with participant ids and
+    dates, is in ``results.json`` (``deviations``).
+    """
+    rows: dict[tuple[str, str, str, str], int] = {}
+    for entry in entries:
+        key = (entry["timepoint"], entry["instrument"], entry["kind"], entry["action"])
+        rows[key] = rows.get(key, 0) + 1
+    return pd.DataFrame([{"Timepoint": labels.timepoint(t), "Instrument": instruments.get(i).short_name,
+                          "Deviation": _DEVIATION_WORDS.get(k, k.replace("_", " ")),
+                          "In the analysis": "excluded" if a == "excluded" else "included", "n": str(n)}
+                         for (t, i, k, a), n in rows.items()],
+                        columns=["Timepoint", "Instrument", "Deviation", "In the analysis", "n"])
 
 
 def alliance_change_table(entries, labels: Labels, results) -> pd.DataFrame:
