@@ -40,6 +40,8 @@ from django.utils.http import urlsafe_base64_encode
 
 from alliance.web.audit.log import AuditLog
 
+from .members import create_user
+
 logger = logging.getLogger(__name__)
 
 SUBJECT = "Your invitation to alliance: choose a password"
@@ -96,18 +98,7 @@ def invite_user(username: str, email: str, log: AuditLog):
     ValueError
         When the username is empty or taken.
     """
-    model = get_user_model()
-    username = username.strip()
-    if not username:
-        raise ValueError("a username is needed")
-    if model.objects.filter(username=username).exists():
-        raise ValueError(f"there is already an account named {username!r}")
-    user = model(username=username, email=email.strip())
-    user.set_unusable_password()
-    user.save()
-    log.created(user, {"username": username, "is_superuser": False, "is_staff": False, "is_active": True,
-                       "usable_password": False, "invited": True}, label=username)
-    return user
+    return create_user(username, None, log, email=email.strip())
 
 
 def is_pending(user) -> bool:

@@ -25,13 +25,16 @@ def _user_state(user) -> dict:
             "is_active": user.is_active}
 
 
-def create_user(username: str, password: str, log: AuditLog, *, superuser: bool = False,
+def create_user(username: str, password: str | None, log: AuditLog, *, superuser: bool = False,
                 email: str = "", validate: bool = True):
     """Create an account (with an Argon2 password hash) and record it in ``log``.
 
     Parameters
     ----------
-    username, password : str
+    username : str
+    password : str or None
+        ``None``: an unusable password, until the owner sets one (an invitation,
+        :mod:`alliance.web.accounts.invitations`); the event then says ``usable_password: false``.
     log : AuditLog
         Collects the ``create`` event; the caller writes it in its transaction.
     superuser : bool
@@ -58,11 +61,15 @@ def create_user(username: str, password: str, log: AuditLog, *, superuser: bool 
     if model.objects.filter(username=username).exists():
         raise ValueError(f"there is already an account named {username!r}")
     user = model(username=username, email=email, is_superuser=superuser, is_staff=superuser)
-    if validate:
-        password_validation.validate_password(password, user)
-    user.set_password(password)
+    if password is None:
+        user.set_unusable_password()
+    else:
+        if validate:
+            password_validation.validate_password(password, user)
+        user.set_password(password)
     user.save()
-    log.created(user, _user_state(user), label=username)
+    invited = {"usable_password": False, "invited": True} if password is None else {}
+    log.created(user, {**_user_state(user), **invited}, label=username)
     return user
 
 
