@@ -82,6 +82,15 @@ def test_errors_name_the_wide_row_and_item_column(tmp_path):
     assert "wide.csv, row 4, column 'grid_hamd17_1': value '7' is out of range" in str(error)
 
 
+def test_rows_after_blank_lines_are_named_by_their_line(tmp_path):
+    error = _import(tmp_path, "participant_id,timepoint,wai_sr_1,grid_hamd17_1\n"
+                              "P01,prep,4,\n"
+                              "\n\n"
+                              "P01,baseline,,7\n")
+    (problem,) = [p for p in error.problems if p.column == "grid_hamd17_1"]
+    assert problem.row == 5 and problem.reason == "is out of range"
+
+
 def test_unknown_columns_are_header_errors(tmp_path):
     error = _import(tmp_path, "participant_id,timepoint,wai_sr_13,notes\nP01,prep,4,hello\n")
     got = {p.column: p for p in error.problems}

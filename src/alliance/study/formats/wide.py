@@ -89,8 +89,8 @@ def wide_from_responses(responses: pd.DataFrame, protocol: Protocol, participant
     return pd.DataFrame(columns)
 
 
-def responses_from_wide(wide: pd.DataFrame, protocol: Protocol,
-                        file: str = "wide.csv") -> tuple[pd.DataFrame, Locator, list[DataProblem]]:
+def responses_from_wide(wide: pd.DataFrame, protocol: Protocol, file: str = "wide.csv",
+                        lines: np.ndarray | None = None) -> tuple[pd.DataFrame, Locator, list[DataProblem]]:
     """Wide table → tidy responses, with where each response came from.
 
     Parameters
@@ -100,6 +100,9 @@ def responses_from_wide(wide: pd.DataFrame, protocol: Protocol,
     protocol : Protocol
     file : str
         The file name for messages.
+    lines : ndarray of int, optional
+        The file's line number of each row (:func:`alliance.study.io.read_csv_lines`); by default
+        row position + 2.
 
     Returns
     -------
@@ -172,12 +175,15 @@ def responses_from_wide(wide: pd.DataFrame, protocol: Protocol,
                 values[mine] = wide[column].astype("string").to_numpy(dtype=object)[row_index[mine]]
         responses[field] = pd.array(values, dtype="string")
     responses = responses.astype({c: "string" for c in responses.columns})
-    locator = Locator(file, rows=row_index + 2, columns={"value": columns, "item": columns, "instrument": columns})
+    line_of = np.asarray(lines, dtype=np.int64) if lines is not None else np.arange(len(wide), dtype=np.int64) + 2
+    locator = Locator(file, rows=line_of[row_index], columns={"value": columns, "item": columns,
+                                                              "instrument": columns})
     return responses, locator, problems
 
 
 def study_from_wide(wide: pd.DataFrame, participants: pd.DataFrame, protocol: Protocol | None = None,
-                    file: str = "wide.csv", participants_file: str = "participants.csv") -> Study:
+                    file: str = "wide.csv", participants_file: str = "participants.csv",
+                    lines: np.ndarray | None = None) -> Study:
     """Build and validate a study from a wide table and a participants table.
 
     Parameters
@@ -189,6 +195,8 @@ def study_from_wide(wide: pd.DataFrame, participants: pd.DataFrame, protocol: Pr
         Default: the built-in Levin 2024 protocol.
     file, participants_file : str
         File names for messages.
+    lines : ndarray of int, optional
+        The wide file's line number of each row (default: position + 2).
 
     Returns
     -------
@@ -200,7 +208,7 @@ def study_from_wide(wide: pd.DataFrame, participants: pd.DataFrame, protocol: Pr
         Every problem, located in the wide file's lines and item columns.
     """
     protocol = protocol or default_protocol()
-    responses, locator, problems = responses_from_wide(wide, protocol, file)
+    responses, locator, problems = responses_from_wide(wide, protocol, file, lines)
     if not problems:
         more, values = check_study(protocol, participants, responses, None,
                                    {"responses": locator, "participants": Locator(participants_file)})
@@ -231,7 +239,8 @@ def read_wide_csv(path: str | Path, participants: str | Path | pd.DataFrame,
     if not isinstance(participants, pd.DataFrame):
         participants_file = str(participants)
         participants = read_table(Path(participants))
-    return study_from_wide(read_table(Path(path)), participants, protocol, str(path), participants_file)
+    table, lines = read_table(Path(path), lines=True)
+    return study_from_wide(table, participants, protocol, str(path), participants_file, lines)
 
 
 def write_wide_csv(study: Study, path: str | Path, *, spreadsheet: bool = True) -> None:
