@@ -198,7 +198,7 @@ def _print_deviations(trial) -> None:
 
     from alliance.monitoring.deviations import find_deviations
 
-    empty = sorted(set(trial.participants["participant_id"].astype(str)) - set(trial.responses["participant_id"].astype(str)))
+    empty = trial.participants_without_answers
     if empty:
         errors.print(f"warning: {len(empty)} participant(s) without any answer: {', '.join(empty[:10])}"
                      + (" …" if len(empty) > 10 else "") + " (enrolled, in no analysis)", highlight=False, markup=False)

@@ -107,8 +107,7 @@ def run_analysis(
         "inputs": dict(input_hashes or {}),
         "n_participants": int(len(study.participants)),
         # Enrolled but without a single answer: counted in n_participants, in no analysis.
-        "participants_without_data": sorted(set(study.participants[PARTICIPANT].astype(str))
-                                            - set(study.responses[PARTICIPANT].astype(str))),
+        "participants_without_data": study.participants_without_answers,
         "deviations": {"found": len(deviations), "administrations_excluded": excluded,
                        "policy": protocol.deviations.to_dict()},
         "arms": list(resolved.arms),

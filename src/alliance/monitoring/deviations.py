@@ -143,8 +143,8 @@ def participant_deviations(protocol: Protocol, participant_id: str, arm_id: str,
     order = {t.id: t.order for t in protocol.timepoints}
     by_id = {t.id: t for t in protocol.timepoints}
     session_timepoint = {t.dose.session: t.id for t in protocol.dosing_timepoints if t.dose is not None}
-    given = {session_timepoint[s]: _moment(text) for s, text in dosing_dates.items()
-             if s in session_timepoint and _moment(text) is not None}
+    dosed = {session_timepoint[s]: _moment(text) for s, text in dosing_dates.items() if s in session_timepoint}
+    given = {tid: moment for tid, moment in dosed.items() if moment is not None}
     actual_days = {tid: moment[0] for tid, moment in given.items()}
     first_dose = min(given.values(), key=lambda m: (m[0], m[1] or datetime.min)) if given else None
     first_label = None

@@ -264,6 +264,11 @@ class Study:
     def participant_ids(self) -> list[str]:
         return self.participants["participant_id"].astype(str).tolist()
 
+    @property
+    def participants_without_answers(self) -> list[str]:
+        """Ids of enrolled participants with no answer at all (in no analysis), sorted."""
+        return sorted(set(self.participant_ids) - set(self.responses["participant_id"].astype(str)))
+
     def scores(self) -> pd.DataFrame:
         """Scale scores of every administration (see :func:`alliance.study.measures.scores`).
 

@@ -15,6 +15,14 @@ from django.db import connections
 from django.db.models import Model
 
 _CHUNK = 50_000
+# Ids per query in ``IN (…)`` lists: SQLite allows at most 32,766 parameters in one statement.
+BATCH = 500
+
+
+def batches(values: Sequence, size: int = BATCH):
+    """``values`` in slices of at most ``size``, for ``filter(pk__in=…)`` queries of any length."""
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
 
 
 def insert_rows(model: type[Model], columns: Sequence[str], rows: Sequence[tuple], using: str = "default") -> None:

@@ -37,7 +37,7 @@ from alliance.protocol import Protocol, parse_protocol
 from alliance.study import Study, StudyDataError, sort_responses
 from alliance.study.measures import score_columns
 from alliance.web.audit.log import AuditLog, plain
-from alliance.web.bulk import db_datetime, insert_rows, json_text
+from alliance.web.bulk import BATCH, batches, db_datetime, insert_rows, json_text
 
 from . import models as m
 from . import signals
@@ -144,15 +144,6 @@ class _Counts:
             return {k: v for k, v in counts.items() if v}
 
         return ImportSummary(name, nonzero(self.created), nonzero(self.changed), nonzero(self.deleted), events)
-
-
-# Ids per query in ``IN (…)`` lists: SQLite allows at most 32,766 parameters in one statement.
-_BATCH = 500
-
-
-def _batches(values: list, size: int = _BATCH):
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -494,19 +485,19 @@ class _Import:
                 if old["facilitator_ids"] != wanted["facilitator_ids"]:
                     reassign.append(obj)
 
-        self.objects(m.Participant).bulk_create(new, batch_size=_BATCH)
+        self.objects(m.Participant).bulk_create(new, batch_size=BATCH)
         for obj in new:
             self.log.created(obj, self.incoming.participants[obj.participant_id], label=obj.participant_id)
         self.objects(m.Participant).bulk_update(
             changed, ["arm", "site", "covariates", "identifiers", "updated_at"]
-            + ([_ENROLLED] if self.incoming.has_enrolment else []), batch_size=_BATCH)
-        for batch in _batches([p.pk for p in reassign]):
+            + ([_ENROLLED] if self.incoming.has_enrolment else []), batch_size=BATCH)
+        for batch in batches([p.pk for p in reassign]):
             self.objects(m.FacilitatorAssignment).filter(participant_id__in=batch).delete()
         self.objects(m.FacilitatorAssignment).bulk_create([
             m.FacilitatorAssignment(participant=obj, facilitator=self.facilitators[f], position=position)
             for obj in [*new, *reassign]
             for position, f in enumerate(self.incoming.participants[obj.participant_id]["facilitator_ids"])
-        ], batch_size=_BATCH)
+        ], batch_size=BATCH)
         self.counts.created["participants"] += len(new)
         self.counts.changed["participants"] += len(changed)
         self._stale["participants"] = [p for pid, p in existing.items() if pid not in self.incoming.participants]
@@ -535,11 +526,11 @@ class _Import:
                     setattr(obj, f, wanted[f])
                 changed.append(obj)
                 self.log.changed(obj, old, wanted, label=_dosing_label(*key))
-        self.objects(m.DosingSession).bulk_create(new, batch_size=_BATCH)
+        self.objects(m.DosingSession).bulk_create(new, batch_size=BATCH)
         for obj in new:
             key = (obj.participant.participant_id, obj.session)
             self.log.created(obj, self.incoming.dosing_sessions[key], label=_dosing_label(*key))
-        self.objects(m.DosingSession).bulk_update(changed, fields, batch_size=_BATCH)
+        self.objects(m.DosingSession).bulk_update(changed, fields, batch_size=BATCH)
         self.counts.created["dosing_sessions"] += len(new)
         self.counts.changed["dosing_sessions"] += len(changed)
         stale = [(key, obj) for key, obj in existing.items() if key not in self.incoming.dosing_sessions
@@ -547,7 +538,7 @@ class _Import:
         for key, obj in stale:
             self.log.deleted(obj, {"participant_id": key[0], "session": key[1],
                                    **{f: getattr(obj, f) for f in fields}}, label=_dosing_label(*key))
-        for batch in _batches([obj.pk for _, obj in stale]):
+        for batch in batches([obj.pk for _, obj in stale]):
             self.objects(m.DosingSession).filter(pk__in=batch).delete()
         self.counts.deleted["dosing_sessions"] += len(stale)
 
@@ -607,7 +598,7 @@ class _Import:
                 obj = m.Administration(pk=stored["pk"], updated_at=self.now, **new)
                 changed.append(obj)
                 self.log.changed(obj, old, new, label=_administration_label(k))
-        self.objects(m.Administration).bulk_update(changed, [*fields, "updated_at"], batch_size=_BATCH)
+        self.objects(m.Administration).bulk_update(changed, [*fields, "updated_at"], batch_size=BATCH)
         self.counts.changed["administrations"] += len(changed)
         self._compare_responses(pk_of_code, ~is_new)
 
@@ -667,14 +658,14 @@ class _Import:
             obj = m.ItemResponse(pk=int(pk), administration_id=int(a), item=item, value=float(new))
             changed.append(obj)
             self.log.changed(obj, {"value": old}, {"value": new}, label=_item_label(key_of_pk[int(a)], item))
-        self.objects(m.ItemResponse).bulk_update(changed, ["value"], batch_size=_BATCH)
+        self.objects(m.ItemResponse).bulk_update(changed, ["value"], batch_size=BATCH)
         self.counts.changed["responses"] += len(changed)
 
         gone = both[both["_merge"] == "right_only"]
         for pk, a, item, old in gone[["pk", "administration", "item", "stored"]].itertuples(index=False):
             obj = m.ItemResponse(pk=int(pk), administration_id=int(a), item=item, value=old)
             self.log.deleted(obj, {"item": item, "value": old}, label=_item_label(key_of_pk[int(a)], item))
-        for batch in _batches(gone["pk"].astype(np.int64).tolist()):
+        for batch in batches(gone["pk"].astype(np.int64).tolist()):
             self.objects(m.ItemResponse).filter(pk__in=batch).delete()
         self.counts.deleted["responses"] += len(gone)
 
@@ -684,7 +675,7 @@ class _Import:
             return
         items: dict[int, dict[str, float]] = defaultdict(dict)
         pks = [v["pk"] for v in stale.values()]
-        for batch in _batches(pks):
+        for batch in batches(pks):
             for a, item, value in self.objects(m.ItemResponse).filter(
                     administration_id__in=batch).values_list("administration_id", "item", "value"):
                 items[a][item] = value
@@ -694,7 +685,7 @@ class _Import:
             self.log.deleted(obj, {"participant_id": k[0], "timepoint": k[1], "instrument": k[2],
                                    **{f: stored[f] for f in fields}, "items": items[stored["pk"]]},
                              label=_administration_label(k))
-        for batch in _batches(pks):
+        for batch in batches(pks):
             self.objects(m.Administration).filter(pk__in=batch).delete()
         self.counts.deleted["administrations"] += len(stale)
         self.counts.deleted["responses"] += sum(len(v) for v in items.values())
@@ -709,7 +700,7 @@ class _Import:
             fields = ["rater", "administered_at", "status", "scores"]
             pks = [p.pk for p in participants]
             administrations, dosing = {}, []
-            for batch in _batches(pks):
+            for batch in batches(pks):
                 administrations.update({
                     (pid, timepoint, instrument): {"pk": pk, **dict(zip(fields, values, strict=True))}
                     for pk, pid, timepoint, instrument, *values in self.objects(m.Administration)
@@ -730,14 +721,14 @@ class _Import:
                     self.counts.deleted[kind] += count
             for obj in participants:
                 self.log.deleted(obj, self._stale_participant_states[obj.pk], label=obj.participant_id)
-            for batch in _batches(pks):
+            for batch in batches(pks):
                 self.objects(m.Participant).filter(pk__in=batch).delete()
             self.counts.deleted["participants"] += len(participants)
         for kind, label_field in (("facilitators", "facilitator_id"), ("timepoints", "code"), ("arms", "code")):
             stale = self._stale[kind]
             for obj in stale:
                 self.log.deleted(obj, {label_field: getattr(obj, label_field)}, label=getattr(obj, label_field))
-            for batch in _batches([o.pk for o in stale]):
+            for batch in batches([o.pk for o in stale]):
                 type(stale[0]).objects.using(self.using).filter(pk__in=batch).delete()
             self.counts.deleted[kind] += len(stale)
 

@@ -23,6 +23,7 @@ from alliance import instruments as bank
 from alliance.monitoring.deviations import AdministrationTime, participant_deviations
 from alliance.monitoring.schedule import timeline
 from alliance.protocol import Protocol
+from alliance.web.bulk import batches
 
 from .models import Administration, DosingSession, Participant
 from .queries import study_protocol
@@ -75,8 +76,7 @@ def participant_timelines(participants, today: date | None = None) -> dict[int, 
     states: dict[int, dict[str, dict[str, str]]] = defaultdict(lambda: defaultdict(dict))
     submitted_on: dict[int, dict[str, list[date]]] = defaultdict(lambda: defaultdict(list))
     given: dict[int, list[AdministrationTime]] = defaultdict(list)
-    for start in range(0, len(pks), 500):  # SQLite's limit of parameters per statement
-        batch = pks[start:start + 500]
+    for batch in batches(pks):
         for session in DosingSession.objects.filter(participant_id__in=batch).order_by("participant_id", "session"):
             sessions[session.participant_id].append(session)
         for pk, code, instrument, status, administered_at in (
