@@ -107,3 +107,17 @@ def test_participants_without_any_answer_are_named(levin_study):
     assert results.provenance["participants_without_data"] == ["P99"]
     assert results.provenance["n_participants"] == len(levin_study.participants) + 1
     assert np.isfinite([e["n"] for e in results.alliance_change if "n" in e]).all()
+
+
+def test_the_reports_descriptives_leave_out_what_the_analysis_excluded(levin_results, late_prep):
+    from alliance.analysis import descriptives
+    from alliance.report.document import build_document
+
+    results = run_analysis(late_prep, created_utc=FIXED_TIME)
+    before = descriptives(late_prep, ["wai_sr.total"]).set_index("timepoint")["n"]
+    document = build_document(late_prep, results)
+    section = next(s for s in document.sections if s.id == "descriptives")
+    (table,) = [b for b in section.blocks if getattr(b, "caption", "").startswith("Descriptive")]
+    prep = table.frame[(table.frame["Measure"] == "WAI-SR total")
+                       & (table.frame["Timepoint"] == "Final preparation session")]
+    assert int(prep["n"].iloc[0]) == int(before["prep"]) - 1 == 10

@@ -16,7 +16,7 @@ Examples
 ['alliance_change', 'alliance_mixed_model', 'correlation']
 """
 
-from .pipeline import run_analysis
+from .pipeline import analysed_study, run_analysis
 from .plan import Dropped, ResolvedAnalysis, ResolvedPlan, resolve_plan
 from .results import SECTIONS, Results
 from .summaries import completeness, descriptives, split_measure
@@ -27,6 +27,7 @@ __all__ = [
     "ResolvedAnalysis",
     "ResolvedPlan",
     "Results",
+    "analysed_study",
     "completeness",
     "descriptives",
     "resolve_plan",

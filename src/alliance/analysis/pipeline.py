@@ -139,13 +139,32 @@ def _apply_deviations(study):
     for d in found:
         key = (d.participant_id, d.timepoint, d.instrument)
         entries.append(d.to_dict("exclude" if key in excluded else "include"))
+    return entries, analysed_study(study, entries), len(excluded)
+
+
+def analysed_study(study, deviations):
+    """The study as the analysis saw it: without the administrations its deviations excluded.
+
+    Parameters
+    ----------
+    study : alliance.study.Study
+    deviations : iterable of dict
+        ``Results.deviations`` (entries with ``action`` ``excluded`` are left out).
+
+    Returns
+    -------
+    alliance.study.Study
+        The same study when nothing was excluded; the report draws its descriptives and figures
+        from it, so that they show the numbers the analyses used.
+    """
+    excluded = {(d["participant_id"], d["timepoint"], d["instrument"]) for d in deviations
+                if d.get("action") == "excluded"}
     if not excluded:
-        return entries, study, 0
+        return study
     responses = study.responses
     keys = pd.MultiIndex.from_frame(responses[["participant_id", "timepoint", "instrument"]].astype(str))
     drop = keys.isin(list(excluded))
-    kept = dataclasses.replace(study, responses=responses[~drop].reset_index(drop=True))
-    return entries, kept, len(excluded)
+    return dataclasses.replace(study, responses=responses[~drop].reset_index(drop=True))
 
 
 def _skip_reason(error: Exception) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from alliance.analysis import completeness, descriptives
+from alliance.analysis import analysed_study, completeness, descriptives
 from alliance.protocol import Measure
 
 from . import figures, tables
@@ -114,6 +114,9 @@ def build_document(study, results) -> Document:
     sections: list[Section] = []
 
     # -- participants ----------------------------------------------------------------------------
+    # Descriptives and figures show what the analyses used: excluded deviations left out. The
+    # flow counts who was assessed, excluded or not.
+    analysed = analysed_study(study, getattr(results, "deviations", ()))
     flow = completeness(study)
     section = Section("participants", "Participants and completeness")
     section.blocks.append(
@@ -142,7 +145,7 @@ def build_document(study, results) -> Document:
     # -- descriptives ----------------------------------------------------------------------------
     alliance_names = [str(Measure(roles["alliance"]["instrument"], s)) for s in roles["alliance"]["scales"]]
     acute_names = [str(Measure.parse(m).without_timepoint()) for m in roles["acute"]["measures"]]
-    described = descriptives(study, alliance_names + acute_names + [roles["outcome"]["measure"]])
+    described = descriptives(analysed, alliance_names + acute_names + [roles["outcome"]["measure"]])
     sections.append(Section("descriptives", "Descriptive statistics", [
         "Scores of the analysed measures at each timepoint (SD with n \u2212 1; derived timepoints such as the "
         "peak of the dosing sessions after the sessions they come from).",
@@ -153,7 +156,7 @@ def build_document(study, results) -> Document:
     section = Section("alliance_change", "Change in alliance")
     section.blocks.append(FigureBlock("alliance_trajectories",
                                       "Alliance at each timepoint: participants (grey) and mean with 95% CI.",
-                                      figures.alliance_trajectories(study, results)))
+                                      figures.alliance_trajectories(analysed, results)))
     for analysis, entries in _by_analysis(results.alliance_change).items():
         if len(entries) == 1 and "scale" not in entries[0]:
             section.blocks.append(f"{analysis}: not computed \u2013 {entries[0]['skipped']}")
@@ -187,7 +190,7 @@ def build_document(study, results) -> Document:
             + _family_note(results, entries[0].get("family")) + _skipped_note(entries)))
     outcome_section.blocks.insert(0, FigureBlock(
         "alliance_outcome_scatter", "Alliance against depression at each follow-up, with the least-squares line.",
-        figures.alliance_outcome_scatter(study, results)))
+        figures.alliance_outcome_scatter(analysed, results)))
     outcome_section.blocks.insert(1, FigureBlock(
         "correlation_heatmap", "Correlations of alliance and acute measures with acute and outcome measures.",
         figures.correlation_heatmap(results, labels)))
@@ -197,7 +200,7 @@ def build_document(study, results) -> Document:
     section = Section("outcomes", "Depression outcomes")
     section.blocks.append(FigureBlock("outcome_trajectories",
                                       f"{labels.scale(roles['outcome']['measure'])} by arm: mean with 95% CI.",
-                                      figures.outcome_trajectories(study, results)))
+                                      figures.outcome_trajectories(analysed, results)))
     for entry in results.mixed_models:
         if types.get(entry.get("analysis")) == "outcome_mixed_model":
             section.blocks.append(_mixed_model_block(entry, labels, arm_labels))
