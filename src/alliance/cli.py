@@ -192,6 +192,54 @@ def analyze(
     console.print(f"wrote {paths['results']}, {paths['html']} and {paths['pdf']}")
 
 
+@app.command()
+def quality(
+    directory: Path | None = typer.Argument(None, exists=True, file_okay=False,
+                                            help="Study directory in the tidy contract (docs/data.md)."),
+    study_name: str | None = typer.Option(None, "--study", help="Check a study stored in the database instead."),
+    fmt: str = typer.Option("table", "--format", help="table (default), csv or json, written to standard output."),
+) -> None:
+    """Check the data-quality rules (built-in and the protocol's quality: section; docs/quality.md).
+
+    Prints one row per finding (severity, rule, participant, timepoint, instrument, field, value,
+    message) and a count line. Exit code 0 when there is no finding of severity error, 1 when
+    there is at least one (or the data cannot be read).
+    """
+    from alliance import study as study_data
+    from alliance.monitoring.quality import check_quality
+
+    if fmt not in ("table", "csv", "json"):
+        _fail(f"--format {fmt!r}: give table, csv or json")
+    if (directory is None) == (study_name is None):
+        _fail("give either a study directory or --study NAME")
+    if directory is not None:
+        try:
+            trial = study_data.load(directory)
+        except study_data.StudyDataError as exc:
+            _fail(str(exc))
+        title = f"Data quality of {directory}"
+    else:
+        storage = _storage()
+        try:
+            trial = storage.export_study(study_name)
+        except (LookupError, storage.StorageError) as exc:
+            _fail(str(exc))
+        title = f"Data quality of study {study_name!r}"
+    report = check_quality(trial)
+    if fmt == "csv":
+        report.to_frame().to_csv(sys.stdout, index=False)
+    elif fmt == "json":
+        import json
+
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    else:
+        from alliance.report.console import print_quality
+
+        print_quality(console, report, title)
+    if report.has_errors:
+        raise typer.Exit(1)
+
+
 def _print_deviations(trial) -> None:
     """Warnings about the data: participants without any answer, protocol deviations (the data are kept)."""
     from collections import Counter
@@ -577,6 +625,42 @@ def alerts_refresh(
         summary = refresh_alerts(row)
         console.print(f"{name}: {summary.raised} new alert(s), {summary.resolved} resolved, "
                       f"{summary.participants} participant(s)", highlight=False)
+
+
+# -- invitations: `alliance invitations send` ----------------------------------------------------
+
+invitations_app = typer.Typer(help="Invitation and reminder emails of the protocol (docs/capture.md).",
+                              no_args_is_help=True)
+app.add_typer(invitations_app, name="invitations")
+
+
+@invitations_app.command("send")
+def invitations_send(
+    study_name: str | None = typer.Option(None, "--study", help="One study (default: every study)."),
+) -> None:
+    """Email the invitations and reminders due today, each at most once (e.g. hourly from cron).
+
+    What is due comes from the protocol's `invitations:` section and each participant's windows.
+    Needs ALLIANCE_SITE_URL (the links' address) and the ALLIANCE_EMAIL_* settings; `alliance
+    serve` runs this itself every 15 minutes. Exit 1 when a message failed (it is tried again on
+    the next run, up to 3 times).
+    """
+    _storage()
+    from alliance.web.capture.invitations import InvitationsNotConfigured, send_due_every_study
+
+    try:
+        summaries = send_due_every_study(study_name=study_name)
+    except (InvitationsNotConfigured, LookupError) as exc:
+        _fail(exc.args[0])
+    for summary in summaries:
+        if not summary.enabled:
+            console.print(f"{summary.study}: the protocol sends no invitations", highlight=False)
+            continue
+        reasons = "".join(f"; {n} {reason}" for reason, n in sorted(summary.reasons.items()))
+        console.print(f"{summary.study}: {summary.sent} sent, {summary.failed} failed, {summary.skipped} skipped"
+                      f"{reasons}", highlight=False)
+    if any(s.failed for s in summaries):
+        raise typer.Exit(1)
 
 
 # -- audit: `alliance audit verify` --------------------------------------------------------------

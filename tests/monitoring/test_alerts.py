@@ -202,7 +202,8 @@ def test_a_protocol_without_the_section_gets_the_default_rules_it_can_use():
     raw = PROTOCOL.to_dict()
     del raw["alerts"]
     assert [r.id for r in parse_protocol(raw).alerts.rules] == [r.id for r in PROTOCOL.alerts.rules]
-    # Without WAI-SR anywhere there is no alliance to watch.
+    # Without WAI-SR anywhere there is no alliance to watch (and no preparation visit to email).
+    del raw["invitations"]
     for t in raw["timepoints"]:
         t["instruments"] = [i for i in t["instruments"] if i != "wai_sr"]
     no_alliance = parse_protocol(raw).alerts

@@ -51,12 +51,18 @@ def test_default_protocol_reproduces_levin_2024():
     assert p.instruments_at("peak") == ("meq30", "insight", "ebi")
     assert set(p.identifiers) >= {"name", "email", "date_of_birth", "mrn"}
     # One file holds the design and its four sections, each read into its type.
-    assert set(p.sections) == {"alerts", "deviations", "analysis", "power"}
+    assert set(p.sections) >= {"alerts", "deviations", "quality", "analysis", "power"}
+    # the study's own data-quality rule: the entry criterion of Davis et al. (2021), GRID-HAMD >= 17
+    assert [(r.id, r.describe(), r.severity) for r in p.quality.rules] == [
+        ("baseline_below_entry", "grid_hamd17.total@baseline < 17", "error")]
     # the time model: the final preparation session (the alliance predictor) is before the first dose
     assert p.phases == {"baseline": "pre_dose", "prep": "pre_dose", "session1": "dosing", "post_session1": "post_dose",
                         "session2": "dosing", "week1": "post_dose", "week4": "post_dose", "month3": "post_dose",
                         "month6": "post_dose", "month12": "post_dose"}
     assert p.deviations.action("after_dosing") == "exclude" and p.deviations.action("out_of_window") == "include"
+    # emailed: the visits with self-reports, except the dosing days (completed on site)
+    assert [t for t in p.timepoint_ids if p.invitations.for_timepoint(t)] == ["prep", "post_session1", "week1"]
+    assert p.invitations.for_timepoint("prep").reminders_days == (1, 2)
     assert [spec.id for spec in p.analysis.analyses][:2] == ["alliance_change", "alliance_trajectory"]
     assert [rule.id for rule in p.alerts.rules] == [
         "low_alliance", "alliance_drop", "suicidality", "overdue_assessment", "missed_assessment"]
@@ -187,7 +193,8 @@ def test_cli_protocol_show_default_and_file(tmp_path):
     result = runner.invoke(app, ["protocol", "show"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     for text in ("immediate", "delayed", "post_session1", "month12", "mg/70kg", "psilocybin", "pre-dose", "post-dose", "after dosing excluded", "peak",
-                 "meq30, insight, ebi", "wai_sr, grid_hamd17", "session2 +28 d"):
+                 "meq30, insight, ebi", "wai_sr, grid_hamd17", "session2 +28 d",
+                 "prep at window open, +1 d, +2 d", "week1 at window open, +2 d, +4 d"):
         assert text in result.output
     raw = default_protocol().to_dict()
     raw["timepoints"][2]["dose"]["unit"] = "mg/m2"

@@ -78,6 +78,20 @@ MATRIX = [
     # Every form of P003 is submitted in the fixture study: the page says so (200), a POST redirects.
     ("capture:staff_form", "GET", "200 200 200 404 403 403 302"),
     ("capture:staff_form", "POST", "302 302 302 404 403 403 302"),
+    # Private links of the study (capture/visit_views.py): staff who make links; a facilitator sees and
+    # acts on their own participants' links only. Monitors do not: a link is a way into a participant's forms.
+    ("capture:links", "GET", "200 200 200 200 403 403 302"),
+    ("capture:links", "POST", "405 405 405 405 403 403 302"),
+    ("capture:link_revoke", "GET", "405 405 405 405 403 403 302"),
+    ("capture:link_revoke", "POST", "302 302 302 404 403 403 302"),
+    # P003 has no email address in the fixture: the page says so and redirects, nothing is sent.
+    ("capture:link_resend", "GET", "405 405 405 405 403 403 302"),
+    ("capture:link_resend", "POST", "302 302 302 404 403 403 302"),
+    ("capture:visit_link_create", "GET", "405 405 405 405 403 403 302"),
+    ("capture:visit_link_create", "POST", "200 200 200 404 403 403 302"),
+    # An empty POST does not say which way: 400.
+    ("capture:email_preference", "GET", "405 405 405 405 403 403 302"),
+    ("capture:email_preference", "POST", "400 400 400 404 403 403 302"),
     ("capture:exports", "GET", "200 200 403 403 200 403 302"),
     ("capture:export_download", "GET", "405 405 403 403 405 403 302"),
     ("capture:export_download", "POST", "200 200 403 403 200 403 302"),        # de-identified
@@ -86,15 +100,22 @@ MATRIX = [
     ("monitor:study", "GET", "200 200 200 200 200 403 302"),
     ("monitor:participant", "GET", "200 200 200 404 200 403 302"),
     ("monitor:alerts", "GET", "200 200 200 200 200 403 302"),
+    # The data-quality page (monitor/quality.py): the whole study, so not facilitators; read-only.
+    ("monitor:quality", "GET", "200 200 403 403 200 403 302"),
+    ("monitor:quality", "POST", "405 405 403 403 405 403 302"),
     ("monitor:acknowledge", "GET", "405 405 405 405 403 403 302"),
     ("monitor:acknowledge", "POST", "302 302 302 404 403 403 302"),
     ("monitor:analysis_run", "GET", "405 405 403 403 403 403 302"),
     ("monitor:analysis_run", "POST", "302 302 403 403 403 403 302"),
     ("monitor:analysis_file", "GET", "405 405 403 403 405 403 302"),
     ("monitor:analysis_file", "POST", "200 200 403 403 200 403 302"),
+    # Django's language switcher: no study data, open to anyone (participants on private links); it
+    # redirects back to the page it came from, or to the site's root.
+    ("set_language", "GET", "302 302 302 302 302 302 302"),
+    ("set_language", "POST", "302 302 302 302 302 302 302"),
 ]
 # Checked by test_private_links instead of the matrix (no role: the link is the key).
-OWN_TESTS = {"capture:private_form"}
+OWN_TESTS = {"capture:private_form", "capture:visit", "capture:visit_form", "capture:opt_out"}
 
 
 def _pattern_names(resolver=None, namespace: str = "") -> set[str]:
@@ -140,7 +161,14 @@ def world(web_study, accounts, settings, tmp_path, monkeypatch):
                                           finished_at=timezone.now())
 
     monkeypatch.setattr(monitor_views, "run_study_analysis", stub_run)
-    return {"study": web_study, "accounts": accounts, "alerts": alerts}
+    visit_links = {}
+    for pid in (OWN, OTHER):
+        participant = m.Participant.objects.get(study=web_study, participant_id=pid)
+        _, visit_links[pid] = recording.create_visit_link(
+            participant, web_study.timepoints.get(code="prep"), expires_at=timezone.now() + timedelta(days=3),
+            log=log)
+    log.write()
+    return {"study": web_study, "accounts": accounts, "alerts": alerts, "visit_links": visit_links}
 
 
 def _url(name: str, variant: str, role: str, world) -> str:
@@ -149,6 +177,12 @@ def _url(name: str, variant: str, role: str, world) -> str:
     if name in ("capture:participant_detail", "capture:participant_edit", "capture:dosing_record",
                 "capture:link_create", "monitor:participant"):
         kwargs["participant"] = participant
+    elif name == "capture:visit_link_create":
+        kwargs.update(participant=participant, timepoint="prep")
+    elif name == "capture:email_preference":
+        kwargs["participant"] = participant
+    elif name in ("capture:link_revoke", "capture:link_resend"):
+        kwargs.update(kind="visit", pk=world["visit_links"][participant].pk)
     elif name == "capture:staff_form":
         kwargs.update(participant=participant, timepoint="baseline", instrument="grid_hamd17")
     elif name == "capture:export_download":
@@ -160,7 +194,7 @@ def _url(name: str, variant: str, role: str, world) -> str:
     elif name == "accounts:set_password":
         kwargs = {"uidb64": "MQ", "token": "cxyz12-0123456789abcdef0123456789abcdef"}
     elif name in ("accounts:login", "accounts:logout", "accounts:two_factor", "accounts:two_factor_verify",
-                  "capture:study_list", "capture:study_create"):
+                  "capture:study_list", "capture:study_create", "set_language"):
         kwargs = {}
     return reverse(name, kwargs=kwargs)
 
@@ -176,7 +210,7 @@ def test_matrix(world, name, method, expected):
         url = _url(name, variant, role, world)
         response = client.get(url) if verb == "GET" else client.post(url, {})
         got[role] = response.status_code
-        if role == "anonymous" and response.status_code == 302 and name not in ("accounts:logout",):
+        if role == "anonymous" and response.status_code == 302 and name not in ("accounts:logout", "set_language"):
             assert response["Location"].startswith(reverse("accounts:login")), (name, response["Location"])
     wanted = dict(zip(ROLES, (int(s) for s in expected.split()), strict=True))
     assert got == wanted, f"{name} {method}: " + ", ".join(
@@ -212,6 +246,43 @@ def test_private_links(world):
         statuses = [client.get(reverse("capture:private_form", kwargs={"token": token})).status_code
                     for token in (valid, used, expired, "not-a-token-of-this-site")]
         assert statuses == [200, 410, 410, 404], role
+
+
+def test_visit_links_and_opt_out_links(world):
+    """A visit link is the key, whoever is logged in: valid, revoked, expired and unknown links alike."""
+    from alliance.web.capture.invitations import opt_out_token
+
+    study, accounts = world["study"], world["accounts"]
+    log = AuditLog(actor="test:setup", study=study)
+    participant = recording.enrol(study, participant_id="P100", arm=study.arms.get(code="immediate"),
+                                  enrolled_on=timezone.localdate(), log=log)
+    prep = study.timepoints.get(code="prep")
+    tokens = {}
+    for state in ("valid", "revoked", "expired"):
+        tokens[state], link = recording.create_visit_link(participant, prep, log=log,
+                                                          expires_at=timezone.now() + timedelta(days=2))
+        if state == "revoked":
+            recording.revoke_visit_link(link, log, None)
+        if state == "expired":
+            m.VisitLink.objects.filter(pk=link.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    log.write()
+    for role in ROLES:
+        client = Client()
+        if ACCOUNT[role] is not None:
+            client.force_login(accounts[ACCOUNT[role]])
+        queue = [client.get(reverse("capture:visit", kwargs={"token": tokens.get(state, state)})).status_code
+                 for state in ("valid", "revoked", "expired", "not-a-token-of-this-site")]
+        assert queue == [200, 410, 410, 404], role
+        forms = [client.get(reverse("capture:visit_form", kwargs={"token": tokens.get(state, state),
+                                                                  "instrument": "wai_sr"})).status_code
+                 for state in ("valid", "revoked", "expired", "not-a-token-of-this-site")]
+        assert forms == [200, 410, 410, 404], role
+        # an instrument that is not a self-report of the visit
+        assert client.get(reverse("capture:visit_form", kwargs={"token": tokens["valid"],
+                                                                "instrument": "grid_hamd17"})).status_code == 404
+        opt_out = [client.get(reverse("capture:opt_out", kwargs={"token": token})).status_code
+                   for token in (opt_out_token(participant), "not-a-token-of-this-site")]
+        assert opt_out == [200, 404], role
 
 
 def test_a_facilitator_sees_only_their_own_participants_everywhere(world):

@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from alliance.web.audit.models import AuditEvent
 from alliance.web.capture import models as m
+from alliance.web.capture.invitations import opt_out_token
 
 from .webapp import STUDY
 
@@ -24,6 +25,15 @@ def test_each_write_view_writes_audit_events(client, accounts, web_study):
         link_response["path"] = response.context["url"].removeprefix("http://testserver")
         return response
 
+    visit = {}
+
+    def make_visit_link():
+        response = client.post(reverse("capture:visit_link_create", kwargs={**participant, "timepoint": "session1"}))
+        visit["path"] = response.context["url"].removeprefix("http://testserver")
+        return response
+
+    client.post(reverse("capture:participant_enrol", kwargs={"study": STUDY}),
+                {"participant_id": "P401", "arm": arm, "enrolled_on": "2024-01-01"})
     steps = [
         ("set up a study", lambda: client.post(reverse("capture:study_create"), {"name": "other", "source": "builtin"})),
         ("invite a member", lambda: client.post(reverse("accounts:members", kwargs={"study": STUDY}),
@@ -41,7 +51,22 @@ def test_each_write_view_writes_audit_events(client, accounts, web_study):
             {"grid_hamd17_1": "2", "_action": "draft"})),
         ("clinician submit", lambda: client.post(
             reverse("capture:staff_form", kwargs={**participant, "timepoint": "baseline", "instrument": "grid_hamd17"}),
-            {**{f"grid_hamd17_{k}": "1" for k in range(1, 18)}, "_action": "submit"})),
+            {**{f"grid_hamd17_{k}": "1" for k in range(1, 18)}, "_action": "submit", "entry-mode": "interview",
+             "entry-assessed_on": "2024-01-04", "entry-rater": "A. Rater", "entry-blinded": "yes"})),
+        ("paper self-report", lambda: client.post(
+            reverse("capture:staff_form", kwargs={**participant, "timepoint": "session1", "instrument": "ebi"}),
+            {**{f"ebi_{k}": "50" for k in range(1, 7)}, "_action": "submit", "entry-mode": "paper",
+             "entry-assessed_on": "2024-01-25"})),
+        ("visit link", make_visit_link),
+        ("visit draft", lambda: client.post(visit["path"] + "meq30/", {"meq30_1": "2", "_action": "draft"})),
+        ("visit submit", lambda: client.post(visit["path"] + "meq30/",
+                                             {**{f"meq30_{k}": "3" for k in range(1, 31)}, "_action": "submit"})),
+        ("revoke a link", lambda: client.post(reverse("capture:link_revoke", kwargs={
+            "study": STUDY, "kind": "visit", "pk": m.VisitLink.objects.latest("pk").pk}))),
+        ("stop emails", lambda: client.post(reverse("capture:email_preference", kwargs=participant),
+                                            {"opt_out": "yes"})),
+        ("participant stops emails", lambda: client.post(reverse("capture:opt_out", kwargs={
+            "token": opt_out_token(m.Participant.objects.get(participant_id="P401"))}))),
         ("private link", make_link),
         ("self-report draft", lambda: client.post(link_response["path"], {"wai_sr_1": "4", "_action": "draft"})),
         ("self-report submit", lambda: client.post(link_response["path"],

@@ -244,10 +244,19 @@ def test_grid_hamd_is_rated_in_the_app_by_the_participants_facilitator(client, a
     assert page.status_code == 200 and page.content.decode().count('type="radio"') > 17
     # Items 1-3 at 2, the rest at 1: total = 3 x 2 + 14 x 1 = 20.
     ratings = {f"grid_hamd17_{k}": "2" if k <= 3 else "1" for k in range(1, 18)}
-    response = client.post(path, {**ratings, "_action": "submit"})
+    # Without the entry details (rater, blinding) nothing is submitted; the ratings stay as a draft.
+    refused = client.post(path, {**ratings, "_action": "submit", "entry-mode": "interview",
+                                 "entry-assessed_on": timezone.localdate().isoformat()})
+    assert refused.status_code == 400 and administration("baseline", "grid_hamd17").status == "draft"
+    text = refused.content.decode()
+    assert "Rater: Give the rater" in text and "blind to the participant" in text
+    response = client.post(path, {**ratings, "_action": "submit", "entry-mode": "interview",
+                                  "entry-assessed_on": timezone.localdate().isoformat(), "entry-rater": "facilitator",
+                                  "entry-blinded": "no"})
     assert response.status_code == 302
     found = administration("baseline", "grid_hamd17")
     assert found.status == "submitted" and found.scores["total"] == 20.0 and found.rater == "facilitator"
+    assert (found.mode, found.blinded, found.administered_at) == ("interview", False, timezone.localdate().isoformat())
     assert submitted == [found]
     event = AuditEvent.objects.filter(model="capture.administration", action="change").latest("id")
     assert event.actor == "user:facilitator" and event.user_id == accounts.facilitator.pk
@@ -270,12 +279,17 @@ def test_clinician_form_by_role(client, accounts, participant, role, status):
     assert client_for(client, accounts, role).get(path).status_code == status
 
 
-def test_self_reports_and_forms_not_in_the_protocol_are_not_staff_forms(client, accounts, participant):
+def test_forms_not_in_the_protocol_are_not_staff_forms(client, accounts, participant):
     client_for(client, accounts, "investigator")
-    for timepoint, instrument in (("prep", "wai_sr"), ("prep", "grid_hamd17"), ("nowhere", "grid_hamd17")):
+    for timepoint, instrument in (("prep", "grid_hamd17"), ("nowhere", "grid_hamd17"), ("prep", "meq30")):
         path = reverse("capture:staff_form", kwargs={"study": STUDY, "participant": NEW, "timepoint": timepoint,
                                                      "instrument": instrument})
         assert client.get(path).status_code == 404
+    # A self-report of the protocol is a staff form too (paper or tablet), without rater or blinding.
+    page = client.get(reverse("capture:staff_form", kwargs={"study": STUDY, "participant": NEW, "timepoint": "prep",
+                                                            "instrument": "wai_sr"}))
+    assert page.status_code == 200 and 'name="entry-mode"' in page.content.decode()
+    assert "entry-rater" not in page.content.decode() and "entry-blinded" not in page.content.decode()
 
 
 # -- wording -------------------------------------------------------------------------------------

@@ -376,6 +376,9 @@ def test_the_refresher_thread_of_alliance_serve(web_study, accounts, monkeypatch
         return {STUDY: alerting.RefreshSummary(0, 0, 6)}
 
     monkeypatch.setattr(alerting, "refresh_every_study", refresh)
+    from alliance.web.capture import invitations
+    sent = []
+    monkeypatch.setattr(invitations, "send_due_every_study", lambda: sent.append(1) or [])
     # The thread has its own database connection, which cannot see this test's transaction:
     # close_all would close it, so the thread's connection handling is replaced too.
     monkeypatch.setattr(scheduler, "close_old_connections", lambda: None)
@@ -387,6 +390,7 @@ def test_the_refresher_thread_of_alliance_serve(web_study, accounts, monkeypatch
         refresher.stop()
     assert not refresher.thread.is_alive()
     assert len(calls) >= 2 and refresher.last_error == ""
+    assert len(sent) >= 2   # each run also sends the invitations and reminders due (even after a failed refresh)
     with pytest.raises(ValueError, match="at least 1 second"):
         scheduler.start_refresher(0)
 

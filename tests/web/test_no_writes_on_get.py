@@ -78,11 +78,14 @@ def get_pages() -> list[str]:
     """Every GET page of the monitor app, and the capture app's study, participant, export and audit pages."""
     study = {"study": STUDY}
     pages = [reverse("monitor:study", kwargs=study), reverse("monitor:alerts", kwargs=study)]
+    pages.append(reverse("monitor:quality", kwargs=study))
     for participant in (OWN, OTHER, NEW):
         pages.append(reverse("monitor:participant", kwargs={**study, "participant": participant}))
         pages.append(reverse("capture:participant_detail", kwargs={**study, "participant": participant}))
     pages += [reverse("capture:study_list"), reverse("capture:study_detail", kwargs=study),
-              reverse("capture:exports", kwargs=study), _audit_url()]
+              reverse("capture:exports", kwargs=study), _audit_url(), reverse("capture:links", kwargs=study),
+              reverse("capture:staff_form", kwargs={**study, "participant": NEW, "timepoint": "prep",
+                                                    "instrument": "wai_sr"})]
     return pages
 
 
@@ -102,8 +105,9 @@ def test_no_get_page_writes(late_study, accounts, client, role):
     assert answered[monitor_study] == expected
     if role in ("admin", "investigator"):
         assert set(answered.values()) == {200}, answered
-    if role == "monitor":   # every page but the audit trail
-        assert {code for url, code in answered.items() if url != _audit_url()} == {200}, answered
+    if role == "monitor":   # every page but the audit trail and the staff's pages (links, entry)
+        staff_only = {_audit_url(), *get_pages()[-2:]}
+        assert {code for url, code in answered.items() if url not in staff_only} == {200}, answered
 
 
 def test_the_wrapper_sees_the_writes_of_a_post(late_study, accounts, client):
@@ -146,3 +150,22 @@ def test_opening_a_private_link_writes_nothing(late_study, client):
         response = client.get(reverse("capture:private_form", kwargs={"token": token}))
     assert response.status_code == 200
     assert writes.statements == []
+
+
+def test_opening_a_visit_link_writes_nothing(late_study, client):
+    """The visit's queue and its first form: the link's first use is recorded with the first answer, not on GET."""
+    participant = m.Participant.objects.get(study=late_study, participant_id=NEW)
+    log = AuditLog(actor="test:setup", study=late_study)
+    token, link = recording.create_visit_link(participant, late_study.timepoints.get(code="session1"), log=log,
+                                              expires_at=timezone.now() + timedelta(days=3))
+    log.write()
+    writes = Writes()
+    with connection.execute_wrapper(writes):
+        queue = client.get(reverse("capture:visit", kwargs={"token": token}))
+        form = client.get(reverse("capture:visit_form", kwargs={"token": token, "instrument": "meq30"}))
+    assert (queue.status_code, form.status_code) == (200, 200)
+    assert writes.statements == []
+    client.post(reverse("capture:visit_form", kwargs={"token": token, "instrument": "meq30"}),
+                {"meq30_1": "3", "_action": "draft"})
+    link.refresh_from_db()
+    assert link.opened_at is not None and link.completed_at is None

@@ -13,6 +13,8 @@ import stat
 import subprocess
 import sys
 
+import pytest
+
 SHOW = """
 import json
 from alliance.web import settings
@@ -108,3 +110,17 @@ def test_building_settings_leaves_the_process_environment_alone(tmp_path):
     build_settings({"ALLIANCE_DATA_DIR": str(tmp_path), "HOME": str(tmp_path), "DATABASE_URL": "sqlite:///x.db"},
                    https=False, allowed_hosts=["example.org"])
     assert dict(os.environ) == before
+
+
+def test_the_site_address_for_emailed_links(tmp_path):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from alliance.web.config import build_settings
+
+    base = {"ALLIANCE_DATA_DIR": str(tmp_path), "HOME": str(tmp_path)}
+    assert build_settings(base)["ALLIANCE_SITE_URL"] == ""   # not set: nothing is emailed
+    given = build_settings({**base, "ALLIANCE_SITE_URL": " https://trial.example.org/alliance/ "})
+    assert given["ALLIANCE_SITE_URL"] == "https://trial.example.org/alliance"
+    for wrong in ("trial.example.org", "ftp://trial.example.org", "https://trial.example.org/?a=1"):
+        with pytest.raises(ImproperlyConfigured, match=r"ALLIANCE_SITE_URL=.* is not a site address; allowed: "):
+            build_settings({**base, "ALLIANCE_SITE_URL": wrong})

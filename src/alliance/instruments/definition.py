@@ -38,6 +38,9 @@ class Item:
     reverse: bool = False
     text: str | None = None
     anchors: dict[float, str] = field(default_factory=dict)
+    # The symptom or topic the item rates ("Depressed mood"): a heading, not the item's wording,
+    # so instruments whose wording is licensed can still show it.
+    name: str | None = None
 
     @property
     def number(self) -> int:
@@ -230,7 +233,7 @@ _TOP_KEYS = {
     "id", "name", "short_name", "version", "construct", "rater", "timeframe", "citation", "doi",
     "licence", "instructions", "item_defaults", "items", "scales", "criteria", "flags", "outcomes",
 }
-_ITEM_KEYS = {"id", "text", "reverse", "min", "max", "step", "anchors"}
+_ITEM_KEYS = {"id", "text", "name", "reverse", "min", "max", "step", "anchors"}
 _SCALE_KEYS = {"id", "label", "method", "items", "groups", "range", "percent_of_max", "missing", "bands", "source"}
 
 
@@ -298,7 +301,7 @@ def parse_instrument(raw: dict, origin: str = "<definition>") -> Instrument:
         r.fail("licence.wording_included", "must be true or false")
     licence = Licence(str(lic["wording"]).strip(), lic["wording_included"], str(lic.get("source") or ""))
 
-    defaults = r.keys(raw.get("item_defaults") or {}, _ITEM_KEYS - {"id", "text"}, "item_defaults")
+    defaults = r.keys(raw.get("item_defaults") or {}, _ITEM_KEYS - {"id", "text", "name"}, "item_defaults")
     items = _parse_items(r, instrument_id, raw["items"], defaults, licence)
     if raw.get("instructions") and not licence.wording_included:
         r.fail("instructions", "instruction text is given but licence.wording_included is false")
@@ -430,7 +433,11 @@ def _parse_items(r: _Reader, instrument_id: str, raw_items: Any, defaults: dict,
         reverse = merged.get("reverse", False)
         if not isinstance(reverse, bool):
             r.fail(where, "reverse must be true or false")
-        items.append(Item(raw["id"], low, high, step, reverse, text, dict(sorted(anchors.items()))))
+        name = raw.get("name")
+        if name is not None and (not isinstance(name, str) or not name.strip() or len(name) > 80 or "\n" in name):
+            r.fail(where, f"name {name!r} must be a short heading: one line, 1–80 characters")
+        items.append(Item(raw["id"], low, high, step, reverse, text, dict(sorted(anchors.items())),
+                          name=name.strip() if isinstance(name, str) else None))
     return tuple(items)
 
 

@@ -2,7 +2,9 @@
 
 A protocol file holds the design (arms, timepoints, instruments per timepoint, doses, derived
 timepoints, identifying columns) and four sections that refer to it: ``alerts:`` (alert rules),
-``deviations:`` (what the analysis does with data off schedule), ``analysis:`` (the analysis plan)
+``deviations:`` (what the analysis does with data off schedule), ``invitations:`` (when
+participants are emailed their visit's link), ``quality:`` (the study's own data-quality rules),
+``analysis:`` (the analysis plan)
 and ``power:`` (the tests whose power is simulated). Schema:
 ``docs/protocol.md`` and ``docs/analysis.md``; the default, ``levin2024.yaml``, reproduces Levin
 et al. (2024).
@@ -15,6 +17,8 @@ module                        job
 ``protocol.measure``          the measure grammar ``INSTRUMENT.SCALE@TIMEPOINT`` (:class:`Measure`)
 ``protocol.alerts``           the ``alerts:`` schema (:class:`AlertRule`, :class:`AlertConfig`)
 ``protocol.deviations``       the ``deviations:`` schema (:class:`DeviationPolicy`)
+``protocol.invitations``      the ``invitations:`` schema (:class:`InvitationPolicy`): emailed visit links
+``protocol.quality``          the ``quality:`` schema (:class:`QualityRule`): the study's data-quality rules
 ``protocol.analysis``         the ``analysis:`` schema (:class:`AnalysisPlan`, :class:`AnalysisSpec`)
 ``protocol.power``            the ``power:`` schema (:class:`PowerTest`, :class:`PowerSpec`)
 ``protocol.model``            :class:`Protocol`: the design with its typed sections
@@ -42,19 +46,23 @@ from __future__ import annotations
 
 from .alerts import AlertConfig, AlertRule
 from .analysis import AnalysisPlan, AnalysisSpec, Reference
-from .design import PHASES, Arm, DerivedTimepoint, Design, Dose, Timepoint
+from .design import IDENTIFIER_TYPES, PHASES, Arm, DerivedTimepoint, Design, Dose, IdentifierField, Timepoint
 from .deviations import DEVIATION_KINDS, DeviationPolicy
 from .errors import ProtocolError
+from .invitations import InvitationPolicy, TimepointInvitations
 from .loader import default_protocol, load_protocol, parse_analysis_plan, parse_protocol, write_protocol
 from .measure import Measure, MeasureNameError, measure_name, parse_measure
 from .model import Protocol
 from .power import PowerSpec, PowerTest
+from .quality import QualityConfig, QualityRule
 
 __all__ = [
-    "DEVIATION_KINDS", "PHASES",
+    "DEVIATION_KINDS", "IDENTIFIER_TYPES", "PHASES",
     "AlertConfig", "AlertRule", "AnalysisPlan", "AnalysisSpec", "Arm", "DerivedTimepoint", "Design", "DeviationPolicy",
-    "Dose",
-    "Measure", "MeasureNameError", "PowerSpec", "PowerTest", "Protocol", "ProtocolError", "Reference", "Timepoint",
+    "Dose", "IdentifierField", "InvitationPolicy",
+    "Measure", "MeasureNameError", "PowerSpec", "PowerTest", "Protocol", "ProtocolError", "QualityConfig",
+    "QualityRule", "Reference", "Timepoint",
+    "TimepointInvitations",
     "default_protocol", "load_protocol", "measure_name", "parse_analysis_plan", "parse_measure", "parse_protocol",
     "write_protocol",
 ]

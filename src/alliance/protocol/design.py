@@ -36,6 +36,10 @@ RULES = ("max", "min", "mean")
 # plus the arm's start_offset_days) and the first / last timepoint of kind dosing.
 FIXED_ANCHORS = ("enrolment", "treatment_start", "first_dosing", "last_dosing")
 _CONTRACT_COLUMNS = ("participant_id", "arm", "site", "facilitator_ids")
+# What an identifier column holds; forms give each its input (a date picker for `date`) and
+# `participants.csv` is checked against it (alliance.study.validation).
+IDENTIFIER_TYPES = ("text", "date", "email", "phone", "number")
+_IDENTIFIER_KEYS = ("id", "label", "type")
 # Bounds on the protocol's numbers (docs/protocol.md): wide enough for any real trial (a century
 # of follow-up, a ten-year window), narrow enough that dates computed from them exist.
 MAX_OFFSET_DAYS = 36_500
@@ -89,6 +93,38 @@ class Timepoint:
 
 
 @dataclass(frozen=True)
+class IdentifierField:
+    """A participant column that identifies a person, as forms show it: its label and its type.
+
+    ``label`` defaults to the id with spaces for underscores and a capital first letter
+    (``date_of_birth`` → "Date of birth"); ``type`` is one of :data:`IDENTIFIER_TYPES`.
+    """
+
+    id: str
+    label: str = ""
+    type: str = "text"
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            object.__setattr__(self, "label", default_label(self.id))
+
+    def to_entry(self) -> str | dict[str, str]:
+        """The entry of the protocol's ``identifiers:`` list: the plain id unless a label or type was set."""
+        entry = {"id": self.id}
+        if self.label != default_label(self.id):
+            entry["label"] = self.label
+        if self.type != "text":
+            entry["type"] = self.type
+        return self.id if len(entry) == 1 else entry
+
+
+def default_label(column: str) -> str:
+    """A column name as a label: ``date_of_birth`` → "Date of birth"."""
+    text = column.replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+@dataclass(frozen=True)
 class DerivedTimepoint:
     """A timepoint computed per participant and scale from others, e.g. ``peak`` = max over sessions."""
 
@@ -102,7 +138,9 @@ class DerivedTimepoint:
 class Design:
     """A study design: the part of a protocol every other section refers to.
 
-    ``timepoints`` are in protocol order (sorted by ``order`` when read).
+    ``timepoints`` are in protocol order (sorted by ``order`` when read). ``identifiers`` are the
+    ids of the identifying columns, ``identifier_fields`` the same columns with labels and types
+    (either may be given; the other follows).
     """
 
     id: str
@@ -113,6 +151,16 @@ class Design:
     identifiers: tuple[str, ...] = ()
     description: str = ""
     citation: str = ""
+    identifier_fields: tuple[IdentifierField, ...] = ()
+
+    def __post_init__(self) -> None:
+        # One list of columns, two views of it: ids (what most code needs) and their fields.
+        if self.identifier_fields and not self.identifiers:
+            object.__setattr__(self, "identifiers", tuple(f.id for f in self.identifier_fields))
+        elif [f.id for f in self.identifier_fields] != list(self.identifiers):
+            declared = {f.id: f for f in self.identifier_fields}
+            object.__setattr__(self, "identifier_fields",
+                               tuple(declared.get(i) or IdentifierField(i) for i in self.identifiers))
 
     # -- lookups -----------------------------------------------------------------------------
 
@@ -120,6 +168,10 @@ class Design:
     def timepoint_ids(self) -> tuple[str, ...]:
         """Timepoint ids in protocol order (derived timepoints not included)."""
         return tuple(t.id for t in self.timepoints)
+
+    def identifier_field(self, column: str) -> IdentifierField:
+        """The identifier column's field (label, type); a column the protocol does not list gets the defaults."""
+        return next((f for f in self.identifier_fields if f.id == column), None) or IdentifierField(column)
 
     @property
     def arm_ids(self) -> tuple[str, ...]:
@@ -231,7 +283,8 @@ class Design:
             out["timepoints"].append(entry)
         out["derived"] = [{"id": d.id, "label": d.label, "from_timepoints": list(d.from_timepoints),
                            "rule": d.rule} for d in self.derived]
-        out["identifiers"] = list(self.identifiers)
+        # Plain names unless the file gave a label or type: stored protocols keep their hash.
+        out["identifiers"] = [f.to_entry() for f in self.identifier_fields]
         return out
 
 
@@ -307,7 +360,8 @@ def read_design(r: Reader, top: dict) -> Design:
                                         str(rule)))
     r.unique([d.id for d in derived], "derived")
 
-    identifiers = r.id_list(top.get("identifiers"), "identifiers")
+    identifier_fields = _read_identifiers(r, top.get("identifiers"))
+    identifiers = [f.id for f in identifier_fields]
     for i, name in enumerate(identifiers):
         if name in _CONTRACT_COLUMNS:
             r.problem(f"identifiers[{i}]", name, "is a column every export needs, not an identifier",
@@ -322,7 +376,34 @@ def read_design(r: Reader, top: dict) -> Design:
         identifiers=tuple(identifiers),
         description=" ".join(str(top.get("description") or "").split()),
         citation=" ".join(str(top.get("citation") or "").split()),
+        identifier_fields=tuple(identifier_fields),
     )
+
+
+def _read_identifiers(r: Reader, raw: Any) -> list[IdentifierField]:
+    """``identifiers:``: each entry a column name, or a mapping ``{id, label, type}``."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        r.problem("identifiers", raw, "expected a list", "a list of column names or {id, label, type} mappings")
+        return []
+    fields = []
+    for i, entry in enumerate(raw):
+        key = f"identifiers[{i}]"
+        if not isinstance(entry, dict):
+            fields.append(IdentifierField(str(entry)))
+            continue
+        e = r.mapping(entry, key, _IDENTIFIER_KEYS, ("id",))
+        column = r.identifier(e.get("id"), f"{key}.id")
+        label = e.get("label")
+        if label is not None and (not isinstance(label, str) or not label.strip()):
+            r.problem(f"{key}.label", label, "is not a label", "the text forms show for the column")
+            label = None
+        kind = e.get("type", "text")
+        if not r.choice(kind, f"{key}.type", IDENTIFIER_TYPES):
+            kind = "text"
+        fields.append(IdentifierField(column, " ".join(str(label or "").split()), str(kind)))
+    return fields
 
 
 def _parse_timepoints(r: Reader, raw: Any) -> list[Timepoint]:

@@ -24,8 +24,10 @@ from .analysis import AnalysisPlan, read_analysis
 from .design import DESIGN_KEYS, read_design
 from .deviations import read_deviations
 from .errors import ProtocolError, Reader
+from .invitations import read_invitations
 from .model import SECTIONS, Protocol
 from .power import read_power
+from .quality import read_quality
 from .yaml_input import read_yaml, read_yaml_file
 
 __all__ = ["DEFAULT_FILE", "default_protocol", "load_protocol", "parse_analysis_plan", "parse_protocol",
@@ -72,9 +74,16 @@ def _parse(raw: Any, origin: str, defaults: dict[str, Any] | None) -> Protocol:
     # A protocol without the section gets the defaults (after_dosing excluded), not the default
     # file's section: the defaults are the section's own (alliance.protocol.deviations).
     deviations = read_deviations(r, top.get("deviations"))
+    # Likewise: a protocol without the section sends no email (a site opts in), whatever the default file says.
+    invitations = read_invitations(r, top.get("invitations"), design)
+    # Likewise: a protocol without the section has no custom data-quality rules (the default
+    # file's rule is the Levin trial's entry criterion, not a default for other studies).
+    quality = read_quality(r, top.get("quality"), design)
     r.raise_if_any()
     return Protocol(**{name: getattr(design, name) for name in design.__dataclass_fields__},
-                    alerts=alerts, analysis=analysis, power=power, deviations=deviations, sections=sections)
+                    alerts=alerts, analysis=analysis, power=power, deviations=deviations, invitations=invitations,
+                    quality=quality,
+                    sections=sections)
 
 
 def parse_analysis_plan(raw: Any, origin: str = "analysis plan") -> AnalysisPlan:

@@ -21,12 +21,14 @@ from .alerts import AlertConfig
 from .analysis import AnalysisPlan
 from .design import Design
 from .deviations import DeviationPolicy
+from .invitations import InvitationPolicy
 from .power import PowerSpec
+from .quality import QualityConfig
 
 __all__ = ["SECTIONS", "Protocol"]
 
 # The sections after the design, in the order a protocol file lists them.
-SECTIONS = ("alerts", "deviations", "analysis", "power")
+SECTIONS = ("alerts", "deviations", "invitations", "quality", "analysis", "power")
 
 
 @dataclass(frozen=True)
@@ -43,14 +45,20 @@ class Protocol(Design):
         The tests ``alliance power`` simulates (:mod:`alliance.protocol.power`).
     deviations : DeviationPolicy
         What the analysis does with administrations off schedule (:mod:`alliance.protocol.deviations`).
+    invitations : InvitationPolicy
+        When participants are emailed their visit's link (:mod:`alliance.protocol.invitations`).
+    quality : QualityConfig
+        The study's own data-quality rules (:mod:`alliance.protocol.quality`).
     sections : dict
-        ``alerts``, ``deviations``, ``analysis``, ``power`` as the file wrote them (absent when it did not).
+        ``alerts``, ``deviations``, ``invitations``, ``quality``, ``analysis``, ``power`` as the file wrote them (absent when it did not).
     """
 
     alerts: AlertConfig = field(default_factory=lambda: AlertConfig(rules=()))
     analysis: AnalysisPlan | None = None
     power: PowerSpec = field(default_factory=lambda: PowerSpec(tests=()))
     deviations: DeviationPolicy = field(default_factory=DeviationPolicy)
+    invitations: InvitationPolicy = field(default_factory=InvitationPolicy)
+    quality: QualityConfig = field(default_factory=QualityConfig)
     sections: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

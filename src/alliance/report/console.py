@@ -11,6 +11,7 @@ function                        draws
 :func:`print_instrument_bank`   ``alliance instruments``: the instruments of the bank
 :func:`print_instrument`        ``alliance instruments show ID``: citation, items, scales, rules
 :func:`print_protocol`          ``alliance protocol show``: arms, timepoints, derived timepoints
+:func:`print_quality`           ``alliance quality``: the data-quality findings and their counts
 ==============================  ===========================================================
 """
 
@@ -26,7 +27,8 @@ from rich.text import Text
 if TYPE_CHECKING:  # the instrument and protocol views need no summary (nor pandas, via .summary)
     from .summary import SummaryTable
 
-__all__ = ["print_instrument", "print_instrument_bank", "print_protocol", "print_tables", "rich_table"]
+__all__ = ["print_instrument", "print_instrument_bank", "print_protocol", "print_quality", "print_tables",
+           "rich_table"]
 
 
 def rich_table(summary: SummaryTable) -> Table:
@@ -122,6 +124,23 @@ def print_protocol(console: Console, protocol) -> None:
     console.print("Deviations (" + ("this file" if "deviations" in protocol.sections else "the defaults") + "): "
                   + "; ".join(f"{kind.replace('_', ' ')} {policy.action(kind)}d" for kind in policy.actions)
                   + ("; administered_at required" if policy.require_dates else ""), highlight=False)
+    emailed = [t.id for t in protocol.timepoints if protocol.invitations.for_timepoint(t.id)]
+    if emailed:
+        console.print("Invitations by email (this file): " + "; ".join(
+            f"{t} at window open" + "".join(f", +{d} d" for d in protocol.invitations.for_timepoint(t).reminders_days)
+            for t in emailed) + f"; subject {protocol.invitations.subject!r}", highlight=False)
+    else:
+        console.print("Invitations by email: none (no invitations: section)", highlight=False)
+    if protocol.quality.rules:
+        quality = Table(title="Data-quality rules (this file; with the built-in rules, docs/quality.md)")
+        for column in ("rule", "finds", "severity", "message"):
+            quality.add_column(column)
+        for rule in protocol.quality.rules:
+            quality.add_row(Text(rule.id), Text(rule.describe()), rule.severity, Text(rule.message))
+        console.print(quality)
+    else:
+        console.print("Data-quality rules: the built-in ones only (no quality: section; docs/quality.md)",
+                      highlight=False)
     if protocol.derived:
         derived = Table(title="Derived timepoints")
         for column in ("timepoint", "label", "rule", "from", "instruments"):
@@ -149,3 +168,27 @@ def print_protocol(console: Console, protocol) -> None:
                   "see docs/analysis.md", highlight=False)
     console.print(f"Power tests (from {origin('power')}): {len(protocol.power.tests)}, alpha {protocol.power.alpha:g}",
                   highlight=False)
+
+
+def print_quality(console: Console, report, title: str) -> None:
+    """A data-quality report: one row per finding, most severe first, then the counts per rule.
+
+    Severity is written out in words (never colour alone); cells are plain text, never markup.
+    """
+    table = Table(title=title)
+    for heading in ("severity", "rule", "participant", "timepoint", "instrument", "field", "value", "message"):
+        table.add_column(heading, overflow="fold")
+    style = {"error": "bold red", "warning": "yellow", "info": ""}
+    for f in report.findings:
+        table.add_row(Text(f.severity.upper() if f.severity == "error" else f.severity, style=style[f.severity]),
+                      *(Text(cell or "") for cell in (f.rule, f.participant_id, f.timepoint, f.instrument, f.field,
+                                                      f.value, f.message)))
+    if report.findings:
+        console.print(table)
+    counts = report.severity_counts
+    found = ", ".join(f"{rule} {n}" for rule, n in report.counts.items() if n)
+    console.print(f"{len(report.findings)} finding(s): {counts['error']} error(s), {counts['warning']} warning(s), "
+                  f"{counts['info']} info" + (f" — {found}" if found else "") + f"; {len(report.rules)} rules checked",
+                  highlight=False, markup=False)
+    for note in report.not_checked:
+        console.print(f"not checked: {note}", highlight=False, markup=False)

@@ -214,6 +214,20 @@ def _enrolment_dates(frame: pd.DataFrame, locator: Locator) -> list[DataProblem]
                             "is not an enrolment date") for p in np.flatnonzero(present & ~ok)]
 
 
+def _identifier_dates(frame: pd.DataFrame, column: str, locator: Locator) -> list[DataProblem]:
+    """An identifier column of type ``date`` (e.g. ``date_of_birth``): a calendar date written ``YYYY-MM-DD``."""
+    values = _text(frame[column]).str.strip()
+    present = (values.notna() & (values != "")).to_numpy(bool)
+    if not present.any():
+        return []
+    shaped = values.str.fullmatch(r"\d{4}-\d{2}-\d{2}").fillna(False).to_numpy(bool)
+    parsed = pd.to_datetime(values.where(shaped), format="%Y-%m-%d", errors="coerce")
+    ok = shaped & parsed.notna().to_numpy(bool)
+    return [locator.problem(p, column, values.iloc[p], "a date written YYYY-MM-DD, e.g. 1984-07-31",
+                            "is not a date (the protocol gives this identifier type date)")
+            for p in np.flatnonzero(present & ~ok)]
+
+
 def _not_finite(values: pd.Series) -> np.ndarray:
     """Cells written as a number that is not finite (``inf``, ``-Infinity``, ``nan``, ``1e309``)."""
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
@@ -226,6 +240,9 @@ def _not_finite(values: pd.Series) -> np.ndarray:
 def check_participants(protocol: Protocol, participants: pd.DataFrame,
                        locator: Locator | None = None) -> list[DataProblem]:
     """Check ``participants.csv``: ids present and unique, every arm an arm of the protocol.
+
+    Also: facilitator ids, enrolment dates, no control characters, covariates finite, and each
+    identifier column of type ``date`` (the protocol's ``identifiers:``) a ``YYYY-MM-DD`` date.
 
     Parameters
     ----------
@@ -261,6 +278,9 @@ def check_participants(protocol: Protocol, participants: pd.DataFrame,
     problems += _control_characters(participants, [c for c in participants.columns
                                                    if c not in ("participant_id", "facilitator_ids",
                                                                 ENROLMENT_COLUMN)], locator)
+    problems += [problem for field in protocol.identifier_fields
+                 if field.type == "date" and field.id in participants.columns
+                 for problem in _identifier_dates(participants, field.id, locator)]
     for column in participants.columns:
         if column in _TEXT_COLUMNS or column in protocol.identifiers:
             continue

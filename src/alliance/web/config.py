@@ -76,6 +76,12 @@ Environment variables
     terminal; that includes the invitation link, so never run a real site with debugging on), and
     otherwise SMTP to ``localhost:25``, the machine's own mail server — never the console, which
     would put working links into a server's captured output. A send waits at most 10 seconds.
+``ALLIANCE_SITE_URL``
+    The address participants reach the site at, e.g. ``https://trial.example.org`` (scheme and
+    host, optionally a path prefix; no query). Emails sent without a request — invitations and
+    reminders from ``alliance invitations send`` or the scheduler of ``alliance serve`` — build
+    their links on it; without it nothing is sent and the command says why. Becomes
+    ``ALLIANCE_SITE_URL``; see ``alliance.web.capture.invitations``.
 ``ALLIANCE_EMAIL_FROM``
     The sender of the site's email (default ``alliance@localhost``; set it to an address the mail
     server accepts for this site).
@@ -83,6 +89,24 @@ Environment variables
     A folder of licensed item wording: ``<instrument>.yaml`` mapping item id to text (e.g.
     ``wai_sr_1: "..."``). Without it, forms show the wording the instrument definition includes,
     or "Item N" with the answer labels.
+    With ``ALLIANCE_LANGUAGES``, a form in another language reads
+    ``ALLIANCE_WORDING_DIR/<language>/<instrument>.yaml`` first (the language the participant's
+    browser asks for, or the one chosen with the language switcher), then ``<instrument>.yaml``.
+``ALLIANCE_TIME_ZONE``
+    The site's time zone, an IANA name such as ``Europe/Berlin`` or ``Pacific/Auckland`` (default
+    ``UTC``). Pages show times and dates in it, and "today" (what is due, overdue or missed) is the
+    site's day; the database keeps every time in UTC. Becomes Django's ``TIME_ZONE``.
+``ALLIANCE_LANGUAGES``
+    Comma-separated language codes the site offers (default ``en``), each one Django knows
+    (``django.conf.global_settings.LANGUAGES``), e.g. ``en,de``. The first is the default; each
+    request gets the one the browser asks for among them (Django's ``LocaleMiddleware``), and with
+    more than one, pages show a language switcher. The app's text is marked for translation: a
+    language shows translated text where a catalogue for it exists (``LOCALE_PATHS``). Becomes
+    ``LANGUAGES`` and ``LANGUAGE_CODE``.
+``ALLIANCE_LOCALE_DIR``
+    A folder of the site's own translation catalogues (``<language>/LC_MESSAGES/django.mo``, made
+    with ``django-admin makemessages`` and ``compilemessages``; CONTRIBUTING.md, "Translate the
+    app"), searched before the package's own ``locale`` folder. Becomes part of ``LOCALE_PATHS``.
 ``ALLIANCE_STATIC_ROOT``
     Where ``django-admin collectstatic`` copies the static files, for a site that serves
     ``/static/`` itself (the app serves them without it).
@@ -99,6 +123,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import zoneinfo
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -135,15 +160,17 @@ def build_settings(environ: Mapping[str, str], *, https: bool | None = None,
         settings module's globals. Besides Django's own: ``DATA_DIR``, ``DEFAULT_DATABASE_FILE``,
         ``HTTPS``, ``LOGIN_MAX_FAILURES``, ``LOGIN_LOCKOUT_MINUTES``,
         ``LOGIN_MAX_FAILURES_PER_ADDRESS``, ``LOGIN_MAX_FAILURES_SITE``, ``REQUIRE_2FA``,
-        ``PRIVATE_LINK_DAYS`` and ``WORDING_DIR``; django-axes' and django-otp's (``AXES_*``,
+        ``PRIVATE_LINK_DAYS`` and ``WORDING_DIR``; Django's ``TIME_ZONE``, ``LANGUAGES``,
+        ``LANGUAGE_CODE`` and ``LOCALE_PATHS``; django-axes' and django-otp's (``AXES_*``,
         ``OTP_*``); Django's ``EMAIL_*``, ``DEFAULT_FROM_EMAIL`` and ``PASSWORD_RESET_TIMEOUT``.
 
     Raises
     ------
     django.core.exceptions.ImproperlyConfigured
         For a ``DATABASE_URL`` that is neither SQLite nor PostgreSQL, an
-        ``ALLIANCE_MIGRATE_DATABASE_URL`` that does not fit it (:func:`owner_database`), or a count that is not a
-        whole number of at least 1.
+        ``ALLIANCE_MIGRATE_DATABASE_URL`` that does not fit it (:func:`owner_database`), a count that is not a
+        whole number of at least 1, an ``ALLIANCE_TIME_ZONE`` that is not an IANA zone, or an
+        ``ALLIANCE_LANGUAGES`` code Django does not know.
 
     Notes
     -----
@@ -167,6 +194,8 @@ def build_settings(environ: Mapping[str, str], *, https: bool | None = None,
     said = environ.get("ALLIANCE_HTTPS", "").strip()
     explicit = _truthy(environ, "ALLIANCE_HTTPS") if said else https
     secure = (not debug) if explicit is None else explicit
+    languages = _languages(environ)
+    site_locale = _path(environ, "ALLIANCE_LOCALE_DIR")
     hosts = (environ["ALLIANCE_ALLOWED_HOSTS"].split(",") if "ALLIANCE_ALLOWED_HOSTS" in environ
              else list(allowed_hosts) if allowed_hosts is not None else ["localhost", "127.0.0.1"])
 
@@ -199,6 +228,8 @@ def build_settings(environ: Mapping[str, str], *, https: bool | None = None,
             "alliance.web.accounts.security.ContentSecurityPolicyMiddleware",
             "alliance.web.accounts.security.NoStoreMiddleware",
             "django.contrib.sessions.middleware.SessionMiddleware",
+            # The language of each request (browser or switcher), after sessions, before CommonMiddleware.
+            "django.middleware.locale.LocaleMiddleware",
             "django.middleware.common.CommonMiddleware",
             "django.middleware.csrf.CsrfViewMiddleware",
             "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -219,6 +250,8 @@ def build_settings(environ: Mapping[str, str], *, https: bool | None = None,
                 "OPTIONS": {
                     "context_processors": [
                         "django.template.context_processors.request",
+                        "django.template.context_processors.i18n",
+                        "django.template.context_processors.tz",
                         "django.contrib.auth.context_processors.auth",
                         "django.contrib.messages.context_processors.messages",
                     ],
@@ -284,6 +317,7 @@ def build_settings(environ: Mapping[str, str], *, https: bool | None = None,
         "OTP_TOTP_ISSUER": "alliance",
         "OTP_TOTP_THROTTLE_FACTOR": 1,  # seconds; doubled after each wrong code in a row (django-otp)
         "PRIVATE_LINK_DAYS": _positive_int(environ, "ALLIANCE_LINK_DAYS", 7),
+        "ALLIANCE_SITE_URL": _site_url(environ),
         "WORDING_DIR": _path(environ, "ALLIANCE_WORDING_DIR"),
         # Invitations of members (alliance.web.accounts.invitations) and the email that carries them.
         "PASSWORD_RESET_TIMEOUT": _positive_int(environ, "ALLIANCE_INVITATION_DAYS", 3) * 24 * 60 * 60,
@@ -303,8 +337,11 @@ def build_settings(environ: Mapping[str, str], *, https: bool | None = None,
                 "alliance": {"handlers": ["console"], "level": "INFO", "propagate": False},
             },
         },
-        "LANGUAGE_CODE": "en",
-        "TIME_ZONE": "UTC",
+        # Times are stored in UTC (USE_TZ) and shown in the site's zone; text in the request's language.
+        "LANGUAGE_CODE": languages[0][0],
+        "LANGUAGES": languages,
+        "LOCALE_PATHS": [*([site_locale] if site_locale else []), _HERE / "locale"],
+        "TIME_ZONE": _time_zone(environ),
         "USE_I18N": True,
         "USE_TZ": True,
         "STATIC_URL": "static/",
@@ -408,6 +445,22 @@ def owner_database(url: str, serving: dict) -> dict:
     return owner
 
 
+def _site_url(environ: Mapping[str, str]) -> str:
+    """``ALLIANCE_SITE_URL`` without its trailing slash; empty when not set (module docstring)."""
+    from urllib.parse import urlsplit
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    value = environ.get("ALLIANCE_SITE_URL", "").strip()
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ImproperlyConfigured(f"ALLIANCE_SITE_URL={value!r} is not a site address; allowed: http(s)://host[:port][/path], "
+                         "e.g. https://trial.example.org")
+    return value.rstrip("/")
+
+
 def _email_settings(environ: Mapping[str, str], debug: bool) -> dict[str, Any]:
     """Django's ``EMAIL_*`` settings from ``ALLIANCE_EMAIL_*`` (module docstring: the defaults and why)."""
     host = environ.get("ALLIANCE_EMAIL_HOST", "").strip()
@@ -465,6 +518,36 @@ def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
     if not text.isdigit() or int(text) < 1:
         raise ImproperlyConfigured(f"{name} must be a whole number of at least 1, not {text!r}")
     return int(text)
+
+
+def _time_zone(environ: Mapping[str, str]) -> str:
+    """``ALLIANCE_TIME_ZONE`` checked against the IANA database (``zoneinfo``), default ``UTC``."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    name = environ.get("ALLIANCE_TIME_ZONE", "").strip() or "UTC"
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ImproperlyConfigured(
+            f"ALLIANCE_TIME_ZONE must be an IANA time zone name such as Europe/Berlin, America/New_York or UTC "
+            f"(the names `python -c 'import zoneinfo; print(zoneinfo.available_timezones())'` lists), "
+            f"not {name!r}") from None
+    return name
+
+
+def _languages(environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    """``ALLIANCE_LANGUAGES`` as Django's ``LANGUAGES``: each code with Django's name for it, default ``en``."""
+    from django.conf import global_settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    known = dict(global_settings.LANGUAGES)
+    codes = [c.strip().lower() for c in environ.get("ALLIANCE_LANGUAGES", "").split(",") if c.strip()] or ["en"]
+    unknown = [c for c in codes if c not in known]
+    if unknown:
+        raise ImproperlyConfigured(
+            f"ALLIANCE_LANGUAGES has {', '.join(map(repr, unknown))}, which Django does not know; use "
+            f"comma-separated codes of django.conf.global_settings.LANGUAGES, e.g. en,de,fr,es,pt-br")
+    return [(code, known[code]) for code in dict.fromkeys(codes)]
 
 
 def _path(environ: Mapping[str, str], name: str) -> Path | None:

@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 
 from .models import Role
 
@@ -24,14 +25,14 @@ class TokenForm(forms.Form):
     """The six-digit code of an authenticator app (a TOTP device, see ``two_factor``)."""
 
     token = forms.CharField(
-        label="Code from your authenticator app", min_length=6, max_length=8, strip=True,
+        label=_("Code from your authenticator app"), min_length=6, max_length=8, strip=True,
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric",
                                       "pattern": "[0-9]*", "autofocus": True}))
 
     def clean_token(self):
         token = self.cleaned_data["token"].replace(" ", "")
         if not token.isdigit():
-            raise ValidationError("The code is made of digits only.", code="digits")
+            raise ValidationError(_("The code is made of digits only."), code="digits")
         return token
 
 
@@ -42,13 +43,14 @@ class MemberForm(forms.Form):
     :mod:`alliance.web.accounts.access`.
     """
 
-    username = forms.CharField(max_length=150, help_text="An existing account. To add someone new, invite them above.",
+    username = forms.CharField(max_length=150, label=_("Username"),
+                               help_text=_("An existing account. To add someone new, invite them above."),
                                widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "none"}))
-    role = forms.ChoiceField(choices=Role.choices, initial=Role.MONITOR)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.MONITOR, label=_("Role"))
     facilitator_id = forms.CharField(
-        required=False, max_length=100,
-        help_text="For a facilitator: the study's facilitator id (e.g. F1) to link this account to; "
-                  "a new id is added to the study.")
+        required=False, max_length=100, label=_("Facilitator id"),
+        help_text=_("For a facilitator: the study's facilitator id (e.g. F1) to link this account to; "
+                    "a new id is added to the study."))
 
     def __init__(self, *args, roles: tuple[str, ...], **kwargs):
         super().__init__(*args, **kwargs)
@@ -60,7 +62,7 @@ class MemberForm(forms.Form):
         username = (cleaned.get("username") or "").strip()
         self.user = get_user_model().objects.filter(username=username).first()
         if username and self.user is None:
-            self.add_error("username", "There is no account with this username: invite the person by email instead.")
+            self.add_error("username", _("There is no account with this username: invite the person by email instead."))
         _check_facilitator(self, cleaned)
         return cleaned
 
@@ -73,16 +75,16 @@ class InvitationForm(forms.Form):
     has already is refused: that person is added by username, without a new invitation.
     """
 
-    email = forms.EmailField(max_length=254, help_text="The link to choose a password is sent here.",
+    email = forms.EmailField(max_length=254, label=_("Email"), help_text=_("The link to choose a password is sent here."),
                              widget=forms.EmailInput(attrs={"autocomplete": "off"}))
     username = forms.CharField(
-        required=False, max_length=150, validators=[UnicodeUsernameValidator()],
-        help_text="Leave empty to use the part of the email address before the @.",
+        required=False, max_length=150, validators=[UnicodeUsernameValidator()], label=_("Username"),
+        help_text=_("Leave empty to use the part of the email address before the @."),
         widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "none"}))
-    role = forms.ChoiceField(choices=Role.choices, initial=Role.MONITOR, required=False,
-                             help_text="Monitor (read-only, de-identified) unless you choose more.")
-    facilitator_id = forms.CharField(required=False, max_length=100,
-                                     help_text="For a facilitator: the study's facilitator id (e.g. F1).")
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.MONITOR, required=False, label=_("Role"),
+                             help_text=_("Monitor (read-only, de-identified) unless you choose more."))
+    facilitator_id = forms.CharField(required=False, max_length=100, label=_("Facilitator id"),
+                                     help_text=_("For a facilitator: the study's facilitator id (e.g. F1)."))
 
     def __init__(self, *args, roles: tuple[str, ...], **kwargs):
         super().__init__(*args, **kwargs)
@@ -97,13 +99,13 @@ class InvitationForm(forms.Form):
         email = (cleaned.get("email") or "").strip()
         model = get_user_model()
         if email and model.objects.filter(email__iexact=email).exists():
-            self.add_error("email", "An account has this email address already: add it by its username below "
-                                    "(no new invitation is needed).")
+            self.add_error("email", _("An account has this email address already: add it by its username below "
+                                      "(no new invitation is needed)."))
         username = (cleaned.get("username") or "").strip()
         if not username and email:
             username = username_from_email(email)
         elif username and model.objects.filter(username=username).exists():
-            self.add_error("username", "This username is taken: choose another, or add that account below.")
+            self.add_error("username", _("This username is taken: choose another, or add that account below."))
         cleaned["username"] = username
         _check_facilitator(self, cleaned)
         return cleaned
@@ -116,4 +118,4 @@ def _role_choices(roles: tuple[str, ...]) -> list[tuple[str, str]]:
 
 def _check_facilitator(form: forms.Form, cleaned: dict) -> None:
     if cleaned.get("role") == Role.FACILITATOR and not (cleaned.get("facilitator_id") or "").strip():
-        form.add_error("facilitator_id", "A facilitator account is linked to the study's facilitator id.")
+        form.add_error("facilitator_id", _("A facilitator account is linked to the study's facilitator id."))

@@ -37,6 +37,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
+from django.utils.translation import gettext_lazy
 
 from alliance.web.audit.log import AuditLog
 
@@ -44,7 +45,7 @@ from .members import create_user
 
 logger = logging.getLogger(__name__)
 
-SUBJECT = "Your invitation to alliance: choose a password"
+SUBJECT = gettext_lazy("Your invitation to alliance: choose a password")
 
 
 class InvitationTokenGenerator(PasswordResetTokenGenerator):
@@ -141,7 +142,7 @@ def send_invitation(request, user, study, role: str, *, actor: str, resent: bool
                "link": request.build_absolute_uri(set_password_path(user))}
     body = render_to_string("accounts/invitation_email.txt", context)
     try:
-        send_mail(SUBJECT, body, None, [user.email])
+        send_mail(str(SUBJECT), body, None, [user.email])
     except (smtplib.SMTPException, OSError) as error:
         # The account id and the kind of error only: an SMTP error's text can hold the address.
         logger.warning("the invitation email of account id %s could not be sent: %s", user.pk, type(error).__name__)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class User(AbstractUser):
@@ -24,10 +25,10 @@ class User(AbstractUser):
 class Role(models.TextChoices):
     """What a member may do in a study (see :mod:`alliance.web.accounts.access`)."""
 
-    ADMIN = "admin", "Administrator"
-    INVESTIGATOR = "investigator", "Investigator"
-    FACILITATOR = "facilitator", "Facilitator"
-    MONITOR = "monitor", "Monitor (read-only, de-identified)"
+    ADMIN = "admin", _("Administrator")
+    INVESTIGATOR = "investigator", _("Investigator")
+    FACILITATOR = "facilitator", _("Facilitator")
+    MONITOR = "monitor", _("Monitor (read-only, de-identified)")
 
 
 class StudyMembership(models.Model):

@@ -50,12 +50,14 @@ from axes.models import AccessAttempt
 from django.conf import settings
 from django.db.models import Sum
 from django.shortcuts import render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 #: Why a client is refused, by the count that reached its limit (shown on the login page).
 LOCKED_BECAUSE = {
-    "username": "Too many failed log-ins for this username from this computer.",
-    "address": "Too many failed log-ins from this computer.",
-    "site": "Too many failed log-ins on this site in the last minutes.",
+    "username": gettext_lazy("Too many failed log-ins for this username from this computer."),
+    "address": gettext_lazy("Too many failed log-ins from this computer."),
+    "site": gettext_lazy("Too many failed log-ins on this site in the last minutes."),
 }
 
 
@@ -106,7 +108,7 @@ def lockout_response(request, original_response=None, credentials=None):
     from .forms import LoginForm
 
     reason = getattr(request, "alliance_locked_because", "username")
-    message = (f"{LOCKED_BECAUSE[reason]} Try again in {settings.LOGIN_LOCKOUT_MINUTES} minutes, "
-               "or ask an administrator.")
+    message = _("%(reason)s Try again in %(minutes)s minutes, or ask an administrator.") % {
+        "reason": LOCKED_BECAUSE[reason], "minutes": settings.LOGIN_LOCKOUT_MINUTES}
     form = LoginForm(request)
     return render(request, "accounts/login.html", {"form": form, "locked": message}, status=429)

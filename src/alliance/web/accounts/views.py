@@ -16,6 +16,8 @@ from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse_lazy
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from alliance.web.audit.log import AuditLog
 
@@ -58,8 +60,10 @@ def _refused(device) -> str | None:
         return None
     until = (extra or {}).get("locked_until")
     seconds = max(1, int((until - timezone.now()).total_seconds()) + 1) if until else None
-    wait = f"Wait {seconds} seconds" if seconds else "Wait a little"
-    return f"Too many wrong codes. {wait} before trying again."
+    if seconds:
+        return ngettext("Too many wrong codes. Wait %(seconds)d second before trying again.",
+                        "Too many wrong codes. Wait %(seconds)d seconds before trying again.", seconds) % {"seconds": seconds}
+    return _("Too many wrong codes. Wait a little before trying again.")
 
 
 def _check_code(request, device, form, **details) -> int:
@@ -76,7 +80,7 @@ def _check_code(request, device, form, **details) -> int:
         audit_second_factor(request, request.user, True, **details)
         return 200
     audit_second_factor(request, request.user, False, throttled=refused is not None, **details)
-    form.add_error("token", refused or "That code is not right (or was used already). Try the code shown now.")
+    form.add_error("token", refused or _("That code is not right (or was used already). Try the code shown now."))
     return 400 if refused is None else 429
 
 
@@ -114,7 +118,7 @@ def two_factor_setup(request):
                             label=f"{user.get_username()}: {confirmed.name}")
                 confirmed.delete()
                 log.write()
-            messages.success(request, "Your authenticator app is removed; log-ins need only your password now.")
+            messages.success(request, _("Your authenticator app is removed; log-ins need only your password now."))
             return redirect("accounts:two_factor")
         return render(request, "accounts/two_factor.html", {"device": confirmed, "required": required})
     device = two_factor.enrolment_device(request)
@@ -126,7 +130,7 @@ def two_factor_setup(request):
                 saved = two_factor.enrolment_device(request, log)
                 log.write()
             if saved is None:  # the page's key is too old (or was tampered with): a new one is shown
-                form.add_error(None, "This page has expired: scan the new QR code below and type its code.")
+                form.add_error(None, _("This page has expired: scan the new QR code below and type its code."))
             else:
                 device = saved
         status = _check_code(request, device, form, enrolment=True) if form.is_valid() else 400
@@ -138,7 +142,7 @@ def two_factor_setup(request):
                             label=f"{user.get_username()}: {device.name}")
                 log.write()
             django_otp.login(request, device)
-            messages.success(request, "Your authenticator app is set up: log-ins now ask for its code.")
+            messages.success(request, _("Your authenticator app is set up: log-ins now ask for its code."))
             return redirect(_next_page(request) if request.POST.get("next") else "accounts:two_factor")
     uri = device.config_url
     return render(request, "accounts/two_factor.html", {
@@ -169,7 +173,7 @@ def members(request, study):
         membership = StudyMembership.objects.select_related("user").filter(
             study=study, pk=request.POST.get("membership")).first()
         if membership is None:
-            messages.error(request, "That member is no longer in the study.")
+            messages.error(request, _("That member is no longer in the study."))
         elif action == "remove":
             if membership.role not in assignable:
                 raise PermissionDenied("your role cannot remove this member")
@@ -177,7 +181,8 @@ def members(request, study):
                 log = AuditLog(actor=actor_of(request.user), user=request.user, study=study)
                 remove_membership(membership, log)
                 log.write()
-            messages.success(request, f"{membership.user.get_username()} is no longer a member of {study.name}.")
+            messages.success(request, _("%(user)s is no longer a member of %(study)s.")
+                             % {"user": membership.user.get_username(), "study": study.name})
         else:
             if not may_invite:
                 raise PermissionDenied("only administrators send invitations")
@@ -216,7 +221,8 @@ def members(request, study):
                 form.add_error(None, str(error))
             else:
                 access.forget_roles(request.user)
-                messages.success(request, f"{form.user.get_username()} is now {data['role']} of {study.name}.")
+                messages.success(request, _("%(user)s is now %(role)s of %(study)s.")
+                                 % {"user": form.user.get_username(), "role": data["role"], "study": study.name})
                 return redirect("accounts:members", study=study.name)
     memberships = (StudyMembership.objects.filter(study=study).select_related("user")
                    .order_by("role", "user__username"))
@@ -239,18 +245,20 @@ def _send(request, study, user, role: str, *, resent: bool = False) -> None:
     """Send (or resend) an invitation and say how it went, on the members page."""
     name = user.get_username()
     if not invitations.is_pending(user):
-        messages.error(request, f"{name} has chosen a password already (or has no email address): "
-                                "there is no invitation to send.")
+        messages.error(request, _("%(user)s has chosen a password already (or has no email address): "
+                                  "there is no invitation to send.") % {"user": name})
         return
     try:
         invitations.send_invitation(request, user, study, role, actor=actor_of(request.user), resent=resent)
     except invitations.InvitationNotSent as error:
-        messages.error(request, f"{name} is a member of {study.name}, but the invitation email could not be sent "
-                                f"({error}). Check the site's email settings (docs/security.md, \"Inviting "
-                                "members\"), then use “Resend invitation”.")
+        messages.error(request, _("%(user)s is a member of %(study)s, but the invitation email could not be sent "
+                                  "(%(error)s). Check the site's email settings (docs/security.md, \"Inviting "
+                                  "members\"), then use “Resend invitation”.")
+                       % {"user": name, "study": study.name, "error": error})
     else:
-        messages.success(request, f"{name} is {role} of {study.name}; an email with a link to choose a password "
-                                  f"is on its way (the link works for {invitations.valid_days()} days).")
+        messages.success(request, _("%(user)s is %(role)s of %(study)s; an email with a link to choose a password "
+                                    "is on its way (the link works for %(days)s days).")
+                         % {"user": name, "role": role, "study": study.name, "days": invitations.valid_days()})
 
 
 class SetPasswordView(auth_views.PasswordResetConfirmView):
@@ -271,7 +279,8 @@ class SetPasswordView(auth_views.PasswordResetConfirmView):
         with transaction.atomic():
             response = super().form_valid(form)
             invitations.record_password_set(form.user)
-        messages.success(self.request, f"Your password is set, {form.user.get_username()}: log in with it now.")
+        messages.success(self.request, _("Your password is set, %(user)s: log in with it now.")
+                         % {"user": form.user.get_username()})
         return response
 
     def get_context_data(self, **kwargs):

@@ -27,20 +27,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.apps import apps
+from django.utils.translation import gettext_lazy as _
 
 from .models import AuditEvent
 
 ACTION_LABELS = {
-    AuditEvent.Action.CREATE: "Created",
-    AuditEvent.Action.CHANGE: "Changed",
-    AuditEvent.Action.DELETE: "Deleted",
-    AuditEvent.Action.EXPORT: "Exported",
-    AuditEvent.Action.LOGIN: "Logged in",
-    AuditEvent.Action.LOGOUT: "Logged out",
-    AuditEvent.Action.LOGIN_FAILED: "Failed log-in",
+    AuditEvent.Action.CREATE: _("Created"),
+    AuditEvent.Action.CHANGE: _("Changed"),
+    AuditEvent.Action.DELETE: _("Deleted"),
+    AuditEvent.Action.EXPORT: _("Exported"),
+    AuditEvent.Action.LOGIN: _("Logged in"),
+    AuditEvent.Action.LOGOUT: _("Logged out"),
+    AuditEvent.Action.LOGIN_FAILED: _("Failed log-in"),
 }
 # What the actor prefixes written by the apps mean (alliance.web.capture.recording, the CLI).
-_ACTOR_KINDS = {"user": "{}", "cli": "command line: alliance {}", "private-link": "participant, private link {}"}
+# Shown on the page only (translated there); the CSV export keeps the stored actor.
+_ACTOR_KINDS = {"user": "{}", "cli": _("command line: alliance {}"), "private-link": _("participant, private link {}")}
 EMPTY = "(empty)"
 LONG = 400
 
@@ -161,8 +163,8 @@ def actor_label(actor: str) -> str:
     >>> actor_label("user:alice"), actor_label("private-link:12"), actor_label("test:setup")
     ('alice', 'participant, private link 12', 'test:setup')
     """
-    kind, _, name = actor.partition(":")
-    return _ACTOR_KINDS[kind].format(name) if kind in _ACTOR_KINDS and name else actor
+    kind, _colon, name = actor.partition(":")
+    return str(_ACTOR_KINDS[kind]).format(name) if kind in _ACTOR_KINDS and name else actor
 
 
 def model_label(label: str) -> str:

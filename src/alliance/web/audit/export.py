@@ -3,7 +3,9 @@
 The audit page's export (:func:`alliance.web.audit.views.audit_trail`, POST) writes the filtered
 events with :func:`csv_lines`. Columns (:data:`COLUMNS`):
 
-``event_id``, ``at`` (ISO 8601, UTC), ``actor`` (as stored, e.g. ``user:alice``), ``action``
+``event_id``, ``at`` (ISO 8601, UTC: the time the hash chain covers), ``at_local`` (the same
+time in the site's time zone, ``ALLIANCE_TIME_ZONE``, ISO 8601 with its offset, e.g.
+``2024-03-02T11:30:00+13:00``: what the page shows), ``actor`` (as stored, e.g. ``user:alice``), ``action``
 (``create``, ``change``, …), ``model`` (e.g. ``capture.itemresponse``), ``object_id``,
 ``object`` (the event's readable label), ``field``, ``old``, ``new`` (the field's value before and
 after, as on the page: :func:`alliance.web.audit.display.change_rows`; a create or export has only
@@ -22,19 +24,21 @@ from collections.abc import Iterator
 
 import pandas as pd
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from alliance.study.io import spreadsheet_safe
 
 from .chain import instant
 from .display import change_rows
 
-COLUMNS = ("event_id", "at", "actor", "action", "model", "object_id", "object", "field", "old", "new", "hash")
+COLUMNS = ("event_id", "at", "at_local", "actor", "action", "model", "object_id", "object", "field", "old", "new", "hash")
 _VALUES = ("id", "at", "actor", "action", "model", "object_id", "object_repr", "old", "new", "hash")
 
 
 def _rows(event: tuple) -> list[tuple]:
     event_id, at, actor, action, model, object_id, label, old, new, digest = event
-    shared = (event_id, instant(at), actor, action, model, object_id, label)
+    local = timezone.localtime(at).isoformat(timespec="seconds")
+    shared = (event_id, instant(at), local, actor, action, model, object_id, label)
     rows = change_rows(action, old, new)
     if not rows:
         return [(*shared, "", "", "", digest)]
@@ -71,7 +75,7 @@ def csv_lines(events: QuerySet, chunk_size: int = 2000) -> Iterator[str]:
 
 def _csv_text(rows: list[tuple]) -> str:
     frame = pd.DataFrame(rows, columns=list(COLUMNS), dtype=object)
-    for column in COLUMNS[2:]:
+    for column in COLUMNS[3:]:
         frame[column] = spreadsheet_safe(frame[column].astype("string"))
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False, header=False, lineterminator="\n")

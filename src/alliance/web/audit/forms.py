@@ -10,6 +10,9 @@ An event belongs to a participant when its ``object_repr`` (the label the writer
 id followed by ``/`` or a space: ``P001``, ``P001/baseline/wai_sr``, ``P001/baseline/wai_sr/wai_sr_1``,
 ``P001/session 1``, ``P001 date shift``. Participant ids cannot contain ``/`` or spaces
 (:data:`alliance.study.validation.ID_PATTERN`), so ``P001`` never matches ``P0010``'s events.
+
+``since`` and ``until`` are days of the site's time zone (``ALLIANCE_TIME_ZONE``, the zone the page
+shows times in): ``until=2024-03-01`` in Pacific/Auckland ends at midnight there, 11:00 UTC.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ import datetime as dt
 
 from django import forms
 from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from alliance.study.validation import ID_ALLOWED, ID_PATTERN
 
@@ -41,34 +47,39 @@ class AuditFilterForm(forms.Form):
         The actors the study's trail holds: the choices of the ``actor`` field.
     """
 
-    participant = forms.CharField(required=False, max_length=64, label="Participant",
-                                  help_text="An id, e.g. P001.")
-    actor = forms.ChoiceField(required=False, label="User")
-    action = forms.ChoiceField(required=False, label="Action",
-                               choices=[("", "any"), *((a.value, action_label(a.value)) for a in AuditEvent.Action)])
-    since = forms.DateField(required=False, label="From", help_text="UTC, inclusive.",
+    participant = forms.CharField(required=False, max_length=64, label=gettext_lazy("Participant"),
+                                  help_text=gettext_lazy("An id, e.g. P001."))
+    actor = forms.ChoiceField(required=False, label=gettext_lazy("User"))
+    action = forms.ChoiceField(required=False, label=gettext_lazy("Action"),
+                               choices=[("", gettext_lazy("any")),
+                                        *((a.value, action_label(a.value)) for a in AuditEvent.Action)])
+    since = forms.DateField(required=False, label=gettext_lazy("From"),
                             widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(required=False, label="To", help_text="UTC, inclusive.",
+    until = forms.DateField(required=False, label=gettext_lazy("To"),
                             widget=forms.DateInput(attrs={"type": "date"}))
-    size = forms.TypedChoiceField(required=False, label="Events a page", coerce=int, empty_value=DEFAULT_PAGE_SIZE,
+    size = forms.TypedChoiceField(required=False, label=gettext_lazy("Events a page"), coerce=int,
+                                  empty_value=DEFAULT_PAGE_SIZE,
                                   choices=[(n, str(n)) for n in PAGE_SIZES])
 
     def __init__(self, data=None, *, actors=(), **kwargs):
         super().__init__(data, **kwargs)
-        self.fields["actor"].choices = [("", "anyone"), *((a, actor_label(a)) for a in actors)]
+        self.fields["actor"].choices = [("", _("anyone")), *((a, actor_label(a)) for a in actors)]
         self.fields["size"].initial = DEFAULT_PAGE_SIZE
+        # Days of the zone the page shows times in (module docstring).
+        days = _("%(zone)s, inclusive.") % {"zone": timezone.get_current_timezone_name()}
+        self.fields["since"].help_text = self.fields["until"].help_text = days
 
     def clean_participant(self) -> str:
         value = self.cleaned_data["participant"].strip()
         if value and not ID_PATTERN.fullmatch(value):
-            raise forms.ValidationError(f"A participant id has {ID_ALLOWED}.")
+            raise forms.ValidationError(_("A participant id has %(allowed)s.") % {"allowed": ID_ALLOWED})
         return value
 
     def clean(self):
         cleaned = super().clean()
         since, until = cleaned.get("since"), cleaned.get("until")
         if since and until and since > until:
-            self.add_error("until", "The end date is before the start date.")
+            self.add_error("until", _("The end date is before the start date."))
         return cleaned
 
     def events(self, events: QuerySet) -> QuerySet:
@@ -97,4 +108,5 @@ class AuditFilterForm(forms.Form):
 
 
 def _midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    """The start of a day of the site's time zone (an aware time; the database compares it in UTC)."""
+    return timezone.make_aware(dt.datetime.combine(day, dt.time()), timezone.get_current_timezone())

@@ -85,7 +85,7 @@ def _download(request, study, form: AuditFilterForm, events) -> StreamingHttpRes
         log.exported(study, {"format": "audit-csv", "events": covered.count(), "filters": form.filters()},
                      label=f"{study.name} audit trail export")
         log.write()
-    filename = f"{study.name}-audit-{timezone.now():%Y%m%d-%H%M%S}.csv"
+    filename = f"{study.name}-audit-{timezone.localtime():%Y%m%d-%H%M%S}.csv"
     response = StreamingHttpResponse(csv_lines(covered.order_by("at", "id")), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = content_disposition_header(True, filename)
     response["Cache-Control"] = "no-store"

@@ -3,9 +3,14 @@
 Each item is one row. An item with whole-number (or few stepped) answers is a row of radio
 buttons labelled with the instrument's anchors; a visual-analogue item (``step: null``) is a
 number field (with a slider beside it where JavaScript runs). Item wording, in order of
-preference: a site's licensed wording file (``ALLIANCE_WORDING_DIR/<instrument>.yaml``, item id →
-text, applied with :meth:`~alliance.instruments.Instrument.with_wording`), the wording the
-definition includes, else "Item N" — the answer labels are always shown.
+preference: a site's licensed wording file in the page's language
+(``ALLIANCE_WORDING_DIR/<language>/<instrument>.yaml``, e.g. ``de/wai_sr.yaml``; the language is
+Django's active one, which ``LocaleMiddleware`` takes from the browser or the language switcher,
+among ``ALLIANCE_LANGUAGES``), the site's file for every language
+(``ALLIANCE_WORDING_DIR/<instrument>.yaml``), each an item id → text mapping applied with
+:meth:`~alliance.instruments.Instrument.with_wording`, then the wording the definition includes,
+else "Item N" — the answer labels are always shown. A language file is looked for under the full
+code first (``pt-br``), then its main language (``pt``).
 
 Answers are checked only by :func:`alliance.instruments.validate` (the same checks as an import),
 and scored only by :func:`alliance.instruments.score`.
@@ -14,6 +19,7 @@ and scored only by :func:`alliance.instruments.score`.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from django.conf import settings
+from django.utils import translation
 
 from alliance import instruments as bank
 from alliance.instruments import Instrument, InstrumentDefinitionError, Item, ScoringError
@@ -29,6 +36,7 @@ from alliance.study import StudyDataError
 
 # At most this many allowed answers are shown as radio buttons; more become a number field.
 MAX_CHOICES = 11
+_LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{2,8})?")
 
 
 def _fmt(value: float) -> str:
@@ -46,12 +54,15 @@ def _wording(path: str, modified: float) -> dict[str, str]:
     return {str(k): str(v) for k, v in raw.items()}
 
 
-def form_instrument(instrument_id: str) -> Instrument:
+def form_instrument(instrument_id: str, language: str | None = None) -> Instrument:
     """The instrument as forms show it: with the site's licensed wording when there is a file for it.
 
     Parameters
     ----------
     instrument_id : str
+    language : str, optional
+        A language code (``de``, ``pt-br``); default the active language of the request
+        (:func:`django.utils.translation.get_language`).
 
     Returns
     -------
@@ -63,12 +74,40 @@ def form_instrument(instrument_id: str) -> Instrument:
         When the wording file is not a mapping or names items the instrument does not have.
     """
     instrument = bank.get(instrument_id)
-    directory = getattr(settings, "WORDING_DIR", None)
-    if directory is not None:
-        path = Path(directory) / f"{instrument_id}.yaml"
-        if path.is_file():
-            instrument = instrument.with_wording(_wording(str(path), path.stat().st_mtime))
+    path = wording_file(instrument_id, language if language is not None else translation.get_language())
+    if path is not None:
+        instrument = instrument.with_wording(_wording(str(path), path.stat().st_mtime))
     return instrument
+
+
+def wording_file(instrument_id: str, language: str | None) -> Path | None:
+    """The site's wording file for an instrument in a language, or ``None`` (module docstring: the order).
+
+    Parameters
+    ----------
+    instrument_id : str
+    language : str or None
+        A language code; ``None`` (translation off) looks for the file of every language only.
+
+    Returns
+    -------
+    pathlib.Path or None
+        ``WORDING_DIR/<language>/<instrument>.yaml``, ``WORDING_DIR/<main language>/…``, then
+        ``WORDING_DIR/<instrument>.yaml``: the first that exists.
+    """
+    directory = getattr(settings, "WORDING_DIR", None)
+    if directory is None:
+        return None
+    directory = Path(directory)
+    name = f"{instrument_id}.yaml"
+    candidates = []
+    if language:
+        code = language.lower()
+        # Only a language code names a folder: nothing from the request reaches the path otherwise.
+        candidates += [directory / c / name for c in dict.fromkeys([code, code.split("-")[0]])
+                       if _LANGUAGE_CODE.fullmatch(c)]
+    candidates.append(directory / name)
+    return next((path for path in candidates if path.is_file()), None)
 
 
 @dataclass
@@ -136,13 +175,21 @@ def form_items(instrument: Instrument, values: dict[str, float | str | None],
         choices = _choices(item)
         anchors = sorted(item.anchors.items())
         out.append(FormItem(
-            id=item.id, number=item.number, text=item.text or f"Item {item.number}", worded=bool(item.text),
+            id=item.id, number=item.number, text=item.text or _item_label(item),
+            worded=bool(item.text),
             kind="choice" if choices else "number", choices=choices or [],
             minimum=_fmt(item.min), maximum=_fmt(item.max), step="any" if item.step is None else _fmt(item.step),
             low_end=_end(item.min, anchors[0][1] if anchors and anchors[0][0] == item.min else ""),
             high_end=_end(item.max, anchors[-1][1] if anchors and anchors[-1][0] == item.max else ""),
             allowed=item.allowed(), value="" if value is None else str(value), error=errors.get(item.id, "")))
     return out
+
+
+def _item_label(item: Item) -> str:
+    """An item without its (licensed) wording: "Item N: name", or "Item N" without a name."""
+    if item.name:
+        return translation.gettext("Item %(number)s: %(name)s") % {"number": item.number, "name": item.name}
+    return translation.gettext("Item %(number)s") % {"number": item.number}
 
 
 @dataclass
@@ -187,7 +234,7 @@ def read_answers(instrument: Instrument, data) -> Answers:
     except ScoringError as error:
         for problem in error.problems:
             item = instrument.item(problem.column)
-            label = item.text or f"Item {item.number}"
+            label = item.text or translation.gettext("Item %(number)s") % {"number": item.number}
             errors[problem.column] = (f"{label}: {problem.value!r} {problem.reason}; allowed: {problem.allowed}")
         frame = frame.assign(**{c: "" for c in errors})
         values = bank.validate(instrument, frame)

@@ -17,9 +17,14 @@ contract                 tables
 Every create, change and delete is recorded in the audit trail,
 :class:`alliance.web.audit.models.AuditEvent` (the ``audit`` app), which is append-only.
 
-The web app adds :class:`PrivateLink` (a participant's link to a self-report form, stored as the
-SHA-256 of its token), :class:`DateShift` (the secret per-participant offset of de-identified
-exports) and ``Participant.enrolled_on`` (the date the protocol's timeline counts from).
+The web app adds :class:`PrivateLink` (a participant's link to one self-report form) and
+:class:`VisitLink` (one link to every self-report of a visit: a survey queue), both stored as the
+SHA-256 of their token; :class:`Notification` (each invitation and reminder email, one row per
+message, which makes sending idempotent); :class:`DateShift` (the secret per-participant offset
+of de-identified exports); ``Participant.enrolled_on`` (the date the protocol's timeline counts
+from) and ``Participant.email_opt_out``; and, per administration, how it was taken
+(``Administration.mode``) and, for clinician ratings, whether the rater was blind
+(``Administration.blinded``).
 """
 
 from __future__ import annotations
@@ -111,6 +116,8 @@ class Participant(models.Model):
                                    help_text="Columns that identify a person; dropped in de-identified exports.")
     enrolled_on = models.DateField(null=True, blank=True,
                                    help_text="Enrolment date; the protocol's timepoints are planned from it.")
+    email_opt_out = models.DateTimeField(
+        null=True, blank=True, help_text="When the participant asked for no more invitations or reminders by email.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -193,7 +200,18 @@ class Administration(models.Model):
     administered_at = models.CharField(
         max_length=40, blank=True,
         help_text="When, as the ISO-8601 text it was given in (date, or date and time); empty when not recorded.")
+    class Mode(models.TextChoices):
+        LINK = "link", "online, through a private link"
+        PAPER = "paper", "on paper, entered by staff"
+        TABLET = "tablet", "on a tablet at the site"
+        INTERVIEW = "interview", "in a rating interview"
+
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    mode = models.CharField(max_length=10, choices=Mode.choices, blank=True,
+                            help_text="How it was taken; empty when not recorded (e.g. imported).")
+    blinded = models.BooleanField(null=True, blank=True,
+                                  help_text="For a clinician rating: whether the rater was blind to arm and "
+                                            "treatment phase; null when not recorded.")
     scores = models.JSONField(default=dict, blank=True,
                               help_text="Scale scores from alliance.instruments (the only scoring path).")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -242,12 +260,97 @@ class PrivateLink(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True, help_text="When the form was submitted through it.")
+    revoked_at = models.DateTimeField(null=True, blank=True, help_text="When staff revoked it.")
+    revoked_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"{self.participant}/{self.timepoint.code}/{self.instrument} link"
+
+
+class VisitLink(models.Model):
+    """A participant's private link to every self-report of one visit (a survey queue).
+
+    It walks through the self-reports the protocol gives at the timepoint, one after the other;
+    each form is single-use (once submitted, it is closed), answers are kept as drafts, so the
+    participant can stop and come back. It expires at the close of the visit's window (or
+    ``expires_at`` set when it was made), and staff can revoke it. Only the token's SHA-256 is
+    stored, as for :class:`PrivateLink`: an email that carries the link is the only copy.
+    """
+
+    class Origin(models.TextChoices):
+        STAFF = "staff", "made by staff"
+        INVITATION = "invitation", "sent with an invitation"
+        REMINDER = "reminder", "sent with a reminder"
+        RESEND = "resend", "sent again by staff"
+
+    token_sha256 = models.CharField(max_length=64, unique=True)
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="visit_links")
+    timepoint = models.ForeignKey(Timepoint, on_delete=models.CASCADE, related_name="visit_links")
+    origin = models.CharField(max_length=12, choices=Origin.choices, default=Origin.STAFF)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    opened_at = models.DateTimeField(null=True, blank=True, help_text="When it was first opened.")
+    completed_at = models.DateTimeField(null=True, blank=True,
+                                        help_text="When the last of its forms was submitted.")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+    revoked_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["participant", "timepoint"])]
+
+    def __str__(self) -> str:
+        return f"{self.participant}/{self.timepoint.code} visit link"
+
+
+class Notification(models.Model):
+    """One invitation or reminder email for one participant's visit.
+
+    The row is written (status ``sending``) in its own transaction before the email is handed
+    to the mail server, and the unique constraint on (participant, timepoint, kind, number) makes
+    a second run — or a second process — skip it: a message goes out at most once. Only a send
+    that failed before the server took the message (``failed``) is tried again, up to
+    :data:`alliance.web.capture.invitations.MAX_ATTEMPTS` times. The address is never stored
+    here: it is an identifier, read from the participant when sending.
+    """
+
+    class Kind(models.TextChoices):
+        INVITATION = "invitation"
+        REMINDER = "reminder"
+
+    class Status(models.TextChoices):
+        SENDING = "sending", "being sent (or the sender stopped mid-way: never sent again)"
+        SENT = "sent"
+        FAILED = "failed", "failed (tried again on the next run)"
+        SKIPPED = "skipped"
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="notifications")
+    timepoint = models.ForeignKey(Timepoint, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    number = models.PositiveSmallIntegerField(default=0, help_text="0 for the invitation; 1, 2, … for reminders.")
+    due_on = models.DateField()
+    status = models.CharField(max_length=10, choices=Status.choices)
+    reason = models.CharField(max_length=200, blank=True, help_text="Why it was skipped or failed (no address).")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    link = models.ForeignKey(VisitLink, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["participant", "timepoint", "kind", "number"],
+                                               name="capture_notification_once")]
+
+    def __str__(self) -> str:
+        return f"{self.participant}/{self.timepoint.code} {self.kind} {self.number}"
 
 
 class DateShift(models.Model):

@@ -9,8 +9,9 @@ way. Scoring happens only in :func:`alliance.instruments.score`, via
 :mod:`~alliance.web.capture.instrument_forms`.
 
 Administrations made here follow the import's conventions: ``rater`` is empty for a participant's
-self-report and the username of the staff member for a clinician-rated form; ``administered_at``
-is the moment of submission as ISO-8601 text (UTC, seconds). After a form is submitted or a
+self-report and the name of the rater for a clinician-rated form; ``administered_at`` is the
+moment of submission as ISO-8601 text in the site's time zone with its offset (seconds), or the
+date and time staff give when they enter a paper form. After a form is submitted or a
 dosing session recorded, the signals of :mod:`alliance.web.capture.signals` are sent inside the
 same transaction (the monitor app raises its alerts on them).
 """
@@ -287,7 +288,8 @@ def save_answers(administration: m.Administration, answers: dict[str, float | No
 
 
 def submit(administration: m.Administration, instrument: Instrument, answers: dict[str, float | None],
-           log: AuditLog, *, rater: str = "") -> m.Administration:
+           log: AuditLog, *, rater: str = "", administered_at: str | None = None, mode: str = "",
+           blinded: bool | None = None) -> m.Administration:
     """Score and submit a form: answers stored, status ``submitted``, scores kept, monitor told.
 
     Parameters
@@ -300,6 +302,14 @@ def submit(administration: m.Administration, instrument: Instrument, answers: di
     log : AuditLog
     rater : str
         Empty for a self-report; the staff member's username for a clinician-rated form.
+    administered_at : str, optional
+        When it was taken, as ISO-8601 text, for staff who enter a form after the fact. Default:
+        now, in the site's time zone with its UTC offset (the calendar date is the site's, which
+        the protocol's windows count in, and the moment is exact).
+    mode : str
+        :class:`~alliance.web.capture.models.Administration.Mode`; empty when not recorded.
+    blinded : bool, optional
+        For a clinician rating: whether the rater was blind to arm and phase.
 
     Returns
     -------
@@ -320,15 +330,16 @@ def submit(administration: m.Administration, instrument: Instrument, answers: di
     if unscorable:
         raise FormIncomplete(unscorable, [i.number for i in instrument.items if answers.get(i.id) is None])
     save_answers(administration, {i.id: answers.get(i.id) for i in instrument.items}, log)
-    old = {"status": administration.status, "rater": administration.rater,
-           "administered_at": administration.administered_at, "scores": administration.scores}
+    fields = ("status", "rater", "administered_at", "scores", "mode", "blinded")
+    old = {f: getattr(administration, f) for f in fields}
     administration.status = m.Administration.Status.SUBMITTED
     administration.rater = rater
-    administration.administered_at = timezone.now().replace(microsecond=0).isoformat()
+    administration.administered_at = administered_at or timezone.localtime().replace(microsecond=0).isoformat()
     administration.scores = scores
+    administration.mode = mode
+    administration.blinded = blinded
     administration.save()
-    log.changed(administration, old, {"status": administration.status, "rater": rater,
-                                      "administered_at": administration.administered_at, "scores": scores},
+    log.changed(administration, old, {f: getattr(administration, f) for f in fields},
                 label=administration_label(administration))
     signals.administration_submitted.send(sender=m.Administration, administration=administration)
     return administration
@@ -385,6 +396,103 @@ def mark_link_used(link: m.PrivateLink, log: AuditLog) -> None:
     link.save(update_fields=["used_at"])
     log.changed(link, {"used_at": None}, {"used_at": link.used_at.isoformat()},
                 label=f"{link.participant.participant_id}/{link.timepoint.code}/{link.instrument} private link")
+
+
+def revoke_private_link(link: m.PrivateLink, log: AuditLog, user) -> None:
+    """Revoke a single-form link: it no longer opens its form (the draft answers stay)."""
+    link.revoked_at, link.revoked_by = timezone.now(), user
+    link.save(update_fields=["revoked_at", "revoked_by"])
+    log.changed(link, {"revoked_at": None}, {"revoked_at": link.revoked_at.isoformat()},
+                label=f"{link.participant.participant_id}/{link.timepoint.code}/{link.instrument} private link")
+
+
+# -- visit links (a survey queue) ----------------------------------------------------------------
+
+def visit_link_label(link: m.VisitLink) -> str:
+    return f"{link.participant.participant_id}/{link.timepoint.code} visit link"
+
+
+def create_visit_link(participant: m.Participant, timepoint: m.Timepoint, *, expires_at, log: AuditLog,
+                      user=None, origin: str = m.VisitLink.Origin.STAFF) -> tuple[str, m.VisitLink]:
+    """Make a private link to every self-report of a visit.
+
+    Parameters
+    ----------
+    participant : Participant
+    timepoint : Timepoint
+    expires_at : datetime
+        Aware; the end of the visit's window (:func:`alliance.web.capture.links.window_close_at`).
+    log : AuditLog
+    user : User, optional
+        Who made it (``None`` for the invitation sender).
+    origin : str
+        :class:`~alliance.web.capture.models.VisitLink.Origin`.
+
+    Returns
+    -------
+    token : str
+        ``secrets.token_urlsafe(32)``; shown or emailed once, never stored.
+    link : VisitLink
+    """
+    token = secrets.token_urlsafe(32)
+    link = m.VisitLink.objects.create(token_sha256=token_digest(token), participant=participant,
+                                      timepoint=timepoint, origin=origin, created_by=user,
+                                      created_at=timezone.now(), expires_at=expires_at)
+    log.created(link, {"participant_id": participant.participant_id, "timepoint": timepoint.code,
+                       "origin": origin, "expires_at": link.expires_at.isoformat()}, label=visit_link_label(link))
+    return token, link
+
+
+def find_visit_link(token: str) -> m.VisitLink | None:
+    """The visit link a token opens, or ``None`` (whatever state it is in)."""
+    return (m.VisitLink.objects.select_related("participant__study", "participant__arm", "timepoint")
+            .filter(token_sha256=token_digest(token)).first())
+
+
+def visit_link_log(link: m.VisitLink) -> AuditLog:
+    """An audit log for what a participant does through a visit link (the link is named: no account)."""
+    return AuditLog(actor=f"visit-link:{link.pk}", study=link.participant.study)
+
+
+REVOKED_BY_STAFF = "revoked by staff"
+
+
+def revoke_visit_link(link: m.VisitLink, log: AuditLog, user, reason: str = REVOKED_BY_STAFF) -> None:
+    """Revoke a visit link: it no longer opens (draft answers stay; pending reminders are not sent)."""
+    link.revoked_at, link.revoked_by, link.revoked_reason = timezone.now(), user, reason[:200]
+    link.save(update_fields=["revoked_at", "revoked_by", "revoked_reason"])
+    log.changed(link, {"revoked_at": None, "revoked_reason": ""},
+                {"revoked_at": link.revoked_at.isoformat(), "revoked_reason": link.revoked_reason},
+                label=visit_link_label(link))
+
+
+def note_visit_progress(link: m.VisitLink, log: AuditLog, *, completed: bool) -> None:
+    """Record that a participant worked through a visit link: first use, and the last form submitted."""
+    now, changed = timezone.now(), {}
+    if link.opened_at is None:
+        changed["opened_at"] = now
+    if completed and link.completed_at is None:
+        changed["completed_at"] = now
+    if not changed:
+        return
+    for name, value in changed.items():
+        setattr(link, name, value)
+    link.save(update_fields=list(changed))
+    log.changed(link, {k: None for k in changed}, {k: v.isoformat() for k, v in changed.items()},
+                label=visit_link_label(link))
+
+
+def set_email_opt_out(participant: m.Participant, opted_out: bool, log: AuditLog) -> bool:
+    """Stop (or resume) invitation and reminder emails to a participant; False when nothing changed."""
+    if (participant.email_opt_out is not None) == opted_out:
+        return False
+    old = participant.email_opt_out.isoformat() if participant.email_opt_out else None
+    participant.email_opt_out = timezone.now() if opted_out else None
+    participant.save(update_fields=["email_opt_out", "updated_at"])
+    log.changed(participant, {"email_opt_out": old},
+                {"email_opt_out": participant.email_opt_out.isoformat() if opted_out else None},
+                label=participant.participant_id)
+    return True
 
 
 # -- de-identification ---------------------------------------------------------------------------

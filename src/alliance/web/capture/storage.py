@@ -556,11 +556,14 @@ class _Import:
         # New administrations, then their answers, each in one bulk insert.
         new_keys = [k for k in incoming.administration_order if k not in existing]
         now = db_datetime(self.now, self.using)
+        # How a form was taken (mode, blinding) is the web app's record, not the tidy contract's:
+        # imported forms have it unrecorded, and an import leaves a stored form's alone.
         insert_rows(m.Administration, ["participant_id", "timepoint_id", "instrument", "rater", "administered_at",
-                                       "status", "scores", "created_at", "updated_at"],
+                                       "status", "scores", "mode", "blinded", "created_at", "updated_at"],
                     [(self.participants[k[0]].pk, self.timepoints[k[1]].pk, k[2],
                       *(incoming.administrations[k][f] for f in fields[:3]),
-                      json_text(incoming.administrations[k]["scores"]), now, now) for k in new_keys], self.using)
+                      json_text(incoming.administrations[k]["scores"]), "", None, now, now) for k in new_keys],
+                    self.using)
         pk_of_code = np.full(len(incoming.administration_order), -1, dtype=np.int64)
         position = {k: i for i, k in enumerate(incoming.administration_order)}
         if new_keys:

@@ -140,5 +140,7 @@ def _timeline(protocol: Protocol, participant: Participant, today: date, session
                 {"id": i, "name": bank.get(i).short_name, "rater": bank.get(i).rater,
                  "state": states[timepoint.id].get(i, "not started")}
                 for i in timepoint.instruments]
+            row["self_reports_pending"] = any(f["rater"] == "participant" and f["state"] != "submitted"
+                                              for f in row["instruments"])
     return {"protocol": protocol, "enrolled_on": participant.enrolled_on, "rows": rows, "dosing_sessions": sessions,
             "deviations": found}

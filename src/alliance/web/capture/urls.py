@@ -12,7 +12,7 @@ from django.urls import path
 from alliance.web.accounts.access import study_view
 from alliance.web.audit import views as audit_views
 
-from . import views
+from . import views, visit_views
 
 app_name = "capture"
 urlpatterns = [
@@ -29,10 +29,20 @@ urlpatterns = [
     path("studies/<str:study>/participants/<str:participant>/links/new/", views.link_create, name="link_create"),
     path("studies/<str:study>/participants/<str:participant>/forms/<str:timepoint>/<str:instrument>/",
          views.staff_form, name="staff_form"),
+    path("studies/<str:study>/participants/<str:participant>/visits/<str:timepoint>/link/",
+         visit_views.visit_link_create, name="visit_link_create"),
+    path("studies/<str:study>/participants/<str:participant>/emails/", visit_views.email_preference,
+         name="email_preference"),
+    path("studies/<str:study>/links/", visit_views.link_list, name="links"),
+    path("studies/<str:study>/links/<str:kind>/<int:pk>/revoke/", visit_views.link_revoke, name="link_revoke"),
+    path("studies/<str:study>/links/<str:kind>/<int:pk>/resend/", visit_views.link_resend, name="link_resend"),
     path("studies/<str:study>/exports/", views.exports, name="exports"),
     path("studies/<str:study>/exports/<str:kind>/", views.export_download, name="export_download"),
     # The audit page is the audit app's; who may see it is decided here, where access is (audit imports no app).
     path("studies/<str:study>/audit/", study_view(roles=audit_views.ROLES)(audit_views.audit_trail),
          name="audit_trail"),
     path("f/<str:token>/", views.private_form, name="private_form"),
+    path("v/<str:token>/", visit_views.visit, name="visit"),
+    path("v/<str:token>/<str:instrument>/", visit_views.visit_form, name="visit_form"),
+    path("o/<str:token>/", visit_views.opt_out, name="opt_out"),
 ]

@@ -18,6 +18,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from alliance import instruments as bank
@@ -28,6 +30,7 @@ from alliance.web.audit.log import AuditLog
 
 from . import models as m
 from . import recording, uploads
+from .entry import StaffEntryForm
 from .exports import KINDS, KINDS_FOR_ROLE, export_zip
 from .forms import DosingForm, ParticipantForm, PrivateLinkForm, StudyCreateForm, StudyImportForm
 from .instrument_forms import Answers, form_instrument, form_items, read_answers
@@ -71,7 +74,8 @@ def study_create(request):
             except recording.StorageError as error:
                 form.add_error("name", str(error))
             else:
-                messages.success(request, f"Study {name} is set up with protocol {form.protocol.name}.")
+                messages.success(request, _("Study %(name)s is set up with protocol %(protocol)s.")
+                                 % {"name": name, "protocol": form.protocol.name})
                 return redirect("capture:study_detail", study=name)
     problems = getattr(form, "protocol_problems", [])
     return render(request, "capture/study_create.html", {"form": form, "problems": problems},
@@ -98,10 +102,13 @@ def study_detail(request, study):
 
 
 # Readable rows of an import's change, in the order a coordinator reads them.
-_IMPORT_KINDS = (("participants", "Participants"), ("alerts", "Their alerts"), ("enrolment_dates", "Enrolment dates"),
-                 ("dosing_sessions", "Dosing sessions"), ("administrations", "Administrations (forms)"),
-                 ("responses", "Answers"), ("facilitators", "Facilitators"), ("arms", "Arms"),
-                 ("timepoints", "Timepoints"), ("study", "Study"))
+_IMPORT_KINDS = (("participants", gettext_lazy("Participants")), ("alerts", gettext_lazy("Their alerts")),
+                 ("enrolment_dates", gettext_lazy("Enrolment dates")),
+                 ("dosing_sessions", gettext_lazy("Dosing sessions")),
+                 ("administrations", gettext_lazy("Administrations (forms)")),
+                 ("responses", gettext_lazy("Answers")), ("facilitators", gettext_lazy("Facilitators")),
+                 ("arms", gettext_lazy("Arms")), ("timepoints", gettext_lazy("Timepoints")),
+                 ("study", gettext_lazy("Study")))
 
 
 def _change_rows(change: dict) -> list[dict]:
@@ -151,12 +158,12 @@ def study_import(request, study):
     token = request.POST.get("token", "")
     entry = uploads.recalled(request.session, study, token)
     if entry is None:
-        messages.error(request, "That upload is not yours or is gone; upload the files again.")
+        messages.error(request, _("That upload is not yours or is gone; upload the files again."))
         return redirect("capture:study_import", study=study.name)
     if action == "cancel":
         uploads.discard(token)
         uploads.forget(request.session, token)
-        messages.info(request, "The import was cancelled; nothing was written.")
+        messages.info(request, _("The import was cancelled; nothing was written."))
         return redirect("capture:study_detail", study=study.name)
     if action != "import":
         raise Http404("no such step")
@@ -169,14 +176,14 @@ def study_import(request, study):
                 raise _ChangedMeanwhile(summary)
     except DeletionsNotAllowed as refused:
         return _import_page(request, study, StudyImportForm(), token=token, change=refused.summary.to_dict(),
-                            error="This import deletes stored records: tick the box to confirm the "
-                                  "deletions, or cancel.", status=400)
+                            error=_("This import deletes stored records: tick the box to confirm the "
+                                    "deletions, or cancel."), status=400)
     except _ChangedMeanwhile as changed:
         change = {**changed.summary.to_dict(), "dry_run": True}
         uploads.remember(request.session, study, token, change, entry["names"])
         return _import_page(request, study, StudyImportForm(), token=token, change=change, status=409,
-                            error="The stored data changed since the change below was computed; nothing was "
-                                  "written. Check the new change and confirm again.")
+                            error=_("The stored data changed since the change below was computed; nothing was "
+                                    "written. Check the new change and confirm again."))
     except (LookupError, StudyDataError, StorageError) as failed:
         uploads.forget(request.session, token)
         messages.error(request, str(failed))
@@ -184,9 +191,11 @@ def study_import(request, study):
     uploads.discard(token)
     uploads.forget(request.session, token)
     done = summary.to_dict()
-    counts = ", ".join(f"{what} {sum(done[what].values()):,}" for what in ("created", "changed", "deleted"))
-    messages.success(request, f"Imported into {study.name}: {counts} records "
-                              f"({summary.audit_events:,} audit events).")
+    count_texts = {"created": _("created %(n)s"), "changed": _("changed %(n)s"), "deleted": _("deleted %(n)s")}
+    counts = ", ".join(count_texts[what] % {"n": f"{sum(done[what].values()):,}"}
+                       for what in ("created", "changed", "deleted"))
+    messages.success(request, _("Imported into %(study)s: %(counts)s records (%(events)s audit events).")
+                     % {"study": study.name, "counts": counts, "events": f"{summary.audit_events:,}"})
     return redirect("capture:study_detail", study=study.name)
 
 
@@ -217,10 +226,10 @@ def _facilitators_from(form: ParticipantForm, study: m.Study, log: AuditLog) -> 
 def participant_enrol(request, study):
     """Enrol a participant: id, arm, enrolment date, site, facilitators, identifiers."""
     protocol = study_protocol(study)
-    form = ParticipantForm(study=study, identifiers=protocol.identifiers,
+    form = ParticipantForm(study=study, identifiers=protocol.identifier_fields,
                            initial={"enrolled_on": timezone.localdate()})
     if request.method == "POST":
-        form = ParticipantForm(request.POST, study=study, identifiers=protocol.identifiers)
+        form = ParticipantForm(request.POST, study=study, identifiers=protocol.identifier_fields)
         if form.is_valid():
             data = form.cleaned_data
             try:
@@ -234,7 +243,7 @@ def participant_enrol(request, study):
             except recording.StorageError as error:
                 form.add_error("participant_id", str(error))
             else:
-                messages.success(request, f"{participant.participant_id} is enrolled.")
+                messages.success(request, _("%(id)s is enrolled.") % {"id": participant.participant_id})
                 return redirect("capture:participant_detail", study=study.name,
                                 participant=participant.participant_id)
     return render(request, "capture/participant_form.html", {"study": study, "form": form, "editing": False},
@@ -251,9 +260,9 @@ def participant_edit(request, study, participant):
                "enrolled_on": participant.enrolled_on, "site": participant.site,
                "facilitators": list(participant.facilitators.all()),
                **{f"identifier_{k}": v for k, v in participant.identifiers.items()}}
-    form = ParticipantForm(study=study, identifiers=protocol.identifiers, editing=True, initial=initial)
+    form = ParticipantForm(study=study, identifiers=protocol.identifier_fields, editing=True, initial=initial)
     if request.method == "POST":
-        form = ParticipantForm(request.POST, study=study, identifiers=protocol.identifiers, editing=True,
+        form = ParticipantForm(request.POST, study=study, identifiers=protocol.identifier_fields, editing=True,
                                initial=initial)
         if form.is_valid():
             data = form.cleaned_data
@@ -264,7 +273,7 @@ def participant_edit(request, study, participant):
                                              facilitators=_facilitators_from(form, study, log),
                                              identifiers=form.identifiers(), log=log)
                 log.write()
-            messages.success(request, f"{participant.participant_id} is updated.")
+            messages.success(request, _("%(id)s is updated.") % {"id": participant.participant_id})
             return redirect("capture:participant_detail", study=study.name, participant=participant.participant_id)
     return render(request, "capture/participant_form.html",
                   {"study": study, "form": form, "editing": True, "participant": participant},
@@ -282,7 +291,8 @@ def participant_detail(request, study, participant):
         "study": study, "participant": participant, "role": role, "schedule": schedule,
         "rows": schedule["rows"], "dosing_sessions": schedule["dosing_sessions"],
         "show_dates": role != "monitor",
-        "identifiers": participant.identifiers if access.can_see_identifiers(request.user, study) else None,
+        "identifiers": ([(schedule["protocol"].identifier_field(k).label, v) for k, v in participant.identifiers.items()]
+                        if access.can_see_identifiers(request.user, study) else None),
         "facilitators": [f.facilitator_id for f in participant.facilitators.order_by("assignments__position")],
         "staff": staff, "can_edit": role in ("admin", "investigator"),
     })
@@ -313,7 +323,8 @@ def dosing_record(request, study, participant):
                                         compound=data["compound"].strip(), amount=data["amount"], unit=data["unit"],
                                         log=log)
                 log.write()
-            messages.success(request, f"Dosing session {data['session']} of {participant.participant_id} is recorded.")
+            messages.success(request, _("Dosing session %(session)s of %(id)s is recorded.")
+                             % {"session": data["session"], "id": participant.participant_id})
             return redirect("capture:participant_detail", study=study.name, participant=participant.participant_id)
     return render(request, "capture/dosing_form.html",
                   {"study": study, "participant": participant, "form": form, "recorded": sorted(recorded)},
@@ -360,12 +371,15 @@ def _form_context(instrument, values, errors, **extra) -> dict:
 
 
 def _handle_form_post(request, *, administration_factory, instrument, log: AuditLog, rater: str,
-                      on_submitted=None) -> tuple[str, Answers, str | None]:
+                      on_submitted=None, mode: str = "", administered_at: str | None = None,
+                      blinded: bool | None = None, valid=True) -> tuple[str, Answers, str | None]:
     """Save or submit posted answers; returns (outcome, answers, message).
 
-    ``outcome`` is ``saved`` (a draft was stored), ``invalid`` (some answers are wrong; the valid
-    ones are stored as a draft), ``incomplete`` (too few answers to score; stored as a draft),
-    ``submitted`` or ``already`` (submitted before).
+    ``outcome`` is ``saved`` (a draft was stored), ``invalid`` (some answers are wrong, or, with
+    ``valid`` False, the staff entry details are; the valid answers are stored as a draft),
+    ``incomplete`` (too few answers to score; stored as a draft), ``submitted`` or ``already``
+    (submitted before). ``mode``, ``administered_at`` and ``blinded`` are recorded on submission
+    (:func:`~alliance.web.capture.recording.submit`).
     """
     action = request.POST.get("_action", "draft")
     answers = read_answers(instrument, request.POST)
@@ -373,9 +387,10 @@ def _handle_form_post(request, *, administration_factory, instrument, log: Audit
         administration = administration_factory()
         if administration.status == m.Administration.Status.SUBMITTED:
             return "already", answers, None
-        if action == "submit" and not answers.errors:
+        if action == "submit" and not answers.errors and valid:
             try:
-                recording.submit(administration, instrument, answers.valid, log, rater=rater)
+                recording.submit(administration, instrument, answers.valid, log, rater=rater, mode=mode,
+                                 administered_at=administered_at, blinded=blinded)
             except recording.FormIncomplete as error:
                 recording.save_answers(administration, answers.valid, log)
                 log.write()
@@ -388,7 +403,7 @@ def _handle_form_post(request, *, administration_factory, instrument, log: Audit
             return "submitted", answers, None
         recording.save_answers(administration, answers.valid, log)
         log.write()
-    return ("invalid" if answers.errors else "saved"), answers, None
+    return ("invalid" if answers.errors or (action == "submit" and not valid) else "saved"), answers, None
 
 
 def _values_for_display(stored: dict, answers: Answers | None) -> dict:
@@ -400,14 +415,17 @@ def _values_for_display(stored: dict, answers: Answers | None) -> dict:
 @access.study_view(roles=("admin", "investigator", "facilitator"), write=True)
 @require_http_methods(["GET", "POST"])
 def staff_form(request, study, participant, timepoint, instrument):
-    """A clinician-rated form (e.g. GRID-HAMD) filled in by a facilitator or investigator."""
+    """Staff enter a form for a participant: a clinician rating, or a self-report taken on paper or a tablet.
+
+    Above the items: how it was taken, the assessment date and time, and for a clinician rating
+    the rater and whether they were blind (:class:`~alliance.web.capture.entry.StaffEntryForm`).
+    """
     participant = access.participant_or_404(request.user, study, participant)
     timepoint = m.Timepoint.objects.filter(study=study, code=timepoint).first()
     if timepoint is None or instrument not in timepoint.instruments:
         raise Http404("this form is not given at this timepoint")
     definition = form_instrument(instrument)
-    if definition.rater != "clinician":
-        raise Http404("self-reports are filled in through a private link")
+    clinician = definition.rater == "clinician"
     existing = m.Administration.objects.filter(participant=participant, timepoint=timepoint,
                                                instrument=instrument).first()
     page = {"study": study, "participant": participant, "timepoint": timepoint,
@@ -417,12 +435,20 @@ def staff_form(request, study, participant, timepoint, instrument):
         if existing is not None and existing.status == m.Administration.Status.SUBMITTED:
             return render(request, "capture/form_submitted.html", {**page, "administration": existing,
                                                                    "instrument": definition})
+        page["entry"] = StaffEntryForm(clinician=clinician, initial=StaffEntryForm.initial_for(request.user, clinician))
         context = _form_context(definition, recording.stored_answers(existing) if existing else {}, {}, **page)
         return render(request, "capture/form_page.html", {**context, "staff": True})
+    entry = StaffEntryForm(request.POST, clinician=clinician)
+    valid = entry.is_valid()
+    page["entry"] = entry
+    details = {"mode": entry.cleaned_data["mode"], "administered_at": entry.administered_at(),
+               "blinded": entry.cleaned_data.get("blinded")} if valid else {}
     log = recording.user_log(request.user, study)
     outcome, answers, message = _handle_form_post(
-        request, instrument=definition, log=log, rater=request.user.get_username(),
-        administration_factory=lambda: recording.open_administration(participant, timepoint, instrument, log))
+        request, instrument=definition, log=log, valid=valid,
+        rater=entry.cleaned_data.get("rater", "") if valid else "",
+        administration_factory=lambda: recording.open_administration(participant, timepoint, instrument, log),
+        **details)
     return _form_response(request, outcome, answers, message, definition, page, staff=True)
 
 
@@ -432,17 +458,19 @@ def _form_response(request, outcome, answers, message, definition, page, *, staf
                       {"outcome": outcome, "errors": answers.errors, "at": timezone.localtime()})
     if outcome == "already":
         if staff:
-            messages.info(request, f"{definition.short_name} at {page['timepoint'].label} was submitted already.")
+            messages.info(request, _("%(name)s at %(label)s was submitted already.")
+                          % {"name": definition.short_name, "label": page["timepoint"].label})
             return redirect(page["back"])
         return render(request, "capture/link_closed.html", {"reason": "used", **page}, status=410)
     if outcome == "submitted":
         if staff:
-            messages.success(request, f"{definition.short_name} of {page['participant'].participant_id} at "
-                                      f"{page['timepoint'].label} is submitted and scored.")
+            messages.success(request, _("%(name)s of %(id)s at %(label)s is submitted and scored.")
+                             % {"name": definition.short_name, "id": page["participant"].participant_id,
+                                "label": page["timepoint"].label})
             return redirect(page["back"])
         return render(request, "capture/form_thanks.html", {"instrument": definition, **page})
     if outcome == "saved" and request.POST.get("_action") != "submit":
-        messages.success(request, "Your answers are saved as a draft. You can come back to finish.")
+        messages.success(request, _("Your answers are saved as a draft. You can come back to finish."))
         return redirect(request.path)
     stored = recording.stored_answers(m.Administration.objects.filter(
         participant=page["participant"], timepoint=page["timepoint"], instrument=definition.id).first()
@@ -458,6 +486,8 @@ def _closed_link(request, link: m.PrivateLink | None, page: dict):
         return render(request, "capture/link_closed.html", {"reason": "unknown"}, status=404)
     administration = m.Administration.objects.filter(participant=link.participant, timepoint=link.timepoint,
                                                      instrument=link.instrument).first()
+    if link.revoked_at is not None:
+        return render(request, "capture/link_closed.html", {"reason": "revoked", **page}, status=410)
     if link.used_at is not None or (administration is not None
                                     and administration.status == m.Administration.Status.SUBMITTED):
         return render(request, "capture/link_closed.html", {"reason": "used", **page}, status=410)
@@ -488,7 +518,7 @@ def private_form(request, token):
         outcome, answers, message = _handle_form_post(
             request, instrument=definition, log=log, rater="",
             administration_factory=lambda: recording.open_administration(participant, timepoint, link.instrument, log),
-            on_submitted=lambda log: recording.mark_link_used(link, log))
+            on_submitted=lambda log: recording.mark_link_used(link, log), mode=m.Administration.Mode.LINK)
         response = _form_response(request, outcome, answers, message, definition, page, staff=False, link=link)
     response["Cache-Control"] = "no-store"
     return response

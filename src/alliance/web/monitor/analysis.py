@@ -57,7 +57,8 @@ def run_study_analysis(study, user) -> AnalysisRun:
                         started_at__gte=timezone.now() - STALE_AFTER).first())
         if busy is not None:
             raise AnalysisBusy(f"an analysis of {study.name} has been running since "
-                               f"{busy.started_at:%H:%M} UTC; wait for it to finish")
+                               f"{timezone.localtime(busy.started_at):%H:%M} {timezone.get_current_timezone_name()}; "
+                               "wait for it to finish")
         run = AnalysisRun.objects.create(study=study, started_by=user, output_dir="")
         run.output_dir = str(analysis_dir(study) / f"run-{run.pk}")
         run.save(update_fields=["output_dir"])

@@ -1,11 +1,13 @@
-"""The scheduled alert refresh inside ``alliance serve``: a thread that stores the alerts time raises.
+"""The scheduled jobs inside ``alliance serve``: the alerts time raises, and the emails time makes due.
 
 An assessment becomes overdue, then missed, without anything being stored; pages compute those
 alerts on the fly but never write (:mod:`alliance.web.monitor.alerting`). Something has to store
 them — for the audit trail, and so that they can be acknowledged: ``alliance alerts refresh``
 from cron, or, for the single-process server of ``alliance serve`` (waitress), this thread, which
 runs :func:`alliance.web.monitor.alerting.refresh_every_study` every ``interval_seconds``
-(the first time right after start).
+(the first time right after start), and then sends the invitation and reminder emails due
+(:func:`alliance.web.capture.invitations.send_due_every_study`; ``alliance invitations send``
+from cron does the same). Without ``ALLIANCE_SITE_URL`` no email is sent, and the log says so once.
 
 Each run is one short write transaction per study. On SQLite a form submitted meanwhile waits for
 it (the busy timeout of :func:`alliance.web.config.database_from_url`), it does not fail. With
@@ -57,6 +59,7 @@ class Refresher:
     thread: threading.Thread | None = None
     runs: int = 0
     last_error: str = ""
+    _said_not_configured: bool = field(default=False, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _ran: threading.Condition = field(default_factory=threading.Condition, repr=False)
 
@@ -90,11 +93,31 @@ class Refresher:
             resolved = sum(s.resolved for s in summaries.values())
             if raised or resolved:
                 log.info("alert refresh: %d new, %d resolved in %d studies", raised, resolved, len(summaries))
-        finally:
-            connections.close_all()  # this thread's connections only (they are per thread)
-            with self._ran:
-                self.runs += 1
-                self._ran.notify_all()
+        self._send_invitations()
+        connections.close_all()  # this thread's connections only (they are per thread)
+        with self._ran:
+            self.runs += 1
+            self._ran.notify_all()
+
+    def _send_invitations(self) -> None:
+        """The protocol's invitation and reminder emails due now (:mod:`alliance.web.capture.invitations`)."""
+        from alliance.web.capture.invitations import InvitationsNotConfigured, send_due_every_study
+
+        try:
+            summaries = send_due_every_study()
+        except InvitationsNotConfigured as error:
+            if not self._said_not_configured:  # once, not every quarter of an hour
+                log.warning("%s", error)
+                self._said_not_configured = True
+        except DatabaseError as error:
+            log.warning("sending invitations failed, retrying in %.0f s: %s", self.interval_seconds, error)
+        except Exception:
+            log.exception("sending invitations failed")
+        else:
+            sent = sum(s.sent for s in summaries)
+            failed = sum(s.failed for s in summaries)
+            if sent or failed:
+                log.info("invitations and reminders: %d sent, %d failed", sent, failed)
 
     def _loop(self) -> None:
         while not self._stop.is_set():

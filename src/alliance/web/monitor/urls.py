@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from . import quality, views
 
 app_name = "monitor"
 urlpatterns = [
     path("studies/<str:study>/", views.study_dashboard, name="study"),
     path("studies/<str:study>/participants/<str:participant>/", views.participant_dashboard, name="participant"),
     path("studies/<str:study>/alerts/", views.alert_list, name="alerts"),
+    path("studies/<str:study>/quality/", quality.quality_page, name="quality"),
     path("studies/<str:study>/alerts/<int:alert>/acknowledge/", views.alert_acknowledge, name="acknowledge"),
     path("studies/<str:study>/analysis/run/", views.analysis_run, name="analysis_run"),
     path("studies/<str:study>/analysis/<str:name>/", views.analysis_file, name="analysis_file"),

@@ -29,6 +29,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from alliance.web.accounts import access
@@ -98,9 +99,10 @@ def alert_acknowledge(request, study, alert):
         raise Http404("no such alert")
     note = request.POST.get("note", "")[:2000]
     if acknowledge(row, request.user, note):
-        messages.success(request, f"Alert acknowledged: {row.participant.participant_id}, {row.rule}.")
+        messages.success(request, _("Alert acknowledged: %(participant)s, %(rule)s.")
+                         % {"participant": row.participant.participant_id, "rule": row.rule})
     else:
-        messages.info(request, "That alert had already been acknowledged.")
+        messages.info(request, _("That alert had already been acknowledged."))
     target = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
                                            require_https=request.is_secure()):
@@ -119,9 +121,10 @@ def analysis_run(request, study):
         messages.warning(request, str(busy))
     else:
         if run.status == AnalysisRun.Status.DONE:
-            messages.success(request, f"The analysis ran in {run.seconds:.0f} s on {run.n_participants} participants.")
+            messages.success(request, _("The analysis ran in %(seconds)s s on %(n)s participants.")
+                             % {"seconds": f"{run.seconds:.0f}", "n": run.n_participants})
         else:
-            messages.error(request, f"The analysis failed: {run.error}")
+            messages.error(request, _("The analysis failed: %(error)s") % {"error": run.error})
     return redirect("monitor:study", study=study.name)
 
 
