@@ -415,7 +415,11 @@ def _storage(**settings):
 
     try:
         django_setup(**settings)
-    except (ImproperlyConfigured, DatabaseError, OSError) as exc:
+    except ImproperlyConfigured as exc:
+        # A setting from the environment (DATABASE_URL, ALLIANCE_TIME_ZONE, ALLIANCE_SITE_URL, ...):
+        # its own message names the variable and what is allowed.
+        _fail(f"cannot start: {exc}")
+    except (DatabaseError, OSError) as exc:
         _fail(f"cannot open the database: {exc}")
     from alliance.web.capture import storage
 
@@ -652,6 +656,8 @@ def invitations_send(
         summaries = send_due_every_study(study_name=study_name)
     except (InvitationsNotConfigured, LookupError) as exc:
         _fail(exc.args[0])
+    if not summaries:
+        console.print("no study in the database: nothing to send", highlight=False)
     for summary in summaries:
         if not summary.enabled:
             console.print(f"{summary.study}: the protocol sends no invitations", highlight=False)
