@@ -39,7 +39,8 @@ def _same(entry: dict, expected: dict, keys) -> None:
 def test_sections_are_exactly_the_contract(levin_results):
     data = levin_results.to_dict()
     assert list(data) == list(SECTIONS) == ["alliance_change", "correlations", "partial_correlations", "mediation",
-                                            "mixed_models", "outcomes", "reliability", "deviations", "provenance"]
+                                            "mixed_models", "outcomes", "reliability", "facilitator_effects",
+                                            "deviations", "provenance"]
     text = json.dumps(data, allow_nan=False)  # strict JSON: no NaN
     assert Results.from_dict(json.loads(text)).to_dict() == data
 
@@ -185,10 +186,11 @@ def test_reliability_equals_direct_calls(levin_study, levin_results):
 
 def test_holm_within_each_family_equals_adjust_pvalues(levin_results):
     families: dict[str, list[dict]] = {}
-    for section in ("alliance_change", "correlations", "partial_correlations", "mediation"):
+    for section in ("alliance_change", "correlations", "partial_correlations", "mediation", "facilitator_effects"):
         for entry in getattr(levin_results, section):
+            families.setdefault(entry["family"], [])
             if "skipped" not in entry:
-                families.setdefault(entry["family"], []).append(entry)
+                families[entry["family"]].append(entry)
     assert set(families) == set(levin_results.provenance["families"])
     assert {"alliance_change", "alliance_acute", "acute_outcome", "alliance_outcome", "mediation"} <= set(families)
     for family, entries in families.items():

@@ -205,7 +205,7 @@ class _Run:
         self.arm = participants["arm"].astype(str).reindex(self.wide.index)
         self.sections: dict[str, list[dict[str, Any]]] = {
             name: [] for name in ("alliance_change", "correlations", "partial_correlations", "mediation",
-                                  "mixed_models", "outcomes", "reliability")
+                                  "mixed_models", "outcomes", "reliability", "facilitator_effects")
         }
 
     # -- data access ----------------------------------------------------------------------------
@@ -452,6 +452,27 @@ class _Run:
                                 entry.update({"omega_total": result.omega_total, "omega_converged": result.converged})
                     self.sections["reliability"].append(entry)
 
+    def _facilitator_effects(self, analysis: ResolvedAnalysis) -> None:
+        from .facilitators import facilitator_effects, facilitator_lists
+
+        participants = self.study.participants.set_index(PARTICIPANT)
+        ids = participants["facilitator_ids"] if "facilitator_ids" in participants.columns else \
+            pd.Series(None, index=participants.index, dtype=object)
+        lists = facilitator_lists(ids).reindex(self.wide.index)
+        membership = analysis.spec.options.get("membership", "multiple")
+        for x, y in _pairs(analysis):
+            entry: dict[str, Any] = {"analysis": analysis.id, "family": analysis.family, "x": x, "y": y}
+            try:
+                found = _call(entry, facilitator_effects, self.column(x), self.column(y), lists,
+                              membership=membership)
+            except ValueError as error:
+                entry["skipped"] = _skip_reason(error)
+            else:
+                entry.update(found)
+                entry["p"] = found["association"]["x"]["p"]
+                entry["p_adjusted"] = None
+            self.sections["facilitator_effects"].append(entry)
+
     # -- multiplicity ---------------------------------------------------------------------------
 
     def adjust(self) -> dict[str, dict[str, Any]]:
@@ -494,6 +515,7 @@ _SECTION = {
     "mediation": "mediation",
     "response_remission": "outcomes",
     "reliability": "reliability",
+    "facilitator_effects": "facilitator_effects",
 }
 
 

@@ -23,11 +23,12 @@ SECTIONS = (
     "mixed_models",
     "outcomes",
     "reliability",
+    "facilitator_effects",
     "deviations",
     "provenance",
 )
 # Sections that results.json files written before they existed lack (read back as empty).
-_ADDED_LATER = ("deviations",)
+_ADDED_LATER = ("deviations", "facilitator_effects")
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,12 @@ class Results:
     reliability : tuple of dict
         ``analysis, instrument, scale, timepoint, k, n, n_complete, alpha, std_alpha, ci_low,
         ci_high, omega_total, omega_converged``.
+    facilitator_effects : tuple of dict
+        Per alliance measure × outcome (:mod:`alliance.analysis.facilitators`): ``analysis, x, y,
+        n, n_facilitators, participants_per_facilitator, membership, icc_x, icc_y, association``
+        (its ``x`` row), ``association_alternative``, ``decomposition`` (``x_within``,
+        ``x_between``), ``effects`` (facilitator, condval, condsd, n), ``notes``, ``p`` (of the
+        association) and ``p_adjusted``.
     deviations : tuple of dict
         One per administration off schedule and kind (:mod:`alliance.monitoring.deviations`):
         ``participant_id, timepoint, instrument, administered_at, kind, window_open, window_close,
@@ -73,6 +80,7 @@ class Results:
     mixed_models: tuple[dict[str, Any], ...] = ()
     outcomes: tuple[dict[str, Any], ...] = ()
     reliability: tuple[dict[str, Any], ...] = ()
+    facilitator_effects: tuple[dict[str, Any], ...] = ()
     deviations: tuple[dict[str, Any], ...] = ()
     provenance: dict[str, Any] = field(default_factory=dict)
 

@@ -28,7 +28,7 @@ from .errors import Reader, scale_ids
 from .measure import Measure, MeasureNameError
 
 __all__ = [
-    "ALLIANCE_WHEN", "ANALYSIS_TYPES", "BOOTSTRAP_CI", "CORRELATION_METHODS", "DEFAULT_FORMULAS", "OUTCOME_WHEN",
+    "ALLIANCE_WHEN", "ANALYSIS_TYPES", "MEMBERSHIP", "BOOTSTRAP_CI", "CORRELATION_METHODS", "DEFAULT_FORMULAS", "OUTCOME_WHEN",
     "P_ADJUST_METHODS", "ROLES", "AnalysisPlan", "AnalysisSpec", "Reference", "read_analysis",
 ]
 
@@ -49,7 +49,11 @@ ANALYSIS_TYPES: dict[str, dict[str, tuple[str, ...]]] = {
     "outcome_mixed_model": {"optional": ("formula",), "required": ()},
     "response_remission": {"optional": (), "required": ()},
     "reliability": {"optional": ("instruments", "omega"), "required": ()},
+    "facilitator_effects": {"optional": ("membership",), "required": ("x", "y")},
 }
+# How a participant's facilitators enter the facilitator models: every one of them with equal
+# weight (multiple membership, the default: PAT participants work with two), or the first listed.
+MEMBERSHIP = ("multiple", "primary")
 TOP_KEYS = ("seed", "p_adjust", "correlation_method", "n_boot", "bootstrap_ci", "roles", "analyses")
 DEFAULT_FORMULAS = {
     "alliance_mixed_model": "value ~ timepoint + (1|participant)",
@@ -389,6 +393,8 @@ def _read_analysis(r: Reader, where: str, index: int, raw: Any, roles: dict[str,
                           ", ".join(i.id for i in instruments.list_instruments()))
     if "omega" in raw and not isinstance(raw["omega"], bool):
         r.problem(f"{where}.omega", raw["omega"], "is not true or false", "true or false")
+    if "membership" in raw:
+        r.choice(raw["membership"], f"{where}.membership", MEMBERSHIP)
     options = {name: copy.deepcopy(value) for name, value in raw.items() if name not in ("id", "type", "family")}
     if kind in DEFAULT_FORMULAS:
         options.setdefault("formula", DEFAULT_FORMULAS[kind])

@@ -248,6 +248,33 @@ def build_document(study, results) -> Document:
                 section.blocks.append(f"{entry['analysis']}: not computed \u2013 {entry['skipped']}")
     sections.append(section)
 
+    # -- facilitator effects -------------------------------------------------------------------------
+    if results.facilitator_effects:
+        computed = [e for e in results.facilitator_effects if "skipped" not in e]
+        section = Section("facilitators", "Facilitator effects (exploratory)")
+        section.blocks.append(
+            "Each participant worked with two facilitators, so the facilitator term is a multiple membership: "
+            "a participant's facilitator effect is the mean of their facilitators' effects. The intraclass "
+            "correlations say how much of alliance and of depression lies between facilitators; the association "
+            "is the alliance slope with that term; within and between split alliance into the participant's "
+            "difference from their facilitators' mean and that mean. Levin et al. (2024) could not estimate "
+            "these; with this sample they are weak, and every singular fit is shown as one.")
+        section.blocks.append(TableBlock(
+            "Facilitator ICCs and the alliance → depression association with a facilitator term",
+            tables.facilitator_table(results.facilitator_effects, labels, results),
+            "REML mixed models (lme4's formulation), Satterthwaite df; the alternative with the first-listed "
+            "facilitator only is in results.json. " + _family_note(results, results.facilitator_effects[0].get("family"))
+            + _skipped_note(results.facilitator_effects)))
+        for note in dict.fromkeys(n for e in computed for n in e.get("notes", [])):
+            section.blocks.append(note)
+        if computed:
+            shown = max(computed, key=lambda e: e["n"])
+            section.blocks.append(FigureBlock(
+                "facilitator_effects",
+                f"Facilitator effects on {labels.measure(shown['y'])} (conditional modes ± 1.96 conditional SD), "
+                f"from the model with {labels.measure(shown['x'])}.", figures.facilitator_caterpillar(shown, labels)))
+        sections.append(section)
+
     # -- reliability ----------------------------------------------------------------------------------
     if results.reliability:
         sections.append(Section("reliability", "Reliability in this sample", [TableBlock(

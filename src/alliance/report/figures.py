@@ -451,3 +451,33 @@ def participant_flow(study) -> Figure:
     figure.legend(loc="outside lower center", ncol=len(arms), fontsize=8)
     axes.set_title("Participant flow: assessed at each timepoint")
     return figure
+
+
+@_styled
+def facilitator_caterpillar(entry: dict[str, Any], labels: Labels | None = None) -> Figure:
+    """Each facilitator's estimated effect on the outcome, ± 1.96 conditional SD, sorted (a caterpillar plot).
+
+    The effects are the conditional modes of the facilitator term of the association model
+    (:mod:`alliance.analysis.facilitators`); a singular fit shows every effect at zero, which is
+    said in the title rather than drawn as if it were a finding.
+    """
+    labels = labels or Labels()
+    effects = entry.get("effects") or []
+    figure = _figure(6.0, max(1.8, 0.32 * len(effects) + 1.0))
+    axes = figure.add_subplot()
+    if not effects:
+        _empty(axes, "no facilitator effects estimated")
+        return figure
+    values = np.array([e["condval"] for e in effects])
+    half = 1.96 * np.array([e["condsd"] for e in effects])
+    positions = np.arange(len(effects))
+    axes.errorbar(values, positions, xerr=half, fmt="o", color="#1f4e79", ecolor="#7f9fbf", capsize=2,
+                  markersize=4)
+    axes.axvline(0, color="#555555", linewidth=0.8)
+    axes.set_yticks(positions, [f"{e['facilitator']} (n = {e['n']})" for e in effects])
+    axes.set_xlabel(f"facilitator effect on {labels.measure(entry['y'], short=True)} (points)")
+    axes.grid(axis="y", visible=False)
+    if entry.get("association", {}).get("singular"):
+        axes.set_title("facilitator variance estimated as zero (singular fit): all effects shrink to 0",
+                       loc="left", fontsize=8)
+    return figure

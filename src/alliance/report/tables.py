@@ -21,6 +21,7 @@ __all__ = [
     "correlation_table",
     "descriptives_table",
     "deviations_table",
+    "facilitator_table",
     "flow_table",
     "mediation_table",
     "mixed_model_table",
@@ -228,3 +229,38 @@ def reliability_table(entries, labels: Labels) -> pd.DataFrame:
             row["\u03c9"] = apa.proportion(entry.get("omega_total")) if "omega_total" in entry else apa.MISSING
         rows.append(row)
     return pd.DataFrame(rows).fillna("")
+
+
+def facilitator_table(entries, labels: Labels, results) -> pd.DataFrame:
+    """Per alliance × outcome pair: facilitator ICCs, the association with a facilitator term, the split."""
+    rows = []
+    for entry in entries:
+        row = {"Alliance": labels.measure(entry["x"]), "Outcome": labels.measure(entry["y"])}
+        if _skipped(entry):
+            row["n"] = ""
+            row["Association b [95% CI]"] = f"not computed: {entry['skipped']}"
+            rows.append(row)
+            continue
+        a = entry["association"]["x"]
+        low, high = _t_interval(a)
+        within, between = entry["decomposition"]["x_within"], entry["decomposition"]["x_between"]
+        row.update({
+            "n (facilitators)": f"{entry['n']} ({entry['n_facilitators']})",
+            "ICC alliance": apa.proportion(entry["icc_x"]["icc"], 2),
+            "ICC outcome": apa.proportion(entry["icc_y"]["icc"], 2),
+            "Association b [95% CI]": f"{apa.number(a['estimate'])} {apa.ci(low, high)}",
+            "p": apa.p_value(a["p"]),
+            _adjusted_heading(results): apa.p_value(entry.get("p_adjusted")),
+            "Within b": apa.number(within["estimate"]),
+            "Between b": apa.number(between["estimate"]),
+            "Singular": "yes" if entry["association"].get("singular") else "no",
+        })
+        rows.append(row)
+    return pd.DataFrame(rows).fillna("")
+
+
+def _t_interval(row: dict[str, Any]) -> tuple[float, float]:
+    from scipy import stats as scipy_stats
+
+    half = scipy_stats.t.ppf(0.975, row["df"]) * row["se"]
+    return row["estimate"] - half, row["estimate"] + half

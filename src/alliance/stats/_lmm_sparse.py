@@ -61,6 +61,7 @@ class TermBlock:
     n_levels: int
     offset: int                 # first column of Z
     theta_start: int
+    levels: tuple[str, ...] = ()  # the level labels, in Z's order
 
     @property
     def k(self) -> int:
@@ -198,15 +199,15 @@ def build_sparse_frame(formula: str, data: pd.DataFrame) -> SparseFrame:
         if m < 2:
             raise ValueError(f"grouping {term.name!r} has {m} level(s) among the complete rows; a random "
                              "effect needs at least 2")
-        pieces.append((term, names, m, rows, cols, weights, zr))
+        pieces.append((term, names, m, rows, cols, weights, zr, tuple(str(v) for v in levels)))
     # lme4 (mkReTrms) orders the terms by decreasing number of levels, ties in formula order.
     pieces.sort(key=lambda piece: -piece[2])
     blocks, triplets, offset, theta_start = [], [], 0, 0
-    for term, names, m, rows, cols, weights, zr in pieces:
+    for term, names, m, rows, cols, weights, zr, labels in pieces:
         k = zr.shape[1]
         for j in range(k):
             triplets.append((rows, offset + cols * k + j, weights * zr[rows, j]))
-        block = TermBlock(term, names, m, offset, theta_start)
+        block = TermBlock(term, names, m, offset, theta_start, labels)
         blocks.append(block)
         offset += m * k
         theta_start += block.n_theta
@@ -697,3 +698,61 @@ def unique_group_names(names: list[str]) -> list[str]:
             seen[name] = 0
             out.append(name)
     return out
+
+
+def random_effects(deviance: SparseDeviance, theta: np.ndarray, sigma: float, names: list[str]) -> pd.DataFrame:
+    """Conditional modes of the random effects and their conditional SDs, as lme4's ``ranef(m, condVar = TRUE)``.
+
+    With u the spherical random effects, the conditional mode solves
+    ``(ΛᵀZᵀZΛ + I) u = ΛᵀZᵀ(y − Xβ)`` and b = Λu; the conditional variance of b is
+    ``σ² Λ (ΛᵀZᵀZΛ + I)⁻¹ Λᵀ`` (Bates et al. 2015, section 3.4; lme4's ``condVar``), of which the
+    diagonal is reported (``condsd``) — the layout of ``as.data.frame(ranef(m, condVar = TRUE))``:
+    ``grpvar, term, grp, condval, condsd``.
+    """
+    frame = deviance.frame
+    q = deviance.q
+    pair = theta[deviance.pair_index[:, 0]] * theta[deviance.pair_index[:, 1]]
+    values = deviance.identity_values + deviance.pair_values @ pair
+    m = sp.csc_matrix((values, (deviance.rows, deviance.cols)), shape=(q, q))
+    m = (m + sp.tril(m, -1).T).tocsc()
+    lambda_t = sp.csc_matrix(sum(t * e for t, e in zip(theta, _basis(deviance), strict=True)))
+    residual = frame.response - frame.fixed_design @ deviance.pieces(theta)["beta"]
+    rhs = lambda_t @ (frame.z.T @ residual)
+    if q <= 3000:
+        dense = m.toarray()
+        factor = la.cho_factor(dense, lower=True, check_finite=False)
+        u = la.cho_solve(factor, rhs, check_finite=False)
+        inverse = la.cho_solve(factor, np.eye(q), check_finite=False)
+        cond_var = sigma**2 * np.einsum("ij,jk,ik->i", lambda_t.T.toarray(), inverse, lambda_t.T.toarray())
+    else:
+        from scipy.sparse.linalg import splu
+
+        lu = splu(m)
+        u = lu.solve(rhs)
+        cond_var = np.full(q, np.nan)
+    b = lambda_t.T @ u
+    rows = []
+    for name, block in zip(names, frame.blocks, strict=True):
+        labels = _levels_of(block, frame)
+        for level in range(block.n_levels):
+            for j, term in enumerate(block.names):
+                index = block.offset + level * block.k + j
+                rows.append({"grpvar": name, "term": term, "grp": labels[level], "condval": b[index],
+                             "condsd": float(np.sqrt(cond_var[index])) if np.isfinite(cond_var[index]) else np.nan})
+    return pd.DataFrame(rows, columns=["grpvar", "term", "grp", "condval", "condsd"])
+
+
+def _basis(deviance: SparseDeviance) -> list[sp.csc_matrix]:
+    out = []
+    for block in deviance.frame.blocks:
+        for col in range(block.k):
+            for row in range(col, block.k):
+                levels = np.arange(block.n_levels)
+                r = block.offset + levels * block.k + col
+                c = block.offset + levels * block.k + row
+                out.append(sp.csc_matrix((np.ones(len(levels)), (r, c)), shape=(deviance.q, deviance.q)))
+    return out
+
+
+def _levels_of(block: TermBlock, frame: SparseFrame) -> list[str]:
+    return list(block.levels) if block.levels else [str(i) for i in range(block.n_levels)]

@@ -39,6 +39,7 @@ from ._lmm_sparse import (
     SparseDeviance,
     build_sparse_frame,
     optimize_theta,
+    random_effects,
     richardson_hessian,
     richardson_jacobian,
     unique_group_names,
@@ -97,6 +98,10 @@ class MixedModel(Result):
     groups : dict
         Levels of each grouping factor among the complete rows, as lme4's ``ngrps(m)``
         (names as lme4 prints them: ``cask:batch``; ``mm(f1, f2)`` for a multiple membership).
+    random_effects : DataFrame or None
+        For models with several random terms: the conditional modes and conditional SDs, in the
+        layout of ``as.data.frame(ranef(m, condVar = TRUE))`` (``grpvar, term, grp, condval,
+        condsd``), e.g. each facilitator's effect for a caterpillar plot.
     """
 
     formula: str
@@ -111,6 +116,7 @@ class MixedModel(Result):
     theta: tuple[float, ...] = ()
     notes: tuple[str, ...] = ()
     groups: dict[str, int] = field(default_factory=dict)
+    random_effects: pd.DataFrame | None = None
 
 
 def _optimize_theta(deviance: ProfiledDeviance) -> tuple[np.ndarray, bool]:
@@ -487,4 +493,4 @@ def _fit_general(formula: str, data: pd.DataFrame, reml: bool) -> MixedModel:
         formula=formula, fixed=fixed, varcomp=varcomp.astype({"vcov": float, "sdcor": float}),
         loglik=-0.5 * objective, reml=bool(reml), n_obs=frame.n_obs, n_groups=frame.blocks[0].n_levels,
         converged=converged, singular=singular, theta=tuple(float(v) for v in theta), notes=tuple(notes),
-        groups=groups)
+        groups=groups, random_effects=random_effects(deviance, theta, sigma, [b.term.name for b in frame.blocks]))
