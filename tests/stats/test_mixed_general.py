@@ -125,3 +125,19 @@ def test_a_zero_facilitator_variance_is_a_singular_fit_and_says_so():
     data["y"] = data["y"] - data.groupby("f1")["y"].transform("mean") + data["y"].mean()
     fit = mixedlm("y ~ week + (1 | participant) + (1 | f1)", data)
     assert fit.singular and "f1" in fit.notes[0] and "singular" in fit.notes[0]
+
+
+def test_contrasts_and_f_tests_follow_lmertests_formulas(sleepstudy):
+    fit = mixedlm("Reaction ~ Days + (Days | Subject)", sleepstudy)
+    rows = fit.contrast({"Days": 1.0})
+    assert rows.loc["0", "estimate"] == pytest.approx(fit.fixed.loc["Days", "estimate"])
+    assert rows.loc["0", "df"] == pytest.approx(fit.fixed.loc["Days", "df"], rel=1e-8)
+    # one row: F = t², the same df (lmerTest's anova(m) prints F 45.853 on 1 and 17 df for Days)
+    one = fit.test({"Days": 1.0})
+    assert one["num_df"] == 1 and one["F"] == pytest.approx(rows.loc["0", "t"] ** 2)
+    assert one["den_df"] == pytest.approx(17.0, abs=1e-6) and one["F"] == pytest.approx(45.853, abs=1e-3)
+    both = fit.test([[1.0, 0.0], [0.0, 1.0]])
+    assert both["num_df"] == 2 and both["den_df"] == pytest.approx(17.0, abs=1e-6)
+    with pytest.raises(ValueError, match="not fixed-effect terms"):
+        fit.contrast({"Nights": 1.0})
+    assert "_jacobian" not in fit.to_dict() and fit.to_dict()["vcov"]

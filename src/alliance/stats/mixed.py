@@ -117,6 +117,91 @@ class MixedModel(Result):
     notes: tuple[str, ...] = ()
     groups: dict[str, int] = field(default_factory=dict)
     random_effects: pd.DataFrame | None = None
+    vcov: pd.DataFrame | None = None
+    # What contrasts need (lmerTest's Jac_list and vcov_varpar); not part of to_dict().
+    _jacobian: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _varpar_cov: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict:
+        out = super().to_dict()
+        out.pop("_jacobian", None)
+        out.pop("_varpar_cov", None)
+        return out
+
+    def _contrast_matrix(self, contrast) -> tuple[np.ndarray, list[str]]:
+        names = list(self.fixed.index)
+        if isinstance(contrast, dict):
+            contrast = [contrast]
+        if isinstance(contrast, pd.DataFrame):
+            missing = [c for c in contrast.columns if c not in names]
+            if missing:
+                raise ValueError(f"contrast names {missing}, which are not fixed-effect terms; allowed: {names}")
+            matrix = contrast.reindex(columns=names, fill_value=0.0).to_numpy(dtype=float)
+            return matrix, [str(i) for i in contrast.index]
+        if isinstance(contrast, list) and contrast and isinstance(contrast[0], dict):
+            return self._contrast_matrix(pd.DataFrame(contrast).fillna(0.0))
+        matrix = np.atleast_2d(np.asarray(contrast, dtype=float))
+        if matrix.shape[1] != len(names):
+            raise ValueError(f"a contrast needs {len(names)} coefficients (one per fixed effect: {names}), "
+                             f"got {matrix.shape[1]}")
+        return matrix, [str(i) for i in range(matrix.shape[0])]
+
+    def contrast(self, contrast) -> pd.DataFrame:
+        """Estimate, SE, Satterthwaite df, t and p of each row of a contrast, as lmerTest's ``contest1D``.
+
+        Parameters
+        ----------
+        contrast : array-like (k × p), dict (term → weight), list of dicts, or DataFrame (columns: terms)
+
+        Returns
+        -------
+        DataFrame
+            Index: the contrast's rows; columns ``estimate, se, df, t, p``. The df of row l is
+            ``2 (l V lᵀ)² / (gᵀ A g)`` with ``g_m = l (∂V/∂varpar_m) lᵀ`` (Kuznetsova et al. 2017).
+        """
+        matrix, index = self._contrast_matrix(contrast)
+        beta = self.fixed["estimate"].to_numpy()
+        v = self.vcov.to_numpy()
+        estimate = matrix @ beta
+        variance = np.einsum("ij,jk,ik->i", matrix, v, matrix)
+        gradients = np.einsum("ij,mjk,ik->im", matrix, self._jacobian, matrix)
+        denominator = np.einsum("im,mn,in->i", gradients, self._varpar_cov, gradients)
+        df = np.where(denominator > 0, 2.0 * variance**2 / np.where(denominator > 0, denominator, 1.0), np.inf)
+        se = np.sqrt(variance)
+        t = estimate / se
+        return pd.DataFrame({"estimate": estimate, "se": se, "df": df, "t": t,
+                             "p": 2.0 * stats.t.sf(np.abs(t), df)}, index=pd.Index(index, name="contrast"))
+
+    def test(self, contrast) -> dict:
+        """The F test of a (multi-row) contrast = 0, as lmerTest's ``contestMD``: ``num_df, den_df, F, p``.
+
+        The contrast's covariance L V Lᵀ = P D Pᵀ is split into q = rank independent t statistics
+        (eigenvalues above √ε × the largest); each gets its Satterthwaite df ν_m, and the F's
+        denominator df is 2E/(E − q) with E = Σ ν_m/(ν_m − 2) (2 if any ν_m ≤ 2; the mean when all
+        ν_m agree within 1e-8), lmerTest's ``get_Fstat_ddf``.
+        """
+        matrix, _ = self._contrast_matrix(contrast)
+        beta = self.fixed["estimate"].to_numpy()
+        covariance = matrix @ self.vcov.to_numpy() @ matrix.T
+        values, vectors = np.linalg.eigh(covariance)
+        order = np.argsort(values)[::-1]
+        values, vectors = values[order], vectors[:, order]
+        keep = values > max(np.sqrt(np.finfo(float).eps) * values[0], 0.0)
+        q = int(keep.sum())
+        rotated = (vectors[:, keep].T @ matrix)
+        gradients = np.einsum("ij,mjk,ik->im", rotated, self._jacobian, rotated)
+        nu = 2.0 * values[keep] ** 2 / np.einsum("im,mn,in->i", gradients, self._varpar_cov, gradients)
+        if q == 1:
+            den_df = float(nu[0])
+        elif np.all(np.abs(np.diff(nu)) < 1e-8):
+            den_df = float(np.mean(nu))
+        elif np.any(nu <= 2):
+            den_df = 2.0
+        else:
+            e = float(np.sum(nu / (nu - 2.0)))
+            den_df = 2.0 * e / (e - q)
+        f_value = float(np.sum((rotated @ beta) ** 2 / values[keep]) / q)
+        return {"num_df": q, "den_df": den_df, "F": f_value, "p": float(stats.f.sf(f_value, q, den_df))}
 
 
 def _optimize_theta(deviance: ProfiledDeviance) -> tuple[np.ndarray, bool]:
@@ -249,7 +334,7 @@ def _satterthwaite(deviance: ProfiledDeviance, theta: np.ndarray, sigma: float) 
     df = np.full_like(variances, np.inf)
     ok = denominators > 0
     df[ok] = 2.0 * variances[ok] ** 2 / denominators[ok]
-    return df, notes
+    return df, notes, varpar_cov, jacobian
 
 
 def _varcomp_table(frame, theta: np.ndarray, sigma: float, factor: np.ndarray) -> pd.DataFrame:
@@ -387,7 +472,7 @@ def _fit_one_term(formula: str, data: pd.DataFrame, reml: bool) -> MixedModel:
     estimates = deviance.fixed_effects(theta)
     vcov = deviance.vcov_beta(theta, sigma)
     se = np.sqrt(np.diag(vcov))
-    df, notes = _satterthwaite(deviance, theta, sigma)
+    df, notes, varpar_cov, jacobian = _satterthwaite(deviance, theta, sigma)
     t_values = estimates / se
     p_values = 2.0 * stats.t.sf(np.abs(t_values), df)
     fixed = pd.DataFrame(
@@ -415,6 +500,8 @@ def _fit_one_term(formula: str, data: pd.DataFrame, reml: bool) -> MixedModel:
         theta=tuple(float(value) for value in theta),
         notes=tuple(notes),
         groups={frame.group_name: frame.n_groups},
+        vcov=pd.DataFrame(vcov, index=list(frame.fixed_names), columns=list(frame.fixed_names)),
+        _jacobian=jacobian, _varpar_cov=varpar_cov,
     )
 
 
@@ -452,7 +539,8 @@ def _fit_general(formula: str, data: pd.DataFrame, reml: bool) -> MixedModel:
                      "use its generalized inverse (lmerTest warns the same)")
     vectors = eigenvectors[:, positive]
     varpar_cov = 2.0 * (vectors / eigenvalues[positive]) @ vectors.T
-    jacobian = richardson_jacobian(lambda vp: np.diag(deviance.vcov_beta(vp[:-1], vp[-1])), varpar)
+    full_jacobian = richardson_jacobian(lambda vp: deviance.vcov_beta(vp[:-1], vp[-1]), varpar)
+    jacobian = np.diagonal(full_jacobian, axis1=1, axis2=2)
     denominators = np.einsum("mj,mk,kj->j", jacobian, varpar_cov, jacobian)
     df = np.full(len(estimates), np.inf)
     ok = denominators > 0
@@ -493,4 +581,6 @@ def _fit_general(formula: str, data: pd.DataFrame, reml: bool) -> MixedModel:
         formula=formula, fixed=fixed, varcomp=varcomp.astype({"vcov": float, "sdcor": float}),
         loglik=-0.5 * objective, reml=bool(reml), n_obs=frame.n_obs, n_groups=frame.blocks[0].n_levels,
         converged=converged, singular=singular, theta=tuple(float(v) for v in theta), notes=tuple(notes),
-        groups=groups, random_effects=random_effects(deviance, theta, sigma, [b.term.name for b in frame.blocks]))
+        groups=groups, random_effects=random_effects(deviance, theta, sigma, [b.term.name for b in frame.blocks]),
+        vcov=pd.DataFrame(vcov, index=list(frame.fixed_names), columns=list(frame.fixed_names)),
+        _jacobian=full_jacobian, _varpar_cov=varpar_cov)
