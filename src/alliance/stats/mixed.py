@@ -99,7 +99,8 @@ class MixedModel(Result):
         Levels of each grouping factor among the complete rows, as lme4's ``ngrps(m)``
         (names as lme4 prints them: ``cask:batch``; ``mm(f1, f2)`` for a multiple membership).
     random_effects : DataFrame or None
-        For models with several random terms: the conditional modes and conditional SDs, in the
+        For models fitted by the sparse fitter (several random terms, ``||``, ``a:b``, ``a/b``,
+        ``mm()``; ``None`` for one plain term): the conditional modes and conditional SDs, in the
         layout of ``as.data.frame(ranef(m, condVar = TRUE))`` (``grpvar, term, grp, condval,
         condsd``), e.g. each facilitator's effect for a caterpillar plot.
     """
