@@ -82,7 +82,7 @@ def test_ml_refit(key):
 def test_conditional_modes_and_sds(fits, key):
     """Models with several terms (or an interaction grouping) carry ranef; one plain term does not yet."""
     reference = pd.DataFrame(CASES[key]["ranef"])
-    ours = fits[key].random_effects
+    ours = fits[key].ranef()
     merged = reference.merge(ours, on=["grpvar", "term", "grp"], suffixes=("_r", ""), how="left")
     assert len(merged) == len(reference) and merged["condval"].notna().all()
     assert np.allclose(merged["condval"], merged["condval_r"], rtol=1e-4, atol=1e-6 * merged["condval_r"].abs().max())

@@ -138,7 +138,7 @@ def facilitator_effects(x: pd.Series, y: pd.Series, facilitators: pd.Series, *,
     between = pd.concat([data[c].map(means) for c in used], axis=1).mean(axis=1, skipna=True)
     decomposed = data.assign(x_between=between, x_within=data["x"] - between)
     split = stats.mixedlm(f"y ~ x_within + x_between + {_term(columns, membership)}", decomposed)
-    effects = main.random_effects
+    effects = main.ranef()
     effects = [] if effects is None else [
         {"facilitator": row.grp, "condval": float(row.condval), "condsd": float(row.condsd),
          "n": int(counts.get(row.grp, 0))}

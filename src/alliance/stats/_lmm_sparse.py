@@ -48,6 +48,8 @@ from scipy import optimize
 from ._lmm_terms import RandomTerm, split_random
 
 DENSE_MAX_Q = 400
+# Conditional SDs need a q × q dense solve: up to 4,000 random effects (128 MB); beyond, NaN.
+CONDITIONAL_VARIANCE_MAX_Q = 4000
 
 
 # -- model frame ---------------------------------------------------------------------------------
@@ -718,17 +720,14 @@ def random_effects(deviance: SparseDeviance, theta: np.ndarray, sigma: float, na
     lambda_t = sp.csc_matrix(sum(t * e for t, e in zip(theta, _basis(deviance), strict=True)))
     residual = frame.response - frame.fixed_design @ deviance.pieces(theta)["beta"]
     rhs = lambda_t @ (frame.z.T @ residual)
-    if q <= 3000:
-        dense = m.toarray()
-        factor = la.cho_factor(dense, lower=True, check_finite=False)
-        u = la.cho_solve(factor, rhs, check_finite=False)
-        inverse = la.cho_solve(factor, np.eye(q), check_finite=False)
-        cond_var = sigma**2 * np.einsum("ij,jk,ik->i", lambda_t.T.toarray(), inverse, lambda_t.T.toarray())
-    else:
-        from scipy.sparse.linalg import splu
+    from scipy.sparse.linalg import splu
 
-        lu = splu(m)
-        u = lu.solve(rhs)
+    u = splu(m).solve(rhs)
+    # diag(σ² Λ M⁻¹ Λᵀ)_i = σ² ‖L⁻¹ P (Λᵀ)_{·i}‖²: one solve with the deviance's own factor
+    if q <= CONDITIONAL_VARIANCE_MAX_Q:
+        solve, _ = deviance._factor(theta)
+        cond_var = sigma**2 * np.sum(solve(lambda_t.toarray()) ** 2, axis=0)
+    else:
         cond_var = np.full(q, np.nan)
     b = lambda_t.T @ u
     rows = []

@@ -98,11 +98,8 @@ class MixedModel(Result):
     groups : dict
         Levels of each grouping factor among the complete rows, as lme4's ``ngrps(m)``
         (names as lme4 prints them: ``cask:batch``; ``mm(f1, f2)`` for a multiple membership).
-    random_effects : DataFrame or None
-        For models fitted by the sparse fitter (several random terms, ``||``, ``a:b``, ``a/b``,
-        ``mm()``; ``None`` for one plain term): the conditional modes and conditional SDs, in the
-        layout of ``as.data.frame(ranef(m, condVar = TRUE))`` (``grpvar, term, grp, condval,
-        condsd``), e.g. each facilitator's effect for a caterpillar plot.
+    vcov : DataFrame
+        vcov(β), as lme4's ``vcov(m)`` (rows and columns: the fixed-effect terms).
     """
 
     formula: str
@@ -117,17 +114,27 @@ class MixedModel(Result):
     theta: tuple[float, ...] = ()
     notes: tuple[str, ...] = ()
     groups: dict[str, int] = field(default_factory=dict)
-    random_effects: pd.DataFrame | None = None
     vcov: pd.DataFrame | None = None
     # What contrasts need (lmerTest's Jac_list and vcov_varpar); not part of to_dict().
     _jacobian: np.ndarray | None = field(default=None, repr=False, compare=False)
     _varpar_cov: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _ranef: object = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
         out = super().to_dict()
-        out.pop("_jacobian", None)
-        out.pop("_varpar_cov", None)
+        for private in ("_jacobian", "_varpar_cov", "_ranef"):
+            out.pop(private, None)
         return out
+
+    def ranef(self) -> pd.DataFrame | None:
+        """Conditional modes and SDs of the random effects, as ``as.data.frame(ranef(m, condVar = TRUE))``.
+
+        Columns ``grpvar, term, grp, condval, condsd`` (e.g. each facilitator's effect, for a
+        caterpillar plot). Computed on request (a fit in a simulation does not pay for it), for
+        models fitted by the sparse fitter — several terms, ``||``, ``a:b``, ``a/b``, ``mm()`` —
+        and ``None`` for one plain term. ``condsd`` is NaN beyond 4,000 random effects.
+        """
+        return None if self._ranef is None else self._ranef()
 
     def _contrast_matrix(self, contrast) -> tuple[np.ndarray, list[str]]:
         names = list(self.fixed.index)
@@ -578,10 +585,12 @@ def _fit_general(formula: str, data: pd.DataFrame, reml: bool) -> MixedModel:
     groups = {}
     for block in frame.blocks:
         groups.setdefault(block.term.name, block.n_levels)
+    deviance._cache.clear()   # the model keeps the deviance for ranef(); not the derivatives' cache
     return MixedModel(
         formula=formula, fixed=fixed, varcomp=varcomp.astype({"vcov": float, "sdcor": float}),
         loglik=-0.5 * objective, reml=bool(reml), n_obs=frame.n_obs, n_groups=frame.blocks[0].n_levels,
         converged=converged, singular=singular, theta=tuple(float(v) for v in theta), notes=tuple(notes),
-        groups=groups, random_effects=random_effects(deviance, theta, sigma, [b.term.name for b in frame.blocks]),
+        groups=groups,
+        _ranef=lambda: random_effects(deviance, theta, sigma, [b.term.name for b in frame.blocks]),
         vcov=pd.DataFrame(vcov, index=list(frame.fixed_names), columns=list(frame.fixed_names)),
         _jacobian=full_jacobian, _varpar_cov=varpar_cov)
