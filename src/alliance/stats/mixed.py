@@ -26,6 +26,7 @@ is many small operations, where a second thread costs CPU and time (measured in 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,7 +48,7 @@ from ._lmm_sparse import (
 from ._lmm_terms import split_random
 from .results import Result
 
-__all__ = ["MixedModel", "mixedlm"]
+__all__ = ["MixedModel", "emmeans", "emmeans_contrasts", "mixedlm"]
 
 # lme4's isSingular(): a diagonal element of θ below this counts as on the boundary.
 SINGULAR_TOLERANCE = 1e-4
@@ -594,3 +595,139 @@ def _fit_general(formula: str, data: pd.DataFrame, reml: bool) -> MixedModel:
         _ranef=lambda: random_effects(deviance, theta, sigma, [b.term.name for b in frame.blocks]),
         vcov=pd.DataFrame(vcov, index=list(frame.fixed_names), columns=list(frame.fixed_names)),
         _jacobian=full_jacobian, _varpar_cov=varpar_cov)
+
+
+def emmeans(fit: MixedModel, data: pd.DataFrame, specs: str | list[str], by: str | list[str] | None = None,
+            level: float = 0.95) -> pd.DataFrame:
+    """Estimated marginal means of a fitted model, as ``emmeans::emmeans(m, ~ specs | by)``.
+
+    The reference grid crosses every level of every factor of the fixed part; numeric covariates
+    are held at their mean (emmeans' default). Each mean is the row of X of its cell, averaged with
+    equal weights over the factors not in ``specs`` or ``by``; its SE and Satterthwaite df come from
+    :meth:`MixedModel.contrast` (emmeans' ``lmer.df = "satterthwaite"``, which asks lmerTest).
+
+    Parameters
+    ----------
+    fit : MixedModel
+    data : DataFrame
+        The data the model was fitted to.
+    specs, by : str or list of str
+        Factor columns of the fixed part.
+    level : float
+        Confidence level of ``lower``/``upper`` (t quantile with the row's df).
+
+    Returns
+    -------
+    DataFrame
+        One row per cell of ``specs`` × ``by``: the factor columns, ``emmean, se, df, lower, upper``.
+
+    Raises
+    ------
+    ValueError
+        When a column is not a factor of the fixed part, or the formula uses a transformation
+        that depends on the data (``poly``, ``scale``), whose value on a reference grid is not
+        defined this way.
+
+    References
+    ----------
+    Searle SR, Speed FM, Milliken GA (1980). Population marginal means in the linear model: an
+    alternative to least squares means. Am Stat 34(4):216-221. Lenth RV (2024). emmeans:
+    Estimated Marginal Means, aka Least-Squares Means (R package).
+    """
+    rows, grid = _grid_rows(fit, data, specs, by)
+    found = fit.contrast(pd.DataFrame(rows, columns=fit.fixed.index))
+    half = stats.t.ppf(0.5 + level / 2, found["df"].to_numpy()) * found["se"].to_numpy()
+    out = grid.reset_index(drop=True).copy()
+    out["emmean"] = found["estimate"].to_numpy()
+    out["se"] = found["se"].to_numpy()
+    out["df"] = found["df"].to_numpy()
+    out["lower"], out["upper"] = out["emmean"] - half, out["emmean"] + half
+    return out
+
+
+def emmeans_contrasts(fit: MixedModel, data: pd.DataFrame, specs: str, by: str | list[str] | None = None, *,
+                      method: str = "pairwise", reference: int = 0, adjust: str = "holm") -> pd.DataFrame:
+    """Contrasts of marginal means within each ``by`` group, as ``emmeans::contrast(emm, method, adjust=)``.
+
+    ``method="pairwise"``: every pair (earlier level − later level, emmeans' order);
+    ``"trt.vs.ctrl"``: each level − the ``reference`` level (index, 0 = the first). p-values are
+    adjusted within each ``by`` group (``adjust``: ``holm``, ``bh``, ``bonferroni``, …, or
+    ``none``), as emmeans does.
+
+    Returns
+    -------
+    DataFrame
+        ``by`` columns, ``contrast`` (``"a - b"``), ``estimate, se, df, t, p`` (adjusted).
+    """
+    from .multiplicity import adjust_pvalues
+
+    by_list = [by] if isinstance(by, str) else list(by or [])
+    rows, grid = _grid_rows(fit, data, [specs], by_list or None)
+    grid = grid.reset_index(drop=True)
+    out = []
+    groups = grid.groupby(by_list, sort=False) if by_list else [((), grid)]
+    for key, cells in groups:
+        index = cells.index.to_numpy()
+        labels = cells[specs].astype(str).tolist()
+        if method == "pairwise":
+            pairs = [(i, j) for i in range(len(index)) for j in range(i + 1, len(index))]
+        elif method == "trt.vs.ctrl":
+            pairs = [(i, reference) for i in range(len(index)) if i != reference]
+        else:
+            raise ValueError(f"method {method!r} is not supported; allowed: pairwise, trt.vs.ctrl")
+        matrix = np.array([rows[index[i]] - rows[index[j]] for i, j in pairs])
+        found = fit.contrast(pd.DataFrame(matrix, columns=fit.fixed.index))
+        p = found["p"].to_numpy()
+        if adjust != "none":
+            p = np.asarray(adjust_pvalues(p, method=adjust))
+        key = key if isinstance(key, tuple) else (key,)
+        for (i, j), (_, row), p_adj in zip(pairs, found.iterrows(), p, strict=True):
+            out.append({**dict(zip(by_list, key, strict=True)), "contrast": f"{labels[i]} - {labels[j]}",
+                        "estimate": row["estimate"], "se": row["se"], "df": row["df"], "t": row["t"], "p": p_adj})
+    return pd.DataFrame(out)
+
+
+def _grid_rows(fit: MixedModel, data: pd.DataFrame, specs, by) -> tuple[np.ndarray, pd.DataFrame]:
+    import itertools
+
+    from ._lmm_formula import _as_r_factors
+    from ._lmm_sparse import _design, _variables
+
+    specs = [specs] if isinstance(specs, str) else list(specs)
+    by = [by] if isinstance(by, str) else list(by or [])
+    lhs, rhs = (part.strip() for part in fit.formula.split("~"))
+    fixed_chunks, _ = split_random(rhs, fit.formula)
+    fixed_rhs = " + ".join(fixed_chunks) if fixed_chunks else "1"
+    if re.search(r"\b(poly|scale)\s*\(", fixed_rhs):
+        raise ValueError(f"marginal means of {fit.formula!r}: poly() and scale() depend on the data, so their "
+                         "value on a reference grid is not defined here; use plain columns")
+    variables = _variables(fixed_rhs)
+    frame = _as_r_factors(data[variables + _variables(lhs)].dropna().reset_index(drop=True), skip="")
+    factors = [v for v in variables if isinstance(frame[v].dtype, pd.CategoricalDtype)]
+    for name in specs + by:
+        if name not in factors:
+            raise ValueError(f"{name!r} is not a factor of the fixed part of {fit.formula!r}; factors: {factors}")
+    numeric = {v: float(frame[v].mean()) for v in variables if v not in factors}
+    levels = {f: list(frame[f].cat.categories) for f in factors}
+    cells = pd.DataFrame(list(itertools.product(*[levels[f] for f in factors])), columns=factors)
+    for name, value in numeric.items():
+        cells[name] = value
+    for name in _variables(lhs):
+        cells[name] = frame[name].iloc[0]
+    combined = pd.concat([frame, cells[frame.columns]], ignore_index=True)
+    for f in factors:
+        combined[f] = pd.Categorical(combined[f], categories=levels[f])
+    matrix, names, _ = _design(fixed_rhs, combined)
+    if list(names) != list(fit.fixed.index):
+        raise ValueError(f"the data do not give the fitted model's terms {list(fit.fixed.index)} (got {list(names)}); "
+                         "pass the data the model was fitted to")
+    cell_rows = matrix[len(frame):]
+    keys = specs + by
+    grouped = cells.assign(_row=range(len(cells))).groupby(keys, sort=False, observed=True)["_row"].apply(list)
+    grid = grouped.index.to_frame(index=False)
+    rows = np.array([cell_rows[members].mean(axis=0) for members in grouped])
+    for name in keys:
+        grid[name] = pd.Categorical(grid[name], categories=levels[name])
+    # emmeans' order: by groups in level order, the first spec varying fastest within them
+    order = grid.sort_values(by + specs[::-1], kind="stable").index.to_numpy()
+    return rows[order], grid.loc[order].reset_index(drop=True)
