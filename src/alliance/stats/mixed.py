@@ -48,7 +48,7 @@ from ._lmm_sparse import (
 from ._lmm_terms import split_random
 from .results import Result
 
-__all__ = ["MixedModel", "emmeans", "emmeans_contrasts", "mixedlm"]
+__all__ = ["MixedModel", "emmeans", "emmeans_contrasts", "kenward_roger", "kenward_roger_test", "mixedlm"]
 
 # lme4's isSingular(): a diagonal element of θ below this counts as on the boundary.
 SINGULAR_TOLERANCE = 1e-4
@@ -731,3 +731,80 @@ def _grid_rows(fit: MixedModel, data: pd.DataFrame, specs, by) -> tuple[np.ndarr
     # emmeans' order: by groups in level order, the first spec varying fastest within them
     order = grid.sort_values(by + specs[::-1], kind="stable").index.to_numpy()
     return rows[order], grid.loc[order].reset_index(drop=True)
+
+
+def _kr_state(fit: MixedModel, data: pd.DataFrame):
+    from ._lmm_kr import kenward_roger
+    from ._lmm_sparse import build_sparse_frame
+
+    if not fit.reml:
+        raise ValueError("Kenward-Roger is defined for REML fits; refit with reml=True")
+    frame = build_sparse_frame(fit.formula, data)
+    if list(frame.fixed_names) != list(fit.fixed.index):
+        raise ValueError("the data do not give the fitted model's terms; pass the data the model was fitted to")
+    sigma2 = float(fit.varcomp["vcov"].iloc[-1])
+    theta = np.asarray(fit.theta)
+    z = frame.z.tocsc()
+    blocks_z, covariances = [], []
+    for block in frame.blocks:
+        values = theta[block.theta_start:block.theta_start + block.n_theta]
+        t = np.zeros((block.k, block.k))
+        index = 0
+        for col in range(block.k):
+            for row in range(col, block.k):
+                t[row, col] = values[index]
+                index += 1
+        covariances.append(sigma2 * (t @ t.T))
+        columns = []
+        for a in range(block.k):
+            picks = block.offset + np.arange(block.n_levels) * block.k + a
+            columns.append(z[:, picks].toarray())
+        blocks_z.append(columns)
+    return kenward_roger(frame.fixed_design, blocks_z, covariances, sigma2)
+
+
+def kenward_roger(fit: MixedModel, data: pd.DataFrame) -> pd.DataFrame:
+    """The fixed-effect table with Kenward–Roger SEs and df, as ``summary(m, ddf = "Kenward-Roger")``.
+
+    Parameters
+    ----------
+    fit : MixedModel
+        A REML fit.
+    data : DataFrame
+        The data it was fitted to (at most 5,000 observations: the method needs the dense n × n
+        marginal covariance, as pbkrtest does).
+
+    Returns
+    -------
+    DataFrame
+        Index ``term``; ``estimate, se`` (from the adjusted vcov Φ_A), ``df``, ``t``, ``p``.
+
+    References
+    ----------
+    Kenward MG, Roger JH (1997). Biometrics 53(3):983-997. Halekoh U, Højsgaard S (2014). J Stat
+    Softw 59(9):1-32 (pbkrtest).
+    """
+    state = _kr_state(fit, data)
+    p = len(fit.fixed)
+    beta = fit.fixed["estimate"].to_numpy()
+    se = np.sqrt(np.diag(state.phi_adjusted))
+    df = np.array([state.ddf(np.eye(p)[j])[0] for j in range(p)])
+    t = beta / se
+    return pd.DataFrame({"estimate": beta, "se": se, "df": df, "t": t, "p": 2 * stats.t.sf(np.abs(t), df)},
+                        index=fit.fixed.index)
+
+
+def kenward_roger_test(fit: MixedModel, data: pd.DataFrame, contrast) -> dict:
+    """The Kenward–Roger F test of a contrast = 0, as ``pbkrtest::KRmodcomp`` / lmerTest's anova with KR.
+
+    Returns ``num_df, den_df, F`` (the scaled statistic) and ``p``.
+    """
+    matrix, _ = fit._contrast_matrix(contrast)
+    state = _kr_state(fit, data)
+    q = np.linalg.matrix_rank(matrix)
+    beta = fit.fixed["estimate"].to_numpy()
+    estimate = matrix @ beta
+    unscaled = float(estimate @ np.linalg.solve(matrix @ state.phi_adjusted @ matrix.T, estimate) / q)
+    den_df, scaling = state.ddf(matrix)
+    f_value = scaling * unscaled
+    return {"num_df": int(q), "den_df": den_df, "F": f_value, "p": float(stats.f.sf(f_value, q, den_df))}

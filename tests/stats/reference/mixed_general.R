@@ -29,9 +29,20 @@ CONTROL_TEXT <- paste(
 ctrl <- lmerControl(optimizer = "bobyqa", optCtrl = list(rhoend = 1e-12, maxfun = 1e6))
 
 # ------------------------------------------------------------------------- helpers
+# Other reference scripts write some of the same R data sets to data/: an existing file is never
+# overwritten with different bytes (the script stops instead).
 write_data <- function(d, file) {
-  write.csv(d, file.path(data_dir, file), row.names = FALSE, na = "")
-  read.csv(file.path(data_dir, file), stringsAsFactors = FALSE)
+  target <- file.path(data_dir, file)
+  tmp <- tempfile(fileext = ".csv")
+  write.csv(d, tmp, row.names = FALSE, na = "")
+  if (file.exists(target)) {
+    same <- identical(readBin(tmp, "raw", file.info(tmp)$size), readBin(target, "raw", file.info(target)$size))
+    if (!same) stop(target, " exists with different content; not overwriting it")
+  } else {
+    file.copy(tmp, target)
+  }
+  unlink(tmp)
+  read.csv(target, stringsAsFactors = FALSE)
 }
 
 # Evaluate expr, collecting (and muffling) warnings and messages.
@@ -131,10 +142,10 @@ pastes <- write_data(Pastes, "pastes.csv")
 sleep <- write_data(sleepstudy, "sleepstudy.csv")
 dyestuff <- write_data(Dyestuff, "dyestuff.csv")
 cake_csv <- cake
-cake_csv$temperature <- as.character(cake_csv$temperature)
+cake_csv$temperature <- as.integer(as.character(cake_csv$temperature))
 cake_d <- write_data(cake_csv, "cake.csv")
 # In lme4's cake, temperature is an ordered factor (175 < 185 < ... < 225): contr.poly contrasts.
-cake_d$temperature <- factor(cake_d$temperature, levels = sort(unique(cake_d$temperature)), ordered = TRUE)
+cake_d$temperature <- factor(cake_d$temperature, levels = sort(unique(cake_d$temperature)), ordered = TRUE)  # "175" < ... < "225"
 machines_csv <- as.data.frame(nlme::Machines)
 machines_csv <- data.frame(Worker = as.character(machines_csv$Worker),
                            Machine = as.character(machines_csv$Machine),
@@ -153,7 +164,7 @@ cs$y <- round(10 + 0.5 * cs$week + bp[cs$p, 1] + bp[cs$p, 2] * cs$week +
               bf[cs$f, 1] + bf[cs$f, 2] * cs$week + rnorm(nrow(cs), 0, 1.5), 6)
 crossed_slopes <- write_data(data.frame(
   participant = sprintf("p%03d", cs$p), facilitator = sprintf("f%02d", cs$f),
-  week = cs$week, y = cs$y), "crossed_slopes.csv")
+  week = cs$week, y = cs$y), "mixed_general_crossed_slopes.csv")
 
 # Simulated PAT-like multiple-membership data: 80 participants, 16 facilitators, two each.
 set.seed(1302)
@@ -173,7 +184,7 @@ mmd <- write_data(data.frame(
   participant = sprintf("p%02d", mm$p), facilitator_1 = sprintf("f%02d", mm$f1),
   facilitator_2 = ifelse(is.na(mm$f2), NA, sprintf("f%02d", mm$f2)),
   week = mm$week, arm = mm$arm, y = mm$y,
-  w_1 = ifelse(is.na(mm$f2), 1, 0.7), w_2 = ifelse(is.na(mm$f2), 0, 0.3)), "membership.csv")
+  w_1 = ifelse(is.na(mm$f2), 1, 0.7), w_2 = ifelse(is.na(mm$f2), 0, 0.3)), "mixed_general_membership.csv")
 mmd$facilitator_2[mmd$facilitator_2 == ""] <- NA
 
 # Formula-meaning data: numeric column Treatment, character column C.
@@ -183,11 +194,11 @@ fm <- data.frame(g = g, Treatment = round(runif(120, 0, 10), 3),
                  C = sample(c("a", "b", "c"), 120, replace = TRUE))
 fm$y <- round(5 + 0.4 * fm$Treatment + c(a = 0, b = 1, c = -0.5)[fm$C] +
               rnorm(20)[as.integer(factor(fm$g))] + rnorm(120), 6)
-treatment_c <- write_data(fm, "treatment_c.csv")
+treatment_c <- write_data(fm, "mixed_general_treatment_c.csv")
 
 sleep_rd <- sleep
 sleep_rd$Days_copy <- sleep_rd$Days
-sleep_rd <- write_data(sleep_rd, "sleepstudy_rankdef.csv")
+sleep_rd <- write_data(sleep_rd, "mixed_general_sleepstudy_rankdef.csv")
 
 # ------------------------------------------------------------------------- 1-4: models
 models <- list(
@@ -196,7 +207,7 @@ models <- list(
   fit_entry("sleepstudy_uncorrelated", "Reaction ~ Days + (Days || Subject)", sleep, "sleepstudy.csv"),
   fit_entry("sleepstudy_two_terms", "Reaction ~ Days + (1|Subject) + (0 + Days|Subject)", sleep, "sleepstudy.csv"),
   fit_entry("crossed_slopes", "y ~ week + (1 + week | participant) + (1 + week | facilitator)",
-            crossed_slopes, "crossed_slopes.csv")
+            crossed_slopes, "mixed_general_crossed_slopes.csv")
 )
 
 # ------------------------------------------------------------------------- 5: multiple membership
@@ -236,7 +247,7 @@ mm_entry <- function(name, weights_text, w1, w2) {
   notes <- c(reml$notes, if (length(ml$notes)) paste("ML fit:", ml$notes))
   entry <- list(name = name,
     formula = "y ~ week * arm + (1|participant) + (1|mm(facilitator_1, facilitator_2))",
-    data = "membership.csv", weights = weights_text,
+    data = "mixed_general_membership.csv", weights = weights_text,
     lmerTest = if (failed(r$mt)) paste("lmerTest failed:", r$mt) else
       "lmerTest:::as_lmerModLT(m, devfun) (the worker of as_lmerModLmerTest; as_lmerModLmerTest itself cannot re-create the deviance function of a modular fit)")
   if (!failed(r$mt) && !failed(l$mt)) {
@@ -275,11 +286,11 @@ formulas <- list(
   formula_entry("sleep_poly2", "Reaction ~ poly(Days, 2) + (1|Subject)", sleep, "sleepstudy.csv"),
   formula_entry("sleep_factor_days", "Reaction ~ factor(Days) + (1|Subject)", sleep, "sleepstudy.csv"),
   formula_entry("sleep_log_scale", "Reaction ~ log(Days + 1) + scale(Days) + (1|Subject)", sleep, "sleepstudy.csv"),
-  formula_entry("treatment_c_columns", "y ~ Treatment + C + (1|g)", treatment_c, "treatment_c.csv")
+  formula_entry("treatment_c_columns", "y ~ Treatment + C + (1|g)", treatment_c, "mixed_general_treatment_c.csv")
 )
 rank_deficient <- list(
-  formula_entry("rankdef_copy_last", "Reaction ~ Days + Days_copy + (1|Subject)", sleep_rd, "sleepstudy_rankdef.csv"),
-  formula_entry("rankdef_copy_first", "Reaction ~ Days_copy + Days + (1|Subject)", sleep_rd, "sleepstudy_rankdef.csv")
+  formula_entry("rankdef_copy_last", "Reaction ~ Days + Days_copy + (1|Subject)", sleep_rd, "mixed_general_sleepstudy_rankdef.csv"),
+  formula_entry("rankdef_copy_first", "Reaction ~ Days_copy + Days + (1|Subject)", sleep_rd, "mixed_general_sleepstudy_rankdef.csv")
 )
 
 # ------------------------------------------------------------------------- 7: emmeans
@@ -296,7 +307,7 @@ emm_section <- function(df_method) {
        notes = unique(c(emm$notes, holm$notes, bh$notes)))
 }
 emmeans_out <- list(
-  formula = "y ~ factor(week) * arm + (1|participant)", data = "membership.csv",
+  formula = "y ~ factor(week) * arm + (1|participant)", data = "mixed_general_membership.csv",
   specs = "emmeans(m, ~ week | arm, lmer.df = ...); contrast(emm, \"trt.vs.ctrl\", ref = 1, adjust = \"holm\" / \"BH\")",
   reml_loglik = as.numeric(logLik(emm_model)),
   fixed = coef_rows(coef(summary(emm_model))),
