@@ -36,9 +36,9 @@ class KenwardRoger:
 
     def ddf(self, contrast: np.ndarray) -> tuple[float, float]:
         """(denominator df, F scaling λ) for a contrast of full row rank (pbkrtest's Lb_ddf / KRmodcomp)."""
-        l = np.atleast_2d(contrast)
-        q = l.shape[0]
-        theta = l.T @ np.linalg.solve(l @ self.phi @ l.T, l)
+        matrix = np.atleast_2d(contrast)
+        q = matrix.shape[0]
+        theta = matrix.T @ np.linalg.solve(matrix @ self.phi @ matrix.T, matrix)
         tv = theta @ self.phi
         us = [tv @ p @ self.phi for p in self.p]
         a1 = a2 = 0.0
