@@ -593,12 +593,22 @@ def test_all_missing_raises(sleepstudy):
         mixedlm("Reaction ~ Days + (1 | Subject)", sleepstudy.assign(Reaction=np.nan))
 
 
-def test_too_few_observations_and_rank_deficiency_raise(sleepstudy):
+def test_too_few_observations_raise(sleepstudy):
     one_per_subject = sleepstudy[sleepstudy["Days"] == 0]
     with pytest.raises(ValueError, match="too few"):
         mixedlm("Reaction ~ 1 + (1 | Subject)", one_per_subject)
-    with pytest.raises(ValueError, match="rank deficient"):
-        mixedlm("Reaction ~ Days + Twice + (1 | Subject)", sleepstudy.assign(Twice=2 * sleepstudy["Days"]))
+
+
+def test_rank_deficient_design_drops_columns_as_lme4(sleepstudy):
+    # lme4 (chkRank.drop.cols) drops Twice = 2·Days and says so; so does the model frame
+    from alliance.stats._lmm_formula import build_model_frame
+
+    data = sleepstudy.assign(Twice=2 * sleepstudy["Days"])
+    frame = build_model_frame("Reaction ~ Days + Twice + (1 | Subject)", data)
+    assert frame.fixed_names == ("(Intercept)", "Days")
+    assert frame.notes == ("fixed-effect model matrix is rank deficient so dropping 1 column / coefficient: Twice",)
+    fit = mixedlm("Reaction ~ Days + Twice + (1 | Subject)", data)
+    assert fit.fixed.index.tolist() == ["(Intercept)", "Days"]
 
 
 def test_exact_fit_raises(sleepstudy):

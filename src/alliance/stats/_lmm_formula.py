@@ -1,9 +1,11 @@
 """Model frame for :func:`alliance.stats.mixed.mixedlm`: lme4 formula → y, X, Z and groups.
 
-Only the random-effects term ``(… | group)`` is split off here; the fixed-effects part and the
-left-hand side of the random term are handed to ``formulaic`` (treatment coding, full rank), and
-its column names are translated to R's (``Sex[T.Male]`` → ``SexMale``, ``Intercept`` →
-``(Intercept)``) so that results line up with ``lme4``/``lmerTest`` output.
+Only the random-effects term ``(… | group)`` is split off here; the fixed-effects part, the
+response and the left-hand side of the random term are built by :mod:`alliance.stats._r_formula`
+with R's meaning (``I(x^2)`` is a power, ``poly``/``factor``/``scale``/``log``, R's column names
+and factor coding). Columns of a rank-deficient fixed-effects design are dropped as lme4 does and
+the drop is reported in :attr:`ModelFrame.notes`. ``r_name`` still translates formulaic's names
+for callers that use formulaic directly.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from formulaic import Formula, model_matrix
+
+from ._r_formula import _design, _response, rank_deficiency_note, variables
 
 SUPPORTED_SYNTAX = (
     "supported: 'y ~ fixed terms + (r | g)' with exactly one random-effects term and one grouping "
@@ -42,6 +45,9 @@ class ModelFrame:
         R's names of the columns of X and Z.
     group_name : str
         The grouping column.
+    notes : tuple of str
+        What was changed on the way, said out loud: lme4's message for fixed-effect columns
+        dropped because the design is rank deficient (with their names).
     """
 
     response: np.ndarray
@@ -51,6 +57,7 @@ class ModelFrame:
     fixed_names: tuple[str, ...]
     random_names: tuple[str, ...]
     group_name: str
+    notes: tuple[str, ...] = ()
 
     @property
     def n_obs(self) -> int:
@@ -163,52 +170,45 @@ def _as_r_factors(frame: pd.DataFrame, skip: str) -> pd.DataFrame:
 
 
 def build_model_frame(formula: str, data: pd.DataFrame) -> ModelFrame:
-    """Parse ``formula``, drop incomplete rows (like ``na.omit``) and build y, X and Z."""
+    """Parse ``formula``, drop incomplete rows (like ``na.omit``) and build y, X and Z.
+
+    As ``lme4::lFormula``: variables are evaluated on all rows (so ``poly`` and ``scale`` see the
+    whole data, as R's model.frame), then rows with a missing value in any variable are dropped;
+    rank-deficient fixed-effect columns are dropped as ``chkRank.drop.cols`` and noted.
+    """
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     fixed_formula, random_lhs, group = split_formula(formula)
+    lhs, fixed_rhs = (part.strip() for part in fixed_formula.split("~"))
     try:
-        fixed_parsed = Formula(fixed_formula)
-        random_parsed = Formula(f"~ {random_lhs}")
-    except Exception as error:  # formulaic raises several parser exception types
-        raise ValueError(f"cannot parse formula {formula!r}: {error}. {SUPPORTED_SYNTAX}") from error
-    used = sorted(set(fixed_parsed.lhs.required_variables) | set(fixed_parsed.rhs.required_variables)
-                  | set(random_parsed.required_variables) | {group})
+        used = list(dict.fromkeys(variables(lhs) + variables(fixed_rhs) + variables(random_lhs) + [group]))
+    except ValueError as error:
+        raise ValueError(f"cannot use formula {formula!r}: {error}") from error
     missing = [name for name in used if name not in data.columns]
     if missing:
         raise ValueError(
             f"column(s) {missing} used in formula {formula!r} are not in the data; "
             f"available columns: {list(map(str, data.columns))}"
         )
-    frame = data[used].dropna(how="any")
-    if frame.empty:
+    full = data[used].reset_index(drop=True)
+    complete = np.flatnonzero(full.notna().all(axis=1).to_numpy())
+    if complete.size == 0:
         raise ValueError(
             f"no complete rows: every one of the {len(data)} rows has a missing value in {used}"
         )
-    frame = _as_r_factors(frame.reset_index(drop=True), skip=group)
-    codes, levels = pd.factorize(frame[group], sort=True)
+    codes, levels = pd.factorize(full[group].iloc[complete], sort=True)
     if len(levels) < 2:
         raise ValueError(
             f"grouping column {group!r} has {len(levels)} level(s) among the complete rows; "
             "a random effect needs at least 2 groups"
         )
     order = np.argsort(codes, kind="stable")
-    frame = frame.iloc[order].reset_index(drop=True)
+    rows = complete[order]
     codes = codes[order]
-    try:
-        fixed_matrices = model_matrix(fixed_parsed, frame, na_action="raise")
-        random_matrix = model_matrix(random_parsed, frame, na_action="raise")
-    except Exception as error:  # formulaic evaluation errors (unknown function, bad type, ...)
-        raise ValueError(f"cannot build model matrices for {formula!r}: {error}") from error
-    response_matrix = fixed_matrices.lhs
-    if response_matrix.shape[1] != 1:
-        raise ValueError(
-            f"the response {fixed_formula.split('~')[0].strip()!r} must be one numeric column, "
-            f"it expands to {list(response_matrix.columns)}"
-        )
-    response = np.asarray(response_matrix, dtype=float).ravel()
-    fixed_design = np.asarray(fixed_matrices.rhs, dtype=float)
-    random_design = np.asarray(random_matrix, dtype=float)
+    response = _response(lhs, full, rows)
+    fixed = _design(fixed_rhs, full, rows=rows)
+    random = _design(random_lhs, full, rows=rows, drop_rank_deficient=False)
+    fixed_design, random_design = fixed.matrix, random.matrix
     n_obs, n_fixed = fixed_design.shape
     if n_fixed == 0:
         raise ValueError(f"formula {formula!r} has no fixed effects; at least one is needed")
@@ -217,12 +217,6 @@ def build_model_frame(formula: str, data: pd.DataFrame) -> ModelFrame:
     if not (np.isfinite(response).all() and np.isfinite(fixed_design).all()
             and np.isfinite(random_design).all()):
         raise ValueError(f"infinite values in the variables of {formula!r}")
-    if np.linalg.matrix_rank(fixed_design) < n_fixed:
-        raise ValueError(
-            f"fixed-effects design of {formula!r} is rank deficient (columns "
-            f"{[r_name(c) for c in fixed_matrices.rhs.columns]}); lme4 would drop columns, "
-            "this implementation needs a full-rank design"
-        )
     n_random = random_design.shape[1] * len(levels)
     if len(levels) >= n_obs or n_random >= n_obs:
         raise ValueError(
@@ -236,7 +230,8 @@ def build_model_frame(formula: str, data: pd.DataFrame) -> ModelFrame:
         fixed_design=fixed_design,
         random_design=random_design,
         group_starts=starts,
-        fixed_names=tuple(r_name(c) for c in fixed_matrices.rhs.columns),
-        random_names=tuple(r_name(c) for c in random_matrix.columns),
+        fixed_names=fixed.names,
+        random_names=random.names,
         group_name=group,
+        notes=(rank_deficiency_note(fixed.dropped),) if fixed.dropped else (),
     )

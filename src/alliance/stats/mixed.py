@@ -48,7 +48,7 @@ from ._lmm_sparse import (
 from ._lmm_terms import split_random
 from .results import Result
 
-__all__ = ["MixedModel", "emmeans", "emmeans_contrasts", "kenward_roger", "kenward_roger_test", "mixedlm"]
+__all__ = ["MixedModel", "emmeans", "emmeans_contrasts", "anova", "kenward_roger", "kenward_roger_test", "mixedlm"]
 
 # lme4's isSingular(): a diagonal element of θ below this counts as on the boundary.
 SINGULAR_TOLERANCE = 1e-4
@@ -808,3 +808,65 @@ def kenward_roger_test(fit: MixedModel, data: pd.DataFrame, contrast) -> dict:
     den_df, scaling = state.ddf(matrix)
     f_value = scaling * unscaled
     return {"num_df": int(q), "den_df": den_df, "F": f_value, "p": float(stats.f.sf(f_value, q, den_df))}
+
+
+def anova(fit: MixedModel, data: pd.DataFrame, ddf: str = "satterthwaite") -> pd.DataFrame:
+    """Type III F tests of each fixed-effect term, as ``lmerTest::anova(m, type = 3)``.
+
+    A type III hypothesis tests a term averaged over the levels of the factors it interacts with,
+    whatever the coding (SAS's type III; Goodnight 1980). It is written here in the model's
+    treatment-coded coefficients by re-expressing the fixed part with sum-to-zero contrasts for
+    every factor (numeric covariates as they are): with X_sum = X T⁻¹ on the same column space,
+    the term's coefficients of the sum-coded model are T β, so its hypothesis is L_sum T β = 0.
+    Each is then tested by :meth:`MixedModel.test` (Satterthwaite, lmerTest's default) or
+    :func:`kenward_roger_test` (``ddf="kenward-roger"``).
+
+    Parameters
+    ----------
+    fit : MixedModel
+    data : DataFrame
+        The data the model was fitted to.
+    ddf : {"satterthwaite", "kenward-roger"}
+
+    Returns
+    -------
+    DataFrame
+        Indexed by R's term labels (``week``, ``arm``, ``week:arm``): ``num_df, den_df, F, p``.
+
+    References
+    ----------
+    Goodnight JH (1980). Tests of hypotheses in fixed effects linear models. Commun Stat Theory
+    Methods 9(2):167-180. Kuznetsova A, Brockhoff PB, Christensen RHB (2017). lmerTest Package.
+    J Stat Softw 82(13):1-26.
+    """
+    from formulaic import model_matrix
+
+    from ._lmm_formula import _as_r_factors
+    from ._lmm_sparse import _design, _variables
+
+    if ddf not in ("satterthwaite", "kenward-roger"):
+        raise ValueError(f"ddf {ddf!r} is not supported; allowed: satterthwaite, kenward-roger")
+    lhs, rhs = (part.strip() for part in fit.formula.split("~"))
+    fixed_chunks, _ = split_random(rhs, fit.formula)
+    fixed_rhs = " + ".join(fixed_chunks) if fixed_chunks else "1"
+    variables = _variables(fixed_rhs)
+    frame = _as_r_factors(data[variables + _variables(lhs)].dropna().reset_index(drop=True), skip="")
+    factors = [v for v in variables if isinstance(frame[v].dtype, pd.CategoricalDtype)]
+    treatment, names, _ = _design(fixed_rhs, frame)
+    if list(names) != list(fit.fixed.index):
+        raise ValueError("the data do not give the fitted model's terms; pass the data the model was fitted to")
+    summed_rhs = fixed_rhs
+    for factor in factors:
+        summed_rhs = re.sub(rf"(?<![\w.]){re.escape(factor)}(?![\w.(])", f"C({factor}, contr.sum)", summed_rhs)
+    summed = model_matrix(f"~ {summed_rhs}", frame, na_action="raise")
+    # treatment = summed @ T  ⇒  β_sum = T β
+    transform, *_ = np.linalg.lstsq(np.asarray(summed, dtype=float), treatment, rcond=None)
+    rows = {}
+    for term, indices in summed.model_spec.term_indices.items():
+        label = re.sub(r"C\(([\w.]+), contr\.sum\)", r"\1", str(term))
+        if label == "1":
+            continue
+        matrix = transform[indices]
+        found = fit.test(matrix) if ddf == "satterthwaite" else kenward_roger_test(fit, data, matrix)
+        rows[label] = found
+    return pd.DataFrame.from_dict(rows, orient="index")[["num_df", "den_df", "F", "p"]].rename_axis("term")

@@ -232,12 +232,39 @@ mm_fit <- function(d, w1, w2, REML) {
   names(rt$cnms)[k] <- mmname
   names(rt$flist)[names(rt$flist) == "facilitator_1"] <- mmname
   lf$reTrms <- rt
-  devfun <- do.call(mkLmerDevfun, lf)
+  # lme4's deviance function updates theta and Lambdat@x in place (C++ pointers into the R
+  # vectors): every deviance function below gets its own copies, or evaluating the second one
+  # (lmerTest's derivatives) would silently change theta of the fitted model.
+  own <- function(lf) {
+    lf$reTrms$theta <- lf$reTrms$theta + 0
+    lf$reTrms$Lambdat@x <- lf$reTrms$Lambdat@x + 0
+    lf
+  }
+  lf_fit <- own(lf)
+  devfun <- do.call(mkLmerDevfun, lf_fit)
   opt <- optimizeLmer(devfun, optimizer = "bobyqa", control = list(rhoend = 1e-12, maxfun = 1e6))
-  m <- mkMerMod(environment(devfun), opt, lf$reTrms, fr = lf$fr)
-  fresh <- do.call(mkLmerDevfun, lf)  # a fresh deviance function for lmerTest's derivatives
+  m <- mkMerMod(environment(devfun), opt, lf_fit$reTrms, fr = lf_fit$fr)
+  fresh <- do.call(mkLmerDevfun, own(lf))  # a fresh deviance function for lmerTest's derivatives
   mt <- safely(lmerTest:::as_lmerModLT(m, fresh))
+  stopifnot(isTRUE(all.equal(unname(getME(m, "theta")), opt$par, tolerance = 1e-14)),
+            isTRUE(all.equal(-2 * as.numeric(logLik(m)), opt$fval, tolerance = 1e-12)))
   list(m = m, mt = mt, lf = lf)
+}
+
+# Check of the construction: with facilitator_2 := facilitator_1 (weights 1/2 + 1/2 on one member)
+# the modular fit must equal lmer(y ~ week * arm + (1|participant) + (1|facilitator_1)).
+check_construction <- function(d) {
+  d$facilitator_2 <- d$facilitator_1
+  h <- 0.5 + 0 * seq_len(nrow(d))
+  a <- mm_fit(d, h, h, TRUE)
+  b <- collect(lmerTest::lmer(y ~ week * arm + (1 | participant) + (1 | facilitator_1), data = d,
+                              control = ctrl))$value  # (this fit is singular; the message is dropped)
+  stopifnot(isTRUE(all.equal(as.numeric(logLik(a$m)), as.numeric(logLik(b)), tolerance = 1e-10)),
+            isTRUE(all.equal(unname(getME(a$m, "theta")), unname(getME(b, "theta")), tolerance = 1e-6)),
+            isTRUE(all.equal(unname(coef(summary(a$mt))[, "df"]), unname(coef(summary(b))[, "df"]), tolerance = 1e-6)),
+            isTRUE(all.equal(unname(coef(summary(a$mt, ddf = "Kenward-Roger"))[, "df"]),
+                             unname(coef(summary(b, ddf = "Kenward-Roger"))[, "df"]), tolerance = 1e-6)))
+  "passed"
 }
 
 mm_entry <- function(name, weights_text, w1, w2) {
@@ -261,6 +288,7 @@ mm_entry <- function(name, weights_text, w1, w2) {
   }
 }
 
+construction_check <- check_construction(mmd)
 k_members <- ifelse(is.na(mmd$facilitator_2), 1, 2)
 multiple_membership <- list(
   mm_entry("membership_equal", "1/k over the k non-missing members (w = 1 when facilitator_2 is missing)",
@@ -294,8 +322,9 @@ rank_deficient <- list(
 )
 
 # ------------------------------------------------------------------------- 7: emmeans
-emm_model <- lmerTest::lmer(y ~ factor(week) * arm + (1 | participant), data = mmd, REML = TRUE,
-                            control = ctrl)
+emm_fit <- collect(lmerTest::lmer(y ~ factor(week) * arm + (1 | participant), data = mmd, REML = TRUE,
+                                  control = ctrl))
+emm_model <- emm_fit$value
 emm_section <- function(df_method) {
   emm <- collect(emmeans(emm_model, ~ week | arm, lmer.df = df_method))
   holm <- collect(contrast(emm$value, "trt.vs.ctrl", ref = 1, adjust = "holm"))
@@ -311,6 +340,7 @@ emmeans_out <- list(
   specs = "emmeans(m, ~ week | arm, lmer.df = ...); contrast(emm, \"trt.vs.ctrl\", ref = 1, adjust = \"holm\" / \"BH\")",
   reml_loglik = as.numeric(logLik(emm_model)),
   fixed = coef_rows(coef(summary(emm_model))),
+  notes = emm_fit$notes,
   satterthwaite = emm_section("satterthwaite"),
   kenward_roger = emm_section("kenward-roger")
 )
@@ -332,6 +362,8 @@ out <- list(
   control = CONTROL_TEXT,
   models = models,
   multiple_membership = multiple_membership,
+  multiple_membership_check = paste("modular fit with facilitator_2 := facilitator_1 equals lmer with (1|facilitator_1)",
+    "(loglik 1e-10, theta, Satterthwaite and Kenward-Roger df 1e-6):", construction_check),
   formulas = formulas,
   rank_deficient = rank_deficient,
   emmeans = emmeans_out,
