@@ -125,6 +125,8 @@ def test_a_zero_facilitator_variance_is_a_singular_fit_and_says_so():
     data["y"] = data["y"] - data.groupby("f1")["y"].transform("mean") + data["y"].mean()
     fit = mixedlm("y ~ week + (1 | participant) + (1 | f1)", data)
     assert fit.singular and "f1" in fit.notes[0] and "singular" in fit.notes[0]
+    assert fit.singular_terms == ("f1",)
+    assert mixedlm("y ~ week + (1 | participant) + (1 | f1)", facilitated()).singular_terms == ()
 
 
 def test_contrasts_and_f_tests_follow_lmertests_formulas(sleepstudy):

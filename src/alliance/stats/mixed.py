@@ -101,6 +101,9 @@ class MixedModel(Result):
         (names as lme4 prints them: ``cask:batch``; ``mm(f1, f2)`` for a multiple membership).
     vcov : DataFrame
         vcov(β), as lme4's ``vcov(m)`` (rows and columns: the fixed-effect terms).
+    singular_terms : tuple of str
+        The random-effects terms (group names) with a θ diagonal on its boundary: lme4's
+        ``isSingular`` per term.
     """
 
     formula: str
@@ -116,6 +119,7 @@ class MixedModel(Result):
     notes: tuple[str, ...] = ()
     groups: dict[str, int] = field(default_factory=dict)
     vcov: pd.DataFrame | None = None
+    singular_terms: tuple[str, ...] = ()
     # What contrasts need (lmerTest's Jac_list and vcov_varpar); not part of to_dict().
     _jacobian: np.ndarray | None = field(default=None, repr=False, compare=False)
     _varpar_cov: np.ndarray | None = field(default=None, repr=False, compare=False)
@@ -510,6 +514,7 @@ def _fit_one_term(formula: str, data: pd.DataFrame, reml: bool) -> MixedModel:
         notes=tuple(notes),
         groups={frame.group_name: frame.n_groups},
         vcov=pd.DataFrame(vcov, index=list(frame.fixed_names), columns=list(frame.fixed_names)),
+        singular_terms=(frame.group_name,) if singular else (),
         _jacobian=jacobian, _varpar_cov=varpar_cov,
     )
 
@@ -559,9 +564,9 @@ def _fit_general(formula: str, data: pd.DataFrame, reml: bool) -> MixedModel:
                           "p": 2.0 * stats.t.sf(np.abs(t_values), df)},
                          index=pd.Index(frame.fixed_names, name="term"))
     singular = bool(np.any(theta[np.isfinite(lower)] < SINGULAR_TOLERANCE))
+    zero = [b.term.name for b in frame.blocks
+            if np.any(np.diag(deviance.relative_factor(theta, b)) < SINGULAR_TOLERANCE)]
     if singular:
-        zero = [b.term.name for b in frame.blocks
-                if np.any(np.diag(deviance.relative_factor(theta, b)) < SINGULAR_TOLERANCE)]
         notes.insert(0, "boundary (singular) fit: a random-effect variance is (near) zero or a correlation is "
                         f"±1 (in {', '.join(dict.fromkeys(zero))})")
     if not converged:
@@ -594,7 +599,7 @@ def _fit_general(formula: str, data: pd.DataFrame, reml: bool) -> MixedModel:
         groups=groups,
         _ranef=lambda: random_effects(deviance, theta, sigma, [b.term.name for b in frame.blocks]),
         vcov=pd.DataFrame(vcov, index=list(frame.fixed_names), columns=list(frame.fixed_names)),
-        _jacobian=full_jacobian, _varpar_cov=varpar_cov)
+        singular_terms=tuple(dict.fromkeys(zero)), _jacobian=full_jacobian, _varpar_cov=varpar_cov)
 
 
 def emmeans(fit: MixedModel, data: pd.DataFrame, specs: str | list[str], by: str | list[str] | None = None,
