@@ -126,7 +126,7 @@ def test_a_zero_facilitator_variance_is_a_singular_fit_and_says_so():
     fit = mixedlm("y ~ week + (1 | participant) + (1 | f1)", data)
     assert fit.singular and "f1" in fit.notes[0] and "singular" in fit.notes[0]
     assert fit.singular_terms == ("f1",)
-    assert mixedlm("y ~ week + (1 | participant) + (1 | f1)", facilitated()).singular_terms == ()
+    assert mixedlm("y ~ week + (1 | participant) + (1 | mm(f1, f2))", facilitated()).singular_terms == ()
 
 
 def test_contrasts_and_f_tests_follow_lmertests_formulas(sleepstudy):
