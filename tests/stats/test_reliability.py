@@ -165,20 +165,106 @@ def test_omega_reverse_keying_restores_the_loading_sign():
     assert_close(result.omega_total, 6.76 / 9.02, 1e-8)
 
 
-def test_omega_loadings_match_statsmodels_ml_factor_analysis(reference_data):
-    # an independent ML implementation on the same (pairwise) correlation matrix
+@pytest.mark.parametrize("missing", ["pairwise", "cov2cor"])
+def test_omega_loadings_match_statsmodels_ml_factor_analysis(reference_data, missing):
+    # an independent ML implementation on the same correlation matrix: pandas' corr() is
+    # pairwise Pearson (R's cor(use = "pairwise")), cov() is pairwise covariances (then cov2cor)
     from statsmodels.multivariate.factor import Factor
 
     items = reference_data("bfi")[["N1", "N2", "N3", "N4", "N5"]]
-    result = omega(items)
-    covariance = items.cov()  # pandas: pairwise-complete, as R's cov(use = "pairwise")
-    scale = 1 / np.sqrt(np.diag(covariance))
-    correlation = covariance.to_numpy() * np.outer(scale, scale)
+    result = omega(items, missing=missing)
+    if missing == "pairwise":
+        correlation = items.corr().to_numpy()
+    else:
+        covariance = items.cov()
+        scale = 1 / np.sqrt(np.diag(covariance))
+        correlation = covariance.to_numpy() * np.outer(scale, scale)
     theirs = Factor(corr=correlation, n_factor=1, method="ml", nobs=len(items)).fit()
     np.testing.assert_allclose(
         result.loadings["loading"].to_numpy(), np.abs(theirs.loadings.ravel()), atol=1e-5
     )
     np.testing.assert_allclose(result.loadings["uniqueness"].to_numpy(), theirs.uniqueness, atol=1e-5)
+
+
+def _formulas_reliability(name: str) -> dict:
+    import json
+
+    from tests.stats.conftest import REFERENCE_DIRECTORY
+
+    with open(REFERENCE_DIRECTORY / "formulas.json", encoding="utf-8") as handle:
+        entries = json.load(handle)["reliability"]
+    entry = next(entry for entry in entries if entry["name"] == name)
+    reverse = entry["reverse"]
+    entry["reverse"] = [reverse] if isinstance(reverse, str) else list(reverse)
+    return entry
+
+
+@pytest.mark.parametrize("name", ["bfi_agreeableness", "bfi_neuroticism"])
+def test_omega_matches_psych_one_factor_ml(reference_data, name):
+    # psych::omega(x, nfactors = 1, fm = "ml") on bfi with missing answers (formulas.json):
+    # correlations cor(x, use = "pairwise"), omega.tot = 1 − Σ(1 − λ²)/ΣR, omega_h = (Σλ)²/ΣR.
+    # psych's own ML optimiser stops at about 3e-6 in the loadings, hence 1e-5.
+    expected = _formulas_reliability(name)
+    result = omega(reference_data("bfi")[expected["items"]], reverse=expected["reverse"])
+    assert result.missing == "pairwise" and result.total == "psych"
+    assert_close(result.omega_total, expected["omega_total"], 1e-5, what="omega total")
+    assert_close(result.omega_hierarchical, expected["omega_hierarchical"], 1e-5, what="omega_h")
+    np.testing.assert_allclose(result.loadings["loading"].to_numpy(), expected["loadings"], atol=1e-5)
+    np.testing.assert_allclose(1 - result.loadings["loading"].to_numpy() ** 2, expected["u2"], atol=1e-5)
+
+
+def test_omega_previous_conventions_remain_available(reference_data):
+    # alliance before issue 13: cov2cor of pairwise covariances and the model-implied omega;
+    # on N1–N5 that is 0.8155702, psych's omega.tot is 0.8181735
+    items = reference_data("bfi")[["N1", "N2", "N3", "N4", "N5"]]
+    old = omega(items, missing="cov2cor", total="model")
+    loadings, uniqueness = old.loadings["loading"], old.loadings["uniqueness"]
+    assert_close(old.omega_total, loadings.sum() ** 2 / (loadings.sum() ** 2 + uniqueness.sum()), 1e-12)
+    assert_close(old.omega_total, 0.8155702, 1e-6)
+    assert old.omega_hierarchical == old.omega_total
+    assert abs(omega(items).omega_total - old.omega_total) > 1e-3
+    with pytest.raises(ValueError, match="missing must be 'pairwise'"):
+        omega(items, missing="listwise")
+    with pytest.raises(ValueError, match="total must be 'psych' or 'model'"):
+        omega(items, total="other")
+
+
+@pytest.mark.parametrize("name", ["bfi_agreeableness", "bfi_neuroticism"])
+def test_alpha_interval_matches_psych_with_empty_rows(reference_data, name):
+    # psych::alpha's Feldt interval uses n = nrow(x), rows without any answer included; the R
+    # script appends 40 empty rows to bfi (2840 rows) and records psych's unrounded limits
+    expected = _formulas_reliability(name)
+    items = reference_data("bfi")[expected["items"]]
+    plain = cronbach_alpha(items, reverse=expected["reverse"])
+    assert_close(plain.ci_low, expected["alpha_ci"][0], 1e-10)
+    assert_close(plain.ci_high, expected["alpha_ci"][1], 1e-10)
+    padded = pd.concat([items, pd.DataFrame(np.nan, index=range(40), columns=items.columns)], ignore_index=True)
+    result = cronbach_alpha(padded, reverse=expected["reverse"])
+    assert result.n == expected["padded_n"] == 2840
+    assert_close(result.alpha, expected["padded_alpha"], 1e-12)
+    assert_close(result.ci_low, expected["padded_ci"][0], 1e-10)
+    assert_close(result.ci_high, expected["padded_ci"][1], 1e-10)
+    # the previous convention (rows with an answer) is an option, and differs here
+    answered = cronbach_alpha(padded, reverse=expected["reverse"], interval_n="answered")
+    assert answered.n == 2800
+    assert_close(answered.ci_low, plain.ci_low, 1e-12)
+    assert abs(answered.ci_low - expected["padded_ci"][0]) > 1e-5
+    with pytest.raises(ValueError, match="interval_n must be 'rows'"):
+        cronbach_alpha(items, interval_n="complete")
+
+
+def test_pairwise_correlation_differs_from_cov2cor_hand_worked():
+    # q1 and q2 share rows 1–4. cor(use = "pairwise"): r12 from those 4 rows alone, q1 = 1 2 3 4,
+    # q2 = 2 1 4 3: deviations (−1.5 −.5 .5 1.5) and (−.5 −1.5 1.5 .5), Σ products = .75 + .75 + .75
+    # + .75 = 3.0, Σ squares 5 and 5, r12 = 3/5 = 0.6. cov2cor divides the same covariance (3/3 = 1)
+    # by the SDs over all answered rows: var(q1) over 1..5 = 2.5, var(q2) over 2 1 4 3 6 = 3.7,
+    # r = 1/√(2.5·3.7) = 0.3288. omega on the first must use 0.6.
+    from alliance.stats.reliability import _pairwise_correlation
+
+    items = np.array([[1, 2, 1], [2, 1, 3], [3, 4, 2], [4, 3, 5], [5, np.nan, 4], [np.nan, 6, 6]], dtype=float)
+    correlation = _pairwise_correlation(items, ["q1", "q2", "q3"])
+    assert_close(correlation[0, 1], 0.6, 1e-12)
+    assert_close(np.corrcoef(items[:4, 0], items[:4, 1])[0, 1], 0.6, 1e-12)
 
 
 def test_omega_to_dict_lists_the_loadings():

@@ -280,8 +280,9 @@ def build_document(study, results) -> Document:
         sections.append(Section("reliability", "Reliability in this sample", [TableBlock(
             "Internal consistency of each scale at each timepoint",
             tables.reliability_table(results.reliability, labels),
-            "Cronbach's \u03b1 with Feldt's 95% CI and McDonald's \u03c9 total (one-factor ML), from "
-            "pairwise-complete item covariances.")]))
+            "Cronbach's \u03b1 (pairwise-complete item covariances) with Feldt's 95% CI, and McDonald's "
+            "\u03c9 total of a one-factor ML model on pairwise correlations, as psych::alpha and psych::omega "
+            "report them.")]))
 
     # -- notes ------------------------------------------------------------------------------------------
     notes = Section("notes", "Notes: what was not computed, and why")

@@ -228,8 +228,10 @@ def build_sparse_frame(formula: str, data: pd.DataFrame) -> SparseFrame:
             raise ValueError(f"{n} complete observations are too few for {block.n_levels} levels of "
                              f"{block.term.name!r} with {block.k} random effect(s) each (lme4 requires fewer "
                              "random effects than observations)")
-    notes = tuple(f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} column(s): "
-                  f"{', '.join(dropped)}" for _ in [0] if dropped)
+    notes = ()
+    if dropped:
+        from ._r_formula import rank_deficiency_note
+        notes = (rank_deficiency_note(dropped),)
     return SparseFrame(y, x, fixed_names, z, tuple(blocks), notes)
 
 

@@ -317,10 +317,8 @@ class _Terms:
                              f"{SUPPORTED_FORMULA}")
         if isinstance(node, _Call):
             if node.function not in SUPPORTED_FUNCTIONS:
-                hint = (" (random-effects terms are handled by the mixed-model formula)"
-                        if node.function == "|" else "")
                 raise ValueError(f"term {_deparse(node)!r} in {self.text!r}: function {node.function}() is not "
-                                 f"supported{hint}. {SUPPORTED_FORMULA}")
+                                 f"supported. {SUPPORTED_FORMULA}")
         if isinstance(node, (_Num, _Str)):
             raise ValueError(f"term {_deparse(node)!r} in {self.text!r} is a constant; only 0, 1 and -1 (the "
                              f"intercept) may stand alone. {SUPPORTED_FORMULA}")
@@ -414,7 +412,7 @@ def variables(rhs: str) -> list[str]:
     names: list[str] = []
     for node in terms.variables:
         _names_in(node, names)
-    return [name for name in dict.fromkeys(names) if name not in _CONSTANTS]
+    return [name for name in dict.fromkeys(names) if name not in _CONSTANTS and name not in _KEYWORDS]
 
 
 # ---------------------------------------------------------------- evaluation of variables
@@ -443,12 +441,12 @@ def _factor_from_column(values: pd.Series, name: str) -> _Factor | np.ndarray:
         return np.asarray(values, dtype=bool)
     if pd.api.types.is_numeric_dtype(dtype):
         return np.asarray(values.astype(float), dtype=float)
-    if pd.api.types.is_string_dtype(dtype) or dtype == object:
+    if pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
         present = values.notna().to_numpy()
         labels = values.astype(str).to_numpy()
         levels = sorted(set(labels[present]))  # code-point order = C-locale collation
-        index = {level: code for code, level in enumerate(levels)}
-        codes = np.array([index[label] if ok else -1 for label, ok in zip(labels, present, strict=True)], dtype=int)
+        codes = np.full(labels.shape[0], -1, dtype=int)
+        codes[present] = np.searchsorted(np.array(levels, dtype=object), labels[present])
         return _Factor(codes, tuple(levels))
     raise ValueError(f"column {name!r} has type {dtype}, which a model formula cannot use")
 
@@ -458,9 +456,9 @@ def _as_factor(value: object, label: str) -> _Factor:
         used = sorted(set(value.codes[value.codes >= 0].tolist()))
         return _recode(value, used)
     if isinstance(value, np.ndarray) and value.dtype == bool:
-        levels = [lvl for lvl, flag in (("FALSE", False), ("TRUE", True)) if (value == flag).any()]
-        codes = np.array([levels.index("TRUE" if v else "FALSE") for v in value], dtype=int)
-        return _Factor(codes, tuple(levels))
+        levels = tuple(lvl for lvl, flag in (("FALSE", False), ("TRUE", True)) if (value == flag).any())
+        codes = value.astype(int) if len(levels) == 2 else np.zeros(value.shape[0], dtype=int)
+        return _Factor(codes, levels)
     if isinstance(value, np.ndarray) and value.ndim == 1:
         present = ~np.isnan(value)
         unique = np.unique(value[present])
@@ -778,16 +776,18 @@ def _dqrdc2_keep(matrix: np.ndarray, tolerance: float = RANK_TOLERANCE) -> np.nd
             norm = math.copysign(norm, x[col, col])
         x[col:, col] /= norm
         x[col, col] += 1.0
-        for j in range(col + 1, p):
-            t = -np.dot(x[col:, col], x[col:, j]) / x[col, col]
-            x[col:, j] += t * x[col:, col]
-            if qraux[j] != 0:
-                tt = max(1.0 - (abs(x[col, j]) / qraux[j]) ** 2, 0.0)
-                if abs(tt) < 1e-6:
-                    qraux[j] = np.linalg.norm(x[col + 1:, j])
-                    work1[j] = qraux[j]
-                else:
-                    qraux[j] *= math.sqrt(tt)
+        if col + 1 < p:
+            rest = slice(col + 1, p)
+            t = -(x[col:, col] @ x[col:, rest]) / x[col, col]
+            x[col:, rest] += np.outer(x[col:, col], t)
+            for j in range(col + 1, p):  # downdate the column norms (dqrdc2, with Bates's 1999 fix)
+                if qraux[j] != 0:
+                    tt = max(1.0 - (abs(x[col, j]) / qraux[j]) ** 2, 0.0)
+                    if abs(tt) < 1e-6:
+                        qraux[j] = np.linalg.norm(x[col + 1:, j])
+                        work1[j] = qraux[j]
+                    else:
+                        qraux[j] *= math.sqrt(tt)
         qraux[col] = x[col, col]
         x[col, col] = -norm
     rank = min(k - 1, n)

@@ -493,7 +493,7 @@ def _fit_one_term(formula: str, data: pd.DataFrame, reml: bool) -> MixedModel:
         index=pd.Index(frame.fixed_names, name="term"),
     )
     singular = bool(np.any(theta[deviance.is_diagonal] < SINGULAR_TOLERANCE))
-    notes = list(notes)
+    notes = list(frame.notes) + list(notes)
     if singular:
         notes.insert(0, "boundary (singular) fit: a random-effect variance is (near) zero or a "
                         "correlation is ±1")

@@ -7,14 +7,18 @@ fitted here with scipy (the same objective and parametrisation as R's ``factanal
 well-kept Python library fits it on a pairwise correlation matrix without pulling in a heavy
 dependency.
 
-Missing data: both functions keep every row with at least one answer and compute each covariance
-from the rows where both items were answered (pairwise-complete, psych's ``use = "pairwise"``).
+Missing data follows psych 2.2.9 by default: alpha's covariances, and omega's correlations, come
+from the rows where both items were answered (``cov``/``cor(x, use = "pairwise")``), and alpha's
+Feldt interval counts every row of the data (psych's ``nsub <- dim(x)[1]``, rows without any answer
+included). The conventions of alliance before issue 13 stay available as options:
+``omega(..., missing="cov2cor", total="model")`` and ``cronbach_alpha(..., interval_n="answered")``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -41,7 +45,8 @@ class CronbachAlpha(Result):
     ci_low, ci_high : float
         Feldt (1965) confidence interval of ``alpha``.
     n : int
-        Rows with at least one answered item (the n of the interval).
+        The n of the interval: every row of ``items`` (psych), or with ``interval_n="answered"``
+        the rows with at least one answered item.
     n_complete : int
         Rows with every item answered.
     k : int
@@ -70,7 +75,10 @@ class Omega(Result):
     Attributes
     ----------
     omega_total : float
-        McDonald's omega total of the single-factor model.
+        McDonald's omega total of the single-factor model (psych's ``omega.tot`` by default).
+    omega_hierarchical : float
+        psych's ``omega_h`` of the one-factor solution, :math:`(\\sum_j |\\lambda_j|)^2 / V_t`
+        (psych warns it is not meaningful for one factor; reported to match its output).
     n : int
         Rows with at least one answered item.
     k : int
@@ -81,6 +89,8 @@ class Omega(Result):
         ``"ml"``: one-factor maximum likelihood on the pairwise correlation matrix.
     converged : bool
         Whether the optimizer reported convergence.
+    missing, total : str
+        The conventions used (see :func:`omega`).
     """
 
     omega_total: float
@@ -89,6 +99,9 @@ class Omega(Result):
     loadings: pd.DataFrame
     method: str = "ml"
     converged: bool = True
+    omega_hierarchical: float = float("nan")
+    missing: str = "pairwise"
+    total: str = "psych"
 
 
 def _item_matrix(
@@ -146,13 +159,42 @@ def _pairwise_covariance(values: np.ndarray, names: list[str]) -> np.ndarray:
     return covariance
 
 
+def _pairwise_correlation(values: np.ndarray, names: list[str]) -> np.ndarray:
+    """R's ``cor(x, use = "pairwise")``: each r_ij is Pearson's r on the rows where both items are present.
+
+    Unlike ``cov2cor`` of the pairwise covariances, the standard deviations of r_ij use the same
+    rows as its covariance, so every entry is a correlation of one data set.
+    """
+    _pairwise_covariance(values, names)  # the same checks (shared rows, zero variance)
+    present = ~np.isnan(values)
+    k = values.shape[1]
+    correlation = np.eye(k)
+    for i in range(k):
+        for j in range(i + 1, k):
+            both = present[:, i] & present[:, j]
+            a, b = values[both, i], values[both, j]
+            a, b = a - a.mean(), b - b.mean()
+            denominator = np.sqrt((a @ a) * (b @ b))
+            if denominator == 0:
+                raise ValueError(
+                    f"items {names[i]!r} and {names[j]!r} do not vary on the rows where both are answered; "
+                    "their correlation is undefined"
+                )
+            correlation[i, j] = correlation[j, i] = (a @ b) / denominator
+    return correlation
+
+
 def _to_correlation(covariance: np.ndarray) -> np.ndarray:
     scale = 1.0 / np.sqrt(np.diag(covariance))
     return covariance * np.outer(scale, scale)
 
 
 def cronbach_alpha(
-    items: pd.DataFrame, reverse: Iterable[str] = (), confidence: float = 0.95
+    items: pd.DataFrame,
+    reverse: Iterable[str] = (),
+    confidence: float = 0.95,
+    *,
+    interval_n: Literal["rows", "answered"] = "rows",
 ) -> CronbachAlpha:
     """Cronbach's alpha of a scale, raw and standardized, with a Feldt confidence interval.
 
@@ -164,6 +206,10 @@ def cronbach_alpha(
         Columns to reverse-key before scoring.
     confidence : float, default 0.95
         Confidence level of the Feldt interval.
+    interval_n : {"rows", "answered"}, default "rows"
+        The n of the Feldt interval: ``"rows"`` counts every row of ``items``, as psych 2.2.9
+        (``alpha`` calls ``alpha.ci(raw_alpha, nsub, nvar)`` with ``nsub <- dim(x)[1]``);
+        ``"answered"`` counts the rows with at least one answer (alliance before issue 13).
 
     Returns
     -------
@@ -183,9 +229,9 @@ def cronbach_alpha(
 
     The interval is Feldt's (1965), from :math:`(1-\\alpha)/(1-\\hat\\alpha) \\sim F(n-1, (n-1)(k-1))`:
     :math:`[1 - (1-\\hat\\alpha) F_{1-q},\\; 1 - (1-\\hat\\alpha) F_{q}]`, :math:`q = (1-c)/2`, with n
-    the number of rows with at least one answer. psych's ``alpha.ci`` uses every row of the data
-    frame, which is the same unless some rows are entirely empty. psych drops zero-variance items
-    with a warning; here they raise ``ValueError``.
+    every row of the data frame as psych (``interval_n="rows"``), or the rows with at least one
+    answer (``interval_n="answered"``); the two differ only when some rows are entirely empty.
+    psych drops zero-variance items with a warning; here they raise ``ValueError``.
 
     References
     ----------
@@ -206,10 +252,12 @@ def cronbach_alpha(
     (0.9636, 3)
     """
     level = check_confidence(confidence)
+    if interval_n not in ("rows", "answered"):
+        raise ValueError(f"interval_n must be 'rows' (psych) or 'answered'; got {interval_n!r}")
     values, names, reversed_items = _item_matrix(items, reverse)
     covariance = _pairwise_covariance(values, names)
     k = len(names)
-    n = values.shape[0]
+    n = len(items) if interval_n == "rows" else values.shape[0]
     n_complete = int((~np.isnan(values)).all(axis=1).sum())
     spearman_brown = k / (k - 1.0)
     alpha = spearman_brown * (1.0 - np.trace(covariance) / covariance.sum())
@@ -296,7 +344,13 @@ def _fit_one_factor(correlation: np.ndarray) -> tuple[np.ndarray, np.ndarray, bo
     return loadings, uniqueness, converged
 
 
-def omega(items: pd.DataFrame, reverse: Iterable[str] = ()) -> Omega:
+def omega(
+    items: pd.DataFrame,
+    reverse: Iterable[str] = (),
+    *,
+    missing: Literal["pairwise", "cov2cor"] = "pairwise",
+    total: Literal["psych", "model"] = "psych",
+) -> Omega:
     """McDonald's omega total from a one-factor maximum-likelihood factor analysis.
 
     Parameters
@@ -305,11 +359,22 @@ def omega(items: pd.DataFrame, reverse: Iterable[str] = ()) -> Omega:
         One column per item (at least 3), one row per response; NaN marks an unanswered item.
     reverse : iterable of str, default ()
         Columns to reverse-key first (max + min − x over all items, as :func:`cronbach_alpha`).
+    missing : {"pairwise", "cov2cor"}, default "pairwise"
+        How the correlation matrix treats missing answers. ``"pairwise"``: R's
+        ``cor(x, use = "pairwise")``, what ``psych::omega`` uses on raw data (psych 2.2.9,
+        ``omega``: ``m <- cor(m, use = "pairwise")``). ``"cov2cor"``: ``cov2cor`` of the pairwise
+        covariances (alliance before issue 13).
+    total : {"psych", "model"}, default "psych"
+        The omega-total formula. ``"psych"``: :math:`1 - \\sum_j u^2_j / V_t` with
+        :math:`u^2_j = 1 - \\lambda_j^2` and :math:`V_t` the sum of the observed correlation matrix,
+        items flipped to positive loadings (psych's ``omegah``: ``om.tot <- (Vt - uniq)/Vt``).
+        ``"model"``: McDonald's model-implied :math:`(\\sum\\lambda)^2 / ((\\sum\\lambda)^2 + \\sum\\psi)`
+        (alliance before issue 13).
 
     Returns
     -------
     Omega
-        ``omega_total, n, k, loadings, method, converged``.
+        ``omega_total, omega_hierarchical, n, k, loadings, method, converged``.
 
     Notes
     -----
@@ -320,10 +385,13 @@ def omega(items: pd.DataFrame, reverse: Iterable[str] = ()) -> Omega:
     :math:`-\\sum_{j \\ge 2}(\\log e_j - e_j) - 1 + k` by L-BFGS-B with :math:`0.005 \\le \\psi_j \\le 1`.
     Then
 
-    .. math:: \\omega_t = \\frac{(\\sum_j \\lambda_j)^2}{(\\sum_j \\lambda_j)^2 + \\sum_j \\psi_j}.
+    .. math:: \\omega_t = 1 - \\frac{\\sum_j (1 - \\lambda_j^2)}{V_t}, \\quad
+              \\omega_h = \\frac{(\\sum_j |\\lambda_j|)^2}{V_t}, \\quad V_t = \\sum_{ij} s_i s_j R_{ij},
 
-    ``psych::omega`` uses minimum-residual factoring and a Schmid–Leiman solution instead, so its
-    single-factor omega can differ slightly from this ML value.
+    :math:`s_j` the sign of :math:`\\lambda_j`: ``psych::omega(x, nfactors = 1, fm = "ml")``'s
+    ``omega.tot`` and ``omega_h`` (its default ``fm = "minres"`` is a different factoring). With
+    ``total="model"``, :math:`\\omega_t = \\omega_h = (\\sum_j \\lambda_j)^2 / ((\\sum_j \\lambda_j)^2 +
+    \\sum_j \\psi_j)`, McDonald's (1999) model-implied form.
 
     References
     ----------
@@ -332,6 +400,8 @@ def omega(items: pd.DataFrame, reverse: Iterable[str] = ()) -> Omega:
     Butterworths.
     Jöreskog KG (1967). Some contributions to maximum likelihood factor analysis.
     *Psychometrika* 32(4), 443–482.
+    Revelle W (2022). psych: Procedures for Psychological, Psychometric, and Personality
+    Research. R package version 2.2.9 (``omega``, ``omegah``, ``schmid``).
 
     Examples
     --------
@@ -348,11 +418,25 @@ def omega(items: pd.DataFrame, reverse: Iterable[str] = ()) -> Omega:
     k = len(names)
     if k < 3:
         raise ValueError(f"omega needs at least 3 items to identify a one-factor model; got {k}")
-    correlation = _to_correlation(_pairwise_covariance(values, names))
+    if missing not in ("pairwise", "cov2cor"):
+        raise ValueError(f"missing must be 'pairwise' (psych) or 'cov2cor'; got {missing!r}")
+    if total not in ("psych", "model"):
+        raise ValueError(f"total must be 'psych' or 'model'; got {total!r}")
+    if missing == "pairwise":
+        correlation = _pairwise_correlation(values, names)
+    else:
+        correlation = _to_correlation(_pairwise_covariance(values, names))
     loadings, uniqueness, converged = _fit_one_factor(correlation)
-    loading_sum = loadings.sum()
-    omega_total = loading_sum**2 / (loading_sum**2 + uniqueness.sum())
+    if total == "psych":
+        signs = np.where(loadings < 0, -1.0, 1.0)   # psych's flip = TRUE
+        variance_total = float(signs @ correlation @ signs)
+        omega_total = 1.0 - float(np.sum(1.0 - loadings**2)) / variance_total
+        omega_hierarchical = float(np.abs(loadings).sum() ** 2) / variance_total
+    else:
+        loading_sum = loadings.sum()
+        omega_total = omega_hierarchical = loading_sum**2 / (loading_sum**2 + uniqueness.sum())
     table = pd.DataFrame({"loading": loadings, "uniqueness": uniqueness}, index=pd.Index(names, name="item"))
     return Omega(
-        omega_total=float(omega_total), n=int(values.shape[0]), k=k, loadings=table, converged=converged
+        omega_total=float(omega_total), n=int(values.shape[0]), k=k, loadings=table, converged=converged,
+        omega_hierarchical=float(omega_hierarchical), missing=missing, total=total,
     )

@@ -40,7 +40,11 @@ matrix_cases <- c(
   "log(x + 10) + scale(z)", "Treatment + C + I + log", "log(log) + I(Treatment * 2)",
   "I(week^2) + week", "I(week**2)", "flag + x", "b:a + a", "f * g * x", "I(x > 0) + I(2 * x - 1)",
   "x + x2", "f/x", "factor(week):x", "scale(x):f", "x - 1", "week + 0", "I(-x) + sqrt(Treatment)",
-  "exp(x) + abs(z) + log(Treatment, 2)", "a * b - a", "(a + b) * (c + x)", "x %in% f", "1"
+  "exp(x) + abs(z) + log(Treatment, 2)", "a * b - a", "(a + b) * (c + x)", "x %in% f", "1",
+  "0 + f + g", "0 + f:g + f", "g + f:g", "x + f:x", "I(x^2):f", "f:g:x", "0 + x:f", "poly(x, 2):f",
+  "f + factor(week)", "a + b %in% a", "(a + b)/c", "I(week %% 2) + I(week %/% 2)",
+  "x + I(x > 0 & z > 2)", "I(f == \"alpha\")", "log10(Treatment) + log2(Treatment) + log1p(z^2)",
+  "scale(z, center = FALSE)", "x * f - f"
 )
 mm <- lapply(matrix_cases, function(rhs) {
   X <- model.matrix(as.formula(paste("~", rhs)), cases)
