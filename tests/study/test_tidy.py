@@ -303,3 +303,27 @@ def test_values_may_be_given_as_numbers_or_text():
     other = Study(study.protocol, study.participants, as_text)
     assert other.responses["value"].dtype == "string"
     np.testing.assert_allclose(other.measures(wide=True).to_numpy(), study.measures(wide=True).to_numpy())
+
+
+def test_an_enrolment_date_with_a_control_character_is_refused_and_spaces_are_dropped(tmp_path):
+    """Found by the import mutation test: a vertical tab after the last date was stripped on storage,
+    so the stored study differed from the one read. Now it is refused; spaces around a date are
+    dropped when reading, so what is read is what is stored."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from tests.web.conftest import make_study
+
+    from alliance.study import StudyDataError, load, save
+
+    save(make_study(n_participants=3, seed=11), tmp_path)
+    path = tmp_path / "participants.csv"
+    original = path.read_bytes()
+    path.write_bytes(original.rstrip(b"\n") + b"\x0b")
+    with pytest.raises(StudyDataError) as refused:
+        load(tmp_path)
+    (problem,) = [p for p in refused.value.problems if p.column == "enrolled_on"][:1]
+    assert problem.row == 4 and "is not an enrolment date" in problem.describe()
+    path.write_bytes(original.replace(b"2024-01-03", b" 2024-01-03 "))
+    assert load(tmp_path).participants["enrolled_on"].iloc[2] == "2024-01-03"

@@ -106,6 +106,10 @@ def normalize_participants(participants: pd.DataFrame, identifiers: tuple[str, .
             out[column] = _as_text(out[column])
         else:
             out[column] = _as_number(out[column], keep_text=False)
+    if "enrolled_on" in out.columns:
+        # a date is the date: spaces around it are not kept (storage keeps the date, and the study
+        # read must be the study stored); any other character is left for validation to refuse
+        out["enrolled_on"] = out["enrolled_on"].str.strip(" ").replace("", pd.NA)
     return out.reset_index(drop=True)
 
 

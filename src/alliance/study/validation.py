@@ -199,8 +199,13 @@ def _control_characters(frame: pd.DataFrame, columns: Iterable[str], locator: Lo
 
 
 def _enrolment_dates(frame: pd.DataFrame, locator: Locator) -> list[DataProblem]:
-    """``enrolled_on``: a calendar date written ``YYYY-MM-DD`` within :data:`ENROLMENT_RANGE`."""
-    values = _text(frame[ENROLMENT_COLUMN]).str.strip()
+    """``enrolled_on``: a calendar date written ``YYYY-MM-DD`` within :data:`ENROLMENT_RANGE`.
+
+    Only spaces around the date are tolerated (the loader drops them); a tab, a line break or any
+    other character is not a date — stripping it would store something other than what was read
+    (found by the import mutation test: a vertical tab after the last date).
+    """
+    values = _text(frame[ENROLMENT_COLUMN]).str.strip(" ")
     present = values.notna().to_numpy(bool)
     if not present.any():
         return []
@@ -276,8 +281,7 @@ def check_participants(protocol: Protocol, participants: pd.DataFrame,
     if ENROLMENT_COLUMN in participants.columns:
         problems += _enrolment_dates(participants, locator)
     problems += _control_characters(participants, [c for c in participants.columns
-                                                   if c not in ("participant_id", "facilitator_ids",
-                                                                ENROLMENT_COLUMN)], locator)
+                                                   if c not in ("participant_id", "facilitator_ids")], locator)
     problems += [problem for field in protocol.identifier_fields
                  if field.type == "date" and field.id in participants.columns
                  for problem in _identifier_dates(participants, field.id, locator)]
