@@ -313,9 +313,8 @@ def test_an_enrolment_date_with_a_control_character_is_refused_and_spaces_are_dr
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from tests.web.conftest import make_study
-
     from alliance.study import StudyDataError, load, save
+    from tests.web.conftest import make_study
 
     save(make_study(n_participants=3, seed=11), tmp_path)
     path = tmp_path / "participants.csv"
