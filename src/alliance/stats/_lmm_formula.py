@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ._lmm_terms import top_level_chunks
 from ._r_formula import _design, _response, rank_deficiency_note, variables
 
 SUPPORTED_SYNTAX = (
@@ -68,27 +69,6 @@ class ModelFrame:
         return int(self.group_starts.shape[0])
 
 
-def _top_level_chunks(rhs: str) -> list[str]:
-    """Split a right-hand side at '+' signs that are outside parentheses."""
-    chunks, depth, current = [], 0, []
-    for char in rhs:
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth < 0:
-                raise ValueError(f"unbalanced parentheses in formula right-hand side {rhs!r}")
-        if char == "+" and depth == 0:
-            chunks.append("".join(current).strip())
-            current = []
-        else:
-            current.append(char)
-    if depth != 0:
-        raise ValueError(f"unbalanced parentheses in formula right-hand side {rhs!r}")
-    chunks.append("".join(current).strip())
-    return chunks
-
-
 def split_formula(formula: str) -> tuple[str, str, str]:
     """Split an lme4 formula into (fixed-effects formula, random-term left side, group column).
 
@@ -107,7 +87,7 @@ def split_formula(formula: str) -> tuple[str, str, str]:
             f"uncorrelated random effects ('||') are not supported in {formula!r}. {SUPPORTED_SYNTAX}"
         )
     fixed_chunks, random_terms = [], []
-    for chunk in _top_level_chunks(rhs):
+    for chunk in top_level_chunks(rhs):
         if "|" not in chunk:
             if not chunk:
                 raise ValueError(f"empty term in formula {formula!r}")

@@ -266,17 +266,7 @@ class SparseDeviance:
         ztx = np.asarray(z.T @ x)
         zty = np.asarray(z.T @ y).ravel()
         # Λᵀ = Σ_a θ_a E_a: E_a has a 1 at each position of Λᵀ that holds θ_a.
-        basis = []
-        for block in f.blocks:
-            index = block.theta_start
-            for col in range(block.k):
-                for row in range(col, block.k):
-                    # Λ[l*k+row, l*k+col] = θ → Λᵀ[l*k+col, l*k+row]
-                    levels = np.arange(block.n_levels)
-                    r = block.offset + levels * block.k + col
-                    c = block.offset + levels * block.k + row
-                    basis.append(sp.csc_matrix((np.ones(len(levels)), (r, c)), shape=(self.q, self.q)))
-                    index += 1
+        basis = _basis(self)
         n_theta = len(basis)
         self.n_theta = n_theta
         pairs, products = [], []
@@ -513,14 +503,19 @@ class SparseDeviance:
 
     def relative_factor(self, theta: np.ndarray, block: TermBlock) -> np.ndarray:
         """The block's k × k lower-triangular T (covariance σ² T Tᵀ)."""
-        values = theta[block.theta_start:block.theta_start + block.n_theta]
-        t = np.zeros((block.k, block.k))
-        index = 0
-        for col in range(block.k):
-            for row in range(col, block.k):
-                t[row, col] = values[index]
-                index += 1
-        return t
+        return relative_factor(theta, block)
+
+
+def relative_factor(theta: np.ndarray, block: TermBlock) -> np.ndarray:
+    """A term's k × k lower-triangular T from θ (its lower triangle, column by column, as lme4's theta)."""
+    values = np.asarray(theta)[block.theta_start:block.theta_start + block.n_theta]
+    t = np.zeros((block.k, block.k))
+    index = 0
+    for col in range(block.k):
+        for row in range(col, block.k):
+            t[row, col] = values[index]
+            index += 1
+    return t
 
 
 # -- numerical derivatives (numDeriv's Richardson extrapolation) ----------------------------------
@@ -744,6 +739,7 @@ def random_effects(deviance: SparseDeviance, theta: np.ndarray, sigma: float, na
 
 
 def _basis(deviance: SparseDeviance) -> list[sp.csc_matrix]:
+    """E_a per θ entry: Λᵀ = Σ_a θ_a E_a (Λ[l·k+row, l·k+col] = θ_a sits at Λᵀ[l·k+col, l·k+row])."""
     out = []
     for block in deviance.frame.blocks:
         for col in range(block.k):

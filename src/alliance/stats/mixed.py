@@ -740,7 +740,7 @@ def _grid_rows(fit: MixedModel, data: pd.DataFrame, specs, by) -> tuple[np.ndarr
 
 def _kr_state(fit: MixedModel, data: pd.DataFrame):
     from ._lmm_kr import kenward_roger
-    from ._lmm_sparse import build_sparse_frame
+    from ._lmm_sparse import build_sparse_frame, relative_factor
 
     if not fit.reml:
         raise ValueError("Kenward-Roger is defined for REML fits; refit with reml=True")
@@ -752,13 +752,7 @@ def _kr_state(fit: MixedModel, data: pd.DataFrame):
     z = frame.z.tocsc()
     blocks_z, covariances = [], []
     for block in frame.blocks:
-        values = theta[block.theta_start:block.theta_start + block.n_theta]
-        t = np.zeros((block.k, block.k))
-        index = 0
-        for col in range(block.k):
-            for row in range(col, block.k):
-                t[row, col] = values[index]
-                index += 1
+        t = relative_factor(theta, block)
         covariances.append(sigma2 * (t @ t.T))
         columns = []
         for a in range(block.k):
