@@ -161,6 +161,24 @@ def _analyze_and_report(trial, out: Path, input_hashes: dict[str, str] | None, s
     return write_report(trial, results, out)
 
 
+def _study_from(directory: Path | None, study_name: str | None):
+    """The study of a tidy directory or of the database (``--study NAME``); exactly one must be given."""
+    from alliance import study as study_data
+
+    if (directory is None) == (study_name is None):
+        _fail("give either a study directory or --study NAME")
+    if directory is not None:
+        try:
+            return study_data.load(directory)
+        except study_data.StudyDataError as exc:
+            _fail(str(exc))
+    storage = _storage()
+    try:
+        return storage.export_study(study_name)
+    except (LookupError, storage.StorageError) as exc:
+        _fail(str(exc))
+
+
 @app.command()
 def analyze(
     directory: Path | None = typer.Argument(None, exists=True, file_okay=False,
@@ -172,21 +190,8 @@ def analyze(
     """Run the study's analysis plan; write results.json, report.html and report.pdf."""
     from alliance import study as study_data
 
-    if (directory is None) == (study_name is None):
-        _fail("give either a study directory or --study NAME")
-    if directory is not None:
-        try:
-            trial = study_data.load(directory)
-        except study_data.StudyDataError as exc:
-            _fail(str(exc))
-        hashes = study_data.io.file_hashes(directory)
-    else:
-        storage = _storage()
-        try:
-            trial = storage.export_study(study_name)
-        except LookupError as exc:
-            _fail(str(exc))
-        hashes = None
+    trial = _study_from(directory, study_name)
+    hashes = study_data.io.file_hashes(directory) if directory is not None else None
     _print_deviations(trial)
     paths = _analyze_and_report(trial, out, hashes, seed)
     console.print(f"wrote {paths['results']}, {paths['html']} and {paths['pdf']}")
@@ -205,26 +210,12 @@ def quality(
     message) and a count line. Exit code 0 when there is no finding of severity error, 1 when
     there is at least one (or the data cannot be read).
     """
-    from alliance import study as study_data
     from alliance.monitoring.quality import check_quality
 
     if fmt not in ("table", "csv", "json"):
         _fail(f"--format {fmt!r}: give table, csv or json")
-    if (directory is None) == (study_name is None):
-        _fail("give either a study directory or --study NAME")
-    if directory is not None:
-        try:
-            trial = study_data.load(directory)
-        except study_data.StudyDataError as exc:
-            _fail(str(exc))
-        title = f"Data quality of {directory}"
-    else:
-        storage = _storage()
-        try:
-            trial = storage.export_study(study_name)
-        except (LookupError, storage.StorageError) as exc:
-            _fail(str(exc))
-        title = f"Data quality of study {study_name!r}"
+    trial = _study_from(directory, study_name)
+    title = f"Data quality of {directory}" if directory is not None else f"Data quality of study {study_name!r}"
     report = check_quality(trial)
     if fmt == "csv":
         report.to_frame().to_csv(sys.stdout, index=False)

@@ -618,17 +618,11 @@ def optimize_theta(deviance: SparseDeviance, lower: np.ndarray) -> tuple[np.ndar
         if not free.any():
             break
 
-        def restricted(sub, free=free, theta=theta):
-            full = theta.copy()
-            full[free] = sub
-            return deviance.profiled(full)
-        gradient = richardson_gradient(restricted, theta[free], r=2)
-        hessian = richardson_hessian(restricted, theta[free], r=2)
-        try:
-            factor = np.linalg.cholesky(hessian)
-        except np.linalg.LinAlgError:
+        derivatives = _free_derivatives(deviance, theta, free)
+        if derivatives is None:
             break
-        if np.max(np.abs(np.linalg.solve(factor, gradient))) < 1e-7:
+        gradient, hessian, scaled = derivatives
+        if np.max(np.abs(scaled)) < 1e-7:
             break
         step = -np.linalg.solve(hessian, gradient)
         current = deviance.profiled(theta)
@@ -651,6 +645,21 @@ def optimize_theta(deviance: SparseDeviance, lower: np.ndarray) -> tuple[np.ndar
     return theta, converged(deviance, theta, lower)
 
 
+def _free_derivatives(deviance: SparseDeviance, theta: np.ndarray, free: np.ndarray):
+    """Gradient, Hessian and Cholesky-scaled gradient of the deviance in the free θ entries; None if H is not PD."""
+    def restricted(sub):
+        full = theta.copy()
+        full[free] = sub
+        return deviance.profiled(full)
+    gradient = richardson_gradient(restricted, theta[free], r=2)
+    hessian = richardson_hessian(restricted, theta[free], r=2)
+    try:
+        factor = np.linalg.cholesky(hessian)
+    except np.linalg.LinAlgError:
+        return None
+    return gradient, hessian, np.linalg.solve(factor, gradient)
+
+
 # lme4's check.conv.grad default: the gradient scaled by the Cholesky factor of the Hessian
 # (solve(chol(H), g), lme4's checkConv) below 2e-3.
 GRADIENT_CHECK_TOLERANCE = 2e-3
@@ -671,17 +680,10 @@ def converged(deviance: SparseDeviance, theta: np.ndarray, lower: np.ndarray) ->
     if not free.any():
         return True
 
-    def restricted(sub):
-        full = theta.copy()
-        full[free] = sub
-        return deviance.profiled(full)
-    gradient = richardson_gradient(restricted, theta[free], r=2)
-    hessian = richardson_hessian(restricted, theta[free], r=2)
-    try:
-        factor = np.linalg.cholesky(hessian)
-    except np.linalg.LinAlgError:
+    derivatives = _free_derivatives(deviance, theta, free)
+    if derivatives is None:
         return False
-    scaled = np.linalg.solve(factor, gradient)
+    scaled = derivatives[2]
     return bool(np.max(np.abs(scaled)) < GRADIENT_CHECK_TOLERANCE)
 
 
