@@ -78,9 +78,9 @@ def test_ml_refit(key):
     assert fit.loglik == pytest.approx(case["ml_loglik"], abs=1e-6)
 
 
-@pytest.mark.parametrize("key", [k for k in WITH_TABLES if CASES[k]["ranef"] and k != "dyestuff"])
+@pytest.mark.parametrize("key", [k for k in WITH_TABLES if CASES[k]["ranef"]])
 def test_conditional_modes_and_sds(fits, key):
-    """Models with several terms (or an interaction grouping) carry ranef; one plain term does not yet."""
+    """Every model carries ranef: several terms, an interaction grouping, and one plain term (dyestuff)."""
     reference = pd.DataFrame(CASES[key]["ranef"])
     ours = fits[key].ranef()
     merged = reference.merge(ours, on=["grpvar", "term", "grp"], suffixes=("_r", ""), how="left")

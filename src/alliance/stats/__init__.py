@@ -8,7 +8,8 @@ with ``to_dict()``):
 - :mod:`.mediation` — :func:`mediation` (vectorized bootstrap)
 - :mod:`.reliability` — :func:`cronbach_alpha`, :func:`omega`
 - :mod:`.multiplicity` — :func:`adjust_pvalues`
-- :mod:`.mixed` — :func:`mixedlm`
+- :mod:`.regression` — :func:`linear_regression` (R's ``lm``)
+- :mod:`.mixed` — :func:`mixedlm`, :func:`confint`
 """
 
 # ruff: noqa: I001 -- `.mixed` (maintained separately) is deliberately the last import.
@@ -16,13 +17,15 @@ from .correlation import Correlation, PartialCorrelation, correlation, partial_c
 from .mediation import Mediation, mediation
 from .multiplicity import adjust_pvalues
 from .parametric import PairedTest, WilcoxonTest, paired_ttest, wilcoxon
+from .regression import LinearRegression, linear_regression
 from .reliability import CronbachAlpha, Omega, cronbach_alpha, omega
 from .results import Result
-from .mixed import MixedModel, mixedlm
+from .mixed import MixedModel, confint, mixedlm
 
 __all__ = [
     "Correlation",
     "CronbachAlpha",
+    "LinearRegression",
     "Mediation",
     "MixedModel",
     "Omega",
@@ -31,8 +34,10 @@ __all__ = [
     "Result",
     "WilcoxonTest",
     "adjust_pvalues",
+    "confint",
     "correlation",
     "cronbach_alpha",
+    "linear_regression",
     "mediation",
     "mixedlm",
     "omega",

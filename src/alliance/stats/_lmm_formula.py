@@ -46,6 +46,8 @@ class ModelFrame:
         R's names of the columns of X and Z.
     group_name : str
         The grouping column.
+    group_levels : tuple of str
+        The levels of the grouping column in the order of the groups (sorted, as R's factor).
     notes : tuple of str
         What was changed on the way, said out loud: lme4's message for fixed-effect columns
         dropped because the design is rank deficient (with their names).
@@ -59,6 +61,7 @@ class ModelFrame:
     random_names: tuple[str, ...]
     group_name: str
     notes: tuple[str, ...] = ()
+    group_levels: tuple[str, ...] = ()  # the group labels in row (sorted) order, as R prints them
 
     @property
     def n_obs(self) -> int:
@@ -149,6 +152,13 @@ def _as_r_factors(frame: pd.DataFrame, skip: str) -> pd.DataFrame:
     return frame
 
 
+def _r_label(value) -> str:
+    """A level as R prints it: a whole-number float without its ``.0`` (R's factor of 1.0 is "1")."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def build_model_frame(formula: str, data: pd.DataFrame) -> ModelFrame:
     """Parse ``formula``, drop incomplete rows (like ``na.omit``) and build y, X and Z.
 
@@ -214,4 +224,5 @@ def build_model_frame(formula: str, data: pd.DataFrame) -> ModelFrame:
         random_names=random.names,
         group_name=group,
         notes=(rank_deficiency_note(fixed.dropped),) if fixed.dropped else (),
+        group_levels=tuple(_r_label(level) for level in levels),
     )

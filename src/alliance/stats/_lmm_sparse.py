@@ -732,8 +732,8 @@ def random_effects(deviance: SparseDeviance, theta: np.ndarray, sigma: float, na
     rows = []
     for name, block in zip(names, frame.blocks, strict=True):
         labels = _levels_of(block, frame)
-        for level in range(block.n_levels):
-            for j, term in enumerate(block.names):
+        for j, term in enumerate(block.names):   # R's order: by column, then level
+            for level in range(block.n_levels):
                 index = block.offset + level * block.k + j
                 rows.append({"grpvar": name, "term": term, "grp": labels[level], "condval": b[index],
                              "condsd": float(np.sqrt(cond_var[index])) if np.isfinite(cond_var[index]) else np.nan})

@@ -48,7 +48,8 @@ from ._lmm_sparse import (
 from ._lmm_terms import split_random
 from .results import Result
 
-__all__ = ["MixedModel", "emmeans", "emmeans_contrasts", "anova", "kenward_roger", "kenward_roger_test", "mixedlm"]
+__all__ = ["MixedModel", "emmeans", "emmeans_contrasts", "anova", "confint", "kenward_roger", "kenward_roger_test",
+           "mixedlm"]
 
 # lme4's isSingular(): a diagonal element of θ below this counts as on the boundary.
 SINGULAR_TOLERANCE = 1e-4
@@ -135,9 +136,10 @@ class MixedModel(Result):
         """Conditional modes and SDs of the random effects, as ``as.data.frame(ranef(m, condVar = TRUE))``.
 
         Columns ``grpvar, term, grp, condval, condsd`` (e.g. each facilitator's effect, for a
-        caterpillar plot). Computed on request (a fit in a simulation does not pay for it), for
-        models fitted by the sparse fitter — several terms, ``||``, ``a:b``, ``a/b``, ``mm()`` —
-        and ``None`` for one plain term. ``condsd`` is NaN beyond 4,000 random effects.
+        caterpillar plot), rows in R's order (by term, then column, then level). Computed on
+        request (a fit in a simulation does not pay for it), for every model shape. With the
+        sparse fitter (several terms, ``||``, ``a:b``, ``a/b``, ``mm()``) ``condsd`` is NaN beyond
+        4,000 random effects; a model with one plain term is computed per group.
         """
         return None if self._ranef is None else self._ranef()
 
@@ -516,7 +518,32 @@ def _fit_one_term(formula: str, data: pd.DataFrame, reml: bool) -> MixedModel:
         vcov=pd.DataFrame(vcov, index=list(frame.fixed_names), columns=list(frame.fixed_names)),
         singular_terms=(frame.group_name,) if singular else (),
         _jacobian=jacobian, _varpar_cov=varpar_cov,
+        _ranef=lambda: _one_term_random_effects(deviance, theta, sigma, frame),
     )
+
+
+def _one_term_random_effects(deviance: ProfiledDeviance, theta: np.ndarray, sigma: float, frame) -> pd.DataFrame:
+    """Conditional modes and SDs for one plain term, per group (lme4's ``ranef(m, condVar = TRUE)``).
+
+    With D = ΛΛᵀ, the conditional mode of group i is bᵢ = D Zᵢᵀ Wᵢ⁻¹ (yᵢ − Xᵢβ̂) = D aᵢ and its
+    conditional covariance σ² Λ (ΛᵀZᵢᵀZᵢΛ + I)⁻¹ Λᵀ (Bates et al. 2015, section 3.4), the
+    per-group blocks of what :func:`alliance.stats._lmm_sparse.random_effects` computes for Z.
+    """
+    st = deviance.state(theta)
+    lam = st.factor
+    modes = st.a @ st.relative_cov.T                                   # (G, q)
+    inner = np.eye(deviance.n_random) + lam.T @ deviance.zz @ lam      # (G, q, q)
+    cond_cov = sigma**2 * (lam @ np.linalg.solve(inner, np.broadcast_to(lam.T, inner.shape)))
+    cond_sd = np.sqrt(np.clip(np.diagonal(cond_cov, axis1=1, axis2=2), 0.0, None))
+    levels = list(frame.group_levels) or [str(i) for i in range(frame.n_groups)]
+    n_groups = len(levels)
+    return pd.DataFrame({
+        "grpvar": frame.group_name,
+        "term": np.repeat(list(frame.random_names), n_groups),
+        "grp": levels * len(frame.random_names),
+        "condval": modes.T.ravel(),
+        "condsd": cond_sd.T.ravel(),
+    }, columns=["grpvar", "term", "grp", "condval", "condsd"])
 
 
 def _needs_general_fitter(formula: str) -> bool:
@@ -869,3 +896,154 @@ def anova(fit: MixedModel, data: pd.DataFrame, ddf: str = "satterthwaite") -> pd
         found = fit.test(matrix) if ddf == "satterthwaite" else kenward_roger_test(fit, data, matrix)
         rows[label] = found
     return pd.DataFrame.from_dict(rows, orient="index")[["num_df", "den_df", "F", "p"]].rename_axis("term")
+
+
+def confint(fit: MixedModel, data: pd.DataFrame, level: float = 0.95, method: str = "profile",
+            parm: list[str] | None = None) -> pd.DataFrame:
+    """Confidence intervals of the variance components and fixed effects, as lme4's ``confint``.
+
+    ``method="profile"`` (the default, R's): profile-likelihood intervals, as
+    ``confint(m, method = "profile", oldNames = FALSE)``. ``method="wald"``: fixed effects
+    β̂ ± z·SE, as ``method = "Wald"``; for the variance components a Wald interval on the SD scale
+    from the Hessian of the fitted criterion in (SD, correlation, σ) — our addition: lme4 gives NA
+    there. Profile is the one to report; the Wald interval of an SD near 0 is poor.
+
+    Parameters
+    ----------
+    fit : MixedModel
+        Any model :func:`mixedlm` fits (one term, several, crossed, nested, ``||``, ``mm()``).
+    data : DataFrame
+        The data it was fitted to (the model is rebuilt from it, as :func:`kenward_roger`).
+    level : float, default 0.95
+    method : {"profile", "wald"}
+    parm : list of str, optional
+        Only these rows (names as in the result); default all.
+
+    Returns
+    -------
+    DataFrame
+        Index: lme4's row names — per random-effects term ``sd_(Intercept)|Subject``,
+        ``cor_Days.(Intercept)|Subject``, ``sd_Days|Subject`` (column by column of the covariance's
+        lower triangle), then ``sigma``, then the fixed effects (``(Intercept)``, ``Days``).
+        Columns ``estimate`` (the fitted model's: REML for a REML fit), ``lower``, ``upper``. The
+        DataFrame's ``attrs["notes"]`` lists remarks in words (an undefined correlation, an ML
+        optimum improved on while profiling).
+
+    Raises
+    ------
+    ValueError
+        Unknown ``method`` or ``parm``, a level outside (0, 1), or data that do not give the fitted
+        model (its fixed-effect terms or its log-likelihood at the fitted θ).
+
+    Notes
+    -----
+    With ψ = (SDs, correlations, σ) and f(ψ) the ML deviance with β profiled out, the profile of
+    ψ_j is ζ(v) = sign(v − ψ̂_j) √(min_{ψ_j = v} f(ψ) − f(ψ̂)) (ψ̂ the ML estimate); the
+    interval is {v : |ζ(v)| ≤ z_{(1+level)/2}}, its ends found by root finding on ζ, each
+    evaluation re-optimising the other parameters. For β_j the other coefficients and σ are
+    profiled out analytically and θ is re-optimised. As lme4, the profile is taken of the ML
+    deviance also for a REML fit (lme4's ``profile`` refits by ML), so a REML fit's interval is
+    centred on the ML estimate. An SD whose profile has not reached the cutoff at 0 gets the lower
+    end 0 (lme4's answer at a boundary); a correlation likewise ±1 (also lme4's answer). lme4 interpolates a spline
+    through a grid of ζ values, so its ends agree with these to about 3e-4 relative, 2e-3 for a
+    correlation next to ±1 (measured in ``tests/stats/test_confint.py``). Formulas:
+    :mod:`alliance.stats._lmm_profile`.
+
+    References
+    ----------
+    Bates D, Mächler M, Bolker B, Walker S (2015). Fitting Linear Mixed-Effects Models Using
+    lme4. J Stat Softw 67(1):1-48 (the profiled deviance; profile ζ and confidence intervals).
+    Bates DM (2010). lme4: Mixed-effects modeling with R (book draft), chapter 1 (profile ζ
+    plots). lme4's documentation of ``profile.merMod`` and ``confint.merMod`` (ζ on the "sdcor"
+    scale; REML models refitted by ML; a spline through the ζ grid; 0 at a boundary).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from alliance.stats.mixed import confint, mixedlm
+    >>> rng = np.random.default_rng(1)
+    >>> participant = np.repeat(np.arange(20), 5)
+    >>> alliance = 4 + rng.normal(0, 0.5, 20)[participant] + rng.normal(0, 0.3, 100)
+    >>> data = pd.DataFrame({"alliance": alliance, "participant": participant})
+    >>> fit = mixedlm("alliance ~ 1 + (1 | participant)", data)
+    >>> table = confint(fit, data)
+    >>> table.index.tolist()
+    ['sd_(Intercept)|participant', 'sigma', '(Intercept)']
+    >>> bool((table["lower"] < table["estimate"]).all() and (table["estimate"] < table["upper"]).all())
+    True
+    """
+    from ._lmm_profile import (
+        CovarianceTerm,
+        Criterion,
+        parameter_names,
+        profile_intervals,
+        psi_of,
+        wald_intervals,
+    )
+
+    if method not in ("profile", "wald"):
+        raise ValueError(f"method {method!r} is not supported; allowed: profile, wald")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    with threadpool_limits(limits=1, user_api="blas"):
+        if _needs_general_fitter(fit.formula):
+            frame = build_sparse_frame(fit.formula, data)
+            fixed_names = list(frame.fixed_names)
+            terms = [CovarianceTerm(b.term.name, tuple(b.names), b.theta_start) for b in frame.blocks]
+            lower = frame.lower
+
+            def make(reml):
+                return SparseDeviance(frame, reml=reml)
+
+            def optimum(deviance):
+                return optimize_theta(deviance, lower)[0]
+        else:
+            frame = build_model_frame(fit.formula, data)
+            fixed_names = list(frame.fixed_names)
+            terms = [CovarianceTerm(frame.group_name, tuple(frame.random_names), 0)]
+
+            def make(reml):
+                return ProfiledDeviance(frame.response, frame.fixed_design, frame.random_design,
+                                        frame.group_starts, reml=reml)
+            lower = np.where(make(fit.reml).is_diagonal, 0.0, -np.inf)
+
+            def optimum(deviance):
+                return _optimize_theta(deviance)[0]
+        if fixed_names != list(fit.fixed.index):
+            raise ValueError("the data do not give the fitted model's terms; pass the data the model was fitted to")
+        theta = np.asarray(fit.theta, dtype=float)
+        fitted = Criterion(make(fit.reml))
+        found = -0.5 * fitted.profiled(theta)
+        if not abs(found - fit.loglik) <= 1e-6 * max(1.0, abs(fit.loglik)):
+            raise ValueError(f"the data give log-likelihood {found:.10g} at the fitted θ, the model has "
+                             f"{fit.loglik:.10g}; pass the data the model was fitted to")
+        sigma = fitted.sigma(theta)
+        wald = wald_intervals(fitted, terms, theta, sigma, level) if method == "wald" else None
+        estimates = pd.concat([pd.Series(psi_of(theta, sigma, terms), index=parameter_names(terms)),
+                               fit.fixed["estimate"]])
+        wanted = list(estimates.index) if parm is None else list(parm)
+        unknown = [p for p in wanted if p not in estimates.index]
+        if unknown:
+            raise ValueError(f"parm names {unknown}, which are not parameters of the model; allowed: "
+                             f"{list(estimates.index)}")
+        notes: list[str] = []
+        if method == "wald":
+            z = float(stats.norm.ppf(0.5 + level / 2.0))
+            half = z * fit.fixed["se"]
+            table = pd.concat([wald[["lower", "upper"]],
+                               pd.DataFrame({"lower": fit.fixed["estimate"] - half,
+                                             "upper": fit.fixed["estimate"] + half})]).loc[wanted]
+            if wald["se"].isna().any():
+                notes.append("no Wald SE for " + ", ".join(wald.index[wald["se"].isna()])
+                             + ": undefined there (a correlation of a zero SD) or a flat direction of the Hessian")
+        else:
+            ml = Criterion(make(False)) if fit.reml else fitted
+            ml_theta = optimum(ml.deviance) if fit.reml else theta
+            table, notes = profile_intervals(ml, terms, ml_theta, lower, fixed_names, level, wanted)
+    out = pd.DataFrame({"estimate": estimates.loc[wanted].to_numpy(dtype=float),
+                        "lower": table["lower"].to_numpy(dtype=float),
+                        "upper": table["upper"].to_numpy(dtype=float)},
+                       index=pd.Index(wanted, name="parameter"))
+    out.attrs["notes"] = list(notes)
+    return out
+
