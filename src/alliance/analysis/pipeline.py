@@ -205,7 +205,8 @@ class _Run:
         self.arm = participants["arm"].astype(str).reindex(self.wide.index)
         self.sections: dict[str, list[dict[str, Any]]] = {
             name: [] for name in ("alliance_change", "correlations", "partial_correlations", "mediation",
-                                  "mixed_models", "outcomes", "reliability", "facilitator_effects")
+                                  "mixed_models", "outcomes", "reliability", "facilitator_effects",
+                                  "alliance_agreement")
         }
 
     # -- data access ----------------------------------------------------------------------------
@@ -473,6 +474,41 @@ class _Run:
                 entry["p_adjusted"] = None
             self.sections["facilitator_effects"].append(entry)
 
+    def _alliance_agreement(self, analysis: ResolvedAnalysis) -> None:
+        from .agreement import alliance_agreement
+
+        protocol = self.study.protocol
+        rated = analysis.spec.options.get("instrument") or next(
+            i for i in protocol.instruments if instruments.get(i).rater == "facilitator")
+        scores = self.study.scores()
+        outcomes = {y: self.column(y) for y in analysis.measures.get("y", ())}
+        for x in analysis.measures["x"]:
+            measure = Measure.parse(x)
+            entry: dict[str, Any] = {"analysis": analysis.id, "family": analysis.family, "x": x,
+                                     "facilitator": str(Measure(rated, measure.scale, measure.timepoint))}
+            if measure.scale not in {s.id for s in instruments.get(rated).scales} \
+                    or not protocol.administers(measure.timepoint, rated):
+                entry["skipped"] = (f"{rated} has no scale {measure.scale!r} given at {measure.timepoint}"
+                                    if protocol.administers(measure.timepoint, rated)
+                                    else f"the protocol does not give {rated} at {measure.timepoint}")
+                self.sections["alliance_agreement"].append(entry)
+                continue
+            mine = scores[(scores["instrument"] == rated) & (scores["timepoint"] == measure.timepoint)]
+            ratings = pd.DataFrame({"participant_id": mine["participant_id"].astype(str).to_numpy(),
+                                    "rater": mine["rater"].astype(str).to_numpy(),
+                                    "score": mine[measure.scale].astype(float).to_numpy()})
+            participant = self.column(x)
+            participant.index = participant.index.astype(str)
+            try:
+                found = _call(entry, alliance_agreement, participant, ratings, outcomes)
+            except ValueError as error:
+                entry["skipped"] = _skip_reason(error)
+            else:
+                entry.update(found)
+                entry["p"] = found["correlation"]["p"]
+                entry["p_adjusted"] = None
+            self.sections["alliance_agreement"].append(entry)
+
     # -- multiplicity ---------------------------------------------------------------------------
 
     def adjust(self) -> dict[str, dict[str, Any]]:
@@ -516,6 +552,7 @@ _SECTION = {
     "response_remission": "outcomes",
     "reliability": "reliability",
     "facilitator_effects": "facilitator_effects",
+    "alliance_agreement": "alliance_agreement",
 }
 
 

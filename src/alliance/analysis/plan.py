@@ -13,6 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from alliance import instruments
 from alliance.protocol import AnalysisPlan, AnalysisSpec, Measure, Protocol, Reference
 
 __all__ = ["Dropped", "ResolvedAnalysis", "ResolvedPlan", "resolve_plan"]
@@ -307,6 +308,11 @@ def _resolve_analysis(spec: AnalysisSpec, plan: ResolvedPlan, proto: Protocol,
         skipped = f"the protocol administers {plan.outcome_instrument} at no follow-up timepoint"
     elif spec.type == "response_remission" and not plan.outcome_baseline:
         skipped = f"the protocol has no baseline {plan.outcome_instrument}; response needs one"
+    if spec.type == "alliance_agreement" and not skipped:
+        rated = spec.options.get("instrument") or next(
+            (i for i in proto.instruments if instruments.get(i).rater == "facilitator"), None)
+        if rated is None:
+            skipped = "the protocol gives no facilitator-rated instrument (e.g. wai_sr_t)"
     if skipped:
         dropped.append(Dropped(spec.id, spec.type, f"analysis skipped: {skipped}"))
     return ResolvedAnalysis(spec=spec, measures=measures, skipped=skipped)

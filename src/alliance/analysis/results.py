@@ -24,11 +24,12 @@ SECTIONS = (
     "outcomes",
     "reliability",
     "facilitator_effects",
+    "alliance_agreement",
     "deviations",
     "provenance",
 )
 # Sections that results.json files written before they existed lack (read back as empty).
-_ADDED_LATER = ("deviations", "facilitator_effects")
+_ADDED_LATER = ("deviations", "facilitator_effects", "alliance_agreement")
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,12 @@ class Results:
         (its ``x`` row), ``association_alternative``, ``decomposition`` (``x_within``,
         ``x_between``), ``effects`` (facilitator, condval, condsd, n), ``notes``, ``p`` (of the
         association) and ``p_adjusted``.
+    alliance_agreement : tuple of dict
+        Per participant alliance measure (:mod:`alliance.analysis.agreement`): ``analysis, x,
+        facilitator`` (the facilitator-rated measure), ``n, n_dyads, n_facilitators,
+        participant_mean, facilitator_mean, correlation, dyad_correlation, mean_difference``
+        (with limits of agreement), ``discrepancy`` (per outcome: ``level`` and ``discrepancy``
+        coefficients), ``notes``, ``p`` (of the correlation) and ``p_adjusted``.
     deviations : tuple of dict
         One per administration off schedule and kind (:mod:`alliance.monitoring.deviations`):
         ``participant_id, timepoint, instrument, administered_at, kind, window_open, window_close,
@@ -81,6 +88,7 @@ class Results:
     outcomes: tuple[dict[str, Any], ...] = ()
     reliability: tuple[dict[str, Any], ...] = ()
     facilitator_effects: tuple[dict[str, Any], ...] = ()
+    alliance_agreement: tuple[dict[str, Any], ...] = ()
     deviations: tuple[dict[str, Any], ...] = ()
     provenance: dict[str, Any] = field(default_factory=dict)
 

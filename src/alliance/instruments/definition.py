@@ -18,7 +18,7 @@ class InstrumentDefinitionError(ValueError):
     """A YAML instrument definition does not follow the schema."""
 
 
-RATERS = ("participant", "clinician")
+RATERS = ("participant", "clinician", "facilitator")
 METHODS = ("sum", "mean", "max_of_groups")
 GROUP_REQUIRES = ("all", "any")
 

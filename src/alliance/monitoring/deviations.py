@@ -228,7 +228,7 @@ def find_deviations(protocol: Protocol, participants: pd.DataFrame, responses: p
     if "administered_at" not in responses.columns:
         responses = responses.assign(administered_at=None)
     administrations = (responses[["participant_id", "timepoint", "instrument", "administered_at"]]
-                       .drop_duplicates(["participant_id", "timepoint", "instrument"]))
+                       .drop_duplicates(["participant_id", "timepoint", "instrument", "administered_at"]))
     by_participant: dict[str, list[AdministrationTime]] = {}
     for pid, timepoint, instrument, when in administrations.itertuples(index=False, name=None):
         text = None if when is None or pd.isna(when) else str(when)

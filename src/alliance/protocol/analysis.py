@@ -50,6 +50,7 @@ ANALYSIS_TYPES: dict[str, dict[str, tuple[str, ...]]] = {
     "response_remission": {"optional": (), "required": ()},
     "reliability": {"optional": ("instruments", "omega"), "required": ()},
     "facilitator_effects": {"optional": ("membership",), "required": ("x", "y")},
+    "alliance_agreement": {"optional": ("y", "instrument"), "required": ("x",)},
 }
 # How a participant's facilitators enter the facilitator models: every one of them with equal
 # weight (multiple membership, the default: PAT participants work with two), or the first listed.
@@ -395,6 +396,11 @@ def _read_analysis(r: Reader, where: str, index: int, raw: Any, roles: dict[str,
         r.problem(f"{where}.omega", raw["omega"], "is not true or false", "true or false")
     if "membership" in raw:
         r.choice(raw["membership"], f"{where}.membership", MEMBERSHIP)
+    if "instrument" in raw:
+        rated = [i.id for i in instruments.list_instruments() if i.rater == "facilitator"]
+        if raw["instrument"] not in rated:
+            r.problem(f"{where}.instrument", raw["instrument"], "is not a facilitator-rated instrument of the bank",
+                      ", ".join(rated))
     options = {name: copy.deepcopy(value) for name, value in raw.items() if name not in ("id", "type", "family")}
     if kind in DEFAULT_FORMULAS:
         options.setdefault("formula", DEFAULT_FORMULAS[kind])

@@ -275,6 +275,27 @@ def build_document(study, results) -> Document:
                 f"from the model with {labels.measure(shown['x'])}.", figures.facilitator_caterpillar(shown, labels)))
         sections.append(section)
 
+    # -- participant-facilitator agreement ----------------------------------------------------------
+    if results.alliance_agreement:
+        computed = [e for e in results.alliance_agreement if "skipped" not in e]
+        section = Section("agreement", "Participant and facilitator views of the alliance (exploratory)")
+        section.blocks.append(
+            "Each facilitator rated the alliance with each of their participants. The correlation and the "
+            "mean difference compare the participant's score with the mean of their facilitators' scores "
+            "(participants are the units); the limits of agreement hold 95% of participant-facilitator "
+            "differences. The discrepancy coefficient is the association of the outcome with the difference "
+            "(participant minus facilitators) at a given mean level of the alliance (y ~ level + difference). "
+            "Across psychotherapy studies clients and therapists agree at about r = .36 (Tryon et al. 2007).")
+        section.blocks.append(TableBlock(
+            "Agreement between participant- and facilitator-rated alliance",
+            tables.agreement_table(results.alliance_agreement, labels, results),
+            "Pearson r with Fisher-z CI; paired t test of the difference; least-squares regression for the "
+            "discrepancy (unadjusted p). " + _family_note(results, results.alliance_agreement[0].get("family"))
+            + _skipped_note(results.alliance_agreement)))
+        for note in dict.fromkeys(n for e in computed for n in e.get("notes", [])):
+            section.blocks.append(note)
+        sections.append(section)
+
     # -- reliability ----------------------------------------------------------------------------------
     if results.reliability:
         sections.append(Section("reliability", "Reliability in this sample", [TableBlock(

@@ -22,6 +22,7 @@ __all__ = [
     "descriptives_table",
     "deviations_table",
     "facilitator_table",
+    "agreement_table",
     "flow_table",
     "mediation_table",
     "mixed_model_table",
@@ -255,6 +256,35 @@ def facilitator_table(entries, labels: Labels, results) -> pd.DataFrame:
             "Between b": apa.number(between["estimate"]),
             "Singular": "yes" if entry["association"].get("singular") else "no",
         })
+        rows.append(row)
+    return pd.DataFrame(rows).fillna("")
+
+
+def agreement_table(entries, labels: Labels, results) -> pd.DataFrame:
+    """Per participant alliance measure: agreement with the facilitators' rating, and the discrepancy."""
+    rows = []
+    for entry in entries:
+        row = {"Participant": labels.measure(entry["x"]), "Facilitators": labels.measure(entry["facilitator"])}
+        if _skipped(entry):
+            row["n"] = ""
+            row["r [95% CI]"] = f"not computed: {entry['skipped']}"
+            rows.append(row)
+            continue
+        c, d = entry["correlation"], entry["mean_difference"]
+        row.update({
+            "n (dyads)": f"{entry['n']} ({entry['n_dyads']})",
+            "r [95% CI]": f"{apa.proportion(c['r'])} {apa.ci(c['ci_low'], c['ci_high'], bounded=True)}",
+            "p": apa.p_value(c["p"]),
+            _adjusted_heading(results): apa.p_value(entry.get("p_adjusted")),
+            "Participant − facilitators [95% CI]": f"{apa.number(d['estimate'])} {apa.ci(d['ci_low'], d['ci_high'])}",
+            "Limits of agreement": f"{apa.number(d['loa_low'])} to {apa.number(d['loa_high'])}",
+        })
+        for model in entry.get("discrepancy", []):
+            if "skipped" in model:
+                continue
+            b = model["discrepancy"]
+            row[f"Discrepancy → {labels.measure(model['y'], short=True)} b [95% CI], p"] = (
+                f"{apa.number(b['estimate'])} {apa.ci(b['ci_low'], b['ci_high'])}, {apa.p_value(b['p'])}")
         rows.append(row)
     return pd.DataFrame(rows).fillna("")
 

@@ -17,6 +17,11 @@ How a trial is drawn:
 3. The non-peak dosing session lies below the peak by a half-normal gap.
 4. Item answers that add up to each score are drawn (:mod:`alliance.simulate.items`).
 5. Dropout, skipped assessments and blank items are applied; dates follow the protocol.
+
+A facilitator-rated instrument (``wai_sr_t``) is drawn as its participant-level score and then
+given once per facilitator of the participant, shifted by that facilitator's leniency and a dyad
+term (the scenario's ``items.facilitator_rater_sd`` and ``facilitator_dyad_sd``); its ``rater``
+is the facilitator id.
 """
 
 from __future__ import annotations
@@ -260,6 +265,12 @@ def simulate_trial(protocol=None, n: int = 24, seed: int | None = None, scenario
     drops = rng.random(n) < missing.get("dropout_probability", 0.0)
     last_index = np.where(drops, rng.integers(0, max(len(ordered) - 1, 1), size=n), len(ordered) - 1)
 
+    leniency: dict[str, float] = {}
+    if any(instruments.get(i).rater == "facilitator" for i in protocol.instruments):
+        # Drawn only then, so a protocol without one keeps its random stream (and its seeds' trials).
+        facilitator_ids = sorted({f for ids in participants["facilitator_ids"] for f in ids.split(";")})
+        leniency = dict(zip(facilitator_ids, rng.normal(0.0, scenario.items.get("facilitator_rater_sd", 0.05),
+                                                        len(facilitator_ids)), strict=True))
     frames = []
     for t_index, timepoint in enumerate(ordered):
         present = last_index >= t_index
@@ -272,12 +283,18 @@ def simulate_trial(protocol=None, n: int = 24, seed: int | None = None, scenario
             given = present & ~skipped
             if not given.any():
                 continue
-            answers = items_for_scores(inst, target[given], rng, scenario.items.get("subscale_sd", 0.07),
+            who = np.asarray(participant_ids, dtype=object)[given]
+            when = dates[timepoint.id][given]
+            raters = None
+            target = target[given]
+            if inst.rater == "facilitator":
+                who, when, raters, target = _facilitator_ratings(participants, given, when, target, scale,
+                                                                 leniency, scenario, rng)
+            answers = items_for_scores(inst, target, rng, scenario.items.get("subscale_sd", 0.07),
                                        scenario.items.get("item_sd", 0.10))
             blank_rate = missing.get(f"{inst.rater}_item_probability", 0.0)
             answers[rng.random(answers.shape) < blank_rate] = np.nan
-            frames.append(_long(inst, timepoint.id, np.asarray(participant_ids, dtype=object)[given], answers,
-                                dates[timepoint.id][given]))
+            frames.append(_long(inst, timepoint.id, who, answers, when, raters))
     responses = pd.concat(frames, ignore_index=True)
     dosing_sessions = _dosing_sessions(participant_ids, dosing, dates, last_index, ordered)
     return Study(protocol=protocol, participants=participants, responses=responses,
@@ -362,8 +379,26 @@ def _session_scores(protocol, scenario, variables, scores, dosing, rng) -> dict[
     return out
 
 
+def _facilitator_ratings(participants: pd.DataFrame, given: np.ndarray, when: np.ndarray, target: np.ndarray,
+                         scale, leniency: dict[str, float], scenario: Scenario, rng: np.random.Generator):
+    """One score per participant × facilitator: the drawn score + leniency + a dyad term, in range."""
+    low, high = scale.range
+    dyad_sd = scenario.items.get("facilitator_dyad_sd", 0.07)
+    who, dates, raters, scores = [], [], [], []
+    for pid, ids, day, score in zip(participants["participant_id"].to_numpy()[given],
+                                    participants["facilitator_ids"].to_numpy()[given], when, target, strict=True):
+        for facilitator in ids.split(";"):
+            shift = (leniency[facilitator] + rng.normal(0.0, dyad_sd)) * (high - low)
+            who.append(pid)
+            dates.append(day)
+            raters.append(facilitator)
+            scores.append(float(np.clip(score + shift, low, high)))
+    return (np.asarray(who, dtype=object), np.asarray(dates, dtype=object), np.asarray(raters, dtype=object),
+            np.asarray(scores))
+
+
 def _long(inst, timepoint_id: str, participant_ids: np.ndarray, answers: np.ndarray,
-          administered_at: np.ndarray) -> pd.DataFrame:
+          administered_at: np.ndarray, raters: np.ndarray | None = None) -> pd.DataFrame:
     n, k = answers.shape
     frame = pd.DataFrame({
         "participant_id": np.repeat(participant_ids, k),
@@ -371,7 +406,7 @@ def _long(inst, timepoint_id: str, participant_ids: np.ndarray, answers: np.ndar
         "instrument": inst.id,
         "item": np.tile(np.array(inst.item_ids, dtype=object), n),
         "value": answers.reshape(-1),
-        "rater": inst.rater,
+        "rater": inst.rater if raters is None else np.repeat(raters, k),
         "administered_at": np.repeat(administered_at, k),
     })
     return frame[frame["value"].notna()].reset_index(drop=True)

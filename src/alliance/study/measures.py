@@ -5,6 +5,10 @@ percent-of-maximum form) at a timepoint (names: :class:`alliance.protocol.Measur
 ``meq30.total_pct@peak``. Derived timepoints (``peak``) are computed here per participant and per
 scale column from the timepoints they summarise. Scores come from
 :func:`alliance.instruments.score`, the only scoring path.
+
+A facilitator-rated instrument (``wai_sr_t``) has one score per facilitator; its measure is the
+mean over the participant's facilitators with a score (the participant-level facilitator view of
+the alliance, as dyadic studies aggregate it), and :func:`scores` keeps each facilitator's row.
 """
 
 from __future__ import annotations
@@ -77,6 +81,19 @@ def _score_blocks(protocol: Protocol, responses: pd.DataFrame) -> list[_Block]:
     return blocks
 
 
+def _participant_level(block: _Block) -> _Block:
+    """One row per participant × timepoint: facilitator-rated scores averaged over facilitators."""
+    if "rater" not in block.keys.columns:
+        return block
+    columns = list(score_columns(block.instrument))
+    table = block.scores[columns].astype(float)
+    table.insert(0, "participant_id", block.keys["participant_id"].to_numpy())
+    table.insert(1, "timepoint", block.keys["timepoint"].to_numpy())
+    mean = table.groupby(["participant_id", "timepoint"], sort=False).mean()  # skips missing scores
+    keys = mean.index.to_frame(index=False)
+    return _Block(block.instrument, keys, mean.reset_index(drop=True))
+
+
 def _sort(frame: pd.DataFrame, orders: Iterable[tuple[str, list]]) -> pd.DataFrame:
     """Sort by columns in a given order of their values (unknown values last), stably."""
     codes = []
@@ -102,8 +119,10 @@ def scores(protocol: Protocol, responses: pd.DataFrame, participant_ids: Iterabl
     Returns
     -------
     DataFrame
-        One row per participant × timepoint × instrument, columns ``participant_id``,
-        ``timepoint``, ``instrument`` and then every output column of
+        One row per participant × timepoint × instrument (× facilitator for a facilitator-rated
+        instrument), columns ``participant_id``, ``timepoint``, ``instrument``, ``rater`` (the
+        facilitator id of a facilitator-rated score, missing otherwise; present when the protocol
+        has such an instrument) and then every output column of
         :func:`alliance.instruments.score` of the instruments present (scales, ``_pct``,
         ``_band``, criteria, flags), missing where a column is not one of that instrument's.
     """
@@ -112,8 +131,14 @@ def scores(protocol: Protocol, responses: pd.DataFrame, participant_ids: Iterabl
     if not frames:
         return pd.DataFrame({c: pd.Series(dtype="string") for c in ("participant_id", "timepoint", "instrument")})
     table = pd.concat(frames, ignore_index=True)
-    return _sort(table, [("participant_id", list(participant_ids)), ("timepoint", list(protocol.timepoint_ids)),
-                         ("instrument", list(protocol.instruments))])
+    if "rater" in table.columns:
+        rater = table.pop("rater").astype("string")
+        table.insert(3, "rater", rater)
+    orders = [("participant_id", list(participant_ids)), ("timepoint", list(protocol.timepoint_ids)),
+              ("instrument", list(protocol.instruments))]
+    if "rater" in table.columns:
+        orders.append(("rater", sorted(table["rater"].dropna().astype(str).unique())))
+    return _sort(table, orders)
 
 
 def measures(protocol: Protocol, responses: pd.DataFrame, participant_ids: Iterable[str],
@@ -146,7 +171,7 @@ def measures(protocol: Protocol, responses: pd.DataFrame, participant_ids: Itera
     participant_ids = list(participant_ids)
     pieces = []
     derived_pieces = []
-    for block in _score_blocks(protocol, responses):
+    for block in map(_participant_level, _score_blocks(protocol, responses)):
         columns = score_columns(block.instrument)
         participant = block.keys["participant_id"].astype("string")
         timepoint = block.keys["timepoint"].astype("string")

@@ -153,7 +153,10 @@ def normalize_dosing_sessions(dosing: pd.DataFrame) -> pd.DataFrame:
 
 
 def sort_responses(responses: pd.DataFrame, protocol: Protocol, participant_ids=None) -> pd.DataFrame:
-    """Responses in canonical order: participant, timepoint (protocol order), instrument, item number.
+    """Responses in canonical order: participant, timepoint (protocol order), instrument, rater, item number.
+
+    The rater is a sort key only when the protocol has a facilitator-rated instrument (its
+    administrations are one per facilitator, in order of facilitator id).
 
     Parameters
     ----------
@@ -170,9 +173,12 @@ def sort_responses(responses: pd.DataFrame, protocol: Protocol, participant_ids=
     if participant_ids is None:
         participant_ids = pd.unique(responses["participant_id"])
     items = [item for i in protocol.instruments for item in bank.get(i).item_ids]
-    return _measures._sort(responses, [("participant_id", list(participant_ids)),
-                                       ("timepoint", list(protocol.timepoint_ids)),
-                                       ("instrument", list(protocol.instruments)), ("item", items)])
+    orders = [("participant_id", list(participant_ids)), ("timepoint", list(protocol.timepoint_ids)),
+              ("instrument", list(protocol.instruments))]
+    if "rater" in responses.columns and any(bank.get(i).rater == "facilitator" for i in protocol.instruments):
+        # Each facilitator's rating is its own administration: keep its items together.
+        orders.append(("rater", sorted(responses["rater"].dropna().astype(str).unique())))
+    return _measures._sort(responses, orders + [("item", items)])
 
 
 def check_study(protocol: Protocol, participants: pd.DataFrame, responses: pd.DataFrame,
@@ -200,15 +206,32 @@ def check_study(protocol: Protocol, participants: pd.DataFrame, responses: pd.Da
     problems = check_participants(protocol, participants, participants_locator)
     ids = (participants["participant_id"].dropna().astype(str).tolist()
            if "participant_id" in participants.columns else None)
+    # Without a facilitator_ids column no rater of a facilitator-rated form can be checked, so none is accepted.
     response_problems, values = check_responses(protocol, responses, ids,
                                                 locators.get("responses", Locator("responses.csv")),
-                                                participants_locator.file)
+                                                participants_locator.file, facilitator_map(participants) or {})
     problems += response_problems
     if dosing_sessions is not None:
         problems += check_dosing_sessions(protocol, dosing_sessions, ids,
                                           locators.get("dosing_sessions", Locator("dosing_sessions.csv")),
                                           participants_locator.file)
     return problems, values
+
+
+def facilitator_map(participants: pd.DataFrame) -> dict[str, list[str]] | None:
+    """Participant id → facilitator ids (from ``facilitator_ids``, ``;``-separated, in order).
+
+    ``None`` when the table has no ``facilitator_ids`` column (nothing to check a rater against).
+    """
+    if "facilitator_ids" not in participants.columns or "participant_id" not in participants.columns:
+        return None
+    out = {}
+    for participant_id, ids in zip(participants["participant_id"].astype("string"),
+                                   participants["facilitator_ids"].astype("string"), strict=True):
+        if pd.isna(participant_id):
+            continue
+        out[str(participant_id)] = [] if pd.isna(ids) else [f.strip() for f in str(ids).split(";") if f.strip()]
+    return out
 
 
 @dataclass(eq=False)
@@ -279,8 +302,10 @@ class Study:
         Returns
         -------
         DataFrame
-            One row per participant × timepoint × instrument: ``participant_id, timepoint,
-            instrument`` and the output columns of :func:`alliance.instruments.score`.
+            One row per participant × timepoint × instrument (× facilitator for a
+            facilitator-rated instrument): ``participant_id, timepoint, instrument``, ``rater``
+            when the protocol has a facilitator-rated instrument, and the output columns of
+            :func:`alliance.instruments.score`.
         """
         return _measures.scores(self.protocol, self._numeric_responses(), self.participant_ids)
 

@@ -25,7 +25,7 @@ from alliance import instruments as bank
 from alliance.protocol import Protocol
 from alliance.protocol.design import DOSE_UNITS, MAX_DOSE_AMOUNT
 
-from .administrations import item_matrix
+from .administrations import is_facilitator_rated, item_matrix, rater_column
 from .errors import DataProblem
 
 RESPONSE_COLUMNS = ("participant_id", "timepoint", "instrument", "item", "value", "rater", "administered_at")
@@ -301,7 +301,8 @@ def check_participants(protocol: Protocol, participants: pd.DataFrame,
 
 def check_responses(protocol: Protocol, responses: pd.DataFrame, participant_ids: Iterable[str] | None,
                     locator: Locator | None = None,
-                    participants_file: str = "participants.csv") -> tuple[list[DataProblem], np.ndarray]:
+                    participants_file: str = "participants.csv",
+                    facilitators: Mapping[str, Iterable[str]] | None = None) -> tuple[list[DataProblem], np.ndarray]:
     """Check responses against the protocol, the instrument bank and the participants.
 
     Parameters
@@ -315,6 +316,9 @@ def check_responses(protocol: Protocol, responses: pd.DataFrame, participant_ids
         Where each row came from (default: ``responses.csv``, line numbers from 2).
     participants_file : str
         The participants table's name, for the message about an unlisted participant.
+    facilitators : mapping, optional
+        Participant id → that participant's facilitator ids (``facilitator_ids``). Given, the
+        ``rater`` of a facilitator-rated instrument must be one of them.
 
     Returns
     -------
@@ -331,6 +335,10 @@ def check_responses(protocol: Protocol, responses: pd.DataFrame, participant_ids
     value; answers the scoring engine refuses (not a number, out of range, off the item's step);
     ``administered_at`` not ISO-8601; rows of one administration (participant × timepoint ×
     instrument) with different ``rater`` or ``administered_at`` (it was given once, by one rater).
+    A facilitator-rated instrument (``rater: facilitator``, ``wai_sr_t``) is one administration
+    per facilitator: its rows must name the facilitator in ``rater`` (one of the participant's
+    ``facilitator_ids`` when ``facilitators`` is given), and the second-answer and one-time rules
+    apply per participant, timepoint and facilitator.
     """
     locator = locator or Locator("responses.csv")
     n = len(responses)
@@ -387,14 +395,28 @@ def check_responses(protocol: Protocol, responses: pd.DataFrame, participant_ids
         problems.append(locator.problem(p, "item", item.iloc[p], f"{inst.item_ids[0]} … {inst.item_ids[-1]}",
                                         f"is not an item of {inst.id}"))
 
+    by_facilitator = instrument.isin([i for i in protocol.instruments
+                                      if is_facilitator_rated(bank.get(i))]).to_numpy(bool)
     keys = pd.DataFrame({"participant_id": participant, "timepoint": timepoint, "item": item})
+    rater_key = None
+    if by_facilitator.any():
+        rater = rater_column(responses)
+        # A facilitator-rated administration is keyed by its facilitator; other rows by nothing more.
+        rater_key = rater.where(pd.Series(by_facilitator, index=rater.index), "").fillna("")
+        keys["rater"] = rater_key
+        problems += _facilitator_raters(rater, participant, instrument, locator,
+                                        by_facilitator & ~structural & given, facilitators, participants_file)
     repeated, first = _duplicates(keys)
     duplicate = np.zeros(n, dtype=bool)
     duplicate[repeated] = True
-    problems += [locator.problem(p, "item", item.iloc[p], "one answer per participant, timepoint and item",
-                                 f"is a second answer of participant {participant.iloc[p]!r} at "
-                                 f"{timepoint.iloc[p]!r} (first on row {locator.row(f)})")
-                 for p, f in zip(repeated, first, strict=True)]
+    problems += [locator.problem(
+        p, "item", item.iloc[p],
+        "one answer per participant, timepoint, item and facilitator" if by_facilitator[p]
+        else "one answer per participant, timepoint and item",
+        f"is a second answer of participant {participant.iloc[p]!r} at {timepoint.iloc[p]!r}"
+        + (f" by facilitator {rater_key.iloc[p]!r}" if by_facilitator[p] and rater_key is not None else "")
+        + f" (first on row {locator.row(f)})")
+        for p, f in zip(repeated, first, strict=True)]
 
     value_problems, values = _check_values(responses, locator, given & known_item & ~duplicate & ~structural)
     problems += value_problems
@@ -402,12 +424,46 @@ def check_responses(protocol: Protocol, responses: pd.DataFrame, participant_ids
         problems += _iso_dates(responses, "administered_at", locator)
     if "rater" in responses.columns:
         problems += _pattern(responses, "rater", locator, RATER_PATTERN, RATER_ALLOWED, "rater")
-    problems += _one_rater_and_time(responses, participant, timepoint, instrument, locator, ~structural)
+    problems += _one_rater_and_time(responses, participant, timepoint, instrument, locator, ~structural, rater_key)
     return problems, values
 
 
+def _facilitator_raters(rater: pd.Series, participant: pd.Series, instrument: pd.Series, locator: Locator,
+                        checkable: np.ndarray, facilitators: Mapping[str, Iterable[str]] | None,
+                        participants_file: str) -> list[DataProblem]:
+    """Rows of a facilitator-rated instrument without a rater, or whose rater is not one of the
+    participant's facilitators."""
+    problems = []
+    allowed = {str(k): {str(f) for f in v} for k, v in (facilitators or {}).items()}
+    positions = np.flatnonzero(checkable)
+    missing = rater.isna().to_numpy(bool)
+    for p in positions[missing[positions]]:
+        ids = sorted(allowed.get(participant.iloc[p], ()))
+        problems.append(locator.problem(
+            p, "rater", None, f"the id of the facilitator who rated ({', '.join(ids) or 'see facilitator_ids'})",
+            f"is empty: {instrument.iloc[p]} is rated by each facilitator, and the rater names which one"))
+    if facilitators is None:
+        return problems
+    pairs = (participant.fillna("") + "\x1f" + rater.fillna("")).to_numpy(dtype=object)
+    checked: dict[str, bool] = {}
+    for p in positions[~missing[positions]]:
+        pair = pairs[p]
+        if pair not in checked:
+            checked[pair] = rater.iloc[p] in allowed.get(participant.iloc[p], set())
+        if not checked[pair]:
+            ids = sorted(allowed.get(participant.iloc[p], ()))
+            problems.append(locator.problem(
+                p, "rater", rater.iloc[p],
+                f"a facilitator of participant {participant.iloc[p]!r}: {', '.join(ids)}" if ids
+                else f"a facilitator listed for participant {participant.iloc[p]!r} in {participants_file}",
+                f"is not one of the facilitators of participant {participant.iloc[p]!r} (facilitator_ids in "
+                f"{participants_file})"))
+    return problems
+
+
 def _one_rater_and_time(responses: pd.DataFrame, participant: pd.Series, timepoint: pd.Series,
-                        instrument: pd.Series, locator: Locator, checkable: np.ndarray) -> list[DataProblem]:
+                        instrument: pd.Series, locator: Locator, checkable: np.ndarray,
+                        rater_key: pd.Series | None = None) -> list[DataProblem]:
     """Rows of one administration that name another rater or time than the administration's first row.
 
     One administration (participant × timepoint × instrument) was given once, by one rater, at
@@ -420,7 +476,8 @@ def _one_rater_and_time(responses: pd.DataFrame, participant: pd.Series, timepoi
         return []
     # Integer codes instead of joined strings: this runs on every row of a large import.
     key = np.zeros(len(positions), dtype=np.int64)
-    for part in (participant, timepoint, instrument):
+    parts = (participant, timepoint, instrument) + (() if rater_key is None else (rater_key,))
+    for part in parts:
         part_codes, uniques = part.factorize()  # on the column's own (Arrow) array: no object copy
         key = key * (len(uniques) + 1) + part_codes[positions]
     codes, _ = pd.factorize(key)

@@ -52,6 +52,7 @@ from alliance.monitoring.schedule import planned_dates
 from alliance.protocol import Protocol, default_protocol
 from alliance.protocol.yaml_input import read_yaml_file
 
+from ..administrations import refuse_facilitator_rated
 from ..errors import DataProblem, StudyDataError
 from ..io import read_table, write_table
 from ..tidy import Study, check_study, format_number, format_numbers, sort_responses
@@ -773,6 +774,7 @@ def redcap_from_study(study: Study) -> RedcapProject:
     number within the item's range.
     """
     protocol, responses = study.protocol, study.responses
+    refuse_facilitator_rated(responses, "a REDCap project", "one record per participant and event")
     participants = study.participants
     taken = {RECORD_ID} | {item for i in protocol.instruments for item in bank.get(i).item_ids} \
         | {f"{i}_{c}" for i in protocol.instruments for c in _ADMINISTRATION} | set(DOSING_FIELDS)

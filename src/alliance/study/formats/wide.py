@@ -18,6 +18,7 @@ import pandas as pd
 from alliance import instruments as bank
 from alliance.protocol import Protocol, default_protocol
 
+from ..administrations import refuse_facilitator_rated
 from ..errors import DataProblem, StudyDataError
 from ..io import read_table, write_table
 from ..tidy import Study, check_study, sort_responses
@@ -47,8 +48,10 @@ def wide_from_responses(responses: pd.DataFrame, protocol: Protocol, participant
     Raises
     ------
     StudyDataError
-        When an administration has more than one rater or administration time.
+        When an administration has more than one rater or administration time, or the responses
+        hold a facilitator-rated instrument (one administration per facilitator).
     """
+    refuse_facilitator_rated(responses, "a wide CSV", "one row per participant and timepoint")
     responses = sort_responses(responses, protocol, participant_ids)
     keys = responses[list(KEY_COLUMNS)].drop_duplicates().reset_index(drop=True)
     row_of = pd.MultiIndex.from_frame(keys).get_indexer(pd.MultiIndex.from_frame(responses[list(KEY_COLUMNS)]))
