@@ -11,6 +11,7 @@ outermost one and its rollback is the real thing.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -98,6 +99,47 @@ def make_study(n_participants: int = 6, seed: int = 7) -> Study:
          for number, pid in enumerate(pids) for t in protocol.dosing_timepoints],
         columns=["participant_id", "session", "date", "compound", "amount", "unit"])
     study = Study(protocol, participants, sort_responses(responses, protocol, pids), dosing)
+    study.validate()
+    return study
+
+
+RATED_TIMEPOINTS = ("prep", "week1")
+
+
+def rated_protocol():
+    """The Levin 2024 protocol with the facilitators' WAI-SR-T (``rater: facilitator``) added at
+    ``prep`` and ``week1``, after the instruments those timepoints give."""
+    base = default_protocol()
+    timepoints = tuple(replace(t, instruments=(*t.instruments, "wai_sr_t")) if t.id in RATED_TIMEPOINTS else t
+                       for t in base.timepoints)
+    return replace(base, timepoints=timepoints)
+
+
+def make_rated_study(n_participants: int = 6, seed: int = 7, unrated: tuple[str, ...] = ()) -> Study:
+    """:func:`make_study` in :func:`rated_protocol`: each facilitator of each participant rated the
+    WAI-SR-T at ``prep`` and ``week1`` (``rater`` = the facilitator id), on the day of the
+    timepoint's other forms; participants in ``unrated`` have no rating (for the web tests to enter)."""
+    rng = np.random.default_rng(seed + 1)
+    plain = make_study(n_participants, seed)
+    protocol = rated_protocol()
+    inst = bank.get("wai_sr_t")
+    rows = []
+    for number, (pid, ids) in enumerate(zip(plain.participants["participant_id"],
+                                            plain.participants["facilitator_ids"], strict=True)):
+        if pid in unrated or not isinstance(ids, str):
+            continue
+        for timepoint in protocol.timepoints:
+            if timepoint.id not in RATED_TIMEPOINTS:
+                continue
+            day = f"2024-{1 + timepoint.order:02d}-{10 + number:02d}"
+            for facilitator in ids.split(";"):
+                for item in inst.items:
+                    rows.append((pid, timepoint.id, "wai_sr_t", item.id, float(rng.integers(1, 6)), facilitator,
+                                 day))
+    ratings = pd.DataFrame(rows, columns=list(plain.responses.columns))
+    pids = plain.participants["participant_id"].tolist()
+    responses = sort_responses(pd.concat([plain.responses, ratings], ignore_index=True), protocol, pids)
+    study = Study(protocol, plain.participants, responses, plain.dosing_sessions)
     study.validate()
     return study
 

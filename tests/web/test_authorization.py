@@ -217,6 +217,49 @@ def test_matrix(world, name, method, expected):
         f"{role} got {got[role]}, expected {wanted[role]}" for role in ROLES if got[role] != wanted[role])
 
 
+# -- facilitator-rated forms -----------------------------------------------------------------------
+
+# capture:staff_form for a facilitator-rated form (the WAI-SR-T), in the study re-imported with it
+# (tests/web/conftest.py, make_rated_study): P003 (facilitators F3 and F1) is rated by both, so each
+# rating is submitted and a POST that names one redirects ("submitted already"). ``facilitator`` is
+# F1: their own rating, or their colleague F3's (refused, 403). An admin's POST that names nobody
+# is an invalid form (400); a facilitator's names themselves.
+RATING_MATRIX = [
+    ("GET", "F1", "200 200 200 404 403 403 302"),
+    ("GET", "F3", "200 200 403 404 403 403 302"),
+    ("GET", "", "200 200 200 404 403 403 302"),
+    ("POST", "F1", "302 302 302 404 403 403 302"),
+    ("POST", "F3", "302 302 403 404 403 403 302"),
+    ("POST", "", "400 400 302 404 403 403 302"),
+]
+
+
+@pytest.mark.parametrize(("method", "facilitator", "expected"), RATING_MATRIX,
+                         ids=[f"{m} {f or 'nobody'}" for m, f, _ in RATING_MATRIX])
+def test_facilitator_rating_matrix(world, method, facilitator, expected):
+    from alliance.web.capture.storage import import_study
+
+    from .conftest import make_rated_study
+
+    import_study(make_rated_study(), STUDY, actor="test:setup")
+    got = {}
+    for role in ROLES:
+        client = Client()
+        if ACCOUNT[role] is not None:
+            client.force_login(world["accounts"][ACCOUNT[role]])
+        participant = OTHER if role == "facilitator_other" else OWN
+        url = reverse("capture:staff_form", kwargs={"study": STUDY, "participant": participant, "timepoint": "prep",
+                                                    "instrument": "wai_sr_t"})
+        if method == "GET":
+            response = client.get(url + (f"?facilitator={facilitator}" if facilitator else ""))
+        else:
+            response = client.post(url, {"entry-rater": facilitator} if facilitator else {})
+        got[role] = response.status_code
+    wanted = dict(zip(ROLES, (int(s) for s in expected.split()), strict=True))
+    assert got == wanted, f"{method} {facilitator}: " + ", ".join(
+        f"{role} got {got[role]}, expected {wanted[role]}" for role in ROLES if got[role] != wanted[role])
+
+
 # -- private links ---------------------------------------------------------------------------------
 
 def _link(study, participant_id: str, timepoint: str = "prep", instrument: str = "wai_sr"):

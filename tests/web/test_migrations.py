@@ -8,6 +8,10 @@ columns, indexes and constraints, its row and its append-only triggers must be u
 content type ``capture.auditevent`` must have become ``audit.auditevent`` (same id). Migrating on to
 the latest state, ``audit`` 0002 (the hash chain) may only add its two columns, empty on the old
 row, and its index, leaving the rest (the triggers included) as it was.
+
+``capture`` 0007 (facilitator-rated forms) is checked the same way: on a database holding a study,
+migrating back to 0006 and forward again keeps every administration, and swaps the unique
+constraint for the two conditional ones.
 """
 
 from __future__ import annotations
@@ -141,3 +145,65 @@ def test_the_hash_chain_migration_only_adds_its_columns_and_index(database_url, 
                                                 "audit_chain_head_idx": ["id", "study_id"]}
     assert chained["triggers"] == before["triggers"] and chained["rows"] == before["rows"]
     assert chained["hashes"] == [["", ""]]
+
+
+FACILITATOR_SCRIPT = r"""
+import json
+import sys
+
+sys.path.insert(0, sys.argv[1])
+from alliance.web import django_setup
+
+django_setup(migrate=False)
+from django.core.management import call_command
+from django.db import connection
+
+TABLE = "capture_administration"
+
+
+def shape():
+    with connection.cursor() as cursor:
+        columns = [c.name for c in connection.introspection.get_table_description(cursor, TABLE)]
+        constraints = connection.introspection.get_constraints(cursor, TABLE)
+        cursor.execute(f"SELECT COUNT(*) FROM {TABLE}")
+        count = cursor.fetchone()[0]
+    unique = {name: sorted(c["columns"]) for name, c in constraints.items() if c["unique"] and not c["primary_key"]}
+    return {"columns": columns, "unique": unique, "rows": count}
+
+
+call_command("migrate", interactive=False, verbosity=0)
+from alliance.web.capture.storage import export_study, import_study
+from tests.web.conftest import make_study
+
+import_study(make_study(), "levin", actor="test")
+exported = export_study("levin").responses.to_csv(index=False)
+latest = shape()
+call_command("migrate", "capture", "0006_visit_links_notifications_mode", interactive=False, verbosity=0)
+before = shape()
+call_command("migrate", "capture", "0007_administration_facilitator", interactive=False, verbosity=0)
+after = shape()
+print(json.dumps({"latest": latest, "before": before, "after": after,
+                  "same_export": export_study("levin").responses.to_csv(index=False) == exported}))
+"""
+
+
+def test_the_facilitator_migration_keeps_every_administration(database_url, tmp_path):
+    """``capture`` 0007: the ``facilitator`` column and two conditional unique indexes; rows kept, both ways."""
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[2])
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env.update({"DATABASE_URL": database_url, "ALLIANCE_DATA_DIR": str(tmp_path)})
+    result = subprocess.run([sys.executable, "-c", FACILITATOR_SCRIPT, root], env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    before, after = shown["before"], shown["after"]
+    assert "facilitator_id" not in before["columns"] and "facilitator_id" in after["columns"]
+    assert before["unique"]["capture_administration_unique"] == ["instrument", "participant_id", "timepoint_id"]
+    assert after["unique"]["capture_administration_once"] == ["instrument", "participant_id", "timepoint_id"]
+    assert after["unique"]["capture_administration_once_per_facilitator"] == [
+        "facilitator_id", "instrument", "participant_id", "timepoint_id"]
+    assert "capture_administration_unique" not in after["unique"]
+    assert after["rows"] == before["rows"] == shown["latest"]["rows"] > 0
+    assert shown["same_export"]

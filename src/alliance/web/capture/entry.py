@@ -11,7 +11,11 @@ document (ICH E6(R2) 4.9: data are attributable and contemporaneous, the source 
 - for a clinician rating, the **rater** (who interviewed; not necessarily the person typing) and
   whether the rater was **blind** to the participant's arm and phase (Davis et al. 2021 rated the
   GRID-HAMD by blinded clinicians; a trial's report says whether its outcome ratings were blind,
-  CONSORT 2010 item 11a).
+  CONSORT 2010 item 11a);
+- for a facilitator-rated form (``rater: facilitator``, the WAI-SR-T), the **facilitator** whose
+  rating it is: a required choice among the participant's assigned facilitators, by facilitator
+  id, since each of them rates separately (one administration each). It is taken on paper or a
+  tablet, like a self-report, and the blinding question is not asked (the facilitator knows).
 
 ``administered_at`` is stored as ISO-8601 text: the date alone when no time is given, else the
 date and time with the site's UTC offset.
@@ -24,6 +28,7 @@ Schulz KF, Altman DG, Moher D, for the CONSORT Group (2010). CONSORT 2010 Statem
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 from django import forms
@@ -60,9 +65,10 @@ class StaffEntryForm(forms.Form):
 
     prefix = "entry"
 
-    def __init__(self, *args, clinician: bool, **kwargs):
+    def __init__(self, *args, clinician: bool, facilitators: Sequence[str] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.clinician = clinician
+        self.facilitators = None if facilitators is None else list(facilitators)
         modes = CLINICIAN_MODES if clinician else SELF_REPORT_MODES
         self.fields["mode"].choices = [(mode.value, _MODE_LABELS[mode]) for mode in modes]
         self.fields["mode"].error_messages["required"] = _("Say how it was taken.")
@@ -72,6 +78,18 @@ class StaffEntryForm(forms.Form):
             self.fields["blinded"].required = True
             self.fields["blinded"].error_messages["required"] = _("Say whether the rater was blind to the "
                                                                   "participant's arm and treatment phase.")
+        elif self.facilitators is not None:
+            # A facilitator-rated form: the rater is one of the participant's facilitators, by id.
+            del self.fields["blinded"]
+            allowed = ", ".join(self.facilitators) or _("none assigned")
+            self.fields["rater"] = forms.ChoiceField(
+                label=gettext_lazy("Facilitator who rated"), widget=forms.RadioSelect,
+                choices=[(f, f) for f in self.facilitators],
+                help_text=gettext_lazy("Each facilitator of the participant gives their own rating."),
+                error_messages={
+                    "required": _("Say which facilitator rated (one of %(allowed)s).") % {"allowed": allowed},
+                    "invalid_choice": _("%(value)s is not a facilitator of this participant; allowed: ")
+                    + allowed + "."})
         else:
             del self.fields["rater"]
             del self.fields["blinded"]
@@ -88,6 +106,8 @@ class StaffEntryForm(forms.Form):
         return day
 
     def clean_rater(self) -> str:
+        if self.facilitators is not None:
+            return self.cleaned_data["rater"]
         rater = " ".join(self.cleaned_data.get("rater", "").split())
         if self.clinician and not rater:
             raise forms.ValidationError(_("Give the rater's name."))
@@ -111,8 +131,9 @@ class StaffEntryForm(forms.Form):
         return timezone.make_aware(datetime.combine(day, moment.replace(microsecond=0))).isoformat()
 
     @classmethod
-    def initial_for(cls, user, clinician: bool) -> dict:
-        """Today's date, the usual mode, and the user as rater."""
+    def initial_for(cls, user, clinician: bool, facilitator: str | None = None) -> dict:
+        """Today's date, the usual mode, and the user as rater (``facilitator``: the one preselected)."""
         name = (user.get_full_name() or user.get_username()) if clinician else ""
+        rater = {"rater": name} if clinician else {"rater": facilitator} if facilitator else {}
         return {"mode": (CLINICIAN_MODES if clinician else SELF_REPORT_MODES)[0].value,
-                "assessed_on": timezone.localdate(), **({"rater": name} if clinician else {})}
+                "assessed_on": timezone.localdate(), **rater}

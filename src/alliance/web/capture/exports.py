@@ -9,7 +9,12 @@ files:
     ``responses.csv`` and ``dosing_sessions.csv`` when the study has dosing sessions.
 ``redcap``
     A REDCap data dictionary, records and the mapping between them
-    (:func:`alliance.study.formats.redcap.write_redcap`).
+    (:func:`alliance.study.formats.redcap.write_redcap`). Refused for a study that has a
+    facilitator-rated instrument (the WAI-SR-T): each facilitator's rating is its own
+    administration, which a REDCap project holds as a repeating instrument with a field naming
+    the facilitator, and the REDCap writer and its mapping do not write or read those yet; a
+    record with one instance per event would drop ratings. The message says to use the tidy
+    export, which carries every rating (``rater`` is the facilitator id).
 ``deidentified``
     The tidy contract without the protocol's identifier columns and with each participant's
     dates shifted by their secret offset (:func:`alliance.study.deidentify.shift_dates`); the
@@ -28,11 +33,13 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
+from alliance import instruments as bank
 from alliance.study import formats, save
 from alliance.study.deidentify import shift_dates
 from alliance.web.audit.log import AuditLog
 
 from . import models as m
+from .errors import StorageError
 from .recording import date_offsets
 from .storage import export_study
 
@@ -46,6 +53,20 @@ KINDS_FOR_ROLE = {
     "investigator": ("tidy", "redcap", "deidentified"),
     "monitor": ("deidentified",),
 }
+
+
+class ExportNotPossible(StorageError):
+    """This export cannot hold the study's data; the message says which export can."""
+
+
+def _refuse_facilitator_ratings(tidy) -> None:
+    rated = [i for i in tidy.protocol.instruments if bank.get(i).rater == "facilitator"]
+    if rated:
+        names = ", ".join(f"{bank.get(i).short_name} ({i})" for i in rated)
+        raise ExportNotPossible(
+            f"The REDCap export cannot hold {names}: each facilitator rates it separately, which REDCap keeps "
+            f"as a repeating instrument, and this export does not write one yet, so ratings would be lost. "
+            f"Use the tidy export (every rating, with the facilitator's id in the rater column).")
 
 
 def _zip_directory(directory: Path) -> bytes:
@@ -78,11 +99,15 @@ def export_zip(study: m.Study, kind: str, log: AuditLog) -> tuple[str, bytes]:
     ------
     KeyError
         For an unknown kind.
+    ExportNotPossible
+        For ``redcap`` when the protocol has a facilitator-rated instrument (module docstring).
     """
     if kind not in KINDS:
         raise KeyError(f"unknown export {kind!r}; exports are {', '.join(KINDS)}")
     with transaction.atomic():
         tidy = export_study(study.name)
+        if kind == "redcap":
+            _refuse_facilitator_ratings(tidy)
         if kind == "deidentified":
             tidy = shift_dates(tidy, date_offsets(study, log))
         with tempfile.TemporaryDirectory(prefix="alliance-export-") as folder:

@@ -10,8 +10,9 @@ contract                 tables
 ``participants.csv``     :class:`Participant` (covariates and identifiers as JSON),
                          :class:`Facilitator` via :class:`FacilitatorAssignment`
 ``dosing_sessions.csv``  :class:`DosingSession`
-``responses.csv``        :class:`Administration` (participant × timepoint × instrument, with
-                         rater, time and scores) and :class:`ItemResponse` (one answered item)
+``responses.csv``        :class:`Administration` (participant × timepoint × instrument — × the
+                         rating facilitator for a facilitator-rated instrument — with rater,
+                         time and scores) and :class:`ItemResponse` (one answered item)
 =======================  =====================================================================
 
 Every create, change and delete is recorded in the audit trail,
@@ -184,6 +185,12 @@ class DosingSession(models.Model):
 class Administration(models.Model):
     """One instrument given to one participant at one timepoint.
 
+    For an instrument whose ``rater`` is ``facilitator`` (``wai_sr_t``) each of the participant's
+    facilitators rates separately: one administration per facilitator, ``facilitator`` set and
+    ``rater`` holding its ``facilitator_id`` (the tidy contract's ``rater``). For every other
+    instrument ``facilitator`` is null and there is one administration per participant,
+    timepoint and instrument. Two conditional unique constraints keep both rules.
+
     A draft is a half-filled form (the web app saves it so that nothing is lost); a submitted
     administration is complete, scored and part of the study's data. Imports and exports deal
     in submitted administrations only.
@@ -197,6 +204,9 @@ class Administration(models.Model):
     timepoint = models.ForeignKey(Timepoint, on_delete=models.RESTRICT, related_name="administrations")
     instrument = models.CharField(max_length=50, help_text="Instrument id from the bank, e.g. wai_sr.")
     rater = models.CharField(max_length=200, blank=True, help_text="Who rated; empty when not recorded.")
+    facilitator = models.ForeignKey(
+        Facilitator, null=True, blank=True, on_delete=models.PROTECT, related_name="ratings",
+        help_text="For a facilitator-rated instrument: the facilitator whose rating this is; null otherwise.")
     administered_at = models.CharField(
         max_length=40, blank=True,
         help_text="When, as the ISO-8601 text it was given in (date, or date and time); empty when not recorded.")
@@ -219,8 +229,13 @@ class Administration(models.Model):
 
     class Meta:
         ordering = ["participant", "timepoint__order", "instrument"]
-        constraints = [models.UniqueConstraint(fields=["participant", "timepoint", "instrument"],
-                                               name="capture_administration_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["participant", "timepoint", "instrument"],
+                                    condition=models.Q(facilitator__isnull=True), name="capture_administration_once"),
+            models.UniqueConstraint(fields=["participant", "timepoint", "instrument", "facilitator"],
+                                    condition=models.Q(facilitator__isnull=False),
+                                    name="capture_administration_once_per_facilitator"),
+        ]
         indexes = [models.Index(fields=["timepoint", "instrument"])]
 
     def __str__(self) -> str:

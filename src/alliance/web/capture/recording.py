@@ -9,7 +9,8 @@ way. Scoring happens only in :func:`alliance.instruments.score`, via
 :mod:`~alliance.web.capture.instrument_forms`.
 
 Administrations made here follow the import's conventions: ``rater`` is empty for a participant's
-self-report and the name of the rater for a clinician-rated form; ``administered_at`` is the
+self-report, the name of the rater for a clinician-rated form, and the facilitator's id for a
+facilitator-rated one (``wai_sr_t``: one administration per facilitator, ``facilitator`` set); ``administered_at`` is the
 moment of submission as ISO-8601 text in the site's time zone with its offset (seconds), or the
 date and time staff give when they enter a paper form. After a form is submitted or a
 dosing session recorded, the signals of :mod:`alliance.web.capture.signals` are sent inside the
@@ -26,6 +27,7 @@ import pandas as pd
 from django.db import transaction
 from django.utils import timezone
 
+from alliance import instruments as bank
 from alliance.instruments import Instrument
 from alliance.protocol import Protocol
 from alliance.study import Study as TidyStudy
@@ -168,8 +170,24 @@ def enrol(study: m.Study, *, participant_id: str, arm: m.Arm, enrolled_on: date,
 
 def update_participant(participant: m.Participant, *, arm: m.Arm, enrolled_on: date | None, site: str,
                        facilitators: list[m.Facilitator], identifiers: dict | None, log: AuditLog) -> None:
-    """Change a participant's arm, enrolment date, site, facilitators or identifiers (``None``: keep them)."""
+    """Change a participant's arm, enrolment date, site, facilitators or identifiers (``None``: keep them).
+
+    Raises
+    ------
+    StorageError
+        When a facilitator taken off the participant has submitted a rating of them (a
+        facilitator-rated form names one of the participant's facilitators: the data would no
+        longer validate); nothing is changed.
+    """
     old = participant_state(participant)
+    removed = set(old["facilitator_ids"]) - {f.facilitator_id for f in facilitators}
+    rated = sorted(set(m.Administration.objects.filter(participant=participant, status=m.Administration.Status.SUBMITTED,
+                                                       facilitator__facilitator_id__in=removed)
+                       .values_list("facilitator__facilitator_id", flat=True)))
+    if rated:
+        raise StorageError(f"{', '.join(rated)} rated {participant.participant_id} (a facilitator-rated form) and "
+                           f"so stays a facilitator of {participant.participant_id}; a rating names one of the "
+                           f"participant's facilitators")
     # Facilitators kept keep their place (the first is the lead); newly chosen ones follow.
     position = {f: k for k, f in enumerate(old["facilitator_ids"])}
     facilitators = sorted(facilitators, key=lambda f: position.get(f.facilitator_id, len(position)))
@@ -219,16 +237,25 @@ def record_dosing(participant: m.Participant, *, session: int, day: date, compou
 # -- forms ---------------------------------------------------------------------------------------
 
 def administration_label(administration: m.Administration) -> str:
-    return (f"{administration.participant.participant_id}/{administration.timepoint.code}/"
-            f"{administration.instrument}")
+    """``P004/prep/wai_sr``; a facilitator's rating adds the facilitator: ``P004/prep/wai_sr_t/F1``."""
+    label = (f"{administration.participant.participant_id}/{administration.timepoint.code}/"
+             f"{administration.instrument}")
+    return label + (f"/{administration.facilitator.facilitator_id}" if administration.facilitator_id else "")
 
 
 def open_administration(participant: m.Participant, timepoint: m.Timepoint, instrument_id: str,
-                        log: AuditLog, *, rater: str = "") -> m.Administration:
-    """The participant's administration of an instrument at a timepoint, created as a draft if new."""
-    administration, created = m.Administration.objects.select_related("participant", "timepoint").get_or_create(
-        participant=participant, timepoint=timepoint, instrument=instrument_id,
-        defaults={"status": m.Administration.Status.DRAFT, "rater": rater})
+                        log: AuditLog, *, rater: str = "", facilitator: m.Facilitator | None = None) -> m.Administration:
+    """The participant's administration of an instrument at a timepoint, created as a draft if new.
+
+    ``facilitator`` names whose rating it is, for a facilitator-rated instrument (one
+    administration per facilitator; ``rater`` is then the facilitator's id); ``None`` otherwise.
+    """
+    if facilitator is not None:
+        rater = facilitator.facilitator_id
+    administration, created = (m.Administration.objects.select_related("participant", "timepoint", "facilitator")
+                               .get_or_create(participant=participant, timepoint=timepoint, instrument=instrument_id,
+                                              facilitator=facilitator,
+                                              defaults={"status": m.Administration.Status.DRAFT, "rater": rater}))
     if created:
         log.created(administration, {"participant_id": participant.participant_id, "timepoint": timepoint.code,
                                      "instrument": instrument_id, "rater": rater, "administered_at": "",
@@ -301,7 +328,8 @@ def submit(administration: m.Administration, instrument: Instrument, answers: di
         Item id → validated answer (``None`` for unanswered), for every item of the form.
     log : AuditLog
     rater : str
-        Empty for a self-report; the staff member's username for a clinician-rated form.
+        Empty for a self-report; the staff member's username for a clinician-rated form; the
+        facilitator's id for a facilitator-rated one (kept equal to ``administration.facilitator``).
     administered_at : str, optional
         When it was taken, as ISO-8601 text, for staff who enter a form after the fact. Default:
         now, in the site's time zone with its UTC offset (the calendar date is the site's, which
@@ -326,6 +354,8 @@ def submit(administration: m.Administration, instrument: Instrument, answers: di
     locked = m.Administration.objects.select_for_update().get(pk=administration.pk)
     if locked.status == m.Administration.Status.SUBMITTED:
         raise AlreadySubmitted("this form has been submitted already")
+    if administration.facilitator_id is not None:
+        rater = administration.facilitator.facilitator_id  # a facilitator's rating names its facilitator
     scores, unscorable = score_answers(instrument, answers)
     if unscorable:
         raise FormIncomplete(unscorable, [i.number for i in instrument.items if answers.get(i.id) is None])
@@ -373,6 +403,9 @@ def create_private_link(participant: m.Participant, timepoint: m.Timepoint, inst
         ``secrets.token_urlsafe(32)`` (256 random bits); shown once, never stored.
     link : PrivateLink
     """
+    if bank.get(instrument_id).rater != "participant":
+        raise StorageError(f"{instrument_id} is not a self-report: staff enter it (private links open a "
+                           f"participant's own questionnaires only)")
     token = secrets.token_urlsafe(32)
     now = timezone.now()
     link = m.PrivateLink.objects.create(token_sha256=token_digest(token), participant=participant,

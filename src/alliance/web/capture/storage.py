@@ -18,6 +18,17 @@ Every other created, changed or deleted object gets its own event: a changed ans
 ``change`` event of that ``capture.itemresponse`` with ``old`` and ``new`` value; a deleted
 administration's ``delete`` event holds all the item values it had. So every value that was ever
 stored can be read back from the audit trail.
+
+Facilitator-rated instruments
+-----------------------------
+An instrument whose ``rater`` is ``facilitator`` (the WAI-SR-T) is rated by each of the
+participant's facilitators: its rows name the facilitator in ``rater``, and each facilitator's
+rating is its own administration, keyed by (participant, timepoint, instrument, facilitator)
+with ``Administration.facilitator`` set. Every other administration is keyed by (participant,
+timepoint, instrument) and has no facilitator. The same rules hold for both: a rating no longer
+in the data is a deletion (refused without ``allow_deletions``), and a facilitator who is not one
+of the participant's ``facilitator_ids`` is refused by the core validation before anything is
+written.
 """
 
 from __future__ import annotations
@@ -51,6 +62,9 @@ __all__ = ["DeletionsNotAllowed", "ImportSummary", "StorageError", "UnknownStudy
 _PARTICIPANT_FIELDS = ("participant_id", "arm", "site", "facilitator_ids", "enrolled_on")
 _ENROLLED = "enrolled_on"
 _ADMINISTRATION_KEY = ["participant_id", "timepoint", "instrument"]
+# An administration's key: participant, timepoint, instrument and the rating facilitator's id, ""
+# for every instrument that is not facilitator-rated (module docstring).
+AdministrationKey = tuple[str, str, str, str]
 _SEPARATOR = "\x1f"  # joins key parts; cannot occur in ids read from CSV text
 
 
@@ -284,7 +298,12 @@ class _Incoming:
     def _responses(self, study: Study) -> None:
         responses = study.responses
         text = {c: responses[c].astype("string") for c in (*_ADMINISTRATION_KEY, "item", "rater", "administered_at")}
-        key = text["participant_id"] + _SEPARATOR + text["timepoint"] + _SEPARATOR + text["instrument"]
+        rated = _facilitator_rated(self.protocol)
+        # A facilitator's rating is keyed by its facilitator too: the rater (trimmed, as validated).
+        facilitator = text["rater"].str.strip().where(text["instrument"].isin(rated), "").fillna("")
+        text["rater"] = text["rater"].where(~text["instrument"].isin(rated), facilitator)
+        key = (text["participant_id"] + _SEPARATOR + text["timepoint"] + _SEPARATOR + text["instrument"]
+               + _SEPARATOR + facilitator)
         codes, keys = pd.factorize(key)
         self.response_codes = codes
         self.items = text["item"].to_numpy(dtype=object)
@@ -297,10 +316,17 @@ class _Incoming:
         _, first = np.unique(codes, return_index=True)  # each administration's first row
 
         scores = self._scores(study)
-        self.administrations: dict[tuple[str, str, str], dict] = {}
-        self.administration_order: list[tuple[str, str, str]] = []
+        self.administrations: dict[AdministrationKey, dict] = {}
+        self.administration_order: list[AdministrationKey] = []
         for code, key_text in enumerate(keys):
             k = tuple(key_text.split(_SEPARATOR))
+            if k[3] and k[3] not in self.participants.get(k[0], {}).get("facilitator_ids", ()):
+                # The core validation checks this against facilitator_ids; without that column
+                # nobody is assigned, and a rating cannot name its facilitator.
+                raise StorageError(
+                    f"responses.csv row {int(first[code]) + 2}, column rater: {k[3]!r} is not a facilitator of "
+                    f"participant {k[0]!r} ({k[2]} is rated by each of the participant's facilitators); allowed: "
+                    f"the participant's facilitator_ids in participants.csv")
             self.administration_order.append(k)
             self.administrations[k] = {
                 "participant_id": k[0], "timepoint": k[1], "instrument": k[2],
@@ -309,22 +335,31 @@ class _Incoming:
             }
 
     @staticmethod
-    def _scores(study: Study) -> dict[tuple[str, str, str], dict]:
+    def _scores(study: Study) -> dict[AdministrationKey, dict]:
         """Scale scores per administration, from the study's one scoring path."""
         table = study.scores()
-        out: dict[tuple[str, str, str], dict] = {}
+        out: dict[AdministrationKey, dict] = {}
+        rated = set(_facilitator_rated(study.protocol))
         for instrument_id, block in table.groupby("instrument", sort=False, observed=True):
             own = list(score_columns(bank.get(instrument_id)))
             columns = [c for c in block.columns
-                       if c not in _ADMINISTRATION_KEY and (c in own or block[c].notna().any())]
+                       if c not in (*_ADMINISTRATION_KEY, "rater") and (c in own or block[c].notna().any())]
             values = block[columns].astype(object).where(block[columns].notna(), None).to_dict("records")
-            for pid, timepoint, record in zip(block["participant_id"], block["timepoint"], values, strict=True):
-                out[(str(pid), str(timepoint), str(instrument_id))] = plain(record)
+            raters = (block["rater"].astype("string").fillna("").str.strip() if instrument_id in rated
+                      else pd.Series("", index=block.index))
+            for pid, timepoint, rater, record in zip(block["participant_id"], block["timepoint"], raters, values,
+                                                     strict=True):
+                out[(str(pid), str(timepoint), str(instrument_id), str(rater))] = plain(record)
         return out
 
 
 def _text(value) -> str:
     return "" if value is None or value is pd.NA else str(value)
+
+
+def _facilitator_rated(protocol: Protocol) -> list[str]:
+    """The protocol's instruments that each facilitator rates (``rater: facilitator``)."""
+    return [i for i in protocol.instruments if bank.get(i).rater == "facilitator"]
 
 
 def _iso_date(value: date | None) -> str | None:
@@ -547,20 +582,24 @@ class _Import:
     def _administrations(self) -> None:
         incoming = self.incoming
         fields = ["rater", "administered_at", "status", "scores"]
-        existing: dict[tuple[str, str, str], dict] = {}
-        for pk, pid, timepoint, instrument, *values in (
+        existing: dict[AdministrationKey, dict] = {}
+        for pk, pid, timepoint, instrument, facilitator, *values in (
                 self.objects(m.Administration).filter(participant__study=self.study)
-                .values_list("pk", "participant__participant_id", "timepoint__code", "instrument", *fields)):
-            existing[(pid, timepoint, instrument)] = {"pk": pk, **dict(zip(fields, values, strict=True))}
+                .values_list("pk", "participant__participant_id", "timepoint__code", "instrument",
+                             "facilitator__facilitator_id", *fields)):
+            existing[(pid, timepoint, instrument, facilitator or "")] = {"pk": pk, **dict(zip(fields, values,
+                                                                                             strict=True))}
 
         # New administrations, then their answers, each in one bulk insert.
         new_keys = [k for k in incoming.administration_order if k not in existing]
         now = db_datetime(self.now, self.using)
         # How a form was taken (mode, blinding) is the web app's record, not the tidy contract's:
         # imported forms have it unrecorded, and an import leaves a stored form's alone.
-        insert_rows(m.Administration, ["participant_id", "timepoint_id", "instrument", "rater", "administered_at",
-                                       "status", "scores", "mode", "blinded", "created_at", "updated_at"],
+        insert_rows(m.Administration, ["participant_id", "timepoint_id", "instrument", "facilitator_id", "rater",
+                                       "administered_at", "status", "scores", "mode", "blinded", "created_at",
+                                       "updated_at"],
                     [(self.participants[k[0]].pk, self.timepoints[k[1]].pk, k[2],
+                      self.facilitators[k[3]].pk if k[3] else None,
                       *(incoming.administrations[k][f] for f in fields[:3]),
                       json_text(incoming.administrations[k]["scores"]), "", None, now, now) for k in new_keys],
                     self.using)
@@ -569,10 +608,12 @@ class _Import:
         if new_keys:
             participant_ids = {p.pk: pid for pid, p in self.participants.items()}
             timepoint_codes = {t.pk: code for code, t in self.timepoints.items()}
-            for pk, participant_pk, timepoint_pk, instrument in (
+            facilitator_ids = {f.pk: fid for fid, f in self.facilitators.items()}
+            for pk, participant_pk, timepoint_pk, instrument, facilitator_pk in (
                     self.objects(m.Administration).filter(participant__study=self.study)
-                    .values_list("pk", "participant_id", "timepoint_id", "instrument")):
-                k = (participant_ids[participant_pk], timepoint_codes[timepoint_pk], instrument)
+                    .values_list("pk", "participant_id", "timepoint_id", "instrument", "facilitator_id")):
+                k = (participant_ids[participant_pk], timepoint_codes[timepoint_pk], instrument,
+                     facilitator_ids.get(facilitator_pk, "") if facilitator_pk is not None else "")
                 if k not in existing and k in position:
                     pk_of_code[position[k]] = pk
         is_new = pk_of_code >= 0
@@ -672,7 +713,7 @@ class _Import:
             self.objects(m.ItemResponse).filter(pk__in=batch).delete()
         self.counts.deleted["responses"] += len(gone)
 
-    def _delete_administrations(self, stale: dict[tuple[str, str, str], dict]) -> None:
+    def _delete_administrations(self, stale: dict[AdministrationKey, dict]) -> None:
         """Delete administrations, each with one audit event holding all its item values."""
         if not stale:
             return
@@ -686,6 +727,7 @@ class _Import:
         for k, stored in stale.items():
             obj = m.Administration(pk=stored["pk"])
             self.log.deleted(obj, {"participant_id": k[0], "timepoint": k[1], "instrument": k[2],
+                                   **({"facilitator": k[3]} if k[3] else {}),
                                    **{f: stored[f] for f in fields}, "items": items[stored["pk"]]},
                              label=_administration_label(k))
         for batch in batches(pks):
@@ -705,10 +747,12 @@ class _Import:
             administrations, dosing = {}, []
             for batch in batches(pks):
                 administrations.update({
-                    (pid, timepoint, instrument): {"pk": pk, **dict(zip(fields, values, strict=True))}
-                    for pk, pid, timepoint, instrument, *values in self.objects(m.Administration)
+                    (pid, timepoint, instrument, facilitator or ""): {"pk": pk,
+                                                                      **dict(zip(fields, values, strict=True))}
+                    for pk, pid, timepoint, instrument, facilitator, *values in self.objects(m.Administration)
                     .filter(participant_id__in=batch)
-                    .values_list("pk", "participant__participant_id", "timepoint__code", "instrument", *fields)})
+                    .values_list("pk", "participant__participant_id", "timepoint__code", "instrument",
+                                 "facilitator__facilitator_id", *fields)})
                 dosing += self.objects(m.DosingSession).filter(participant_id__in=batch).select_related("participant")
             self._delete_administrations(administrations)
             for obj in dosing:
@@ -736,12 +780,13 @@ class _Import:
             self.counts.deleted[kind] += len(stale)
 
 
-def _administration_label(key: tuple[str, str, str]) -> str:
-    return "/".join(key)
+def _administration_label(key: AdministrationKey) -> str:
+    """``P004/prep/wai_sr``, and ``P004/prep/wai_sr_t/F1`` for a facilitator's rating."""
+    return "/".join(part for part in key if part)
 
 
-def _item_label(key: tuple[str, str, str], item: str) -> str:
-    return f"{'/'.join(key)}/{item}"
+def _item_label(key: AdministrationKey, item: str) -> str:
+    return f"{_administration_label(key)}/{item}"
 
 
 def _dosing_label(participant_id: str, session: int) -> str:
@@ -832,10 +877,18 @@ def export_study(name: str, using: str = "default") -> Study:
     responses = pd.DataFrame.from_records(
         list(m.ItemResponse.objects.using(using)
              .filter(administration__participant__study=row, administration__status=m.Administration.Status.SUBMITTED)
+             # Stored order (administrations as created, items as answered): the canonical sort
+             # below is stable, so the facilitators' ratings of one form keep this order.
+             .order_by("administration_id", "pk")
              .values_list("administration__participant__participant_id", "administration__timepoint__code",
                           "administration__instrument", "item", "value", "administration__rater",
-                          "administration__administered_at").iterator(chunk_size=50_000)),
-        columns=["participant_id", "timepoint", "instrument", "item", "value", "rater", "administered_at"])
+                          "administration__administered_at", "administration__facilitator__facilitator_id")
+             .iterator(chunk_size=50_000)),
+        columns=["participant_id", "timepoint", "instrument", "item", "value", "rater", "administered_at",
+                 "facilitator"])
+    # A facilitator's rating names its facilitator in ``rater`` (the tidy contract's key).
+    facilitator = responses.pop("facilitator")
+    responses["rater"] = responses["rater"].where(facilitator.isna(), facilitator)
     for column in ("participant_id", "timepoint", "instrument", "item", "rater", "administered_at"):
         responses[column] = responses[column].astype("string").replace("", pd.NA)
     responses["value"] = responses["value"].astype(float)

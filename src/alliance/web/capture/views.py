@@ -17,7 +17,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import content_disposition_header
+from django.utils.http import content_disposition_header, urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
@@ -31,7 +31,7 @@ from alliance.web.audit.log import AuditLog
 from . import models as m
 from . import recording, uploads
 from .entry import StaffEntryForm
-from .exports import KINDS, KINDS_FOR_ROLE, export_zip
+from .exports import KINDS, KINDS_FOR_ROLE, ExportNotPossible, export_zip
 from .forms import DosingForm, ParticipantForm, PrivateLinkForm, StudyCreateForm, StudyImportForm
 from .instrument_forms import Answers, form_instrument, form_items, read_answers
 from .queries import study_protocol
@@ -266,15 +266,20 @@ def participant_edit(request, study, participant):
                                initial=initial)
         if form.is_valid():
             data = form.cleaned_data
-            with transaction.atomic():
-                log = recording.user_log(request.user, study)
-                recording.update_participant(participant, arm=data["arm"], enrolled_on=data["enrolled_on"],
-                                             site=data["site"].strip(),
-                                             facilitators=_facilitators_from(form, study, log),
-                                             identifiers=form.identifiers(), log=log)
-                log.write()
-            messages.success(request, _("%(id)s is updated.") % {"id": participant.participant_id})
-            return redirect("capture:participant_detail", study=study.name, participant=participant.participant_id)
+            try:
+                with transaction.atomic():
+                    log = recording.user_log(request.user, study)
+                    recording.update_participant(participant, arm=data["arm"], enrolled_on=data["enrolled_on"],
+                                                 site=data["site"].strip(),
+                                                 facilitators=_facilitators_from(form, study, log),
+                                                 identifiers=form.identifiers(), log=log)
+                    log.write()
+            except recording.StorageError as error:
+                form.add_error("facilitators", str(error))
+            else:
+                messages.success(request, _("%(id)s is updated.") % {"id": participant.participant_id})
+                return redirect("capture:participant_detail", study=study.name,
+                                participant=participant.participant_id)
     return render(request, "capture/participant_form.html",
                   {"study": study, "form": form, "editing": True, "participant": participant},
                   status=400 if form.errors else 200)
@@ -293,7 +298,8 @@ def participant_detail(request, study, participant):
         "show_dates": role != "monitor",
         "identifiers": ([(schedule["protocol"].identifier_field(k).label, v) for k, v in participant.identifiers.items()]
                         if access.can_see_identifiers(request.user, study) else None),
-        "facilitators": [f.facilitator_id for f in participant.facilitators.order_by("assignments__position")],
+        "facilitators": schedule["facilitators"],
+        "own_facilitator": next((f.facilitator_id for f in participant.facilitators.filter(user=request.user)), None),
         "staff": staff, "can_edit": role in ("admin", "investigator"),
     })
 
@@ -412,6 +418,30 @@ def _values_for_display(stored: dict, answers: Answers | None) -> dict:
     return {**answers.valid, **{k: v for k, v in answers.typed.items() if k in answers.errors}}
 
 
+def _rating_facilitator(request, participant: m.Participant, assigned: list[m.Facilitator],
+                        wanted: str | None) -> m.Facilitator | None:
+    """Whose rating a facilitator-rated form is: ``wanted`` (a facilitator id), else the user's own.
+
+    ``None`` when nobody is chosen yet, or ``wanted`` is not one of the participant's facilitators
+    (the entry form then says which are). A user whose role is facilitator rates only as
+    themselves: a colleague's rating is refused (403).
+    """
+    own = next((f for f in assigned if f.user_id == request.user.pk), None)
+    wanted = (wanted or "").strip()
+    chosen = next((f for f in assigned if f.facilitator_id == wanted), None) if wanted else own
+    if request.study_role == "facilitator" and wanted and chosen is not own:
+        mine = own.facilitator_id if own is not None else _("none")
+        raise _NotYourRating(_("A facilitator enters only their own rating: you are %(own)s, and this is the "
+                               "rating of %(other)s of %(participant)s. %(other)s enters it, or an investigator "
+                               "enters it for them.")
+                             % {"own": mine, "other": wanted, "participant": participant.participant_id})
+    return chosen
+
+
+class _NotYourRating(Exception):
+    """A facilitator asked for a colleague's rating (shown on the 403 page)."""
+
+
 @access.study_view(roles=("admin", "investigator", "facilitator"), write=True)
 @require_http_methods(["GET", "POST"])
 def staff_form(request, study, participant, timepoint, instrument):
@@ -419,6 +449,9 @@ def staff_form(request, study, participant, timepoint, instrument):
 
     Above the items: how it was taken, the assessment date and time, and for a clinician rating
     the rater and whether they were blind (:class:`~alliance.web.capture.entry.StaffEntryForm`).
+    A facilitator-rated form (``wai_sr_t``) is one per facilitator: the page asks whose rating it
+    is (``?facilitator=F1`` preselects it; a facilitator gets themselves), and a user whose role
+    is facilitator may enter only their own.
     """
     participant = access.participant_or_404(request.user, study, participant)
     timepoint = m.Timepoint.objects.filter(study=study, code=timepoint).first()
@@ -426,28 +459,51 @@ def staff_form(request, study, participant, timepoint, instrument):
         raise Http404("this form is not given at this timepoint")
     definition = form_instrument(instrument)
     clinician = definition.rater == "clinician"
-    existing = m.Administration.objects.filter(participant=participant, timepoint=timepoint,
-                                               instrument=instrument).first()
-    page = {"study": study, "participant": participant, "timepoint": timepoint,
-            "back": reverse("capture:participant_detail", kwargs={"study": study.name,
-                                                                   "participant": participant.participant_id})}
+    back = reverse("capture:participant_detail", kwargs={"study": study.name,
+                                                         "participant": participant.participant_id})
+    page = {"study": study, "participant": participant, "timepoint": timepoint, "back": back}
+    options = {"clinician": clinician}
+    facilitator = None
+    if definition.rater == "facilitator":
+        assigned = list(participant.facilitators.order_by("assignments__position"))
+        wanted = request.POST.get("entry-rater") if request.method == "POST" else request.GET.get("facilitator")
+        try:
+            facilitator = _rating_facilitator(request, participant, assigned, wanted)
+        except _NotYourRating as refused:
+            return render(request, "403.html", {"reason": str(refused)}, status=403)
+        choices = [f for f in assigned if f is facilitator] if request.study_role == "facilitator" else assigned
+        options["facilitators"] = [f.facilitator_id for f in choices]
+        page["rating"] = True
+        page["facilitator"] = facilitator
+        if facilitator is not None:
+            page["again"] = f"{request.path}?{urlencode({'facilitator': facilitator.facilitator_id})}"
+    existing = (None if page.get("rating") and facilitator is None else
+                m.Administration.objects.filter(participant=participant, timepoint=timepoint, instrument=instrument,
+                                                facilitator=facilitator).first())
     if request.method == "GET":
         if existing is not None and existing.status == m.Administration.Status.SUBMITTED:
             return render(request, "capture/form_submitted.html", {**page, "administration": existing,
                                                                    "instrument": definition})
-        page["entry"] = StaffEntryForm(clinician=clinician, initial=StaffEntryForm.initial_for(request.user, clinician))
+        initial = StaffEntryForm.initial_for(request.user, clinician,
+                                             facilitator.facilitator_id if facilitator is not None else None)
+        page["entry"] = StaffEntryForm(initial=initial, **options)
         context = _form_context(definition, recording.stored_answers(existing) if existing else {}, {}, **page)
         return render(request, "capture/form_page.html", {**context, "staff": True})
-    entry = StaffEntryForm(request.POST, clinician=clinician)
+    entry = StaffEntryForm(request.POST, **options)
     valid = entry.is_valid()
     page["entry"] = entry
+    if page.get("rating") and facilitator is None:
+        # Whose rating it is decides which form the answers belong to: nothing is saved without it.
+        answers = read_answers(definition, request.POST)
+        return _form_response(request, "invalid", answers, None, definition, page, staff=True)
     details = {"mode": entry.cleaned_data["mode"], "administered_at": entry.administered_at(),
                "blinded": entry.cleaned_data.get("blinded")} if valid else {}
     log = recording.user_log(request.user, study)
     outcome, answers, message = _handle_form_post(
         request, instrument=definition, log=log, valid=valid,
         rater=entry.cleaned_data.get("rater", "") if valid else "",
-        administration_factory=lambda: recording.open_administration(participant, timepoint, instrument, log),
+        administration_factory=lambda: recording.open_administration(participant, timepoint, instrument, log,
+                                                                     facilitator=facilitator),
         **details)
     return _form_response(request, outcome, answers, message, definition, page, staff=True)
 
@@ -458,22 +514,32 @@ def _form_response(request, outcome, answers, message, definition, page, *, staf
                       {"outcome": outcome, "errors": answers.errors, "at": timezone.localtime()})
     if outcome == "already":
         if staff:
+            if page.get("facilitator") is not None:
+                messages.info(request, _("%(name)s of %(facilitator)s at %(label)s was submitted already.")
+                              % {"name": definition.short_name, "facilitator": page["facilitator"].facilitator_id,
+                                 "label": page["timepoint"].label})
+                return redirect(page["back"])
             messages.info(request, _("%(name)s at %(label)s was submitted already.")
                           % {"name": definition.short_name, "label": page["timepoint"].label})
             return redirect(page["back"])
         return render(request, "capture/link_closed.html", {"reason": "used", **page}, status=410)
     if outcome == "submitted":
         if staff:
+            name = definition.short_name
+            if page.get("facilitator") is not None:
+                name = _("%(name)s rating by %(facilitator)s") % {"name": name,
+                                                                  "facilitator": page["facilitator"].facilitator_id}
             messages.success(request, _("%(name)s of %(id)s at %(label)s is submitted and scored.")
-                             % {"name": definition.short_name, "id": page["participant"].participant_id,
+                             % {"name": name, "id": page["participant"].participant_id,
                                 "label": page["timepoint"].label})
             return redirect(page["back"])
         return render(request, "capture/form_thanks.html", {"instrument": definition, **page})
     if outcome == "saved" and request.POST.get("_action") != "submit":
         messages.success(request, _("Your answers are saved as a draft. You can come back to finish."))
-        return redirect(request.path)
-    stored = recording.stored_answers(m.Administration.objects.filter(
-        participant=page["participant"], timepoint=page["timepoint"], instrument=definition.id).first()
+        return redirect(page.get("again") or request.path)
+    stored = {} if page.get("rating") and page.get("facilitator") is None else recording.stored_answers(
+        m.Administration.objects.filter(participant=page["participant"], timepoint=page["timepoint"],
+                                        instrument=definition.id, facilitator=page.get("facilitator")).first()
         or m.Administration())
     context = _form_context(definition, {**stored, **_values_for_display({}, answers)}, answers.errors,
                             message=message, **page)
@@ -485,7 +551,7 @@ def _closed_link(request, link: m.PrivateLink | None, page: dict):
     if link is None:
         return render(request, "capture/link_closed.html", {"reason": "unknown"}, status=404)
     administration = m.Administration.objects.filter(participant=link.participant, timepoint=link.timepoint,
-                                                     instrument=link.instrument).first()
+                                                     instrument=link.instrument, facilitator=None).first()
     if link.revoked_at is not None:
         return render(request, "capture/link_closed.html", {"reason": "revoked", **page}, status=410)
     if link.used_at is not None or (administration is not None
@@ -507,10 +573,12 @@ def private_form(request, token):
         return closed
     participant, timepoint = link.participant, link.timepoint
     definition = form_instrument(link.instrument)
+    if definition.rater != "participant":  # a rating by staff is never a participant's form
+        return render(request, "capture/link_closed.html", {"reason": "unknown"}, status=404)
     page.update(participant=participant, timepoint=timepoint, study=participant.study, back=None)
     if request.method == "GET":
         existing = m.Administration.objects.filter(participant=participant, timepoint=timepoint,
-                                                   instrument=link.instrument).first()
+                                                   instrument=link.instrument, facilitator=None).first()
         context = _form_context(definition, recording.stored_answers(existing) if existing else {}, {}, **page)
         response = render(request, "capture/form_page.html", {**context, "staff": False, "expires_at": link.expires_at})
     else:
@@ -542,7 +610,11 @@ def export_download(request, study, kind):
     if kind not in KINDS_FOR_ROLE[request.study_role]:
         raise PermissionDenied("your role may download only de-identified exports")
     log = recording.user_log(request.user, study)
-    filename, content = export_zip(study, kind, log)
+    try:
+        filename, content = export_zip(study, kind, log)
+    except ExportNotPossible as refused:
+        messages.error(request, str(refused))
+        return redirect("capture:exports", study=study.name)
     response = HttpResponse(content, content_type="application/zip")
     response["Content-Disposition"] = content_disposition_header(True, filename)
     response["Cache-Control"] = "no-store"
