@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -67,8 +68,25 @@ def two_roles():
     except psycopg.OperationalError as error:
         skip_or_fail(f"cannot connect as {APP_ROLE} ({str(error).strip()}): the test server must trust local roles")
     yield owner_url, app_url
-    with psycopg.connect(url, autocommit=True) as owner:
-        owner.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    _drop_when_free(url, name)
+
+
+def _drop_when_free(url: str, name: str, seconds: float = 15.0) -> None:
+    """Drop the test database once the app role's sessions have ended.
+
+    The owner may not end another role's session (FORCE needs pg_signal_backend), and a served
+    subprocess closes its connection a moment after it exits: wait for it rather than fail.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with psycopg.connect(url, autocommit=True) as owner:
+                owner.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            return
+        except psycopg.errors.InsufficientPrivilege:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.25)
 
 
 def site_environment(owner_url: str, app_url: str, data_dir, **more) -> dict[str, str]:
