@@ -38,7 +38,7 @@ from alliance.monitoring.deviations import find_deviations
 from alliance.protocol import AnalysisPlan, Measure, parse_analysis_plan
 from alliance.stats.results import to_plain
 
-from .plan import ResolvedAnalysis, ResolvedPlan, resolve_plan
+from .plan import ResolvedAnalysis, ResolvedPlan, agreement_instrument, resolve_plan
 from .results import Results
 
 __all__ = ["run_analysis"]
@@ -478,19 +478,18 @@ class _Run:
         from .agreement import alliance_agreement
 
         protocol = self.study.protocol
-        rated = analysis.spec.options.get("instrument") or next(
-            i for i in protocol.instruments if instruments.get(i).rater == "facilitator")
+        rated = agreement_instrument(analysis.spec, protocol)  # resolved (not None): the plan skips otherwise
         scores = self.study.scores()
         outcomes = {y: self.column(y) for y in analysis.measures.get("y", ())}
         for x in analysis.measures["x"]:
             measure = Measure.parse(x)
             entry: dict[str, Any] = {"analysis": analysis.id, "family": analysis.family, "x": x,
                                      "facilitator": str(Measure(rated, measure.scale, measure.timepoint))}
-            if measure.scale not in {s.id for s in instruments.get(rated).scales} \
-                    or not protocol.administers(measure.timepoint, rated):
-                entry["skipped"] = (f"{rated} has no scale {measure.scale!r} given at {measure.timepoint}"
-                                    if protocol.administers(measure.timepoint, rated)
-                                    else f"the protocol does not give {rated} at {measure.timepoint}")
+            if not protocol.administers(measure.timepoint, rated):
+                entry["skipped"] = f"the protocol does not give {rated} at {measure.timepoint}"
+            elif measure.scale not in {s.id for s in instruments.get(rated).scales}:
+                entry["skipped"] = f"{rated} has no scale {measure.scale!r}"
+            if "skipped" in entry:
                 self.sections["alliance_agreement"].append(entry)
                 continue
             mine = scores[(scores["instrument"] == rated) & (scores["timepoint"] == measure.timepoint)]

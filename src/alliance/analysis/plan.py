@@ -276,6 +276,13 @@ def _expand(reference: str, plan: ResolvedPlan, proto: Protocol) -> tuple[list[s
     return [reference], None
 
 
+def agreement_instrument(spec: AnalysisSpec, proto: Protocol) -> str | None:
+    """The facilitator-rated instrument an ``alliance_agreement`` analysis compares with: its
+    ``instrument`` option, else the protocol's first facilitator-rated instrument (None if none)."""
+    return spec.options.get("instrument") or next(
+        (i for i in proto.instruments if instruments.get(i).rater == "facilitator"), None)
+
+
 def _resolve_analysis(spec: AnalysisSpec, plan: ResolvedPlan, proto: Protocol,
                       dropped: list[Dropped]) -> ResolvedAnalysis:
     measures: dict[str, tuple[str, ...]] = {}
@@ -308,11 +315,8 @@ def _resolve_analysis(spec: AnalysisSpec, plan: ResolvedPlan, proto: Protocol,
         skipped = f"the protocol administers {plan.outcome_instrument} at no follow-up timepoint"
     elif spec.type == "response_remission" and not plan.outcome_baseline:
         skipped = f"the protocol has no baseline {plan.outcome_instrument}; response needs one"
-    if spec.type == "alliance_agreement" and not skipped:
-        rated = spec.options.get("instrument") or next(
-            (i for i in proto.instruments if instruments.get(i).rater == "facilitator"), None)
-        if rated is None:
-            skipped = "the protocol gives no facilitator-rated instrument (e.g. wai_sr_t)"
+    if spec.type == "alliance_agreement" and not skipped and agreement_instrument(spec, proto) is None:
+        skipped = "the protocol gives no facilitator-rated instrument (e.g. wai_sr_t)"
     if skipped:
         dropped.append(Dropped(spec.id, spec.type, f"analysis skipped: {skipped}"))
     return ResolvedAnalysis(spec=spec, measures=measures, skipped=skipped)
