@@ -127,8 +127,8 @@ def test_demo_simulates_stores_analyzes_and_reports(tmp_path):
     assert result.exit_code == 0, result.output
     results = json.loads((out / "report" / "results.json").read_text())
     assert list(results) == ["alliance_change", "correlations", "partial_correlations", "mediation",
-                             "mixed_models", "outcomes", "reliability", "facilitator_effects",
-                             "alliance_agreement", "deviations", "provenance"]
+                             "mixed_models", "outcomes", "reliable_change", "reliability",
+                             "facilitator_effects", "alliance_agreement", "deviations", "provenance"]
     assert all("skipped" not in e for e in results["facilitator_effects"])   # the demo has facilitators
     assert (out / "report" / "report.pdf").read_bytes().startswith(b"%PDF")
     assert "levin2024-demo" in result.output

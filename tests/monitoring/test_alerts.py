@@ -104,7 +104,8 @@ def test_drop_from_the_participants_own_previous_rating():
     assert [(a.participant_id, a.timepoint, a.value) for a in alerts] == [("P1", "post_session1", 9.0),
                                                                           ("P2", "week1", 7.0)]
     assert alerts[0].reason == ("WAI-SR total fell by 9 points, from 50 at the final preparation session to 41 at "
-                                "the integration after session 1 (an alert is raised at a fall of 7 points or more)")
+                                "the integration after session 1 (an alert is raised at a fall of 7 points or more); "
+                                "repaired: 45 at 1 week after session 2")   # 50 − 45 = 5 < 7: back to its level
     assert alerts[1].measure == "wai_sr.total@week1"
 
 
@@ -175,15 +176,24 @@ def test_overdue_and_missed_assessments_from_the_timeline():
 # -- all rules at once -----------------------------------------------------------------------------
 
 def test_evaluate_runs_every_rule_that_has_its_data():
-    config = PROTOCOL.alerts
+    # The rupture rule of the default protocol needs the study's own SD and alpha (10 participants
+    # at least); with 8 it raises nothing, so this protocol's rule counts 7 points.
+    raw = copy.deepcopy(PROTOCOL.to_dict())
+    next(r for r in raw["alerts"]["rules"] if r["id"] == "alliance_drop")["points"] = 7
+    config = parse_protocol(raw).alerts
     scores = pd.concat([PREP_SCORES, wai([("P8", "post_session1", 40)])])   # P8: 55 → 40, fall 15
     data = answers([("P3", "baseline", "grid_hamd17", "grid_hamd17_3", 1)])
     alerts = evaluate_alerts(config, PROTOCOL, scores=scores, responses=data)
+    # P1 30 and P2 35 are below both the 25th percentile (38.75) and the cut-off of 36.
     assert [a.key for a in alerts] == [("low_alliance", "P1", "prep"), ("low_alliance", "P2", "prep"),
-                                       ("alliance_drop", "P8", "post_session1"), ("suicidality", "P3", "baseline")]
-    assert alerts[-1].action == config.crisis_text
+                                       ("alliance_drop", "P8", "post_session1"), ("suicidality", "P3", "baseline"),
+                                       ("low_alliance_cutoff", "P1", "prep"), ("low_alliance_cutoff", "P2", "prep")]
+    assert alerts[3].action == config.crisis_text != ""
     only = evaluate_alerts(config, PROTOCOL, scores=scores, responses=data, participant_ids=["P2"])
-    assert [a.key for a in only] == [("low_alliance", "P2", "prep")]   # the percentile still uses all 8
+    assert [a.key for a in only] == [("low_alliance", "P2", "prep"),   # the percentile still uses all 8
+                                     ("low_alliance_cutoff", "P2", "prep")]
+    default = evaluate_alerts(PROTOCOL.alerts, PROTOCOL, scores=scores, responses=data)
+    assert "alliance_drop" not in {a.rule for a in default}
 
 
 # -- the alerts: section ---------------------------------------------------------------------------
@@ -193,7 +203,10 @@ def test_default_rules_and_their_settings():
     low = config.rule("low_alliance")
     assert (low.method, low.value, low.min_n, low.at, low.measure) == ("percentile", 25.0, 5, "last_preparation",
                                                                        "wai_sr.total")
-    assert config.rule("alliance_drop").points == 7.0
+    drop = config.rule("alliance_drop")
+    assert drop.reliable_change and drop.points is None
+    cutoff = config.rule("low_alliance_cutoff")
+    assert (cutoff.method, cutoff.value, cutoff.at) == ("threshold", 36.0, "last_preparation")
     assert config.rule("suicidality").instruments == ("phq9", "qids_sr16", "grid_hamd17")
     assert config.missed_after_days == 14 and "emergency" in config.crisis_text
 
@@ -243,7 +256,7 @@ def _bad(mutate) -> ProtocolError:
     (lambda a: a["rules"][4].update(type="late"), "alerts.rules[4] (missed_assessment).type", "missed_assessment"),
     (lambda a: a["rules"][4].update(id="low_alliance"), "alerts.rules[4].id", "a different id"),
     (lambda a: a.pop("crisis_text"), "alerts.crisis_text", "the site's crisis text"),
-    (lambda a: a.update(colour="red"), "alerts.colour", "crisis_text, missed_after_days, rules"),
+    (lambda a: a.update(colour="red"), "alerts.colour", "crisis_text, missed_after_days, historical_after_days, rules"),
     (lambda a: a.update(missed_after_days=-1), "alerts.missed_after_days", "e.g. 14"),
 ])
 def test_errors_name_the_key_and_what_is_allowed(mutate, key, allowed):

@@ -65,7 +65,8 @@ def test_default_protocol_reproduces_levin_2024():
     assert p.invitations.for_timepoint("prep").reminders_days == (1, 2)
     assert [spec.id for spec in p.analysis.analyses][:2] == ["alliance_change", "alliance_trajectory"]
     assert [rule.id for rule in p.alerts.rules] == [
-        "low_alliance", "alliance_drop", "suicidality", "overdue_assessment", "missed_assessment"]
+        "low_alliance", "alliance_drop", "suicidality", "overdue_assessment", "missed_assessment",
+        "low_alliance_cutoff"]
     assert [t.test for t in p.power.tests] == ["correlation"] * 4 + ["paired", "mixed_model", "mediation"]
 
 

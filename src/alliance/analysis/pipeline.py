@@ -34,6 +34,8 @@ import numpy as np
 import pandas as pd
 
 from alliance import __version__, instruments, stats
+from alliance.monitoring.change import OK as CHANGE_OK
+from alliance.monitoring.change import change_from_baseline
 from alliance.monitoring.deviations import find_deviations
 from alliance.protocol import AnalysisPlan, Measure, parse_analysis_plan
 from alliance.stats.results import to_plain
@@ -75,7 +77,8 @@ def run_analysis(
     -------
     Results
         Sections ``alliance_change, correlations, partial_correlations, mediation, mixed_models,
-        outcomes, reliability, deviations, provenance``. Administrations the protocol's
+        outcomes, reliable_change, reliability, deviations, provenance`` (``reliable_change`` is
+        computed with ``outcomes``, by the ``response_remission`` analysis). Administrations the protocol's
         ``deviations:`` section excludes (by default a pre-dose assessment taken after the first
         dose) are left out before anything is scored.
 
@@ -205,8 +208,8 @@ class _Run:
         self.arm = participants["arm"].astype(str).reindex(self.wide.index)
         self.sections: dict[str, list[dict[str, Any]]] = {
             name: [] for name in ("alliance_change", "correlations", "partial_correlations", "mediation",
-                                  "mixed_models", "outcomes", "reliability", "facilitator_effects",
-                                  "alliance_agreement")
+                                  "mixed_models", "outcomes", "reliable_change", "reliability",
+                                  "facilitator_effects", "alliance_agreement")
         }
 
     # -- data access ----------------------------------------------------------------------------
@@ -407,6 +410,53 @@ class _Run:
                     "n_remission": n_remission,
                     "remission_pct": 100.0 * n_remission / len(remission_known) if len(remission_known) else None,
                 })
+        self._reliable_change(analysis, groups)
+
+    def _reliable_change(self, analysis: ResolvedAnalysis, groups) -> None:
+        """Reliable change of the outcome from baseline (Jacobson & Truax 1991), next to response and remission.
+
+        The norm (SD, reliability) is the protocol's ``reliable_change:`` entry for the outcome
+        measure, or the study's own baseline where it says ``study``
+        (:func:`alliance.monitoring.change.change_from_baseline`); an unresolvable norm is one
+        entry with ``skipped``, never a guess.
+        """
+        measure = self.plan.outcome_measure
+        found = change_from_baseline(self.study.protocol, measure, _long_scores(self.study), self.study.responses)
+        norm = found.norm
+        used = {"sd": norm.sd, "sd_from": norm.sd_from, "reliability": norm.reliability,
+                "reliability_from": norm.reliability_from, "alpha": norm.alpha, "z": norm.z,
+                "threshold": norm.threshold,
+                "lower_is_better": norm.lower_is_better, "notes": list(norm.notes)}
+        if found.status != CHANGE_OK:
+            self.sections["reliable_change"].append({"analysis": analysis.id, "measure": measure,
+                                                     "baseline": norm.baseline, **used,
+                                                     "skipped": "; ".join(found.notes) or found.status})
+            return
+        table = found.table
+        table = table.assign(participant_id=table["participant_id"].astype(str))
+        names = {"reliable improvement": "improvement", "no reliable change": "no_change",
+                 "reliable deterioration": "deterioration"}
+        for timepoint in self.plan.follow_ups:
+            rows = table[table["timepoint"] == timepoint]
+            for arm, members in groups:
+                known = rows[rows["participant_id"].isin(set(members.astype(str))) & rows["category"].notna()]
+                n = int(len(known))
+                entry: dict[str, Any] = {"analysis": analysis.id, "measure": measure, "baseline": norm.baseline,
+                                         "timepoint": timepoint, "arm": arm, "n": n}
+                for category, key in names.items():
+                    count = int((known["category"] == category).sum())
+                    entry[f"n_{key}"] = count
+                    entry[f"{key}_pct"] = 100.0 * count / n if n else None
+                entry.update(used)
+                if norm.cutoff is not None:
+                    counts = {name: int((known["clinical_category"] == name).sum())
+                              for name in stats.change.CLINICAL_CATEGORIES}
+                    entry["clinical"] = {
+                        "cutoff": norm.cutoff["cutoff"], "recommended": norm.cutoff["recommended"],
+                        "source": norm.cutoff["source"], "counts": counts,
+                        "percent": {name: 100.0 * count / n if n else None for name, count in counts.items()},
+                    }
+                self.sections["reliable_change"].append(entry)
 
     def _reliability(self, analysis: ResolvedAnalysis) -> None:
         options = analysis.spec.options
@@ -553,6 +603,20 @@ _SECTION = {
     "facilitator_effects": "facilitator_effects",
     "alliance_agreement": "alliance_agreement",
 }
+
+
+def _long_scores(study) -> pd.DataFrame:
+    """The study's scale scores as ``participant_id, timepoint, instrument, scale, value`` (protocol timepoints)."""
+    long = study.measures(wide=False)
+    if long.empty:
+        return pd.DataFrame(columns=["participant_id", "timepoint", "instrument", "scale", "value"])
+    parsed = {name: Measure.parse(name) for name in long["measure"].astype(str).unique()}
+    names = long["measure"].astype(str)
+    return pd.DataFrame({"participant_id": long["participant_id"].astype(str).to_numpy(),
+                         "timepoint": names.map(lambda name: parsed[name].timepoint).to_numpy(),
+                         "instrument": names.map(lambda name: parsed[name].instrument).to_numpy(),
+                         "scale": names.map(lambda name: parsed[name].scale).to_numpy(),
+                         "value": pd.to_numeric(long["value"], errors="coerce").to_numpy()})
 
 
 def _pairs(analysis: ResolvedAnalysis) -> list[tuple[str, str]]:

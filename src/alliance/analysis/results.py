@@ -22,6 +22,7 @@ SECTIONS = (
     "mediation",
     "mixed_models",
     "outcomes",
+    "reliable_change",
     "reliability",
     "facilitator_effects",
     "alliance_agreement",
@@ -29,7 +30,7 @@ SECTIONS = (
     "provenance",
 )
 # Sections that results.json files written before they existed lack (read back as empty).
-_ADDED_LATER = ("deviations", "facilitator_effects", "alliance_agreement")
+_ADDED_LATER = ("deviations", "facilitator_effects", "alliance_agreement", "reliable_change")
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,15 @@ class Results:
     outcomes : tuple of dict
         Response and remission per follow-up and arm: ``analysis, measure, timepoint, arm, n,
         n_evaluable_response, n_response, response_pct, n_remission, remission_pct``.
+    reliable_change : tuple of dict
+        Reliable change (Jacobson & Truax 1991) of the outcome from baseline, per follow-up and arm
+        (:mod:`alliance.monitoring.change`, with the protocol's ``reliable_change:`` norm):
+        ``analysis, measure, baseline, timepoint, arm, n`` (pre and post both present),
+        ``n_improvement, improvement_pct, n_no_change, no_change_pct, n_deterioration,
+        deterioration_pct``, the norm used ``sd, sd_from, reliability, reliability_from, alpha, z,
+        threshold, lower_is_better, notes``, and with the protocol's norms ``clinical`` (``cutoff``,
+        ``recommended``, ``source``, ``counts`` and ``percent`` of recovered, improved, unchanged,
+        deteriorated). One entry with ``skipped`` when the norm could not be resolved.
     reliability : tuple of dict
         ``analysis, instrument, scale, timepoint, k, n, n_complete, alpha, std_alpha, ci_low,
         ci_high, omega_total, omega_converged``.
@@ -86,6 +96,7 @@ class Results:
     mediation: tuple[dict[str, Any], ...] = ()
     mixed_models: tuple[dict[str, Any], ...] = ()
     outcomes: tuple[dict[str, Any], ...] = ()
+    reliable_change: tuple[dict[str, Any], ...] = ()
     reliability: tuple[dict[str, Any], ...] = ()
     facilitator_effects: tuple[dict[str, Any], ...] = ()
     alliance_agreement: tuple[dict[str, Any], ...] = ()

@@ -5,6 +5,8 @@
 - :mod:`alliance.monitoring.alerts`: the protocol's alert rules evaluated on scores, answers and
   timelines (:func:`evaluate_alerts`); each rule type declares the data it needs
   (:func:`inputs_needed`), so a caller (the web app) fetches only that.
+- :mod:`alliance.monitoring.change`: each participant's reliable change from baseline with the
+  protocol's ``reliable_change:`` norm (:func:`~alliance.monitoring.change.change_from_baseline`).
 - :mod:`alliance.monitoring.quality`: the data-quality rules, built-in and the protocol's
   ``quality:`` section (:func:`~alliance.monitoring.quality.check_quality`).
 

@@ -12,13 +12,20 @@ needs (:class:`AlertInputs`) and the function that evaluates it:
     predict the acute experience and depression up to 12 months later, so a dosing session after
     low alliance should not simply go ahead.
 ``alliance_drop``
-    Alliance fell from the participant's own previous rating by at least a number of points.
+    A rupture: alliance fell from the participant's own previous rating by more than the measure's
+    reliable-change threshold (``points: reliable_change``; Jacobson & Truax 1991, with the SD and
+    reliability of the protocol's ``reliable_change:`` section), or by a fixed number of points.
+    A later rating back at the level before the fall is its repair (:func:`ruptures`).
 ``flag``
     An instrument's flag is raised, e.g. ``suicidality``: PHQ-9 item 9, QIDS-SR-16 item 12,
     GRID-HAMD item 3 (the ``flags`` of the instrument definitions, computed by
     :func:`alliance.instruments.score`). The alert carries the site's crisis text.
 ``missed_assessment``
     A timepoint is overdue or missed (:func:`alliance.monitoring.schedule.timeline`).
+
+Which rules can raise anything yet (a percentile before its minimum sample cannot) is told by
+:func:`rule_statuses`; alerts about data older than the protocol's ``historical_after_days`` are
+set apart by :func:`split_historical` and not raised.
 
 Everything here is pure: scores, answers and timelines come in as tables and lists, alerts go out
 as :class:`Alert` values. The web app asks :func:`inputs_needed` what to fetch, supplies it and
@@ -32,19 +39,23 @@ Examples
 >>> protocol = default_protocol()
 >>> config = protocol.alerts
 >>> [rule.id for rule in config.rules]
-['low_alliance', 'alliance_drop', 'suicidality', 'overdue_assessment', 'missed_assessment']
+['low_alliance', 'alliance_drop', 'suicidality', 'overdue_assessment', 'missed_assessment', 'low_alliance_cutoff']
 >>> scores = pd.DataFrame({"participant_id": ["P1", "P1"], "timepoint": ["prep", "post_session1"],
-...                        "instrument": "wai_sr", "scale": "total", "value": [50.0, 41.0]})
+...                        "instrument": "wai_sr", "scale": "total", "value": [30.0, 21.0]})
 >>> sorted(inputs_needed(config.rules).score_instruments)
 ['wai_sr']
 >>> [a.reason for a in evaluate_alerts(config, protocol, scores=scores)]
-['WAI-SR total fell by 9 points, from 50 at the final preparation session to 41 at the integration after session 1 (an alert is raised at a fall of 7 points or more)']
+['WAI-SR total 30 at the final preparation session is below the threshold of 36']
+>>> from alliance.protocol import AlertRule
+>>> drop = AlertRule("drop", "alliance_drop", "warning", measure="wai_sr.total", points=7)
+>>> [a.reason for a in alliance_drop_alerts(drop, protocol, scores)]
+['WAI-SR total fell by 9 points, from 30 at the final preparation session to 21 at the integration after session 1 (an alert is raised at a fall of 7 points or more)']
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -57,9 +68,10 @@ from alliance.protocol import AlertConfig, AlertRule, Measure, Protocol, Timepoi
 from .schedule import STATUSES
 
 __all__ = [
-    "RULE_TYPES", "Alert", "AlertData", "AlertInputs", "RuleType", "alliance_drop_alerts", "evaluate_alerts",
-    "flag_alerts", "inputs_needed", "low_alliance_alerts", "low_alliance_timepoints", "missed_assessment_alerts",
-    "time_dependent",
+    "RULE_TYPES", "Alert", "AlertData", "AlertInputs", "DropThreshold", "RuleStatus", "RuleType", "Rupture",
+    "alliance_drop_alerts", "drop_threshold", "evaluate_alerts", "flag_alerts", "inputs_needed",
+    "low_alliance_alerts", "low_alliance_timepoints", "missed_assessment_alerts", "rule_statuses", "ruptures",
+    "split_historical", "time_dependent",
 ]
 
 
@@ -87,6 +99,10 @@ class Alert:
         What to do, when the protocol says (the crisis text for flags); otherwise empty.
     value : float or None
         The number the rule looked at (score, fall in points, answer, days late).
+    dated : date or None
+        How old the data behind it are: the administration's date (``administered_on`` of the
+        scores or answers, when given), or the day a late assessment's window closed. What
+        :func:`split_historical` looks at; ``None`` when unknown (never historical).
     """
 
     rule: str
@@ -98,6 +114,7 @@ class Alert:
     reason: str
     action: str = ""
     value: float | None = None
+    dated: date | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -125,15 +142,21 @@ class AlertInputs:
         ``(instrument, item)``: the submitted answers to these items.
     timelines : bool
         The participants' timelines (:func:`alliance.monitoring.schedule.timeline`) and ``today``.
+    baseline_answers : frozenset of str
+        Instruments whose item answers at their baseline (the first timepoint that gives them)
+        are needed, for a reliable-change threshold from the study's own Cronbach's alpha
+        (:func:`alliance.monitoring.change.resolve_norm`). Only that timepoint's answers.
     """
 
     score_instruments: frozenset[str] = frozenset()
     answer_items: frozenset[tuple[str, str]] = frozenset()
     timelines: bool = False
+    baseline_answers: frozenset[str] = frozenset()
 
     def __or__(self, other: AlertInputs) -> AlertInputs:
         return AlertInputs(self.score_instruments | other.score_instruments,
-                           self.answer_items | other.answer_items, self.timelines or other.timelines)
+                           self.answer_items | other.answer_items, self.timelines or other.timelines,
+                           self.baseline_answers | other.baseline_answers)
 
 
 @dataclass(frozen=True)
@@ -160,7 +183,7 @@ class AlertData:
         """Whether this data holds what ``inputs`` asks for (a rule without its data raises nothing)."""
         if inputs.score_instruments and self.scores is None:
             return False
-        if inputs.answer_items and self.responses is None:
+        if (inputs.answer_items or inputs.baseline_answers) and self.responses is None:
             return False
         return not inputs.timelines or (self.timelines is not None and self.today is not None)
 
@@ -207,8 +230,7 @@ def inputs_needed(rules: Iterable[AlertRule]) -> AlertInputs:
 
 def time_dependent(config: AlertConfig) -> AlertConfig:
     """The rules of ``config`` whose alerts can appear as time passes, with nothing new stored."""
-    return AlertConfig(rules=tuple(r for r in config.rules if RULE_TYPES[r.type].time_dependent),
-                       crisis_text=config.crisis_text, missed_after_days=config.missed_after_days)
+    return replace(config, rules=tuple(r for r in config.rules if RULE_TYPES[r.type].time_dependent))
 
 
 def evaluate_alerts(config: AlertConfig, protocol: Protocol, *, scores: pd.DataFrame | None = None,
@@ -256,6 +278,124 @@ def evaluate_alerts(config: AlertConfig, protocol: Protocol, *, scores: pd.DataF
         found = kind.evaluate(rule, protocol, data, config)
         alerts += [a for a in found if wanted is None or a.participant_id in wanted]
     return alerts
+
+
+def split_historical(alerts: Iterable[Alert], today: date, historical_after_days: int | None
+                     ) -> tuple[list[Alert], list[Alert]]:
+    """Alerts about current data, and those about data too old to act on (not to be raised).
+
+    Parameters
+    ----------
+    alerts : iterable of Alert
+    today : date
+    historical_after_days : int or None
+        ``AlertConfig.historical_after_days``; ``None`` keeps every alert.
+
+    Returns
+    -------
+    tuple of list
+        ``(current, historical)``: an alert is historical when its ``dated`` is more than
+        ``historical_after_days`` days before ``today``. An alert without a date is current.
+
+    Examples
+    --------
+    >>> from datetime import date
+    >>> old = Alert("suicidality", "flag", "P1", "week1", "phq9.suicidality@week1", "urgent", "…",
+    ...             dated=date(2024, 1, 1))
+    >>> [len(part) for part in split_historical([old], date(2024, 1, 31), 30)]   # 30 days: still current
+    [1, 0]
+    >>> [len(part) for part in split_historical([old], date(2024, 2, 1), 30)]
+    [0, 1]
+    """
+    current, historical = [], []
+    for alert in alerts:
+        old = (historical_after_days is not None and alert.dated is not None
+               and (today - alert.dated).days > historical_after_days)
+        (historical if old else current).append(alert)
+    return current, historical
+
+
+@dataclass(frozen=True)
+class RuleStatus:
+    """Whether a rule can raise alerts now, in words a team reads on its dashboard.
+
+    Attributes
+    ----------
+    rule_id, label, type, severity : str
+    active : bool
+        ``False``: the rule cannot raise anything yet (a percentile before its minimum sample; a
+        reliable-change threshold the study's data cannot give yet).
+    reason : str
+        What it watches, or (not active) why not, with the numbers: ``the 25th percentile needs
+        WAI-SR total scores of at least 5 participants at the final preparation session; 1 so
+        far``.
+    """
+
+    rule_id: str
+    label: str
+    type: str
+    severity: str
+    active: bool
+    reason: str
+
+    @property
+    def summary(self) -> str:
+        """``Active: …`` or ``Not yet active: …``."""
+        return ("Active: " if self.active else "Not yet active: ") + self.reason
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "summary": self.summary}
+
+
+def rule_statuses(config: AlertConfig, protocol: Protocol, scores: pd.DataFrame | None = None,
+                  responses: pd.DataFrame | None = None) -> tuple[RuleStatus, ...]:
+    """Each rule of the protocol, and whether it is active on the study's data.
+
+    Parameters
+    ----------
+    config : AlertConfig
+    protocol : Protocol
+    scores : DataFrame, optional
+        The study's long scores (``participant_id, timepoint, instrument, scale, value``); without
+        them a rule that needs a sample is reported as not yet active.
+    responses : DataFrame, optional
+        Long item answers, for a reliable-change threshold computed from the study's own alpha.
+
+    Returns
+    -------
+    tuple of RuleStatus
+        In the protocol's order.
+    """
+    out = []
+    for rule in config.rules:
+        active, reason = True, ""
+        if rule.type == "low_alliance":
+            where = low_alliance_timepoints(rule, protocol)
+            at = " or ".join(_at(protocol, t) for t in where) or "no timepoint of this protocol"
+            label = _scale_label(rule.measure)
+            if rule.method == "percentile":
+                counts = {t: (0 if scores is None else len(_scores_at(scores, rule.instrument, rule.scale, t)))
+                          for t in where}
+                most = max(counts.values(), default=0)
+                active = most >= rule.min_n
+                reason = (f"{label} below the sample's {_ordinal(rule.value)} percentile at {at} "
+                          f"(n = {most}; at least {rule.min_n} needed)" if active else
+                          f"the {_ordinal(rule.value)} percentile needs {label} scores of at least {rule.min_n} "
+                          f"participants at {at}; {most} so far")
+            else:
+                reason = f"{label} below {_number(rule.value)} at {at}, from the first participant"
+        elif rule.type == "alliance_drop":
+            threshold, why = drop_threshold(rule, protocol, scores, responses)
+            active = threshold is not None
+            reason = why if threshold is None else (
+                f"a fall of {_scale_label(rule.measure)} from the participant's previous rating: {threshold.words()}")
+        elif rule.type == "flag":
+            names = ", ".join(_short_name(i) for i in _flag_instruments(rule))
+            reason = f"the {rule.flag} flag of {names}, from the first answer"
+        elif rule.type == "missed_assessment":
+            reason = f"assessments {' or '.join(rule.statuses)}, for every participant with an enrolment date"
+        out.append(RuleStatus(rule.id, rule.label, rule.type, rule.severity, active, reason))
+    return tuple(out)
 
 
 def low_alliance_timepoints(rule: AlertRule, protocol: Protocol) -> dict[str, str]:
@@ -319,6 +459,7 @@ def low_alliance_alerts(rule: AlertRule, protocol: Protocol, scores: pd.DataFram
     """
     alerts = []
     rows = _timeline_index(timelines)
+    dates = _dates_of(scores, rule.instrument)
     for timepoint_id, dosing_id in low_alliance_timepoints(rule, protocol).items():
         sample = _scores_at(scores, rule.instrument, rule.scale, timepoint_id)
         if sample.empty:
@@ -346,49 +487,208 @@ def low_alliance_alerts(rule: AlertRule, protocol: Protocol, scores: pd.DataFram
                 reason += f"; {_session_label(dosing)} {when} {_iso(dosing_row['planned'])}"
             alerts.append(Alert(rule.id, rule.type, participant_id, timepoint_id,
                                 str(Measure(rule.instrument, rule.scale, timepoint_id)), rule.severity,
-                                reason, value=float(value)))
+                                reason, value=float(value), dated=dates.get((participant_id, timepoint_id))))
     return sorted(alerts, key=lambda a: (a.participant_id, protocol.timepoint_ids.index(a.timepoint)))
 
 
-def alliance_drop_alerts(rule: AlertRule, protocol: Protocol, scores: pd.DataFrame) -> list[Alert]:
-    """Alerts of an ``alliance_drop`` rule: a fall of at least ``points`` from the previous rating.
+_EPSILON = 1e-9
+
+
+@dataclass(frozen=True)
+class DropThreshold:
+    """How large a fall of alliance from the previous rating is a rupture.
+
+    Attributes
+    ----------
+    points : float
+    strict : bool
+        ``True``: a fall larger than ``points`` (a reliable-change threshold: a change is reliable
+        when |RCI| > z, Jacobson & Truax 1991); ``False``: a fall of ``points`` or more (a rule
+        with a fixed number of points).
+    description : str
+        Where the number comes from, for the alert's reason and the dashboards.
+    """
+
+    points: float
+    strict: bool = False
+    description: str = ""
+
+    def is_rupture(self, fall: np.ndarray | float) -> np.ndarray | bool:
+        # Scores are sums of answers: a fall equal to the threshold must not become "larger" by
+        # a rounding error of the subtraction (50 − 43.348 = 6.652000000000001).
+        if self.strict:
+            return fall > self.points + _EPSILON
+        return fall >= self.points - _EPSILON
+
+    def words(self) -> str:
+        if self.strict:
+            return (f"a fall larger than {_number(self.points)} points is beyond the reliable-change threshold"
+                    + (f": {self.description}" if self.description else ""))
+        return f"an alert is raised at a fall of {_number(self.points)} points or more"
+
+
+@dataclass(frozen=True)
+class Rupture:
+    """A fall of alliance from the participant's own previous rating, and its repair if any.
+
+    Attributes
+    ----------
+    participant_id : str
+    before_timepoint, timepoint : str
+        The previous rating's timepoint and the one where alliance fell.
+    before_value, value, fall : float
+    repaired_timepoint : str or None
+        The first later timepoint whose rating is back within the threshold of the rating
+        before the fall (the fall from ``before_value`` would no longer be a rupture), or
+        ``None``: not (yet) repaired.
+    repaired_value : float or None
+    dated : date or None
+        The date of the rating that fell, when the scores carry ``administered_on``.
+    """
+
+    participant_id: str
+    before_timepoint: str
+    timepoint: str
+    before_value: float
+    value: float
+    fall: float
+    repaired_timepoint: str | None = None
+    repaired_value: float | None = None
+    dated: date | None = None
+
+    @property
+    def repaired(self) -> bool:
+        return self.repaired_timepoint is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def ruptures(measure: str, protocol: Protocol, scores: pd.DataFrame, threshold: DropThreshold) -> list[Rupture]:
+    """Every rupture of a measure in the study, each with its repair when a later rating shows one.
 
     Parameters
     ----------
-    rule : AlertRule
+    measure : str
+        ``INSTRUMENT.SCALE``, e.g. ``wai_sr.total``.
     protocol : Protocol
     scores : DataFrame
-        Long scores (``participant_id, timepoint, instrument, scale, value``).
+        Long scores (``participant_id, timepoint, instrument, scale, value``; optional
+        ``administered_on``).
+    threshold : DropThreshold
 
     Returns
     -------
-    list of Alert
-        One per participant and timepoint whose score is at least ``points`` below the
-        participant's previous score (the latest earlier timepoint, in protocol order, with a
-        score of this measure; a missing rating in between is skipped, not treated as zero).
+    list of Rupture
+        In participant order, then protocol order. The previous rating is the latest earlier
+        timepoint, in protocol order, with a score of this measure (a missing rating in between is
+        skipped, not treated as zero).
+
+    Notes
+    -----
+    A rupture is a fall of the participant's own alliance rating; a repair is a later return to
+    the level before the fall, the V-shaped rupture–repair sequence of Stiles et al. (2004).
+    Repaired ruptures go with better outcomes (Eubanks, Muran & Safran 2018, meta-analysis).
+    Here "back to the level" means the fall from the rating before the rupture is no longer
+    beyond the threshold, so the rupture and its repair are judged by the same number.
+
+    References
+    ----------
+    Stiles WB, Glick MJ, Osatuke K, et al. (2004). Patterns of alliance development and the
+    rupture-repair hypothesis. J Couns Psychol 51(1):81–92.
+    Eubanks CF, Muran JC, Safran JD (2018). Alliance rupture repair: a meta-analysis.
+    Psychotherapy 55(4):508–519.
     """
-    order = {t.id: t.order for t in protocol.timepoints if rule.instrument in t.instruments}
-    rows = scores[(scores["instrument"] == rule.instrument) & (scores["scale"] == rule.scale)
+    parsed = Measure.parse(measure, timepoint="forbidden")
+    order = {t.id: t.order for t in protocol.timepoints if parsed.instrument in t.instruments}
+    rows = scores[(scores["instrument"] == parsed.instrument) & (scores["scale"] == parsed.scale)
                   & scores["timepoint"].isin(list(order)) & scores["value"].notna()]
     if rows.empty:
         return []
     # One sort of the whole study and a comparison of neighbours, rather than a loop per
     # participant: this runs on every submitted form (the study's scores are the input).
     rows = rows.assign(_order=rows["timepoint"].map(order)).sort_values(["participant_id", "_order"], kind="stable")
-    participants = rows["participant_id"].to_numpy()
+    participants = rows["participant_id"].astype(str).to_numpy()
     timepoints = rows["timepoint"].to_numpy()
     values = rows["value"].to_numpy(dtype=float)
+    dates = rows["administered_on"].to_numpy() if "administered_on" in rows else None
     falls = values[:-1] - values[1:]
+    out = []
+    for k in np.flatnonzero((participants[1:] == participants[:-1]) & threshold.is_rupture(falls)):
+        now = k + 1
+        repaired = None
+        j = now + 1
+        while j < len(values) and participants[j] == participants[k]:
+            if not threshold.is_rupture(values[k] - values[j]):
+                repaired = j
+                break
+            j += 1
+        out.append(Rupture(participants[k], str(timepoints[k]), str(timepoints[now]), float(values[k]),
+                           float(values[now]), float(falls[k]),
+                           None if repaired is None else str(timepoints[repaired]),
+                           None if repaired is None else float(values[repaired]),
+                           _as_date(dates[now]) if dates is not None else None))
+    return out
+
+
+def alliance_drop_alerts(rule: AlertRule, protocol: Protocol, scores: pd.DataFrame,
+                         threshold: DropThreshold | None = None) -> list[Alert]:
+    """Alerts of an ``alliance_drop`` rule: a rupture, a fall from the participant's previous rating.
+
+    Parameters
+    ----------
+    rule : AlertRule
+    protocol : Protocol
+    scores : DataFrame
+        Long scores (``participant_id, timepoint, instrument, scale, value``; optional
+        ``administered_on``).
+    threshold : DropThreshold, optional
+        Required with ``points: reliable_change`` (:func:`drop_threshold` resolves it); default
+        the rule's ``points`` (a fall of that many points or more).
+
+    Returns
+    -------
+    list of Alert
+        One per rupture (:func:`ruptures`); its reason says whether a later rating repaired it.
+    """
+    if threshold is None:
+        if rule.points is None:
+            return []
+        threshold = DropThreshold(rule.points)
     alerts = []
-    for k in np.flatnonzero((participants[1:] == participants[:-1]) & (falls >= rule.points)):
-        before_id, now_id, fall = str(timepoints[k]), str(timepoints[k + 1]), float(falls[k])
-        reason = (f"{_scale_label(rule.measure)} fell by {_number(fall)} points, from {_number(values[k])} "
-                  f"at {_at(protocol, before_id)} to {_number(values[k + 1])} at {_at(protocol, now_id)} "
-                  f"(an alert is raised at a fall of {_number(rule.points)} points or more)")
-        alerts.append(Alert(rule.id, rule.type, str(participants[k]), now_id,
-                            str(Measure(rule.instrument, rule.scale, now_id)), rule.severity, reason,
-                            value=fall))
+    for r in ruptures(rule.measure, protocol, scores, threshold):
+        reason = (f"{_scale_label(rule.measure)} fell by {_number(r.fall)} points, from {_number(r.before_value)} "
+                  f"at {_at(protocol, r.before_timepoint)} to {_number(r.value)} at {_at(protocol, r.timepoint)} "
+                  f"({threshold.words()})")
+        if r.repaired:
+            reason += (f"; repaired: {_number(r.repaired_value)} at {_at(protocol, r.repaired_timepoint)}")
+        alerts.append(Alert(rule.id, rule.type, r.participant_id, r.timepoint,
+                            str(Measure(rule.instrument, rule.scale, r.timepoint)), rule.severity, reason,
+                            value=r.fall, dated=r.dated))
     return alerts
+
+
+def drop_threshold(rule: AlertRule, protocol: Protocol, scores: pd.DataFrame | None = None,
+                   responses: pd.DataFrame | None = None) -> tuple[DropThreshold | None, str]:
+    """The threshold of an ``alliance_drop`` rule, and why there is none when it cannot be had.
+
+    Parameters
+    ----------
+    rule : AlertRule
+    protocol : Protocol
+    scores, responses : DataFrame, optional
+        The study's long scores and item answers: the reliable-change threshold may use the
+        study's own baseline SD and Cronbach's alpha (the protocol's ``reliable_change:`` says).
+
+    Returns
+    -------
+    tuple
+        ``(threshold, "")``, or ``(None, reason)``: e.g. the study's baseline has too few
+        participants for its own SD.
+    """
+    if not rule.reliable_change:
+        return DropThreshold(float(rule.points)), ""
+    return _reliable_threshold(rule, protocol, scores, responses)
 
 
 def flag_alerts(rule: AlertRule, protocol: Protocol, responses: pd.DataFrame, crisis_text: str = "") -> list[Alert]:
@@ -437,11 +737,12 @@ def flag_alerts(rule: AlertRule, protocol: Protocol, responses: pd.DataFrame, cr
                 found.setdefault((str(participant_id), str(timepoint_id)), []).append(
                     (instrument_id, float(value), text))
     alerts = []
+    dates = _dates_of(responses, None)
     for (participant_id, timepoint_id), hits in found.items():
         measure = ", ".join(str(Measure(instrument_id, rule.flag, timepoint_id)) for instrument_id, _, _ in hits)
         alerts.append(Alert(rule.id, rule.type, participant_id, timepoint_id, measure, rule.severity,
                             "; ".join(text for _, _, text in hits), action=crisis_text,
-                            value=max(value for _, value, _ in hits)))
+                            value=max(value for _, value, _ in hits), dated=dates.get((participant_id, timepoint_id))))
     return sorted(alerts, key=lambda a: (a.participant_id, _position(protocol, a.timepoint)))
 
 
@@ -483,7 +784,7 @@ def missed_assessment_alerts(rule: AlertRule, protocol: Protocol, timelines: Map
                 reason += f" (missed after {missed_after_days} days)"
             measure = ", ".join(f"{i}@{timepoint.id}" for i in timepoint.instruments)
             alerts.append(Alert(rule.id, rule.type, str(participant_id), timepoint.id, measure, rule.severity,
-                                reason, value=float(late)))
+                                reason, value=float(late), dated=_as_date(row["window_end"])))
     return alerts
 
 
@@ -495,6 +796,36 @@ def _scores_at(scores: pd.DataFrame, instrument: str, scale: str, timepoint: str
     rows = scores[(scores["instrument"] == instrument) & (scores["scale"] == scale)
                   & (scores["timepoint"] == timepoint) & scores["value"].notna()]
     return pd.Series(rows["value"].astype(float).to_numpy(), index=rows["participant_id"].astype(str).to_numpy())
+
+
+def _as_date(value: Any) -> date | None:
+    """A date from a date, a date-time, a pandas timestamp or an ISO text; ``None`` when missing."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    if hasattr(value, "date") and callable(value.date):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+def _dates_of(frame: pd.DataFrame | None, instrument: str | None) -> dict[tuple[str, str], date]:
+    """(participant, timepoint) → the administration's date, from an ``administered_on`` column if any."""
+    if frame is None or "administered_on" not in frame or frame.empty:
+        return {}
+    rows = frame if instrument is None else frame[frame["instrument"] == instrument]
+    out: dict[tuple[str, str], date] = {}
+    for pid, timepoint, when in rows[["participant_id", "timepoint", "administered_on"]].itertuples(index=False):
+        day = _as_date(when)
+        if day is not None:
+            key = (str(pid), str(timepoint))
+            out[key] = max(out.get(key, day), day)
+    return out
 
 
 def _timeline_index(timelines: Mapping[str, Sequence[Mapping]] | None) -> dict[tuple[str, str], Mapping]:
@@ -573,6 +904,30 @@ def _flag_items(rule: AlertRule) -> AlertInputs:
         for flag in bank.get(instrument_id).flags if flag.id == rule.flag))
 
 
+def _reliable_threshold(rule: AlertRule, protocol: Protocol, scores: pd.DataFrame | None,
+                        responses: pd.DataFrame | None) -> tuple[DropThreshold | None, str]:
+    from .change import OK, resolve_norm  # the reliable-change norms of the protocol's reliable_change: section
+
+    if scores is None:
+        scores = pd.DataFrame(columns=["participant_id", "timepoint", "instrument", "scale", "value"])
+    if responses is None:
+        responses = pd.DataFrame(columns=["participant_id", "timepoint", "instrument", "item", "value"])
+    norm = resolve_norm(protocol, rule.measure, scores, responses)
+    if norm.status != OK or norm.threshold is None:
+        why = "; ".join(norm.notes) or norm.status
+        return None, f"the reliable-change threshold of {_scale_label(rule.measure)} cannot be set yet: {why}"
+    origins = {"this study's baseline" if text.startswith("this study") else "the protocol"
+               for text in (norm.sd_from, norm.reliability_from)}
+    described = (f"SD {_number(round(norm.sd, 2))}, reliability {_number(round(norm.reliability, 2))}, "
+                 f"from {' and '.join(sorted(origins))}")
+    return DropThreshold(float(norm.threshold), strict=True, description=described), ""
+
+
+def _evaluate_drop(rule: AlertRule, protocol: Protocol, data: AlertData) -> list[Alert]:
+    threshold, _ = drop_threshold(rule, protocol, data.scores, data.responses)
+    return [] if threshold is None else alliance_drop_alerts(rule, protocol, data.scores, threshold)
+
+
 RULE_TYPES: dict[str, RuleType] = {
     "low_alliance": RuleType(
         "low_alliance",
@@ -581,8 +936,10 @@ RULE_TYPES: dict[str, RuleType] = {
                                                                           timelines=data.timelines)),
     "alliance_drop": RuleType(
         "alliance_drop",
-        inputs=lambda rule: AlertInputs(score_instruments=frozenset({rule.instrument})),
-        evaluate=lambda rule, protocol, data, config: alliance_drop_alerts(rule, protocol, data.scores)),
+        inputs=lambda rule: AlertInputs(
+            score_instruments=frozenset({rule.instrument}),
+            baseline_answers=frozenset({rule.instrument}) if rule.reliable_change else frozenset()),
+        evaluate=lambda rule, protocol, data, config: _evaluate_drop(rule, protocol, data)),
     "flag": RuleType(
         "flag",
         inputs=_flag_items,

@@ -21,6 +21,8 @@ module                        job
 ``protocol.quality``          the ``quality:`` schema (:class:`QualityRule`): the study's data-quality rules
 ``protocol.analysis``         the ``analysis:`` schema (:class:`AnalysisPlan`, :class:`AnalysisSpec`)
 ``protocol.power``            the ``power:`` schema (:class:`PowerTest`, :class:`PowerSpec`)
+``protocol.change``           the ``reliable_change:`` schema (:class:`ReliableChangeConfig`): SD and
+                              reliability of each scale, with sources
 ``protocol.model``            :class:`Protocol`: the design with its typed sections
 ``protocol.loader``           the one loader: :func:`load_protocol`, :func:`parse_protocol`
 ``protocol.yaml_input``       the bounded YAML reader (size, aliases, depth, UTF-8) every entry uses
@@ -46,9 +48,11 @@ from __future__ import annotations
 
 from .alerts import AlertConfig, AlertRule
 from .analysis import AnalysisPlan, AnalysisSpec, Reference
+from .change import ChangeNorm, ClinicalNorms, ReliableChangeConfig
 from .design import IDENTIFIER_TYPES, PHASES, Arm, DerivedTimepoint, Design, Dose, IdentifierField, Timepoint
 from .deviations import DEVIATION_KINDS, DeviationPolicy
 from .errors import ProtocolError
+from .expected import ExpectedResponseConfig
 from .invitations import InvitationPolicy, TimepointInvitations
 from .loader import default_protocol, load_protocol, parse_analysis_plan, parse_protocol, write_protocol
 from .measure import Measure, MeasureNameError, measure_name, parse_measure
@@ -58,10 +62,10 @@ from .quality import QualityConfig, QualityRule
 
 __all__ = [
     "DEVIATION_KINDS", "IDENTIFIER_TYPES", "PHASES",
-    "AlertConfig", "AlertRule", "AnalysisPlan", "AnalysisSpec", "Arm", "DerivedTimepoint", "Design", "DeviationPolicy",
-    "Dose", "IdentifierField", "InvitationPolicy",
+    "AlertConfig", "AlertRule", "AnalysisPlan", "AnalysisSpec", "Arm", "ChangeNorm", "ClinicalNorms", "DerivedTimepoint", "Design", "DeviationPolicy",
+    "Dose", "ExpectedResponseConfig", "IdentifierField", "InvitationPolicy",
     "Measure", "MeasureNameError", "PowerSpec", "PowerTest", "Protocol", "ProtocolError", "QualityConfig",
-    "QualityRule", "Reference", "Timepoint",
+    "QualityRule", "Reference", "ReliableChangeConfig", "Timepoint",
     "TimepointInvitations",
     "default_protocol", "load_protocol", "measure_name", "parse_analysis_plan", "parse_measure", "parse_protocol",
     "write_protocol",

@@ -31,7 +31,9 @@ AT_CHOICES = ("last_preparation", "last_before_dosing")
 # The statuses of alliance.monitoring.schedule.timeline that mean "should have happened and has not".
 LATE_STATUSES = ("overdue", "missed")
 
-_TOP_KEYS = ("crisis_text", "missed_after_days", "rules")
+_TOP_KEYS = ("crisis_text", "missed_after_days", "historical_after_days", "rules")
+RELIABLE_CHANGE = "reliable_change"
+"""``points: reliable_change`` of an ``alliance_drop`` rule: the measure's reliable-change threshold."""
 _COMMON_KEYS = ("id", "type", "label", "severity")
 
 
@@ -63,7 +65,12 @@ class AlertRule:
         ``low_alliance`` with ``percentile``: the fewest participants with a score at the timepoint
         for the percentile to be used (below it the rule raises nothing).
     points : float or None
-        ``alliance_drop``: the smallest fall from the previous rating that raises an alert.
+        ``alliance_drop``: the smallest fall from the previous rating that raises an alert
+        (``None`` with ``reliable_change``).
+    reliable_change : bool
+        ``alliance_drop`` with ``points: reliable_change``: a fall is a rupture when it is larger
+        than the measure's reliable-change threshold (Jacobson & Truax 1991; the protocol's
+        ``reliable_change:`` section names its SD and reliability).
     flag : str or None
         ``flag``: the flag id of the instrument definitions, e.g. ``suicidality``.
     instruments : tuple of str
@@ -82,6 +89,7 @@ class AlertRule:
     value: float | None = None
     min_n: int = 5
     points: float | None = None
+    reliable_change: bool = False
     flag: str | None = None
     instruments: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()
@@ -110,11 +118,17 @@ class AlertConfig:
     missed_after_days : int
         Days after the end of a timepoint's window at which an overdue assessment counts as
         missed (``missed_after_days`` of :func:`alliance.monitoring.schedule.timeline`).
+    historical_after_days : int or None
+        An alert about data older than this many days (an administration's date, or the day a
+        late assessment's window closed) when the rules first see it is not raised: it is
+        historical (an import of a finished study's records), and "contact the participant
+        today" about a rating months old helps nobody. ``None``: every alert is raised.
     """
 
     rules: tuple[AlertRule, ...]
     crisis_text: str = ""
     missed_after_days: int = 14
+    historical_after_days: int | None = 30
 
     def rule(self, rule_id: str) -> AlertRule:
         """The rule with this id; ``KeyError`` naming the rules that exist."""
@@ -182,14 +196,17 @@ def read_alerts(r: Reader, raw: Any, design: Design, default: Mapping[str, Any] 
             method=entry.get("method"),
             value=None if entry.get("value") is None else float(entry["value"]),
             min_n=int(entry.get("min_n") or 5),
-            points=None if entry.get("points") is None else float(entry["points"]),
+            points=None if entry.get("points") in (None, RELIABLE_CHANGE) else float(entry["points"]),
+            reliable_change=entry.get("points") == RELIABLE_CHANGE,
             flag=entry.get("flag"),
             instruments=tuple(entry.get("instruments") or ()),
             statuses=tuple(entry.get("statuses") or ()),
         ))
+    historical = section.get("historical_after_days", 30)
     return AlertConfig(rules=tuple(rules),
                        crisis_text=" ".join(str(section.get("crisis_text") or "").split()),
-                       missed_after_days=int(section.get("missed_after_days", 14)))
+                       missed_after_days=int(section.get("missed_after_days", 14)),
+                       historical_after_days=None if historical is None else int(historical))
 
 
 def _instrument_of(measure: Any) -> str | None:
@@ -209,6 +226,10 @@ def _check_section(section: dict, protocol: Design, r: Reader) -> None:
     missed_after = section.get("missed_after_days", 14)
     if isinstance(missed_after, bool) or not isinstance(missed_after, int) or missed_after < 0:
         problem("alerts.missed_after_days", missed_after, "is not a whole number of days ≥ 0", "e.g. 14")
+    historical = section.get("historical_after_days", 30)
+    if historical is not None and (isinstance(historical, bool) or not isinstance(historical, int) or historical < 1):
+        problem("alerts.historical_after_days", historical, "is not a whole number of days ≥ 1",
+                "e.g. 30, or null to raise alerts about data of any age")
     rules = section.get("rules")
     if rules is None:
         rules = []
@@ -279,9 +300,11 @@ def _check_low_alliance(entry: Mapping, label: str, problem) -> None:
 
 def _check_alliance_drop(entry: Mapping, label: str, problem) -> None:
     points = entry.get("points")
-    if points is not None and (isinstance(points, bool) or not isinstance(points, int | float)
-                               or not math.isfinite(points) or points <= 0):
-        problem(f"{label}.points", points, "is not a positive number", "a fall in the measure's points, e.g. 7")
+    if points is not None and points != RELIABLE_CHANGE and (
+            isinstance(points, bool) or not isinstance(points, int | float) or not math.isfinite(points)
+            or points <= 0):
+        problem(f"{label}.points", points, "is neither a positive number nor reliable_change",
+                "reliable_change (the measure's reliable-change threshold), or a fall in points, e.g. 7")
 
 
 def _check_missed_assessment(entry: Mapping, label: str, problem) -> None:

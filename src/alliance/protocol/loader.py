@@ -21,9 +21,11 @@ from typing import Any
 
 from .alerts import read_alerts
 from .analysis import AnalysisPlan, read_analysis
+from .change import read_reliable_change
 from .design import DESIGN_KEYS, read_design
 from .deviations import read_deviations
 from .errors import ProtocolError, Reader
+from .expected import read_expected_response
 from .invitations import read_invitations
 from .model import SECTIONS, Protocol
 from .power import read_power
@@ -79,10 +81,16 @@ def _parse(raw: Any, origin: str, defaults: dict[str, Any] | None) -> Protocol:
     # Likewise: a protocol without the section has no custom data-quality rules (the default
     # file's rule is the Levin trial's entry criterion, not a default for other studies).
     quality = read_quality(r, top.get("quality"), design)
+    # The default measures are the plan's roles (alliance total, outcome), so the plan comes first.
+    expected_response = read_expected_response(r, top.get("expected_response"), design, analysis.roles,
+                                                (defaults or {}).get("expected_response"))
+    reliable_change = read_reliable_change(r, top.get("reliable_change"), design,
+                                           (defaults or {}).get("reliable_change"))
     r.raise_if_any()
     return Protocol(**{name: getattr(design, name) for name in design.__dataclass_fields__},
                     alerts=alerts, analysis=analysis, power=power, deviations=deviations, invitations=invitations,
-                    quality=quality,
+                    quality=quality, expected_response=expected_response,
+                    reliable_change=reliable_change,
                     sections=sections)
 
 

@@ -19,8 +19,10 @@ import yaml
 
 from .alerts import AlertConfig
 from .analysis import AnalysisPlan
+from .change import ReliableChangeConfig
 from .design import Design
 from .deviations import DeviationPolicy
+from .expected import ExpectedResponseConfig
 from .invitations import InvitationPolicy
 from .power import PowerSpec
 from .quality import QualityConfig
@@ -28,7 +30,8 @@ from .quality import QualityConfig
 __all__ = ["SECTIONS", "Protocol"]
 
 # The sections after the design, in the order a protocol file lists them.
-SECTIONS = ("alerts", "deviations", "invitations", "quality", "analysis", "power")
+SECTIONS = ("alerts", "deviations", "invitations", "quality", "analysis", "power", "expected_response",
+            "reliable_change")
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,12 @@ class Protocol(Design):
         When participants are emailed their visit's link (:mod:`alliance.protocol.invitations`).
     quality : QualityConfig
         The study's own data-quality rules (:mod:`alliance.protocol.quality`).
+    expected_response : ExpectedResponseConfig
+        Which scales are watched against expected-response curves, with which reference
+        (:mod:`alliance.protocol.expected`).
+    reliable_change : ReliableChangeConfig
+        The reference SD and reliability of each scale for reliable change, with their sources
+        (:mod:`alliance.protocol.change`).
     sections : dict
         ``alerts``, ``deviations``, ``invitations``, ``quality``, ``analysis``, ``power`` as the file wrote them (absent when it did not).
     """
@@ -59,6 +68,8 @@ class Protocol(Design):
     deviations: DeviationPolicy = field(default_factory=DeviationPolicy)
     invitations: InvitationPolicy = field(default_factory=InvitationPolicy)
     quality: QualityConfig = field(default_factory=QualityConfig)
+    expected_response: ExpectedResponseConfig = field(default_factory=ExpectedResponseConfig)
+    reliable_change: ReliableChangeConfig = field(default_factory=ReliableChangeConfig)
     sections: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

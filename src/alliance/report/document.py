@@ -210,6 +210,11 @@ def build_document(study, results) -> Document:
             tables.outcomes_table(results.outcomes, labels, arm_labels),
             "Response: n responding / n with a baseline and a follow-up score; remission: n remitted / n with "
             "a follow-up score; rules from the instrument definition."))
+    if results.reliable_change:
+        section.blocks.append(TableBlock(
+            "Reliable change from baseline (Jacobson & Truax 1991) per follow-up",
+            tables.reliable_change_table(results.reliable_change, labels, arm_labels),
+            tables.reliable_change_note(results.reliable_change)))
     sections += [section, outcome_section]
 
     # -- partial correlations ------------------------------------------------------------------------
@@ -322,7 +327,7 @@ def build_document(study, results) -> Document:
             notes.blocks.append(f"{entry['analysis']} ({entry['instrument']}.{entry['scale']} @ {entry['timepoint']}): "
                                 f"\u03c9 not computed \u2013 {entry['omega_skipped']}")
     for name in ("alliance_change", "correlations", "partial_correlations", "mediation", "mixed_models",
-                 "outcomes", "reliability"):
+                 "outcomes", "reliable_change", "reliability"):
         skipped = [entry for entry in getattr(results, name) if "skipped" in entry]
         if skipped:
             reasons = sorted({entry["skipped"] for entry in skipped})

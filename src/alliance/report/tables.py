@@ -28,6 +28,8 @@ __all__ = [
     "mixed_model_table",
     "outcomes_table",
     "reliability_table",
+    "reliable_change_note",
+    "reliable_change_table",
 ]
 
 ADJUSTED = {"holm": "Holm", "hochberg": "Hochberg", "bonferroni": "Bonferroni", "bh": "BH", "by": "BY"}
@@ -213,6 +215,59 @@ def outcomes_table(entries, labels: Labels, arm_labels: dict[str, str]) -> pd.Da
                      "Arm": "All" if entry["arm"] == "all" else arm_labels.get(entry["arm"], entry["arm"]),
                      "n": str(entry["n"]), "Response": response, "Remission": remission})
     return pd.DataFrame(rows).fillna("")
+
+
+def _count(entry: dict[str, Any], count: int, percent) -> str:
+    return f"{count}/{entry['n']} ({apa.number(percent, 0)}%)" if entry["n"] else apa.MISSING
+
+
+def reliable_change_table(entries, labels: Labels, arm_labels: dict[str, str]) -> pd.DataFrame:
+    """Reliable change from baseline (Jacobson & Truax 1991) per follow-up and arm: n (%) per category.
+
+    With the protocol's norms, a ``Recovered`` column: reliable improvement ending beyond the cut-off.
+    """
+    rows = []
+    for entry in entries:
+        if _skipped(entry):
+            rows.append({"Timepoint": "", "Arm": "", "n": "",
+                         "Reliable improvement": f"not computed: {entry['skipped']}"})
+            continue
+        row = {"Timepoint": labels.timepoint(entry["timepoint"]),
+               "Arm": "All" if entry["arm"] == "all" else arm_labels.get(entry["arm"], entry["arm"]),
+               "n": str(entry["n"]),
+               "Reliable improvement": _count(entry, entry["n_improvement"], entry["improvement_pct"]),
+               "No reliable change": _count(entry, entry["n_no_change"], entry["no_change_pct"]),
+               "Reliable deterioration": _count(entry, entry["n_deterioration"], entry["deterioration_pct"])}
+        clinical = entry.get("clinical")
+        if clinical:
+            row["Recovered"] = _count(entry, clinical["counts"]["recovered"], clinical["percent"]["recovered"])
+        rows.append(row)
+    return pd.DataFrame(rows).fillna("")
+
+
+def reliable_change_note(entries) -> str:
+    """The norm behind :func:`reliable_change_table`: SD, reliability, threshold, and where each came from."""
+    entry = next((e for e in entries if not _skipped(e)), None) or (entries[0] if entries else None)
+    if entry is None:
+        return ""
+    if entry.get("sd") is None or entry.get("reliability") is None or entry.get("threshold") is None:
+        parts = [f"SD: {entry.get('sd_from') or apa.MISSING}", f"reliability: {entry.get('reliability_from') or apa.MISSING}"]
+        return "Reliable change was not computed. " + "; ".join(parts) + "."
+    better = "decrease" if entry.get("lower_is_better") else "increase"
+    text = (f"Reliable change index RCI = (follow-up − baseline) / S_diff, S_diff = SD · √2 · "
+            f"√(1 − r) (Jacobson & Truax 1991); a change is reliable when |RCI| > "
+            f"{apa.number(entry.get('z'))} (α = {apa.proportion(entry.get('alpha'))}, two-sided), i.e. larger than "
+            f"{apa.number(entry['threshold'])} points; improvement is a {better}. "
+            f"SD {apa.number(entry['sd'])} – {entry['sd_from']}. "
+            f"Reliability {apa.proportion(entry['reliability'])} – {entry['reliability_from']}. "
+            f"n: participants with a baseline and a follow-up score.")
+    clinical = entry.get("clinical")
+    if clinical:
+        text += (f" Recovered: a reliable improvement ending beyond the cut-off {clinical['recommended']} = "
+                 f"{apa.number(clinical['cutoff'], 1)} ({clinical['source']}).")
+    for note in entry.get("notes") or []:
+        text += f" {note[0].upper()}{note[1:]}."
+    return text
 
 
 def reliability_table(entries, labels: Labels) -> pd.DataFrame:

@@ -7,12 +7,15 @@ with ``to_dict()``):
 - :mod:`.correlation` — :func:`correlation`, :func:`partial_correlation`
 - :mod:`.mediation` — :func:`mediation` (vectorized bootstrap)
 - :mod:`.reliability` — :func:`cronbach_alpha`, :func:`omega`
+- :mod:`.change` — :func:`reliable_change`, :func:`clinical_significance`, :func:`classify_change`
+  (Jacobson & Truax 1991)
 - :mod:`.multiplicity` — :func:`adjust_pvalues`
 - :mod:`.regression` — :func:`linear_regression` (R's ``lm``)
 - :mod:`.mixed` — :func:`mixedlm`, :func:`confint`
 """
 
 # ruff: noqa: I001 -- `.mixed` (maintained separately) is deliberately the last import.
+from .change import ClinicalSignificance, ReliableChange, classify_change, clinical_significance, reliable_change
 from .correlation import Correlation, PartialCorrelation, correlation, partial_correlation
 from .mediation import Mediation, mediation
 from .multiplicity import adjust_pvalues
@@ -23,6 +26,7 @@ from .results import Result
 from .mixed import MixedModel, confint, mixedlm
 
 __all__ = [
+    "ClinicalSignificance",
     "Correlation",
     "CronbachAlpha",
     "LinearRegression",
@@ -31,9 +35,12 @@ __all__ = [
     "Omega",
     "PairedTest",
     "PartialCorrelation",
+    "ReliableChange",
     "Result",
     "WilcoxonTest",
     "adjust_pvalues",
+    "classify_change",
+    "clinical_significance",
     "confint",
     "correlation",
     "cronbach_alpha",
@@ -42,6 +49,7 @@ __all__ = [
     "mixedlm",
     "omega",
     "paired_ttest",
+    "reliable_change",
     "partial_correlation",
     "wilcoxon",
 ]
