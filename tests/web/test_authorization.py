@@ -103,8 +103,24 @@ MATRIX = [
     # The data-quality page (monitor/quality.py): the whole study, so not facilitators; read-only.
     ("monitor:quality", "GET", "200 200 403 403 200 403 302"),
     ("monitor:quality", "POST", "405 405 403 403 405 403 302"),
+    # The per-facilitator view (monitor/facilitators.py): a facilitator sees their own row and page (F1);
+    # another facilitator's page (F2) is 404, as another facilitator's participant. Read-only.
+    ("monitor:facilitators", "GET", "200 200 200 200 200 403 302"),
+    ("monitor:facilitators", "POST", "405 405 405 405 405 403 302"),
+    ("monitor:facilitator", "GET", "200 200 200 404 200 403 302"),
+    ("monitor:facilitator", "POST", "405 405 405 405 405 403 302"),
     ("monitor:acknowledge", "GET", "405 405 405 405 403 403 302"),
     ("monitor:acknowledge", "POST", "302 302 302 404 403 403 302"),
+    # Bulk acknowledge and assign (the triage list): writes, so never monitors; an empty POST selects
+    # nothing and is sent back to the list with a message.
+    ("monitor:alerts_acknowledge", "GET", "405 405 405 405 403 403 302"),
+    ("monitor:alerts_acknowledge", "POST", "302 302 302 302 403 403 302"),
+    ("monitor:alerts_assign", "GET", "405 405 405 405 403 403 302"),
+    ("monitor:alerts_assign", "POST", "302 302 302 302 403 403 302"),
+    # The site's crisis text and country: admins and investigators; an empty POST is a valid form
+    # (blank: the protocol's text) and redirects.
+    ("monitor:alert_settings", "GET", "200 200 403 403 403 403 302"),
+    ("monitor:alert_settings", "POST", "302 302 403 403 403 403 302"),
     ("monitor:analysis_run", "GET", "405 405 403 403 403 403 302"),
     ("monitor:analysis_run", "POST", "302 302 403 403 403 403 302"),
     ("monitor:analysis_file", "GET", "405 405 403 403 405 403 302"),
@@ -187,6 +203,8 @@ def _url(name: str, variant: str, role: str, world) -> str:
         kwargs.update(participant=participant, timepoint="baseline", instrument="grid_hamd17")
     elif name == "capture:export_download":
         kwargs["kind"] = "tidy" if variant == "tidy" else "deidentified"
+    elif name == "monitor:facilitator":
+        kwargs["facilitator"] = "F2" if role == "facilitator_other" else "F1"
     elif name == "monitor:acknowledge":
         kwargs["alert"] = world["alerts"][participant].pk
     elif name == "monitor:analysis_file":

@@ -11,7 +11,8 @@ row, and its index, leaving the rest (the triggers included) as it was.
 
 ``capture`` 0007 (facilitator-rated forms) is checked the same way: on a database holding a study,
 migrating back to 0006 and forward again keeps every administration, and swaps the unique
-constraint for the two conditional ones.
+constraint for the two conditional ones. ``monitor`` 0002 and ``capture`` 0008 (the alerts' assignment
+and notification, a site's crisis text and country) may only add their columns, both ways.
 """
 
 from __future__ import annotations
@@ -182,6 +183,7 @@ call_command("migrate", "capture", "0006_visit_links_notifications_mode", intera
 before = shape()
 call_command("migrate", "capture", "0007_administration_facilitator", interactive=False, verbosity=0)
 after = shape()
+call_command("migrate", interactive=False, verbosity=0)  # the models are the latest state's
 print(json.dumps({"latest": latest, "before": before, "after": after,
                   "same_export": export_study("levin").responses.to_csv(index=False) == exported}))
 """
@@ -207,3 +209,77 @@ def test_the_facilitator_migration_keeps_every_administration(database_url, tmp_
     assert "capture_administration_unique" not in after["unique"]
     assert after["rows"] == before["rows"] == shown["latest"]["rows"] > 0
     assert shown["same_export"]
+
+
+TRIAGE_SCRIPT = r"""
+import json
+import sys
+
+sys.path.insert(0, sys.argv[1])
+from alliance.web import django_setup
+
+django_setup(migrate=False)
+from django.core.management import call_command
+from django.db import connection
+
+
+def shape(table):
+    with connection.cursor() as cursor:
+        columns = sorted(c.name for c in connection.introspection.get_table_description(cursor, table))
+        cursor.execute(f"SELECT COUNT(*) FROM {table}")
+        count = cursor.fetchone()[0]
+    return {"columns": columns, "rows": count}
+
+
+def values(sql):
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return [list(row) for row in cursor.fetchall()]
+
+
+call_command("migrate", interactive=False, verbosity=0)
+from alliance.web.capture.models import Participant, Study
+from alliance.web.capture.storage import import_study
+from alliance.web.monitor.models import Alert
+from tests.web.conftest import make_study
+
+import_study(make_study(), "levin", actor="test")
+study = Study.objects.get(name="levin")
+Alert.objects.create(study=study, participant=Participant.objects.filter(study=study).first(), rule="low_alliance",
+                     rule_type="low_alliance", timepoint="prep", severity="warning", reason="low")
+latest = {"alert": shape("monitor_alert"), "study": shape("capture_study")}
+call_command("migrate", "monitor", "0001_initial", interactive=False, verbosity=0)
+call_command("migrate", "capture", "0007_administration_facilitator", interactive=False, verbosity=0)
+before = {"alert": shape("monitor_alert"), "study": shape("capture_study")}
+call_command("migrate", interactive=False, verbosity=0)
+after = {"alert": shape("monitor_alert"), "study": shape("capture_study")}
+print(json.dumps({"latest": latest, "before": before, "after": after,
+                  "new_alert_fields": values("SELECT assigned_to_id, assigned_at, notified_at, notification "
+                                             "FROM monitor_alert"),
+                  "new_study_fields": values("SELECT crisis_text, country FROM capture_study")}))
+"""
+
+
+def test_the_triage_migrations_only_add_their_columns(database_url, tmp_path):
+    """``monitor`` 0002 (assignment, notification) and ``capture`` 0008 (crisis text, country), both ways.
+
+    Alerts stored before keep every row, unassigned and never emailed (``notified_at`` empty: only
+    alerts raised after the upgrade send their email); studies get a blank crisis text and country.
+    """
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[2])
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env.update({"DATABASE_URL": database_url, "ALLIANCE_DATA_DIR": str(tmp_path)})
+    result = subprocess.run([sys.executable, "-c", TRIAGE_SCRIPT, root], env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    before, after = shown["before"], shown["after"]
+    added_alert = {"assigned_to_id", "assigned_at", "notified_at", "notification"}
+    assert set(after["alert"]["columns"]) - set(before["alert"]["columns"]) == added_alert
+    assert set(after["study"]["columns"]) - set(before["study"]["columns"]) == {"crisis_text", "country"}
+    assert after == shown["latest"]
+    assert before["alert"]["rows"] == after["alert"]["rows"] > 0 and before["study"]["rows"] == 1
+    assert {tuple(row) for row in shown["new_alert_fields"]} == {(None, None, None, "")}
+    assert shown["new_study_fields"] == [["", ""]]

@@ -61,8 +61,11 @@ def low_alliance(web_study, accounts):
 
 # -- raising -------------------------------------------------------------------------------------
 
-def test_a_low_alliance_form_raises_one_alert_with_its_audit_event(low_alliance):
-    (alert,) = Alert.objects.filter(participant=low_alliance)
+def test_a_low_alliance_form_raises_one_alert_per_rule_with_its_audit_event(low_alliance):
+    # Two rules hold for a total of 12: below the sample's 25th percentile and below the cut-off of 36.
+    assert sorted(Alert.objects.filter(participant=low_alliance).values_list("rule", flat=True)) == [
+        "low_alliance", "low_alliance_cutoff"]
+    alert = Alert.objects.get(participant=low_alliance, rule="low_alliance")
     # The sample at prep: the six imported participants and P100 (n = 7 ≥ min_n 5); 12 is the
     # lowest possible WAI-SR total, below any 25th percentile of these scores.
     # Session 1 is planned 21 days after enrolment (immediate arm): today + 11 days.
@@ -154,7 +157,7 @@ def test_overdue_then_missed_then_resolved(web_study, accounts, client):
     ("admin", 302), ("investigator", 302), ("facilitator", 302),   # facilitator: F1, P100's facilitator
     ("facilitator2", 404), ("monitor", 403), ("outsider", 403), (None, 302)])
 def test_who_may_acknowledge(low_alliance, accounts, client, role, status):
-    alert = Alert.objects.get(participant=low_alliance)
+    alert = Alert.objects.get(participant=low_alliance, rule="low_alliance")
     url = reverse("monitor:acknowledge", kwargs={"study": STUDY, "alert": alert.pk})
     response = client_for(client, accounts, role).post(url, {"note": "talked it through; session goes ahead"})
     assert response.status_code == status
@@ -172,7 +175,7 @@ def test_who_may_acknowledge(low_alliance, accounts, client, role, status):
 
 
 def test_acknowledge_is_post_only_and_keeps_the_first_acknowledgement(low_alliance, accounts, client):
-    alert = Alert.objects.get(participant=low_alliance)
+    alert = Alert.objects.get(participant=low_alliance, rule="low_alliance")
     url = reverse("monitor:acknowledge", kwargs={"study": STUDY, "alert": alert.pk})
     client_for(client, accounts, "investigator")
     assert client.get(url).status_code == 405
@@ -188,7 +191,7 @@ def test_acknowledge_requires_the_csrf_token(low_alliance, accounts):
 
     client = Client(enforce_csrf_checks=True)
     client.force_login(accounts.investigator)
-    alert = Alert.objects.get(participant=low_alliance)
+    alert = Alert.objects.get(participant=low_alliance, rule="low_alliance")
     response = client.post(reverse("monitor:acknowledge", kwargs={"study": STUDY, "alert": alert.pk}), {"note": "x"})
     assert response.status_code == 403
     alert.refresh_from_db()
@@ -202,7 +205,12 @@ def test_participant_dashboard_shows_charts_scores_and_alerts(low_alliance, acco
     page = client.get(reverse("monitor:participant", kwargs={"study": STUDY, "participant": NEW}))
     html = page.content.decode()
     assert page.status_code == 200
-    assert html.count("<svg") == 3   # alliance total, goal/task/bond, GRID-HAMD (no acute data yet)
+    # alliance total, goal/task/bond, GRID-HAMD (no acute data yet), and the two expected-response curves
+    assert html.count("<svg") == 5
+    assert "On track? Expected response and reliable change" in html
+    assert "calibrated synthetic trial" in html          # the reference is named, labelled as not real
+    # Only the first WAI-SR score: nothing later to judge, so not assessable, and no reliable change yet.
+    assert "Not assessable" in html
     assert "WAI-SR total, Final preparation session: 12</title>" in html
     assert "Low alliance before a dosing session" in html and 'name="note"' in html
     assert (timezone.localdate() + timedelta(days=11)).isoformat() in html

@@ -100,9 +100,9 @@ class Alert:
     value : float or None
         The number the rule looked at (score, fall in points, answer, days late).
     dated : date or None
-        How old the data behind it are: the administration's date (``administered_on`` of the
-        scores or answers, when given), or the day a late assessment's window closed. What
-        :func:`split_historical` looks at; ``None`` when unknown (never historical).
+        How old the administration behind it is (``administered_on`` of the scores or answers,
+        when given). What :func:`split_historical` looks at; ``None`` when unknown or when the
+        alert is about no administration (a late assessment): never historical.
     """
 
     rule: str
@@ -784,7 +784,7 @@ def missed_assessment_alerts(rule: AlertRule, protocol: Protocol, timelines: Map
                 reason += f" (missed after {missed_after_days} days)"
             measure = ", ".join(f"{i}@{timepoint.id}" for i in timepoint.instruments)
             alerts.append(Alert(rule.id, rule.type, str(participant_id), timepoint.id, measure, rule.severity,
-                                reason, value=float(late), dated=_as_date(row["window_end"])))
+                                reason, value=float(late)))
     return alerts
 
 
@@ -906,7 +906,10 @@ def _flag_items(rule: AlertRule) -> AlertInputs:
 
 def _reliable_threshold(rule: AlertRule, protocol: Protocol, scores: pd.DataFrame | None,
                         responses: pd.DataFrame | None) -> tuple[DropThreshold | None, str]:
-    from .change import OK, resolve_norm  # the reliable-change norms of the protocol's reliable_change: section
+    from .change import (  # the reliable-change norms of the protocol's reliable_change: section
+        OK,
+        resolve_norm,
+    )
 
     if scores is None:
         scores = pd.DataFrame(columns=["participant_id", "timepoint", "instrument", "scale", "value"])

@@ -116,6 +116,12 @@ def test_a_study_teams_day(web_study, accounts, browser_settings, new_page):
     alert.locator("input[name=note]").fill("Discussed with the team; extra preparation session booked.")
     alert.locator("button:has-text('Acknowledge')").click()
     staff.locator(".message", has_text="Alert acknowledged").wait_for()
+    # 12 is also below the protocol's fixed cut-off of 36: that rule's alert is acknowledged too.
+    cutoff = staff.locator(".alert", has_text="Alliance below the cut-off before a dosing session")
+    assert "is below the threshold of 36" in cutoff.inner_text()
+    cutoff.locator("input[name=note]").fill("Same conversation.")
+    cutoff.locator("button:has-text('Acknowledge')").click()
+    staff.locator(".message", has_text="Alert acknowledged").wait_for()
     assert staff.locator("text=No open alerts.").is_visible()
     staff.click("text=Acknowledged and resolved alerts")
     assert "Acknowledged by investigator" in staff.locator(".alert.closed").first.inner_text()

@@ -45,6 +45,11 @@ class Study(models.Model):
         default=list, help_text="Column order of participants.csv, so that export reproduces it.")
     dosing_session_columns = models.JSONField(
         null=True, blank=True, help_text="Column order of dosing_sessions.csv; null when the study has none.")
+    crisis_text = models.TextField(
+        blank=True, help_text="What to do about an endorsed suicidality item, in the site's own words "
+                              "(whom to call); blank: the protocol's crisis text.")
+    country = models.CharField(
+        max_length=2, blank=True, help_text="The site's country, ISO 3166-1 alpha-2 (e.g. GB); blank when not set.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -22,24 +22,40 @@ fly by :func:`time_alerts_now`, so a dashboard shows an assessment overdue since
 before the job has run (as an alert not yet stored, which cannot be acknowledged until it is).
 
 An overdue or missed alert whose assessment is no longer overdue (done, or now counted as missed
-by the other rule) is marked resolved; every other alert stays open until a person acknowledges it.
+by the other rule) is marked resolved; every other alert stays open until a person acknowledges it
+(:func:`acknowledge`, or several with one note: :func:`acknowledge_alerts`), and may be assigned to
+a staff member who can act on it (:func:`assign_alerts`, :func:`alert_staff`).
+
+A stored alert of severity ``urgent`` is emailed to the participant's facilitators once the
+transaction that stored it commits (:mod:`alliance.web.monitor.notifications`). The crisis text of
+a suicidality alert is the site's (:func:`study_crisis_text`).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
+from functools import partial
 
 import pandas as pd
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from alliance.monitoring import alerts as rules
+from alliance.monitoring.crisis import crisis_text
 from alliance.protocol import AlertConfig
 from alliance.web.audit.log import AuditLog
-from alliance.web.capture.models import Administration, ItemResponse, Participant, Study
-from alliance.web.capture.queries import study_protocol
+from alliance.web.capture.models import (
+    Administration,
+    FacilitatorAssignment,
+    ItemResponse,
+    Participant,
+    Study,
+)
+from alliance.web.capture.queries import numeric_columns, study_protocol, study_scores
 from alliance.web.capture.timelines import dosing_dates, participant_timeline, participant_timelines
 
 from .models import Alert
@@ -90,16 +106,17 @@ def study_timelines(participants: Iterable[Participant], today: date) -> dict[st
 
     Parameters
     ----------
-    participants : iterable of Participant
-        With ``arm`` and ``study`` selected (``select_related``).
+    participants : QuerySet or iterable of Participant
+        With ``arm`` and ``study`` selected (``select_related``, or ``study`` set). A QuerySet is
+        read with five queries whatever the number of participants (a list: three more per 500).
     today : date
 
     Returns
     -------
     dict
     """
-    participants = list(participants)
-    timelines = participant_timelines(participants, today)  # two queries for all of them
+    timelines = participant_timelines(participants, today)
+    participants = list(participants)  # a QuerySet's rows are read once, by participant_timelines
     out = {}
     for participant in participants:
         rows = schedule(participant, today, timelines[participant.pk])
@@ -209,8 +226,8 @@ def time_alerts_now(study: Study, participants: list[Participant], timelines: di
     Parameters
     ----------
     study : Study
-    participants : list of Participant
-        The participants the page shows.
+    participants : list or QuerySet of Participant
+        The participants the page shows (a QuerySet is used as a subquery: one query however many).
     timelines : dict
         :func:`study_timelines` of those participants on ``today`` (participant id → rows).
     today : date
@@ -230,20 +247,27 @@ def time_alerts_now(study: Study, participants: list[Participant], timelines: di
         return TimeAlerts([], frozenset())
     by_id = {p.participant_id: p for p in participants}
     found = rules.evaluate_alerts(config, protocol, timelines=timelines, today=today, participant_ids=by_id)
+    late_rules = {r.id for r in config.rules}
+    # Only the alerts of the time-dependent rules matter here (the others are neither raised nor
+    # lapsed by time), read as tuples: thousands of open alerts in a large study.
     if stored is None:
-        stored = (Alert.objects.filter(study=study, participant__in=participants)
-                  .only("pk", "participant", "rule", "timepoint", "acknowledged_at", "resolved_at"))
+        scope = participants.values("pk") if isinstance(participants, QuerySet) else participants
+        stored = (Alert.objects.filter(study=study, participant__in=scope, rule__in=sorted(late_rules))
+                  .values_list("pk", "participant_id", "rule", "timepoint", "acknowledged_at", "resolved_at"))
+    else:
+        stored = [(a.pk, a.participant_id, a.rule, a.timepoint, a.acknowledged_at, a.resolved_at) for a in stored]
     participant_of = {p.pk: p.participant_id for p in participants}  # Alert.participant_id is the key
-    keys = {(participant_of[a.participant_id], a.rule, a.timepoint): a for a in stored
-            if a.participant_id in participant_of}
+    # key → (pk, open)
+    keys = {(participant_of[participant], rule, timepoint): (pk, acknowledged_at is None and resolved_at is None)
+            for pk, participant, rule, timepoint, acknowledged_at, resolved_at in stored
+            if participant in participant_of}
     new = [Alert(study=study, participant=by_id[a.participant_id], rule=a.rule, rule_type=a.type,
                  timepoint=a.timepoint, measure=a.measure[:300], severity=a.severity, reason=a.reason,
                  action=a.action, value=a.value)
            for a in found if (a.participant_id, a.rule, a.timepoint) not in keys]
     still = {(a.participant_id, a.rule, a.timepoint) for a in found}
-    late_rules = {r.id for r in config.rules}
-    lapsed = frozenset(alert.pk for key, alert in keys.items()
-                       if alert.is_open and key[1] in late_rules and key[0] in timelines and key not in still
+    lapsed = frozenset(pk for key, (pk, is_open) in keys.items()
+                       if is_open and key[1] in late_rules and key[0] in timelines and key not in still
                        and not _deviates(timelines, key[0], key[2]))
     return TimeAlerts(new, lapsed)
 
@@ -263,23 +287,252 @@ def acknowledge(alert: Alert, user, note: str = "") -> bool:
     bool
         False when the alert was already acknowledged (nothing is changed then).
     """
-    with transaction.atomic():
-        locked = Alert.objects.select_for_update().select_related("participant").get(pk=alert.pk)
-        if locked.acknowledged_at is not None:
-            return False
-        old = {"acknowledged_by": None, "acknowledged_at": None, "acknowledgement_note": ""}
-        locked.acknowledged_by = user
-        locked.acknowledged_at = timezone.now()
-        locked.acknowledgement_note = note.strip()
-        locked.save(update_fields=["acknowledged_by", "acknowledged_at", "acknowledgement_note"])
-        log = AuditLog(actor=f"user:{user.get_username()}", user=user, study=alert.study)
-        log.changed(locked, old, {"acknowledged_by": user.get_username(),
-                                  "acknowledged_at": locked.acknowledged_at.isoformat(),
-                                  "acknowledgement_note": locked.acknowledgement_note},
-                    label=_label(locked.participant.participant_id, locked.timepoint, locked.rule))
-        log.write()
+    done = acknowledge_alerts(alert.study, [alert.pk], user, note, include_resolved=True).acknowledged
     alert.refresh_from_db()
-    return True
+    return bool(done)
+
+
+@dataclass(frozen=True)
+class BulkChange:
+    """What a bulk acknowledgement or assignment did, and what it did not do, with the reason.
+
+    Attributes
+    ----------
+    acknowledged : tuple of Alert
+        The alerts changed (acknowledged, or assigned for :func:`assign_alerts`).
+    closed : int
+        Alerts left as they were because they were acknowledged or resolved already.
+    refused : int
+        Alerts not changed because the user may not act on them: not of this study, not of the
+        participants the user may see, or (an assignment) not of the assignee's participants.
+    """
+
+    acknowledged: tuple
+    closed: int = 0
+    refused: int = 0
+
+
+def acknowledge_alerts(study: Study, alert_ids: Iterable[int], user, note: str, *, allowed=None,
+                       include_resolved: bool = False) -> BulkChange:
+    """Acknowledge several alerts with one note, in one transaction, one audit event each.
+
+    Parameters
+    ----------
+    study : Study
+    alert_ids : iterable of int
+        Primary keys of stored alerts.
+    user : User
+        Who acknowledges.
+    note : str
+        What was done; the same note is kept with each alert and in each audit event.
+    allowed : QuerySet of Participant, optional
+        The participants whose alerts the user may act on
+        (:func:`alliance.web.accounts.access.visible_participants` for a role that may write); an
+        alert of anyone else is refused. Default: every participant of the study.
+    include_resolved : bool
+        Acknowledge alerts that resolved by themselves too (the single acknowledgement of a card
+        does); the bulk form offers only open ones.
+
+    Returns
+    -------
+    BulkChange
+    """
+    wanted = sorted({int(pk) for pk in alert_ids})
+    with transaction.atomic():
+        rows = (Alert.objects.select_for_update().filter(pk__in=wanted, study=study)
+                .select_related("participant").order_by("pk"))
+        rows = list(rows)
+        visible = None if allowed is None else set(allowed.filter(pk__in={r.participant_id for r in rows})
+                                                    .values_list("pk", flat=True))
+        mine = [r for r in rows if visible is None or r.participant_id in visible]
+        refused = len(wanted) - len(mine)
+        todo = [r for r in mine if r.acknowledged_at is None and (include_resolved or r.resolved_at is None)]
+        if not todo:
+            return BulkChange((), len(mine), refused)
+        now = timezone.now()
+        text = note.strip()
+        Alert.objects.filter(pk__in=[r.pk for r in todo]).update(
+            acknowledged_by=user, acknowledged_at=now, acknowledgement_note=text)
+        log = AuditLog(actor=f"user:{user.get_username()}", user=user, study=study, at=now)
+        old = {"acknowledged_by": None, "acknowledged_at": None, "acknowledgement_note": ""}
+        for row in todo:
+            row.acknowledged_by, row.acknowledged_at, row.acknowledgement_note = user, now, text
+            log.changed(row, old, {"acknowledged_by": user.get_username(), "acknowledged_at": now.isoformat(),
+                                   "acknowledgement_note": text},
+                        label=_label(row.participant.participant_id, row.timepoint, row.rule))
+        log.write()
+    return BulkChange(tuple(todo), len(mine) - len(todo), refused)
+
+
+@dataclass(frozen=True)
+class Staff:
+    """A member of a study who can act on alerts: an admin, an investigator or a facilitator.
+
+    Attributes
+    ----------
+    user : User
+    role : str
+        ``admin``, ``investigator`` or ``facilitator``.
+    participants : frozenset of int or None
+        For a facilitator, the primary keys of their participants (the alerts they can act on);
+        ``None`` for admins and investigators (every participant).
+    """
+
+    user: object
+    role: str
+    participants: frozenset | None
+
+    def can_act_on(self, participant_pk: int) -> bool:
+        return self.participants is None or participant_pk in self.participants
+
+    @property
+    def label(self) -> str:
+        return f"{self.user.get_username()} ({self.role})"
+
+
+def alert_staff(study: Study) -> list[Staff]:
+    """The people alerts of a study can be assigned to, by username (three queries).
+
+    Admins and investigators of the study (and superusers, admins of every study) can act on
+    every alert; a facilitator on those of the participants they are assigned to. Monitors are
+    read-only and never listed; nor are inactive accounts.
+
+    Returns
+    -------
+    list of Staff
+    """
+    from django.contrib.auth import get_user_model
+
+    from alliance.web.accounts.models import StudyMembership
+
+    roles = {}
+    for membership in (StudyMembership.objects.filter(study=study, user__is_active=True,
+                                                      role__in=("admin", "investigator", "facilitator"))
+                       .select_related("user")):
+        roles[membership.user.pk] = (membership.user, membership.role)
+    for user in get_user_model().objects.filter(is_superuser=True, is_active=True):
+        roles[user.pk] = (user, "admin")
+    own: dict[int, set[int]] = {}
+    for user_pk, participant_pk in FacilitatorAssignment.objects.filter(
+            facilitator__study=study, facilitator__user__isnull=False).values_list(
+            "facilitator__user", "participant"):
+        own.setdefault(user_pk, set()).add(participant_pk)
+    staff = [Staff(user, role, frozenset(own.get(pk, ())) if role == "facilitator" else None)
+             for pk, (user, role) in roles.items()]
+    return sorted(staff, key=lambda s: s.user.get_username())
+
+
+def assign_alerts(study: Study, alert_ids: Iterable[int], assignee, user, *, allowed=None) -> BulkChange:
+    """Assign open alerts to a staff member who can act on them (or to nobody), audited.
+
+    Parameters
+    ----------
+    study : Study
+    alert_ids : iterable of int
+    assignee : User or None
+        One of :func:`alert_staff`; ``None`` takes the assignment away.
+    user : User
+        Who assigns.
+    allowed : QuerySet of Participant, optional
+        The participants whose alerts ``user`` may act on; default every participant.
+
+    Returns
+    -------
+    BulkChange
+        ``refused`` counts the alerts ``user`` may not act on and those of participants the
+        assignee cannot act on (a facilitator assigned another facilitator's participant).
+
+    Raises
+    ------
+    ValueError
+        When ``assignee`` is not a member of the study who can act on alerts.
+    """
+    staff = None
+    if assignee is not None:
+        staff = next((s for s in alert_staff(study) if s.user.pk == assignee.pk), None)
+        if staff is None:
+            raise ValueError(f"{assignee.get_username()} cannot act on alerts of {study.name}: only its admins, "
+                             "investigators and facilitators can")
+    wanted = sorted({int(pk) for pk in alert_ids})
+    with transaction.atomic():
+        rows = list(Alert.objects.select_for_update().filter(pk__in=wanted, study=study)
+                    .select_related("participant", "assigned_to").order_by("pk"))
+        visible = None if allowed is None else set(allowed.filter(pk__in={r.participant_id for r in rows})
+                                                    .values_list("pk", flat=True))
+        mine = [r for r in rows if (visible is None or r.participant_id in visible)
+                and (staff is None or staff.can_act_on(r.participant_id))]
+        refused = len(wanted) - len(mine)
+        todo = [r for r in mine if r.is_open and r.assigned_to_id != (assignee.pk if assignee else None)]
+        closed = sum(not r.is_open for r in mine)
+        now = timezone.now()
+        log = AuditLog(actor=f"user:{user.get_username()}", user=user, study=study, at=now)
+        for row in todo:
+            old = {"assigned_to": row.assigned_to.get_username() if row.assigned_to else None,
+                   "assigned_at": row.assigned_at.isoformat() if row.assigned_at else None}
+            row.assigned_to, row.assigned_at = assignee, (now if assignee is not None else None)
+            row.save(update_fields=["assigned_to", "assigned_at"])
+            log.changed(row, old, {"assigned_to": assignee.get_username() if assignee else None,
+                                   "assigned_at": row.assigned_at.isoformat() if row.assigned_at else None},
+                        label=_label(row.participant.participant_id, row.timepoint, row.rule))
+        log.write()
+    return BulkChange(tuple(todo), closed, refused)
+
+
+def study_crisis_text(study: Study, protocol_text: str) -> str:
+    """The crisis text shown with a suicidality alert of a study: the site's own words when it has them.
+
+    Parameters
+    ----------
+    study : Study
+        ``crisis_text`` (the site's words, blank for the protocol's) and ``country``.
+    protocol_text : str
+        The protocol's ``alerts.crisis_text``.
+
+    Returns
+    -------
+    str
+        What :func:`alliance.monitoring.crisis.crisis_text` decides from the two and the site's
+        country.
+    """
+    return crisis_text(protocol_text, study.crisis_text, study.country)
+
+
+def rule_statuses(study: Study) -> tuple:
+    """Each alert rule of the study's protocol and whether it can raise alerts yet, with the reason.
+
+    A rule that compares with the sample (the low-alliance percentile) is not active until enough
+    participants have scores; the core decides (:func:`alliance.monitoring.alerts.rule_statuses`)
+    on the scores and answers the rules declare they need (two queries at most).
+
+    Returns
+    -------
+    tuple of alliance.monitoring.alerts.RuleStatus
+        In the protocol's order.
+    """
+    from .course import data_version
+
+    # Computed once per data version of the study (the id of its latest audit event): a dashboard
+    # visit then costs one indexed query here instead of reading the study's sample.
+    key = (study.pk, data_version(study))
+    with _STATUS_LOCK:
+        if key in _STATUSES:
+            return _STATUSES[key]
+    protocol = study_protocol(study)
+    needed = rules.inputs_needed(protocol.alerts.rules)
+    # Only what the statuses use: the sample's scores and baseline answers, not the flagged items.
+    needed = rules.AlertInputs(score_instruments=needed.score_instruments, baseline_answers=needed.baseline_answers)
+    scores = _scores(study, needed.score_instruments)
+    responses = _answers(study, protocol, needed, None)
+    found = rules.rule_statuses(protocol.alerts, protocol, scores, responses)
+    with _STATUS_LOCK:
+        _STATUSES[key] = found
+        while len(_STATUSES) > 32:
+            _STATUSES.pop(next(iter(_STATUSES)))
+    return found
+
+
+_STATUSES: dict = {}
+_STATUS_LOCK = threading.Lock()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -292,13 +545,18 @@ def _evaluate_and_store(study: Study, participants: list[Participant], today: da
     config = protocol.alerts
     if time_only:
         config = rules.time_dependent(config)
+    config = replace(config, crisis_text=study_crisis_text(study, config.crisis_text))
     by_id = {p.participant_id: p for p in participants}
     needed = rules.inputs_needed(config.rules)
     scores = _scores(study, needed.score_instruments) if needed.score_instruments else None
-    responses = (_flag_answers(study, needed.answer_items, None if everyone else participants)
-                 if needed.answer_items else None)
+    responses = _answers(study, protocol, needed, None if everyone else participants)
     found = rules.evaluate_alerts(config, protocol, scores=scores, responses=responses, timelines=timelines,
                                   today=today, participant_ids=by_id)
+    # Alerts about data older than the protocol's historical_after_days are not raised: an
+    # imported finished study's suicidality answers of last year are no call to make today.
+    # Late-assessment alerts keep going through _resolve_late with everything found.
+    found_all = found
+    found, _historical = rules.split_historical(found, today, config.historical_after_days)
     existing = Alert.objects.filter(study=study)
     if not everyone:
         existing = existing.filter(participant__in=participants)
@@ -322,8 +580,14 @@ def _evaluate_and_store(study: Study, participants: list[Participant], today: da
             continue
         log.created(row, row.audit_fields(), label=_label(alert.participant_id, alert.timepoint, alert.rule))
         created.append(row)
-    resolved = _resolve_late(config, found, stored, timelines, log)
+    resolved = _resolve_late(config, found_all, stored, timelines, log)
     log.write()
+    urgent = [row.pk for row in created if row.severity == Alert.Severity.URGENT]
+    if urgent:
+        # After the commit: a submission rolled back sends nothing (alliance.web.monitor.notifications).
+        from .notifications import notify_urgent
+
+        transaction.on_commit(partial(notify_urgent, urgent), robust=True)
     return created, resolved
 
 
@@ -358,29 +622,58 @@ def _scores(study: Study, instruments: set[str]) -> pd.DataFrame:
     """Long scores of every participant for the instruments the score rules watch (the sample)."""
     if not instruments:
         return pd.DataFrame(columns=SCORE_COLUMNS)
-    rows = []
-    for pid, timepoint, instrument, scores in (
-            Administration.objects.filter(participant__study=study, status=Administration.Status.SUBMITTED,
-                                          instrument__in=sorted(instruments))
-            .values_list("participant__participant_id", "timepoint__code", "instrument", "scores")):
-        for scale, value in (scores or {}).items():
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                rows.append((pid, timepoint, instrument, scale, float(value)))
-    return pd.DataFrame.from_records(rows, columns=SCORE_COLUMNS)
+    # Each instrument's numeric score columns, read out of the stored JSON by the database (one
+    # query) rather than every score dictionary decoded in Python.
+    measures = [(instrument, scale) for instrument in sorted(instruments) for scale in numeric_columns(instrument)]
+    return study_scores(study, measures)
+
+
+def _answers(study: Study, protocol, needed: rules.AlertInputs,
+             participants: list[Participant] | None) -> pd.DataFrame | None:
+    """The item answers the rules declare: flagged items (of these participants) and baseline answers.
+
+    ``baseline_answers`` are every item of an instrument at the first timepoint that gives it, of the
+    whole study (a reliable-change threshold from the study's own Cronbach's alpha); ``None``
+    when no rule needs answers.
+    """
+    frames = []
+    if needed.answer_items:
+        frames.append(_flag_answers(study, needed.answer_items, participants))
+    for instrument in sorted(needed.baseline_answers):
+        first = next((t.id for t in protocol.timepoints if instrument in t.instruments), None)
+        if first is None:
+            continue
+        answers = (ItemResponse.objects.filter(administration__participant__study=study,
+                                               administration__instrument=instrument,
+                                               administration__timepoint__code=first,
+                                               administration__status=Administration.Status.SUBMITTED)
+                   .values_list("administration__participant__participant_id", "administration__timepoint__code",
+                                "administration__instrument", "item", "value"))
+        frames.append(pd.DataFrame.from_records(list(answers), columns=RESPONSE_COLUMNS))
+    if not frames:
+        return None
+    frames = [f for f in frames if not f.empty] or frames[:1]
+    return pd.concat(frames, ignore_index=True).drop_duplicates() if len(frames) > 1 else frames[0]
 
 
 def _flag_answers(study: Study, items: Iterable[tuple[str, str]],
                   participants: list[Participant] | None) -> pd.DataFrame:
     """The submitted answers to these ``(instrument, item)`` (of these participants, or everyone)."""
+    items = set(items)
     item_ids = sorted({item for _, item in items})
+    # Only the administrations of the instruments that have these items: a study's other forms
+    # (most of its 20,000) are not probed for them.
     answers = ItemResponse.objects.filter(administration__participant__study=study, item__in=item_ids,
+                                          administration__instrument__in=sorted({i for i, _ in items}),
                                           administration__status=Administration.Status.SUBMITTED)
     if participants is not None:
         answers = answers.filter(administration__participant__in=participants)
     answers = (answers
                .values_list("administration__participant__participant_id", "administration__timepoint__code",
-                            "administration__instrument", "item", "value"))
-    return pd.DataFrame.from_records(list(answers), columns=RESPONSE_COLUMNS)
+                            "administration__instrument", "item", "value", "administration__administered_at"))
+    # administered_on: how old the answer is, so that an import of old records raises no alert
+    # "contact the participant today" about them (AlertConfig.historical_after_days).
+    return pd.DataFrame.from_records(list(answers), columns=[*RESPONSE_COLUMNS, "administered_on"])
 
 
 def _label(participant_id: str, timepoint: str, rule: str) -> str:

@@ -1,4 +1,4 @@
-"""Small server-rendered SVG charts for the dashboards: lines over timepoints, and grouped bars.
+"""Small server-rendered SVG charts for the dashboards: lines over timepoints, grouped bars, and boxes with points.
 
 Why our own and not matplotlib: a dashboard draws a handful of points per chart, and the
 participant dashboard must render in well under 100 ms (``benchmarks/bench_dashboard.py``); a
@@ -303,3 +303,206 @@ def _wrap(label: str, width: int, max_lines: int) -> list[str]:
 
 def _short(label: str, width: int = 14) -> str:
     return label if len(label) <= width else label[:width - 1] + "…"
+
+
+# ---------------------------------------------------------------------------------------------
+# A distribution with points on it (the per-facilitator view)
+# ---------------------------------------------------------------------------------------------
+
+# Marker shapes, in the order series get them; after the last, the same shapes hollow. Each series
+# is told apart by its shape (and its label in the tooltip), never by colour alone.
+MARKER_SHAPES = ("circle", "square", "triangle", "diamond", "triangle-down", "cross")
+# The same shapes as text, for the table that stands in for the chart (filled, then hollow).
+MARKER_SYMBOLS = {"circle": ("●", "○"), "square": ("■", "□"), "triangle": ("▲", "△"), "diamond": ("◆", "◇"),
+                  "triangle-down": ("▼", "▽"), "cross": ("✚", "✛")}
+
+
+@dataclass(frozen=True)
+class Spread:
+    """A distribution at one x position: its median, lower and upper quartiles and size."""
+
+    median: float
+    q1: float
+    q3: float
+    n: int
+
+
+def marker(k: int) -> tuple[str, bool]:
+    """The shape of the ``k``-th series and whether it is filled (:data:`MARKER_SHAPES`, then hollow)."""
+    return MARKER_SHAPES[k % len(MARKER_SHAPES)], (k // len(MARKER_SHAPES)) % 2 == 0
+
+
+def marker_symbol(k: int) -> str:
+    """The ``k``-th series' marker as a character (``●``, ``■``, …, ``○``), for tables and legends in text."""
+    shape, filled = marker(k)
+    return MARKER_SYMBOLS[shape][0 if filled else 1]
+
+
+def _shape(shape: str, filled: bool, cx: float, cy: float, size: float, color: str, title: str = "") -> str:
+    paint = (f'fill="{color}" stroke="{color}"' if filled else f'fill="#fff" stroke="{color}"') + ' stroke-width="1.5"'
+    tip = f"<title>{title}</title>" if title else ""
+    if shape == "circle":
+        return f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="{size:.1f}" {paint}>{tip}</circle>'
+    if shape == "square":
+        side = size * 1.75
+        return (f'<rect x="{cx - side / 2:.1f}" y="{cy - side / 2:.1f}" width="{side:.1f}" height="{side:.1f}" '
+                f"{paint}>{tip}</rect>")
+    if shape in ("triangle", "triangle-down"):
+        sign = 1 if shape == "triangle" else -1
+        points = (f"{cx:.1f},{cy - sign * size * 1.2:.1f} {cx - size * 1.1:.1f},{cy + sign * size * 0.8:.1f} "
+                  f"{cx + size * 1.1:.1f},{cy + sign * size * 0.8:.1f}")
+        return f'<polygon points="{points}" {paint}>{tip}</polygon>'
+    if shape == "diamond":
+        r = size * 1.3
+        points = f"{cx:.1f},{cy - r:.1f} {cx + r:.1f},{cy:.1f} {cx:.1f},{cy + r:.1f} {cx - r:.1f},{cy:.1f}"
+        return f'<polygon points="{points}" {paint}>{tip}</polygon>'
+    # cross: a plus sign with width (a polygon, so that it can be hollow too)
+    a, b = size * 1.3, size * 0.45
+    points = " ".join(f"{cx + dx:.1f},{cy + dy:.1f}" for dx, dy in (
+        (-b, -a), (b, -a), (b, -b), (a, -b), (a, b), (b, b), (b, a), (-b, a), (-b, b), (-a, b), (-a, -b), (-b, -b)))
+    return f'<polygon points="{points}" {paint}>{tip}</polygon>'
+
+
+def distribution_chart(x_labels: Sequence[str], spreads: Sequence[Spread | None], points: Sequence[Series], *,
+                       title: str, y_range: tuple[float, float], y_label: str = "", spread_label: str = "",
+                       markers: Sequence[int] = (), marker_label: str = "",
+                       layout: Layout | None = None) -> SafeString:
+    """An SVG chart of a distribution per x position (a box: quartiles and median) with points over it.
+
+    Parameters
+    ----------
+    x_labels : sequence of str
+        One label per position, left to right.
+    spreads : sequence of Spread or None
+        The distribution at each position, drawn as a box from the lower to the upper quartile with
+        a line at the median (``None``: nothing measured there).
+    points : sequence of Series
+        One series per person: a marker at each position where its value is not ``None``, joined by
+        a thin dotted line. Each series has its own marker shape (:func:`marker`) and colour; the
+        points of a position are spread sideways so that equal values stay visible.
+    title : str
+    y_range : (float, float)
+        The axis range (the scale's range), widened to include every value.
+    y_label, spread_label : str
+        The y axis's label, and the legend's text for the boxes.
+    markers : sequence of int
+        Positions to mark with a vertical band (dosing sessions).
+    marker_label : str
+    layout : Layout, optional
+
+    Returns
+    -------
+    SafeString
+        ``<svg …>…</svg>``, with a tooltip on every box (n, median, quartiles) and every point.
+    """
+    layout = layout or Layout(height=300)
+    entries = ([("box", spread_label, 0)] if spread_label else []) + [("point", s.label, k) for k, s in enumerate(points)]
+    entries += [("band", marker_label, 0)] if markers and marker_label else []
+    rows = _legend_rows([label for _, label, _ in entries], layout.width - layout.left - layout.right)
+    top = layout.top + 16 * (len(set(rows)) - 1)
+    height = layout.height + top - layout.top
+    values = [v for s in points for v in s.values if v is not None]
+    values += [v for spread in spreads if spread is not None for v in (spread.q1, spread.q3, spread.median)]
+    low, high = min([y_range[0], *values]), max([y_range[1], *values])
+    plot_w = layout.width - layout.left - layout.right
+    plot_h = height - top - layout.bottom
+    n = max(len(x_labels), 1)
+    step = plot_w / n
+
+    def x(i: int) -> float:
+        return layout.left + step * (i + 0.5)
+
+    def y(v: float) -> float:
+        return top + plot_h * (1 - (v - low) / ((high - low) or 1))
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {layout.width} {height}" '
+             f'class="chart" role="img" aria-label="{escape(title)}" {_FONT} font-size="11">',
+             f"<title>{escape(title)}</title>"]
+    for i in markers:
+        parts.append(f'<rect x="{x(i) - step / 2:.1f}" y="{top}" width="{step:.1f}" height="{plot_h}" '
+                     f'fill="#f3ecd8"><title>{escape(marker_label)}: {escape(x_labels[i])}</title></rect>')
+    for tick in _nice_ticks(low, high):
+        parts.append(f'<line x1="{layout.left}" x2="{layout.width - layout.right}" y1="{y(tick):.1f}" '
+                     f'y2="{y(tick):.1f}" stroke="#e3e3e3"/>')
+        parts.append(f'<text x="{layout.left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end" fill="#555">'
+                     f"{_fmt(tick)}</text>")
+    base = top + plot_h
+    parts.append(f'<line x1="{layout.left}" x2="{layout.left}" y1="{top}" y2="{base}" stroke="#888"/>')
+    parts.append(f'<line x1="{layout.left}" x2="{layout.width - layout.right}" y1="{base}" y2="{base}" '
+                 'stroke="#888"/>')
+    parts += _x_labels(x_labels, x, step, base)
+    if y_label:
+        parts.append(f'<text transform="translate(11,{top + plot_h / 2:.1f}) rotate(-90)" '
+                     f'text-anchor="middle" fill="#555">{escape(y_label)}</text>')
+    box_w = min(step * 0.6, 90)
+    for i, spread in enumerate(spreads):
+        if spread is None:
+            continue
+        tip = escape(f"{spread_label or 'distribution'}, {x_labels[i]}: median {_fmt(spread.median)}, "
+                     f"quartiles {_fmt(spread.q1)} to {_fmt(spread.q3)}, n = {spread.n}")
+        parts.append(f'<rect x="{x(i) - box_w / 2:.1f}" y="{y(spread.q3):.1f}" width="{box_w:.1f}" '
+                     f'height="{max(y(spread.q1) - y(spread.q3), 1):.1f}" fill="#dfe4ea" stroke="#7a8591">'
+                     f"<title>{tip}</title></rect>")
+        parts.append(f'<line x1="{x(i) - box_w / 2:.1f}" x2="{x(i) + box_w / 2:.1f}" y1="{y(spread.median):.1f}" '
+                     f'y2="{y(spread.median):.1f}" stroke="#2b2f33" stroke-width="3"><title>{tip}</title></line>')
+    # Points of one position side by side across the box, in series order.
+    spread_x = min(box_w * 0.8, 12 * len(points))
+
+    def px(i: int, k: int) -> float:
+        return x(i) if len(points) < 2 else x(i) - spread_x / 2 + spread_x * k / (len(points) - 1)
+
+    for k, s in enumerate(points):
+        color = s.color or PALETTE[k % len(PALETTE)]
+        present = [i for i, v in enumerate(s.values) if v is not None]
+        if len(present) > 1:
+            line = " ".join(f"{px(i, k):.1f},{y(s.values[i]):.1f}" for i in present)
+            parts.append(f'<polyline points="{line}" fill="none" stroke="{color}" stroke-width="1" '
+                         'stroke-dasharray="2 3" stroke-opacity="0.8"/>')
+    for k, s in enumerate(points):
+        color = s.color or PALETTE[k % len(PALETTE)]
+        shape, filled = marker(k)
+        for i, v in enumerate(s.values):
+            if v is None:
+                continue
+            note = f" ({s.notes[i]})" if s.notes and s.notes[i] else ""
+            parts.append(_shape(shape, filled, px(i, k), y(v), 4.5, color,
+                                f"{escape(s.label)}, {escape(x_labels[i])}: {_fmt(v)}{escape(note)}"))
+    parts += _distribution_legend(entries, rows, points, layout)
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # every text from data above went through escape()
+
+
+def _legend_width(label: str) -> float:
+    return 24 + 6.5 * len(label)
+
+
+def _legend_rows(labels: list[str], width: float) -> list[int]:
+    """The legend row of each entry, wrapping when the next entry would pass ``width``."""
+    rows, row, used = [], 0, 0.0
+    for label in labels:
+        if used and used + _legend_width(label) > width:
+            row, used = row + 1, 0.0
+        rows.append(row)
+        used += _legend_width(label)
+    return rows
+
+
+def _distribution_legend(entries, rows: list[int], points: Sequence[Series], layout: Layout) -> list[str]:
+    parts = []
+    x, row_before = layout.left, 0
+    for (kind, label, k), row in zip(entries, rows, strict=True):
+        if row != row_before:
+            x, row_before = layout.left, row
+        top = 8 + 16 * row
+        if kind == "box":
+            parts.append(f'<rect x="{x}" y="{top}" width="10" height="10" fill="#dfe4ea" stroke="#7a8591"/>'
+                         f'<line x1="{x}" x2="{x + 10}" y1="{top + 5}" y2="{top + 5}" stroke="#2b2f33" '
+                         'stroke-width="2"/>')
+        elif kind == "band":
+            parts.append(f'<rect x="{x}" y="{top}" width="10" height="10" fill="#f3ecd8"/>')
+        else:
+            shape, filled = marker(k)
+            parts.append(_shape(shape, filled, x + 5, top + 5, 4, points[k].color or PALETTE[k % len(PALETTE)]))
+        parts.append(f'<text x="{x + 14}" y="{top + 9}" fill="#333">{escape(label)}</text>')
+        x += _legend_width(label)
+    return parts

@@ -5,9 +5,13 @@ Which measures are alliance, acute and outcome comes from the protocol's analysi
 (``roles`` of the protocol's analysis plan), so a protocol with other instruments
 gets dashboards of its own measures; nothing here names an instrument or a timepoint.
 
-The participant dashboard is built from a handful of queries whatever the number of timepoints
-(the participant, their timeline inputs, their scores, their alerts), so that it renders in well
-under 100 ms for a study of 1,000 participants × 20 timepoints (``benchmarks/bench_dashboard.py``).
+Every page is built from a fixed number of queries whatever the number of participants and
+timepoints (issue 14; ``tests/web/test_dashboard_queries.py``): the visible participants are a
+QuerySet used as a subquery, never a list of ids; each kind of row (timeline inputs, scores, alerts)
+is one query for the whole study; the study dashboard reads two scores out of the stored JSON in
+SQL, counts its open alerts per severity in SQL and reads only the ones it lists (:class:`AlertRows`).
+Goals for a study of 1,000 participants × 20 timepoints on SQLite (``benchmarks/bench_dashboard.py``):
+p95 under 300 ms for the study dashboard, under 50 ms for the participant dashboard.
 
 Nothing here writes to the database: alerts are stored when data change and by the scheduled job
 (:mod:`alliance.web.monitor.alerting`); the overdue and missed alerts that have become due since
@@ -20,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -27,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from django.conf import settings
+from django.db.models import Count
 from django.utils import timezone
 from scipy import stats
 
@@ -42,8 +48,10 @@ from alliance.web.capture.timelines import participant_timeline
 
 from . import alerting, charts
 from .alerting import study_timelines, time_alerts_now
+from .course import participant_course
 from .models import Alert, AnalysisRun
 
+OPEN_ALERTS_SHOWN = 25  # the study dashboard lists the first 25 open alerts (monitor/study_dashboard.html)
 REPORT_FILES = {"report.html": "text/html; charset=utf-8", "report.pdf": "application/pdf",
                 "results.json": "application/json"}
 # An ISO date, with the time of day and offset that may follow it (a date-time's date is its date).
@@ -147,6 +155,7 @@ def participant_dashboard(participant: Participant, today: date, *, deidentified
         "open_alerts": [a for a in alerts if a.open_now],
         "closed_alerts": [a for a in alerts if not a.open_now],
         "n_scores": len(scores),
+        "course": participant_course(participant, protocol, scores),
     }
 
 
@@ -378,16 +387,18 @@ def study_dashboard(study: Study, participants, today: date, *, deidentified: bo
     """
     protocol = study_protocol(study)
     roles = dashboard_roles(protocol)
-    chosen = list(participants.select_related("arm", "study"))
+    chosen = _with_study(participants, study)
     timelines = study_timelines(chosen, today)
-    scores = study_scores(study)
-    ids = {p.participant_id for p in chosen}
-    scores = scores[scores["participant_id"].isin(ids)]
+    scores = study_scores(study, [(roles.alliance_instrument, roles.alliance_scales[0]),
+                                  (roles.outcome_instrument, roles.outcome_scale)], participants=chosen)
     arm_of = {p.participant_id: p.arm.code for p in chosen}
     late = time_alerts_now(study, chosen, timelines, today)
-    stored = (Alert.objects.filter(study=study, participant__in=chosen, acknowledged_at=None, resolved_at=None)
+    stored = (Alert.objects.filter(study=study, participant__in=chosen.values("pk"), acknowledged_at=None,
+                                   resolved_at=None)
               .exclude(pk__in=late.lapsed).select_related("participant").order_by("-created_at", "-id"))
-    open_alerts = annotate_alerts([*late.new, *stored], protocol, deidentified=deidentified)
+    open_alerts = AlertRows(annotate_alerts(late.new, protocol, deidentified=deidentified), stored,
+                            lambda rows: annotate_alerts(rows, protocol, deidentified=deidentified),
+                            head=OPEN_ALERTS_SHOWN)
     return {
         "protocol": protocol,
         "roles": roles,
@@ -396,11 +407,88 @@ def study_dashboard(study: Study, participants, today: date, *, deidentified: bo
         "completeness": completeness(protocol, timelines),
         "cohort_charts": list(_cohort_charts(protocol, roles, scores, arm_of).values()),
         "open_alerts": open_alerts,
-        "severity_counts": {s: sum(a.severity == s for a in open_alerts) for s in Alert.Severity.values},
+        "severity_counts": open_alerts.severity_counts(),
     }
 
 
-def alert_list(study: Study, participants, today: date, *, deidentified: bool, limit: int = 500) -> dict:
+def _with_study(participants, study: Study):
+    """The participants (a QuerySet, evaluated once) with their arm, and ``study`` set on each.
+
+    ``select_related("study")`` would read the study's protocol YAML once per participant; the
+    JSON columns (covariates, identifiers), which these pages do not show, are not read at all.
+    """
+    chosen = participants.select_related("arm").defer("covariates", "identifiers")
+    for participant in chosen:
+        participant.study = study
+    return chosen
+
+
+class AlertRows(Sequence):
+    """The open alerts of a page: those not stored yet, then the stored ones, read as they are shown.
+
+    A study of 1,000 participants has thousands of open alerts; the study dashboard shows the
+    first :data:`OPEN_ALERTS_SHOWN` and counts the rest. This sequence counts them per severity in
+    SQL (one query, for ``len`` and :meth:`severity_counts`) and reads the first ``head`` stored
+    ones (one query, always, so that the number of queries does not depend on the data); rows
+    further down are read when asked for (a slice past them: one query; iterating: all of them).
+    The same row is the same object in every slice.
+
+    Parameters
+    ----------
+    new : list of Alert
+        Not stored yet, annotated (they come first).
+    stored : QuerySet of Alert
+        Ordered; with ``participant`` selected.
+    annotate : callable
+        ``annotate(alerts) -> list``: :func:`annotate_alerts` with the page's arguments.
+    head : int
+        Stored alerts read at once.
+    """
+
+    def __init__(self, new: list, stored, annotate, head: int):
+        self._new, self._stored, self._annotate = list(new), stored, annotate
+        self._stored_counts = dict(stored.order_by().values_list("severity").annotate(n=Count("pk")))
+        self._count = len(self._new) + sum(self._stored_counts.values())
+        self._rows = self._annotate(list(stored[:head]))   # the stored rows read so far, in order
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            return self._read(stop)[start:stop:step]
+        n = len(self)
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError("alert index out of range")
+        return self._read(index + 1)[index]
+
+    def __iter__(self):
+        return iter(self._read(len(self)))
+
+    def _read(self, stop: int) -> list:
+        """The first ``stop`` alerts (new, then stored), reading the stored ones not read yet."""
+        wanted = stop - len(self._new)
+        if wanted > len(self._rows):
+            self._rows += self._annotate(list(self._stored[len(self._rows):wanted]))
+        return [*self._new, *self._rows][:stop]
+
+    def severity_counts(self) -> dict[str, int]:
+        """Open alerts per severity (no query: counted when the sequence was made)."""
+        counts = dict.fromkeys(Alert.Severity.values, 0)
+        for alert in self._new:
+            if alert.severity in counts:
+                counts[alert.severity] += 1
+        for severity, n in self._stored_counts.items():
+            if severity in counts:
+                counts[severity] += n
+        return counts
+
+
+def alert_list(study: Study, participants, today: date, *, deidentified: bool, limit: int = 500,
+               alerts=None) -> dict:
     """The alerts page: every alert of the participants the user may see, open first (reads only).
 
     Parameters
@@ -413,6 +501,8 @@ def alert_list(study: Study, participants, today: date, *, deidentified: bool, l
         Dates become days from enrolment (:func:`annotate_alerts`).
     limit : int
         At most this many stored alerts, the most recent.
+    alerts : QuerySet of Alert, optional
+        The stored alerts to choose from (the triage list's filters); default all of the study's.
 
     Returns
     -------
@@ -421,9 +511,10 @@ def alert_list(study: Study, participants, today: date, *, deidentified: bool, l
         ``closed_alerts`` (acknowledged, resolved, and the late ones no longer late).
     """
     protocol = study_protocol(study)
-    chosen = list(participants.select_related("arm", "study"))
+    chosen = _with_study(participants, study)
     late = time_alerts_now(study, chosen, study_timelines(chosen, today), today)
-    stored = (Alert.objects.filter(study=study, participant__in=chosen)
+    stored = ((Alert.objects.all() if alerts is None else alerts)
+              .filter(study=study, participant__in=chosen.values("pk"))
               .select_related("participant", "acknowledged_by").order_by("-created_at", "-id")[:limit])
     alerts = annotate_alerts([*late.new, *stored], protocol, deidentified=deidentified, lapsed=late.lapsed)
     return {"open_alerts": [a for a in alerts if a.open_now], "closed_alerts": [a for a in alerts if not a.open_now]}
@@ -495,9 +586,11 @@ def _cohort_series(scores: pd.DataFrame, instrument: str, scale: str, ids: list[
     rows = scores[(scores["instrument"] == instrument) & (scores["scale"] == scale)]
     rows = rows.assign(arm=rows["participant_id"].map(arm_of))
     series = []
+    # One grouping of the study's scores, not a filter of the table per arm and timepoint.
+    values_at = {key: group.to_numpy(dtype=float) for key, group in rows.groupby(["arm", "timepoint"])["value"]}
+    empty = np.array([], dtype=float)
     for k, (arm, label) in enumerate(arms):
-        block = rows[rows["arm"] == arm]
-        if block.empty:
+        if not any(key[0] == arm for key in values_at):
             continue
         means, intervals, notes = [], [], []
         for timepoint in ids:
@@ -506,7 +599,7 @@ def _cohort_series(scores: pd.DataFrame, instrument: str, scale: str, ids: list[
                 intervals.append(None)
                 notes.append("")
                 continue
-            mean, low, high, n = mean_ci(block.loc[block["timepoint"] == timepoint, "value"].to_numpy(dtype=float))
+            mean, low, high, n = mean_ci(values_at.get((arm, timepoint), empty))
             means.append(None if n == 0 else mean)
             intervals.append(None if math.isnan(low) else (low, high))
             notes.append(f"n = {n}" + ("" if math.isnan(low) else f", 95% CI {low:.1f} to {high:.1f}"))

@@ -40,6 +40,15 @@ class Alert(models.Model):
     acknowledgement_note = models.TextField(blank=True)
     resolved_at = models.DateTimeField(
         null=True, blank=True, help_text="When the condition ended by itself (an overdue assessment done).")
+    assigned_to = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                    related_name="assigned_alerts",
+                                    help_text="The staff member who is to act on it (admin, investigator or "
+                                              "one of the participant's facilitators).")
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    notified_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the email about an urgent alert was tried (it is tried once).")
+    notification = models.CharField(
+        max_length=300, blank=True, help_text="What became of that email: sent to how many, or why not.")
 
     class Meta:
         ordering = ["-created_at", "-id"]
