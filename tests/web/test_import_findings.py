@@ -134,12 +134,11 @@ def test_make_study_uses_every_optional_column():
 
 @pytest.mark.django_db
 def test_an_import_raises_alerts_and_a_deleted_participant_takes_its_alerts_with_consent(study):
-    from alliance.web.audit.models import AuditEvent
-    from alliance.web.monitor.models import Alert
-
     import copy
 
     from alliance.protocol import parse_protocol
+    from alliance.web.audit.models import AuditEvent
+    from alliance.web.monitor.models import Alert
 
     # make_study's dates are long past: answers older than historical_after_days raise no alert;
     # this test needs a participant with alerts, so the protocol raises them whatever their age.
