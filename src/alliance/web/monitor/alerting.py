@@ -48,6 +48,7 @@ from alliance.monitoring import alerts as rules
 from alliance.monitoring.crisis import crisis_text
 from alliance.protocol import AlertConfig
 from alliance.web.audit.log import AuditLog
+from alliance.web.audit.models import AuditEvent
 from alliance.web.capture.models import (
     Administration,
     FacilitatorAssignment,
@@ -509,8 +510,6 @@ def rule_statuses(study: Study) -> tuple:
     tuple of alliance.monitoring.alerts.RuleStatus
         In the protocol's order.
     """
-    from .course import data_version
-
     # Computed once per data version of the study (the id of its latest audit event): a dashboard
     # visit then costs one indexed query here instead of reading the study's sample.
     key = (study.pk, data_version(study))
@@ -522,13 +521,18 @@ def rule_statuses(study: Study) -> tuple:
     # Only what the statuses use: the sample's scores and baseline answers, not the flagged items.
     needed = rules.AlertInputs(score_instruments=needed.score_instruments, baseline_answers=needed.baseline_answers)
     scores = _scores(study, needed.score_instruments)
-    responses = _answers(study, protocol, needed, None)
+    responses = rule_answers(study, protocol, needed, None)
     found = rules.rule_statuses(protocol.alerts, protocol, scores, responses)
     with _STATUS_LOCK:
         _STATUSES[key] = found
         while len(_STATUSES) > 32:
             _STATUSES.pop(next(iter(_STATUSES)))
     return found
+
+
+def data_version(study: Study) -> int | None:
+    """The id of the study's latest audit event: changes with every write to the study's data."""
+    return AuditEvent.objects.filter(study=study).order_by("-id").values_list("id", flat=True).first()
 
 
 _STATUSES: dict = {}
@@ -549,7 +553,7 @@ def _evaluate_and_store(study: Study, participants: list[Participant], today: da
     by_id = {p.participant_id: p for p in participants}
     needed = rules.inputs_needed(config.rules)
     scores = _scores(study, needed.score_instruments) if needed.score_instruments else None
-    responses = _answers(study, protocol, needed, None if everyone else participants)
+    responses = rule_answers(study, protocol, needed, None if everyone else participants)
     found = rules.evaluate_alerts(config, protocol, scores=scores, responses=responses, timelines=timelines,
                                   today=today, participant_ids=by_id)
     # Alerts about data older than the protocol's historical_after_days are not raised: an
@@ -628,7 +632,7 @@ def _scores(study: Study, instruments: set[str]) -> pd.DataFrame:
     return study_scores(study, measures)
 
 
-def _answers(study: Study, protocol, needed: rules.AlertInputs,
+def rule_answers(study: Study, protocol, needed: rules.AlertInputs,
              participants: list[Participant] | None) -> pd.DataFrame | None:
     """The item answers the rules declare: flagged items (of these participants) and baseline answers.
 

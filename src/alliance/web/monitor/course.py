@@ -36,12 +36,11 @@ from alliance.monitoring import alerts as rules
 from alliance.monitoring import expected
 from alliance.monitoring.change import OK, ResolvedNorm, resolve_norm
 from alliance.protocol import Measure, Protocol
-from alliance.web.audit.models import AuditEvent
-from alliance.web.capture.models import Administration, ItemResponse, Study
+from alliance.web.capture.models import Study
 
 from . import charts
+from .alerting import RESPONSE_COLUMNS, data_version, rule_answers
 
-RESPONSE_COLUMNS = ["participant_id", "timepoint", "instrument", "item", "value"]
 _CACHE_SIZE = 16
 _CACHE: OrderedDict[tuple[int, int | None], StudyCourse] = OrderedDict()
 _LOCK = threading.Lock()
@@ -57,11 +56,6 @@ class StudyCourse:
     rupture_rule: rules.AlertRule | None = None
     rupture_threshold: rules.DropThreshold | None = None
     rupture_problem: str = ""
-
-
-def data_version(study: Study) -> int | None:
-    """The id of the study's latest audit event: changes with every write to the study's data."""
-    return AuditEvent.objects.filter(study=study).order_by("-id").values_list("id", flat=True).first()
 
 
 def study_course(study: Study, protocol: Protocol) -> StudyCourse:
@@ -96,7 +90,9 @@ def _compute(study: Study, protocol: Protocol) -> StudyCourse:
         measures.add(drop.measure)
     pairs = [(p.instrument, p.scale) for p in (Measure.parse(m, timepoint="forbidden") for m in sorted(measures))]
     scores = study_scores(study, measures=pairs)
-    answers = _baseline_answers(study, protocol, {i for i, _ in pairs})
+    answers = rule_answers(study, protocol, rules.AlertInputs(baseline_answers=frozenset(i for i, _ in pairs)), None)
+    if answers is None:
+        answers = pd.DataFrame(columns=RESPONSE_COLUMNS)
     course = StudyCourse()
     for measure in curves:
         try:
@@ -123,23 +119,6 @@ def _reference_file(protocol: Protocol) -> tuple[pd.DataFrame | None, str | None
     if not path.is_absolute():
         path = Path(settings.DATA_DIR) / path
     return expected.load_reference_file(path, protocol), config.reference
-
-
-def _baseline_answers(study: Study, protocol: Protocol, instruments: set[str]) -> pd.DataFrame:
-    """Every item answer at each instrument's first timepoint (a study-own Cronbach's alpha)."""
-    frames = []
-    for instrument in sorted(instruments):
-        first = next((t.id for t in protocol.timepoints if instrument in t.instruments), None)
-        if first is None:
-            continue
-        rows = (ItemResponse.objects.filter(administration__participant__study=study,
-                                            administration__instrument=instrument,
-                                            administration__timepoint__code=first,
-                                            administration__status=Administration.Status.SUBMITTED)
-                .values_list("administration__participant__participant_id", "administration__timepoint__code",
-                             "administration__instrument", "item", "value"))
-        frames.append(pd.DataFrame.from_records(list(rows), columns=RESPONSE_COLUMNS))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RESPONSE_COLUMNS)
 
 
 # ---------------------------------------------------------------------------------------------
