@@ -170,3 +170,33 @@ def test_four_categories():
     assert classify_change(change, 48.0).tolist() == ["recovered", "improved"]
     with pytest.raises(ValueError, match="cutoff must be a finite number"):
         classify_change(change, float("nan"))
+
+
+# -- against R (tests/stats/reference/change.R → change.json) -----------------------------------------
+
+def _r_reference():
+    import json
+    from pathlib import Path
+
+    return json.loads((Path(__file__).parent / "reference" / "change.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("case", _r_reference()["cases"], ids=lambda c: c["name"])
+def test_reliable_change_equals_r(case):
+    from alliance.stats import reliable_change as rc
+
+    result = rc(case["pre"], case["post"], sd=case["sd"], reliability=case["reliability"], alpha=case["alpha"],
+                lower_is_better=case["lower_is_better"])
+    assert result.se_diff == pytest.approx(case["se_diff"], rel=1e-12)
+    assert result.z == pytest.approx(case["z"], rel=1e-12)
+    assert result.threshold == pytest.approx(case["threshold"], rel=1e-12)
+    assert list(result.table["rci"]) == pytest.approx(case["rci"], rel=1e-12)
+    assert list(result.table["category"]) == case["category"]
+
+
+@pytest.mark.parametrize("case", _r_reference()["cutoffs"], ids=lambda c: c["name"])
+def test_clinical_cutoffs_equal_r(case):
+    from alliance.stats import clinical_significance as cs
+
+    found = cs(case["dysfunctional_mean"], case["dysfunctional_sd"], case["functional_mean"], case["functional_sd"])
+    assert (found.a, found.b, found.c) == pytest.approx((case["a"], case["b"], case["c"]), rel=1e-12)
