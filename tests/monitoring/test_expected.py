@@ -393,6 +393,9 @@ def test_reference_file_shape_errors(tmp_path):
     path.write_bytes(HEADER.encode() + b"P1,baseline,grid_hamd17,total,1\xff\n")
     with pytest.raises(er.ReferenceFileError, match="is not UTF-8"):
         er.load_reference_file(path, PROTOCOL)
+    path.write_text(HEADER + "P1,baseline,grid_hamd17,total,10\nP2,basel", encoding="utf-8")   # cut off mid-row
+    with pytest.raises(er.ReferenceFileError, match="row 3: has 2 fields; allowed: 5 fields"):
+        er.load_reference_file(path, PROTOCOL)
     path.write_text(HEADER + "P1,baseline,grid_hamd17,total,1\n" * 10, encoding="utf-8")
     with pytest.raises(er.ReferenceFileError, match="at most 100 bytes"):
         er.load_reference_file(path, PROTOCOL, max_bytes=100)
