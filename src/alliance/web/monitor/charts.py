@@ -136,23 +136,8 @@ def line_chart(x_labels: Sequence[str], series: Sequence[Series], *, title: str,
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {layout.width} {layout.height}" '
              f'class="chart" role="img" aria-label="{escape(title)}" {_FONT} font-size="11">',
              f"<title>{escape(title)}</title>"]
-    for i in markers:
-        parts.append(f'<rect x="{x(i) - step / 2:.1f}" y="{layout.top}" width="{step:.1f}" height="{plot_h}" '
-                     f'fill="#f3ecd8"><title>{escape(marker_label)}: {escape(x_labels[i])}</title></rect>')
-    for tick in _nice_ticks(low, high):
-        parts.append(f'<line x1="{layout.left}" x2="{layout.width - layout.right}" y1="{y(tick):.1f}" '
-                     f'y2="{y(tick):.1f}" stroke="#e3e3e3"/>')
-        parts.append(f'<text x="{layout.left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end" fill="#555">'
-                     f"{_fmt(tick)}</text>")
-    parts.append(f'<line x1="{layout.left}" x2="{layout.left}" y1="{layout.top}" y2="{layout.top + plot_h}" '
-                 'stroke="#888"/>')
-    base = layout.top + plot_h
-    parts.append(f'<line x1="{layout.left}" x2="{layout.width - layout.right}" y1="{base}" y2="{base}" '
-                 'stroke="#888"/>')
-    parts += _x_labels(x_labels, x, step, base)
-    if y_label:
-        parts.append(f'<text transform="translate(11,{layout.top + plot_h / 2:.1f}) rotate(-90)" '
-                     f'text-anchor="middle" fill="#555">{escape(y_label)}</text>')
+    parts += _plot_frame(x_labels, x, y, step, layout.top, plot_h, (low, high), layout, markers, marker_label,
+                         y_label)
     for reference in references:
         parts.append(f'<line x1="{layout.left}" x2="{layout.width - layout.right}" y1="{y(reference.value):.1f}" '
                      f'y2="{y(reference.value):.1f}" stroke="#777" stroke-dasharray="4 3"/>')
@@ -177,6 +162,29 @@ def line_chart(x_labels: Sequence[str], series: Sequence[Series], *, title: str,
                      + ([(marker_label, "#f3ecd8")] if markers and marker_label else []), layout)
     parts.append("</svg>")
     return mark_safe("".join(parts))  # every text from data above went through escape()
+
+
+def _plot_frame(x_labels, x, y, step: float, top: float, plot_h: float, limits: tuple[float, float], layout,
+                markers, marker_label: str, y_label: str) -> list[str]:
+    """What every chart over timepoints draws before its data: dosing bands, grid, axes and labels."""
+    parts = []
+    for i in markers:
+        parts.append(f'<rect x="{x(i) - step / 2:.1f}" y="{top}" width="{step:.1f}" height="{plot_h}" '
+                     f'fill="#f3ecd8"><title>{escape(marker_label)}: {escape(x_labels[i])}</title></rect>')
+    for tick in _nice_ticks(*limits):
+        parts.append(f'<line x1="{layout.left}" x2="{layout.width - layout.right}" y1="{y(tick):.1f}" '
+                     f'y2="{y(tick):.1f}" stroke="#e3e3e3"/>')
+        parts.append(f'<text x="{layout.left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end" fill="#555">'
+                     f"{_fmt(tick)}</text>")
+    base = top + plot_h
+    parts.append(f'<line x1="{layout.left}" x2="{layout.left}" y1="{top}" y2="{base}" stroke="#888"/>')
+    parts.append(f'<line x1="{layout.left}" x2="{layout.width - layout.right}" y1="{base}" y2="{base}" '
+                 'stroke="#888"/>')
+    parts += _x_labels(x_labels, x, step, base)
+    if y_label:
+        parts.append(f'<text transform="translate(11,{top + plot_h / 2:.1f}) rotate(-90)" '
+                     f'text-anchor="middle" fill="#555">{escape(y_label)}</text>')
+    return parts
 
 
 def bar_chart(groups: Sequence[str], bars: Sequence[str], values: Sequence[Sequence[float | None]], *,
@@ -418,22 +426,7 @@ def distribution_chart(x_labels: Sequence[str], spreads: Sequence[Spread | None]
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {layout.width} {height}" '
              f'class="chart" role="img" aria-label="{escape(title)}" {_FONT} font-size="11">',
              f"<title>{escape(title)}</title>"]
-    for i in markers:
-        parts.append(f'<rect x="{x(i) - step / 2:.1f}" y="{top}" width="{step:.1f}" height="{plot_h}" '
-                     f'fill="#f3ecd8"><title>{escape(marker_label)}: {escape(x_labels[i])}</title></rect>')
-    for tick in _nice_ticks(low, high):
-        parts.append(f'<line x1="{layout.left}" x2="{layout.width - layout.right}" y1="{y(tick):.1f}" '
-                     f'y2="{y(tick):.1f}" stroke="#e3e3e3"/>')
-        parts.append(f'<text x="{layout.left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end" fill="#555">'
-                     f"{_fmt(tick)}</text>")
-    base = top + plot_h
-    parts.append(f'<line x1="{layout.left}" x2="{layout.left}" y1="{top}" y2="{base}" stroke="#888"/>')
-    parts.append(f'<line x1="{layout.left}" x2="{layout.width - layout.right}" y1="{base}" y2="{base}" '
-                 'stroke="#888"/>')
-    parts += _x_labels(x_labels, x, step, base)
-    if y_label:
-        parts.append(f'<text transform="translate(11,{top + plot_h / 2:.1f}) rotate(-90)" '
-                     f'text-anchor="middle" fill="#555">{escape(y_label)}</text>')
+    parts += _plot_frame(x_labels, x, y, step, top, plot_h, (low, high), layout, markers, marker_label, y_label)
     box_w = min(step * 0.6, 90)
     for i, spread in enumerate(spreads):
         if spread is None:
