@@ -71,17 +71,25 @@ def test_correlations_equal_direct_calls(levin_study, levin_results):
 
 
 def test_planned_correlation_pairs(levin_results):
-    # alliance total before dosing (prep only) ↔ the 7 acute measures
+    # confirmatory: alliance total at the final preparation session ↔ peak MEQ30 and peak insight only
     primary = levin_results.find("correlations", analysis="alliance_acute")
-    assert {(e["x"], e["y"]) for e in primary} == {
-        ("wai_sr.total@prep", f"{m}@peak") for m in
-        ("meq30.total", "meq30.mystical", "meq30.positive_mood", "meq30.transcendence", "meq30.ineffability",
-         "insight.score", "ebi.score")}
-    # alliance total at each of its 3 timepoints ↔ GRID-HAMD at each of 5 follow-ups
-    outcome = levin_results.find("correlations", analysis="alliance_outcome")
-    assert len(outcome) == 15
+    assert {(e["x"], e["y"]) for e in primary} == {("wai_sr.total@prep", "meq30.total@peak"),
+                                                   ("wai_sr.total@prep", "insight.score@peak")}
+    assert {e["role"] for e in primary} == {"confirmatory"}
+    # exploratory: every alliance scale (4) at prep ↔ the 7 acute measures, less the 2 confirmatory tests
+    explored = levin_results.find("correlations", analysis="alliance_acute_exploratory")
+    assert len(explored) == 4 * 7 - 2 and {e["role"] for e in explored} == {"exploratory"}
+    assert ("wai_sr.total@prep", "meq30.total@peak") not in {(e["x"], e["y"]) for e in explored}
+    # exploratory: 4 scales × 3 alliance timepoints ↔ GRID-HAMD at 5 follow-ups, less the 8 confirmatory
+    outcome = levin_results.find("correlations", analysis="alliance_outcome_exploratory")
+    assert len(outcome) == 4 * 3 * 5 - 8
     assert {e["y"] for e in outcome} == {f"grid_hamd17.total@{t}" for t in ("week1", "week4", "month3", "month6",
                                                                               "month12")}
+    repeated = levin_results.provenance["plan"]["repeated_confirmatory"]
+    assert len(repeated) == 1 + 2 + 3 + 8
+    assert {"section": "correlations", "analysis": "alliance_outcome_exploratory",
+            "test": "wai_sr.total@prep ~ grid_hamd17.total@week4",
+            "confirmatory_analysis": "alliance_prep_outcome"} in repeated
 
 
 def test_partial_correlations_equal_direct_calls(levin_study, levin_results):
@@ -98,9 +106,11 @@ def test_partial_correlations_equal_direct_calls(levin_study, levin_results):
 def test_alliance_change_equals_direct_calls(levin_study, levin_results):
     wide = _wide(levin_study)
     entries = levin_results.alliance_change
-    # 4 scales × 3 pairs, prep → week1 (first → last) listed first for each scale
+    # 4 scales × 3 pairs, prep → week1 (first → last) first: the confirmatory test, then the 11 others
     assert len(entries) == 12
-    assert (entries[0]["scale"], entries[0]["from"], entries[0]["to"]) == ("wai_sr.total", "prep", "week1")
+    assert (entries[0]["scale"], entries[0]["from"], entries[0]["to"], entries[0]["role"]) == (
+        "wai_sr.total", "prep", "week1", "confirmatory")
+    assert [e["role"] for e in entries[1:]] == ["exploratory"] * 11
     for entry in entries:
         before = _column(wide, f"{entry['scale']}@{entry['from']}")
         after = _column(wide, f"{entry['scale']}@{entry['to']}")
@@ -192,7 +202,8 @@ def test_holm_within_each_family_equals_adjust_pvalues(levin_results):
             if "skipped" not in entry:
                 families[entry["family"]].append(entry)
     assert set(families) == set(levin_results.provenance["families"])
-    assert {"alliance_change", "alliance_acute", "acute_outcome", "alliance_outcome", "mediation"} <= set(families)
+    assert {"alliance_change", "alliance_acute", "acute_outcome", "alliance_prep_outcome", "alliance_post_outcome",
+            "mediation"} <= set(families)
     for family, entries in families.items():
         raw = [e["p_indirect"] if "p_indirect" in e else e["p"] for e in entries]
         expected = stats.adjust_pvalues(raw, method="holm")
@@ -226,8 +237,12 @@ def test_too_few_pairs_is_reported_not_dropped():
     assert late and late[0]["n"] == 2 and "at least 3 complete pairs" in late[0]["skipped"]
     assert late[0].get("p_adjusted") is None
     # the skipped test is not part of its family's adjustment
-    family = [e for e in results.correlations if e["family"] == "alliance_outcome" and "skipped" not in e]
-    assert results.provenance["families"]["alliance_outcome"]["m"] == len(family)
+    family = [e for e in results.correlations if e["family"] == "alliance_prep_outcome"]
+    computed = [e for e in family if "skipped" not in e]
+    assert len(family) == 4 and results.provenance["families"]["alliance_prep_outcome"]["m"] == len(computed)
+    # its exploratory repeat is left out, also when skipped
+    assert not results.find("correlations", analysis="alliance_outcome_exploratory",
+                            x="wai_sr.total@prep", y="grid_hamd17.total@month12")
 
 
 def test_protocol_without_ebi():

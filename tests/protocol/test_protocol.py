@@ -63,7 +63,7 @@ def test_default_protocol_reproduces_levin_2024():
     # emailed: the visits with self-reports, except the dosing days (completed on site)
     assert [t for t in p.timepoint_ids if p.invitations.for_timepoint(t)] == ["prep", "post_session1", "week1"]
     assert p.invitations.for_timepoint("prep").reminders_days == (1, 2)
-    assert [spec.id for spec in p.analysis.analyses][:2] == ["alliance_change", "alliance_trajectory"]
+    assert [spec.id for spec in p.analysis.analyses][:2] == ["alliance_change", "alliance_acute"]
     assert [rule.id for rule in p.alerts.rules] == [
         "low_alliance", "alliance_drop", "suicidality", "overdue_assessment", "missed_assessment",
         "low_alliance_cutoff"]

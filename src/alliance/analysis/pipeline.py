@@ -99,6 +99,7 @@ def run_analysis(
     run = _Run(study, resolved)
     for analysis in resolved.analyses:
         run.dispatch(analysis)
+    repeated = run.drop_repeated_confirmatory()
     families = run.adjust()
     provenance = {
         "package": "alliance",
@@ -121,7 +122,7 @@ def run_analysis(
         "python": platform.python_version(),
         "numpy": np.__version__,
         "pandas": pd.__version__,
-        "plan": resolved.to_dict(),
+        "plan": {**resolved.to_dict(), "repeated_confirmatory": repeated},
     }
     return Results(**{name: tuple(entries) for name, entries in run.sections.items()}, deviations=tuple(deviations),
                    provenance=provenance)
@@ -247,13 +248,45 @@ class _Run:
     # -- analyses -------------------------------------------------------------------------------
 
     def dispatch(self, analysis: ResolvedAnalysis) -> None:
-        handler = getattr(self, f"_{analysis.type}")
+        before = {name: len(entries) for name, entries in self.sections.items()}
         if analysis.skipped:
             self.sections[_SECTION[analysis.type]].append(
-                {"analysis": analysis.id, "family": analysis.family, "skipped": analysis.skipped}
-            )
-            return
-        handler(analysis)
+                {"analysis": analysis.id, "family": analysis.family, "skipped": analysis.skipped})
+        else:
+            getattr(self, f"_{analysis.type}")(analysis)
+        # every entry says whether it is a pre-specified test or exploratory (docs/analysis.md)
+        for name, entries in self.sections.items():
+            for index in range(before[name], len(entries)):
+                entry = entries[index]
+                entries[index] = {"analysis": entry["analysis"], "role": analysis.role,
+                                  **{key: value for key, value in entry.items() if key != "analysis"}}
+
+    def drop_repeated_confirmatory(self) -> list[dict[str, Any]]:
+        """Leave out the exploratory entries that repeat a confirmatory test; return what was left out.
+
+        The default plan writes its exploratory analyses broadly (every alliance scale and timepoint
+        against every follow-up), so they contain the confirmatory tests again. Counting those twice
+        would put the same p into an exploratory family too, and show one test in two places with two
+        adjusted p-values; the confirmatory entry stands and the repeat is listed in the provenance.
+        """
+        repeated: list[dict[str, Any]] = []
+        for section, entries in self.sections.items():
+            identity = _TEST_IDENTITY.get(section)
+            if identity is None:
+                continue
+            confirmatory = {identity(entry): entry["analysis"] for entry in entries
+                            if entry.get("role") == "confirmatory" and _identifiable(entry)}
+            kept = []
+            for entry in entries:
+                key = identity(entry) if entry.get("role") != "confirmatory" and _identifiable(entry) else None
+                if key is not None and key in confirmatory:
+                    repeated.append({"section": section, "analysis": entry["analysis"],
+                                     "test": _test_label(section, entry),
+                                     "confirmatory_analysis": confirmatory[key]})
+                else:
+                    kept.append(entry)
+            entries[:] = kept
+        return repeated
 
     def _alliance_change(self, analysis: ResolvedAnalysis) -> None:
         timepoints = self.plan.alliance_timepoints
@@ -572,10 +605,12 @@ class _Run:
                 if entry.get(field) is not None and "skipped" not in entry:
                     group.append((entry, field))
         analyses_of: dict[str, set[str]] = {}
+        roles_of: dict[str, str] = {}
         for entries in self.sections.values():
             for entry in entries:
                 if entry.get("family"):
                     analyses_of.setdefault(entry["family"], set()).add(entry["analysis"])
+                    roles_of[entry["family"]] = entry.get("role", "exploratory")
         families = {}
         for family, entries in members.items():
             raw = [entry[field] for entry, field in entries]
@@ -584,6 +619,7 @@ class _Run:
                 entry["p_adjusted"] = float(value)
             # m counts the tests that were computed; skipped ones have no p and do not count
             families[family] = {"method": self.settings.p_adjust, "m": len(raw),
+                                "role": roles_of.get(family, "exploratory"),
                                 "analyses": sorted(analyses_of[family])}
         for entries in self.sections.values():
             for index, entry in enumerate(entries):
@@ -603,6 +639,29 @@ _SECTION = {
     "facilitator_effects": "facilitator_effects",
     "alliance_agreement": "alliance_agreement",
 }
+
+
+# What makes two entries of a section the same test (for leaving out exploratory repeats).
+_TEST_IDENTITY = {
+    "correlations": lambda e: (frozenset((e["x"], e["y"])), e.get("method")),
+    "partial_correlations": lambda e: (frozenset((e["x"], e["y"])), tuple(sorted(e.get("covariates", ()))),
+                                       e.get("method")),
+    "alliance_change": lambda e: (e["scale"], e["from"], e["to"]),
+    "mediation": lambda e: (e["x"], e["m"], e["y"], tuple(e.get("covariates", ()))),
+}
+
+
+def _identifiable(entry: Mapping[str, Any]) -> bool:
+    """A test entry (also a skipped one), not the one-line entry of an analysis skipped as a whole."""
+    return "x" in entry or "scale" in entry
+
+
+def _test_label(section: str, entry: Mapping[str, Any]) -> str:
+    if section == "alliance_change":
+        return f"{entry['scale']}: {entry['from']} -> {entry['to']}"
+    if section == "mediation":
+        return f"{entry['x']} -> {entry['m']} -> {entry['y']}"
+    return f"{entry['x']} ~ {entry['y']}"
 
 
 def _long_scores(study) -> pd.DataFrame:

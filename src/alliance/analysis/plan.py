@@ -55,6 +55,10 @@ class ResolvedAnalysis:
     def family(self) -> str | None:
         return self.spec.family
 
+    @property
+    def role(self) -> str:
+        return self.spec.role
+
 
 @dataclass(frozen=True)
 class ResolvedPlan:
@@ -125,7 +129,7 @@ class ResolvedPlan:
                             "follow_ups": list(self.follow_ups)},
             },
             "analyses": [
-                {"id": a.id, "type": a.type, "family": a.family,
+                {"id": a.id, "type": a.type, "role": a.role, "family": a.family,
                  "measures": {key: list(values) for key, values in a.measures.items()},
                  **({"skipped": a.skipped} if a.skipped else {})}
                 for a in self.analyses
@@ -287,7 +291,7 @@ def _resolve_analysis(spec: AnalysisSpec, plan: ResolvedPlan, proto: Protocol,
                       dropped: list[Dropped]) -> ResolvedAnalysis:
     measures: dict[str, tuple[str, ...]] = {}
     reasons: list[str] = []
-    for key in ("x", "y", "m", "covariates"):
+    for key in ("x", "y", "m", "covariates", "tipping_point"):
         if key not in spec.options:
             continue
         value = spec.options[key]
@@ -304,6 +308,8 @@ def _resolve_analysis(spec: AnalysisSpec, plan: ResolvedPlan, proto: Protocol,
         if key == "covariates" and unresolved:
             # a partial correlation without one of its covariates is a different analysis
             measures[key] = ()
+    # a tipping-point measure the protocol cannot provide is dropped (and listed); the analysis runs
+    reasons = [reason for reason in reasons if not reason.startswith("tipping_point = ")]
     skipped = None
     if any(key in measures and not measures[key] for key in ("x", "y", "m", "covariates")):
         skipped = "; ".join(reasons) or "no measures"

@@ -29,7 +29,7 @@ from .measure import Measure, MeasureNameError
 
 __all__ = [
     "ALLIANCE_WHEN", "ANALYSIS_TYPES", "MEMBERSHIP", "BOOTSTRAP_CI", "CORRELATION_METHODS", "DEFAULT_FORMULAS", "OUTCOME_WHEN",
-    "P_ADJUST_METHODS", "ROLES", "AnalysisPlan", "AnalysisSpec", "Reference", "read_analysis",
+    "ANALYSIS_ROLES", "MISSING_METHODS", "P_ADJUST_METHODS", "ROLES", "AnalysisPlan", "AnalysisSpec", "Reference", "read_analysis",
 ]
 
 ROLES = ("alliance", "acute", "outcome")
@@ -39,13 +39,27 @@ BOOTSTRAP_CI = ("percentile", "bca")
 ALLIANCE_WHEN = ("all", "pre_dosing", "last_pre_dosing", "first", "last")
 OUTCOME_WHEN = ("follow_ups", "baseline", "all")
 
-# Keys each analysis type takes beyond id/type/family; required ones are listed separately.
+# Whether an analysis tests a hypothesis the study pre-specified (the tests its paper reports) or
+# explores; every entry of the results carries its analysis's role, and a family has one role.
+ANALYSIS_ROLES = ("confirmatory", "exploratory")
+# How each analysis type may treat missing data: the first is the default. Pairwise-complete data for
+# a correlation, listwise within a model otherwise; full-information ML (``fiml``: every participant
+# with any of the variables, under missing at random) or multiple imputation by chained equations
+# (``mi``, Rubin's rules). ``missing`` is the method of the entry's own numbers; ``missing_sensitivity``
+# lists methods whose numbers are reported beside them (``missing_data`` of the entry).
+MISSING_METHODS: dict[str, tuple[str, ...]] = {
+    "correlation": ("pairwise", "fiml", "mi"),
+    "partial_correlation": ("listwise", "mi"),
+    "mediation": ("listwise", "fiml"),
+}
+_MISSING_KEYS = ("missing", "missing_sensitivity")
+# Keys each analysis type takes beyond id/type/family/role; required ones are listed separately.
 ANALYSIS_TYPES: dict[str, dict[str, tuple[str, ...]]] = {
     "alliance_change": {"optional": ("scales", "pairs"), "required": ()},
     "alliance_mixed_model": {"optional": ("formula", "scales"), "required": ()},
-    "correlation": {"optional": ("method",), "required": ("x", "y")},
-    "partial_correlation": {"optional": ("method",), "required": ("x", "y", "covariates")},
-    "mediation": {"optional": ("covariates", "n_boot", "ci"), "required": ("x", "m", "y")},
+    "correlation": {"optional": ("method", *_MISSING_KEYS, "tipping_point"), "required": ("x", "y")},
+    "partial_correlation": {"optional": ("method", *_MISSING_KEYS), "required": ("x", "y", "covariates")},
+    "mediation": {"optional": ("covariates", "n_boot", "ci", *_MISSING_KEYS), "required": ("x", "m", "y")},
     "outcome_mixed_model": {"optional": ("formula",), "required": ()},
     "response_remission": {"optional": (), "required": ()},
     "reliability": {"optional": ("instruments", "omega"), "required": ()},
@@ -55,12 +69,13 @@ ANALYSIS_TYPES: dict[str, dict[str, tuple[str, ...]]] = {
 # How a participant's facilitators enter the facilitator models: every one of them with equal
 # weight (multiple membership, the default: PAT participants work with two), or the first listed.
 MEMBERSHIP = ("multiple", "primary")
-TOP_KEYS = ("seed", "p_adjust", "correlation_method", "n_boot", "bootstrap_ci", "roles", "analyses")
+TOP_KEYS = ("seed", "p_adjust", "correlation_method", "n_boot", "bootstrap_ci", "n_imputations", "roles",
+            "analyses")
 DEFAULT_FORMULAS = {
     "alliance_mixed_model": "value ~ timepoint + (1|participant)",
     "outcome_mixed_model": "value ~ timepoint * arm + (1|participant)",
 }
-_REFERENCE_KEYS = ("x", "y", "m", "covariates")
+_REFERENCE_KEYS = ("x", "y", "m", "covariates", "tipping_point")
 
 
 @dataclass(frozen=True)
@@ -116,15 +131,30 @@ class AnalysisSpec:
         (across analyses) are adjusted together.
     options : dict
         The remaining keys (``x``, ``y``, ``formula`` …) as written.
+    role : str
+        ``confirmatory`` (a pre-specified test: one the study's paper reports) or ``exploratory``
+        (the default).
     """
 
     id: str
     type: str
     family: str | None
     options: dict[str, Any] = field(default_factory=dict)
+    role: str = "exploratory"
+
+    @property
+    def missing(self) -> str | None:
+        """The missing-data method of the entries' own numbers (the type's default when not given);
+        None for a type without a choice."""
+        allowed = MISSING_METHODS.get(self.type)
+        return self.options.get("missing", allowed[0]) if allowed else None
+
+    @property
+    def missing_sensitivity(self) -> tuple[str, ...]:
+        return tuple(self.options.get("missing_sensitivity", ()))
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"id": self.id, "type": self.type}
+        out = {"id": self.id, "type": self.type, "role": self.role}
         if self.family is not None:
             out["family"] = self.family
         out.update(copy.deepcopy(self.options))
@@ -147,6 +177,8 @@ class AnalysisPlan:
         Bootstrap resamples of each indirect effect.
     bootstrap_ci : str
         ``percentile`` or ``bca``.
+    n_imputations : int
+        Imputed data sets of every multiple imputation (``missing: mi``).
     roles : dict
         ``alliance`` (instrument, scales), ``acute`` (timepoint, measures) and ``outcome``
         (measure, baseline, optional follow_ups).
@@ -160,6 +192,7 @@ class AnalysisPlan:
     bootstrap_ci: str
     roles: dict[str, dict[str, Any]]
     analyses: tuple[AnalysisSpec, ...]
+    n_imputations: int = 20
 
     def to_dict(self) -> dict[str, Any]:
         """The plan as the mapping it was read from (complete, with defaults filled in)."""
@@ -169,6 +202,7 @@ class AnalysisPlan:
             "correlation_method": self.correlation_method,
             "n_boot": self.n_boot,
             "bootstrap_ci": self.bootstrap_ci,
+            "n_imputations": self.n_imputations,
             "roles": copy.deepcopy(self.roles),
             "analyses": [spec.to_dict() for spec in self.analyses],
         }
@@ -221,6 +255,9 @@ def read_analysis(r: Reader, raw: Any, default: Mapping[str, Any] | None, key: s
     r.choice(merged["correlation_method"], f"{key}.correlation_method", CORRELATION_METHODS)
     r.choice(merged["bootstrap_ci"], f"{key}.bootstrap_ci", BOOTSTRAP_CI)
     _n_boot(r, merged["n_boot"], f"{key}.n_boot")
+    if not _is_int(merged["n_imputations"]) or not 2 <= merged["n_imputations"] <= 1000:
+        r.problem(f"{key}.n_imputations", merged["n_imputations"], "is not a whole number from 2 to 1000",
+                  "e.g. 20 (White, Royston & Wood 2011: at least the percentage of incomplete cases)")
     roles = _read_roles(r, merged["roles"], f"{key}.roles")
     specs: list[AnalysisSpec] = []
     analyses = merged["analyses"]
@@ -232,6 +269,7 @@ def read_analysis(r: Reader, raw: Any, default: Mapping[str, Any] | None, key: s
             spec = _read_analysis(r, f"{key}.analyses[{index}]", index, item, roles, seen)
             if spec is not None:
                 specs.append(spec)
+        _check_family_roles(r, f"{key}.analyses", specs)
     if len(r.problems) > before:
         return empty
     roles = copy.deepcopy(roles)
@@ -244,7 +282,21 @@ def read_analysis(r: Reader, raw: Any, default: Mapping[str, Any] | None, key: s
         bootstrap_ci=merged["bootstrap_ci"],
         roles=roles,
         analyses=tuple(specs),
+        n_imputations=merged["n_imputations"],
     )
+
+
+def _check_family_roles(r: Reader, key: str, specs: list[AnalysisSpec]) -> None:
+    """A family is adjusted as one: its analyses must all be confirmatory or all exploratory."""
+    roles: dict[str, dict[str, list[str]]] = {}
+    for spec in specs:
+        if spec.family:
+            roles.setdefault(spec.family, {}).setdefault(spec.role, []).append(spec.id)
+    for family, by_role in roles.items():
+        if len(by_role) > 1:
+            listed = "; ".join(f"{role}: {', '.join(ids)}" for role, ids in sorted(by_role.items()))
+            r.problem(key, family, f"family {family!r} mixes confirmatory and exploratory analyses ({listed})",
+                      "one role per family: give the exploratory analyses a family of their own")
 
 
 def _is_int(value: Any) -> bool:
@@ -349,7 +401,7 @@ def _read_analysis(r: Reader, where: str, index: int, raw: Any, roles: dict[str,
     seen.add(identifier)
     where = f"{where} ({identifier})"
     keys = ANALYSIS_TYPES[kind]
-    allowed = ("id", "type", "family", *keys["optional"], *keys["required"])
+    allowed = ("id", "type", "family", "role", *keys["optional"], *keys["required"])
     for unknown in sorted(set(raw) - set(allowed)):
         r.problem(f"{where}.{unknown}", None, f"is not a key of a {kind} analysis", ", ".join(sorted(allowed)))
     for name in keys["required"]:
@@ -358,6 +410,9 @@ def _read_analysis(r: Reader, where: str, index: int, raw: Any, roles: dict[str,
     family = raw.get("family")
     if family is not None and not isinstance(family, str):
         r.problem(f"{where}.family", family, "is not a name", "a family label")
+    role = raw.get("role", "exploratory")
+    r.choice(role, f"{where}.role", ANALYSIS_ROLES)
+    _check_missing(r, where, kind, raw)
     for name in _REFERENCE_KEYS:
         if name in raw:
             references = r.names(raw[name], f"{where}.{name}", "a measure reference or a list of them")
@@ -401,7 +456,30 @@ def _read_analysis(r: Reader, where: str, index: int, raw: Any, roles: dict[str,
         if raw["instrument"] not in rated:
             r.problem(f"{where}.instrument", raw["instrument"], "is not a facilitator-rated instrument of the bank",
                       ", ".join(rated))
-    options = {name: copy.deepcopy(value) for name, value in raw.items() if name not in ("id", "type", "family")}
+    options = {name: copy.deepcopy(value) for name, value in raw.items()
+               if name not in ("id", "type", "family", "role")}
     if kind in DEFAULT_FORMULAS:
         options.setdefault("formula", DEFAULT_FORMULAS[kind])
-    return AnalysisSpec(id=identifier, type=kind, family=family, options=options)
+    return AnalysisSpec(id=identifier, type=kind, family=family, options=options,
+                        role=role if role in ANALYSIS_ROLES else "exploratory")
+
+
+def _check_missing(r: Reader, where: str, kind: str, raw: Mapping[str, Any]) -> None:
+    """``missing`` is one of the type's methods; ``missing_sensitivity`` lists others, each once."""
+    allowed = MISSING_METHODS.get(kind)
+    if allowed is None:
+        return
+    primary = raw.get("missing", allowed[0])
+    if "missing" in raw:
+        r.choice(primary, f"{where}.missing", allowed)
+    if "missing_sensitivity" in raw:
+        methods = r.names(raw["missing_sensitivity"], f"{where}.missing_sensitivity", "a list of methods")
+        for method in methods:
+            if method not in allowed:
+                r.problem(f"{where}.missing_sensitivity", method, "is not a missing-data method of this type",
+                          ", ".join(allowed))
+            elif method == primary:
+                r.problem(f"{where}.missing_sensitivity", method, "is the analysis's own method (missing)",
+                          ", ".join(m for m in allowed if m != primary))
+        if len(set(methods)) < len(methods):
+            r.problem(f"{where}.missing_sensitivity", methods, "names a method twice", "each method once")

@@ -663,9 +663,22 @@ def latest_analysis(study: Study) -> dict | None:
         return out
     labels = Labels(study_protocol(study))
     arm_labels = {a.id: a.label for a in study_protocol(study).arms}
-    change = [e for e in results.alliance_change if e.get("scale", "").endswith(".total")]
-    acute = [e for e in results.correlations if e.get("family") == "alliance_acute"]
-    outcome = [e for e in results.correlations if e.get("family") == "alliance_outcome"]
+    # the confirmatory tests (docs/analysis.md); a results.json written before roles existed has none,
+    # and shows its former headline families
+    confirmatory = [e for e in results.correlations if e.get("role") == "confirmatory"]
+    if confirmatory or any("role" in e for e in results.correlations):
+        change = [e for e in results.alliance_change if e.get("role") == "confirmatory"]
+        outcome_instrument = str(results.provenance.get("plan", {}).get("roles", {}).get("outcome", {})
+                                 .get("measure", "grid_hamd17.total")).split(".")[0]
+        alliance_instrument = str(results.provenance.get("plan", {}).get("roles", {}).get("alliance", {})
+                                  .get("instrument", "wai_sr"))
+        acute = [e for e in confirmatory if not str(e.get("y", "")).startswith(outcome_instrument + ".")]
+        outcome = [e for e in confirmatory if str(e.get("y", "")).startswith(outcome_instrument + ".")
+                   and str(e.get("x", "")).startswith(alliance_instrument + ".")]
+    else:
+        change = [e for e in results.alliance_change if e.get("scale", "").endswith(".total")]
+        acute = [e for e in results.correlations if e.get("family") == "alliance_acute"]
+        outcome = [e for e in results.correlations if e.get("family") == "alliance_outcome"]
     outcomes = [e for e in results.outcomes if e.get("arm") == "all"]
     for title, frame in (
             ("Change of alliance (paired t-tests)", tables.alliance_change_table(change, labels, results)),
