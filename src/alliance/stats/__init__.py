@@ -18,6 +18,7 @@ with ``to_dict()``):
 from .change import ClinicalSignificance, ReliableChange, classify_change, clinical_significance, reliable_change
 from .correlation import Correlation, PartialCorrelation, correlation, partial_correlation
 from .mediation import Mediation, mediation
+from .meta import MetaAnalysis, PooledCorrelation, meta_analysis, pool_correlations
 from .multiplicity import adjust_pvalues
 from .parametric import PairedTest, WilcoxonTest, paired_ttest, wilcoxon
 from .regression import LinearRegression, linear_regression
@@ -31,6 +32,8 @@ __all__ = [
     "CronbachAlpha",
     "LinearRegression",
     "Mediation",
+    "MetaAnalysis",
+    "PooledCorrelation",
     "MixedModel",
     "Omega",
     "PairedTest",
@@ -46,9 +49,11 @@ __all__ = [
     "cronbach_alpha",
     "linear_regression",
     "mediation",
+    "meta_analysis",
     "mixedlm",
     "omega",
     "paired_ttest",
+    "pool_correlations",
     "reliable_change",
     "partial_correlation",
     "wilcoxon",
