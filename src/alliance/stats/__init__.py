@@ -16,8 +16,9 @@ with ``to_dict()``):
 
 # ruff: noqa: I001 -- `.mixed` (maintained separately) is deliberately the last import.
 from .change import ClinicalSignificance, ReliableChange, classify_change, clinical_significance, reliable_change
-from .correlation import Correlation, PartialCorrelation, correlation, partial_correlation
+from .correlation import Correlation, PartialCorrelation, correlation, correlation_matrix, partial_correlation
 from .mediation import Mediation, mediation
+from .missing import FimlCorrelationMatrix, FimlMediation, PooledEstimate, fiml_saturated, rubin_pool
 from .meta import MetaAnalysis, PooledCorrelation, meta_analysis, pool_correlations
 from .multiplicity import adjust_pvalues
 from .parametric import PairedTest, WilcoxonTest, paired_ttest, wilcoxon
@@ -30,6 +31,8 @@ __all__ = [
     "ClinicalSignificance",
     "Correlation",
     "CronbachAlpha",
+    "FimlCorrelationMatrix",
+    "FimlMediation",
     "LinearRegression",
     "Mediation",
     "MetaAnalysis",
@@ -38,6 +41,7 @@ __all__ = [
     "Omega",
     "PairedTest",
     "PartialCorrelation",
+    "PooledEstimate",
     "ReliableChange",
     "Result",
     "WilcoxonTest",
@@ -46,7 +50,9 @@ __all__ = [
     "clinical_significance",
     "confint",
     "correlation",
+    "correlation_matrix",
     "cronbach_alpha",
+    "fiml_saturated",
     "linear_regression",
     "mediation",
     "meta_analysis",
@@ -55,6 +61,7 @@ __all__ = [
     "paired_ttest",
     "pool_correlations",
     "reliable_change",
+    "rubin_pool",
     "partial_correlation",
     "wilcoxon",
 ]

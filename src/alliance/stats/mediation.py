@@ -22,6 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from ._inputs import check_confidence, check_method, numeric_columns
+from .missing import fiml_mediation
 from .results import Result
 
 __all__ = ["Mediation", "mediation"]
@@ -213,7 +214,8 @@ def mediation(
     ci: str = "percentile",
     confidence: float = 0.95,
     seed=None,
-) -> Mediation:
+    missing: str = "listwise",
+):
     """Simple mediation model x → m → y with OLS paths and a bootstrap test of the indirect effect.
 
     Parameters
@@ -233,10 +235,15 @@ def mediation(
     seed : int, numpy.random.Generator or None
         Passed to ``numpy.random.default_rng``; the same seed on the same data gives the same
         result.
+    missing : {"listwise", "fiml"}
+        ``listwise`` (default): the complete rows, OLS paths, bootstrap test. ``fiml``: every row with
+        any of the variables, full-information ML paths (x and covariates modelled, as lavaan's
+        ``fixed.x = FALSE``) with delta-method standard errors and Wald tests; returns
+        :class:`alliance.stats.missing.FimlMediation` (``n_boot``, ``ci`` and ``seed`` are unused).
 
     Returns
     -------
-    Mediation
+    Mediation or FimlMediation
         ``n, a, b, c_prime, total, indirect, indirect_se, indirect_ci_low, indirect_ci_high,
         p_indirect, n_boot, ci_method``.
 
@@ -289,8 +296,14 @@ def mediation(
     >>> round(result.indirect, 3), result.indirect_ci_high < 0
     (-0.147, True)
     """
+    check_method(missing, ("listwise", "fiml"), what="missing")
     check_method(ci, CI_METHODS, what="ci")
     level = check_confidence(confidence)
+    if missing == "fiml":
+        names = () if covariates is None else (covariates,) if isinstance(covariates, str) else tuple(covariates)
+        if len({x, m, y, *names}) != 3 + len(names):
+            raise ValueError(f"x ({x!r}), m ({m!r}), y ({y!r}) and the covariates {list(names)} must be distinct")
+        return fiml_mediation(numeric_columns(data, [x, *names, m, y]), x, m, y, names, confidence=level)
     if int(n_boot) != n_boot or n_boot < 100:
         raise ValueError(f"n_boot must be an integer of at least 100; got {n_boot!r}")
     n_boot = int(n_boot)
