@@ -99,3 +99,121 @@ def test_pairwise_and_listwise_tables():
     assert pairwise.loc[0, "r"] == stats.correlation(data["x"], data["y"]).r
     with pytest.raises(ValueError, match="unknown missing 'mice'"):
         stats.correlation_matrix(data, missing="mice")
+
+
+# -- Rubin's rules, worked by hand ---------------------------------------------------------------
+
+def test_rubin_pool_by_hand():
+    # m = 4 estimates 0.50, 0.60, 0.40, 0.70 with variances 0.010, 0.012, 0.011, 0.013
+    # Q̄ = 2.2 / 4 = 0.55;  Ū = 0.046 / 4 = 0.0115
+    # B = (0.05² + 0.05² + 0.15² + 0.15²) / 3 = 0.05 / 3 = 0.016667
+    # T = Ū + (1 + 1/4) B = 0.0115 + 0.0208333 = 0.0323333
+    # r = 1.25 B / Ū = 1.811594;  λ = 1.25 B / T = 0.644330
+    # Rubin's ν_old = (m − 1) / λ² = 3 / 0.415161 = 7.226116
+    # Barnard–Rubin with ν_com = 20: ν_obs = 21/23 · 20 · (1 − λ) = 6.495066; ν = ν_old ν_obs / (ν_old + ν_obs) = 3.420496
+    pooled = stats.rubin_pool([0.50, 0.60, 0.40, 0.70], [0.010, 0.012, 0.011, 0.013], df_complete=20)
+    assert pooled.estimate == pytest.approx(0.55, rel=1e-12)
+    assert pooled.within == pytest.approx(0.0115, rel=1e-12)
+    assert pooled.between == pytest.approx(0.05 / 3, rel=1e-12)
+    assert pooled.total == pytest.approx(0.0115 + 1.25 * 0.05 / 3, rel=1e-12)
+    assert pooled.riv == pytest.approx(1.25 * (0.05 / 3) / 0.0115, rel=1e-12)
+    lam = 1.25 * (0.05 / 3) / (0.0115 + 1.25 * 0.05 / 3)
+    assert pooled.lambda_ == pytest.approx(lam, rel=1e-12)
+    old = 3 / lam ** 2
+    observed = 21 / 23 * 20 * (1 - lam)
+    assert pooled.df == pytest.approx(old * observed / (old + observed), rel=1e-12)
+    assert pooled.df == pytest.approx(3.420496, rel=1e-6)
+    assert stats.rubin_pool([0.50, 0.60, 0.40, 0.70], [0.010, 0.012, 0.011, 0.013]).df == pytest.approx(old, rel=1e-12)
+    # the interval is Q̄ ± t(ν) √T
+    from scipy.stats import t
+    half = t.ppf(0.975, pooled.df) * np.sqrt(pooled.total)
+    assert (pooled.ci_low, pooled.ci_high) == pytest.approx((0.55 - half, 0.55 + half), rel=1e-12)
+
+
+def test_rubin_pool_refuses_bad_input():
+    with pytest.raises(ValueError, match="1 imputed data set"):
+        stats.rubin_pool([0.5], [0.01])
+    with pytest.raises(ValueError, match="2 estimates and 3 variances"):
+        stats.rubin_pool([0.5, 0.6], [0.01, 0.01, 0.01])
+
+
+# -- multiple imputation -------------------------------------------------------------------------
+
+def test_imputation_is_reproducible_and_fills_observed_values():
+    rng = np.random.default_rng(8)
+    data = pd.DataFrame({"x": rng.normal(size=40), "y": rng.normal(size=40)})
+    data.loc[:9, "y"] = np.nan
+    first, again = stats.impute(data, m=3, seed=11, method="pmm"), stats.impute(data, m=3, seed=11, method="pmm")
+    assert all(a.equals(b) for a, b in zip(first, again, strict=True))
+    assert not first[0].equals(first[1])  # the data sets differ (between-imputation variance)
+    observed = set(data["y"].dropna())
+    assert set(first[0].loc[:9, "y"]) <= observed  # predictive mean matching imputes observed values
+    assert first[0].loc[10:, "y"].equals(data.loc[10:, "y"])
+
+
+def test_mi_covers_the_true_correlation_under_mar_where_complete_cases_are_biased():
+    # y missing with a probability rising steeply with x (MAR given x): complete cases lose the high
+    # x, which restricts x's range and attenuates r (a known bias); MI from x recovers it.
+    rho, n, replicates = 0.5, 100, 200
+    rng = np.random.default_rng(20261202)
+    covered, mi_r, complete_r = 0, [], []
+    for index in range(replicates):
+        x = rng.normal(size=n)
+        y = rho * x + np.sqrt(1 - rho ** 2) * rng.normal(size=n)
+        y[rng.random(n) < 1 / (1 + np.exp(-2.5 * (x - 0.3)))] = np.nan
+        data = pd.DataFrame({"x": x, "y": y})
+        result = stats.mi_correlation(data, "x", "y", m=10, seed=index)
+        covered += result.ci_low <= rho <= result.ci_high
+        mi_r.append(result.r)
+        complete_r.append(stats.correlation(data["x"], data["y"]).r)
+    # binomial(200, .95): 95% of replicates fall in [.92, .98]; allow for MI's slight conservatism
+    assert 0.91 <= covered / replicates <= 0.99
+    assert abs(np.mean(mi_r) - rho) < 0.03
+    assert np.mean(complete_r) < rho - 0.07
+
+
+def test_mi_correlation_without_missing_values_is_pearson():
+    rng = np.random.default_rng(1)
+    data = pd.DataFrame({"x": rng.normal(size=30), "y": rng.normal(size=30)})
+    result = stats.mi_correlation(data, "x", "y", m=5, seed=1)
+    pearson = stats.correlation(data["x"], data["y"])
+    assert result.r == pytest.approx(pearson.r, rel=1e-12)
+    assert result.pooled.between == 0 and result.fmi == 0
+    # with nothing imputed, the interval is the Fisher-z interval on t(n - 3) instead of the normal
+    assert result.ci_low == pytest.approx(np.tanh(np.arctanh(pearson.r) - 2.0518305 / np.sqrt(27)), rel=1e-6)
+
+
+# -- tipping point -------------------------------------------------------------------------------
+
+def _dropout_data(seed=5, n=40):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    y = -0.5 * x + rng.normal(size=n)
+    y[np.argsort(x)[:10]] = np.nan  # the lowest x drop out (MAR given x)
+    return pd.DataFrame({"x": x, "y": y})
+
+
+def test_tipping_point_at_zero_equals_the_mar_result():
+    data = _dropout_data()
+    result = stats.tipping_point(data, "x", "y", m=10, seed=3)
+    mar = stats.mi_correlation(data, "x", "y", m=10, seed=3)
+    zero = next(row for row in result.table if row["delta"] == 0.0)
+    assert zero["r"] == pytest.approx(mar.r, rel=1e-12) and zero["p"] == pytest.approx(mar.p, rel=1e-12)
+    assert result.n_imputed == 10
+
+
+def test_shifting_the_dropouts_moves_the_correlation_monotonically():
+    # the dropouts have low x; with a negative r, shifting their imputed y upward (worse) makes r more
+    # negative, shifting it downward weakens r — monotonically over the whole grid
+    result = stats.tipping_point(_dropout_data(), "x", "y", m=10, seed=3)
+    r = np.array([row["r"] for row in result.table])
+    assert (np.diff(r) < 0).all()
+    assert result.tipping_delta is None or -1.0 <= result.tipping_delta <= 1.0
+
+
+def test_no_missing_outcome_has_no_tipping_point_and_says_so():
+    data = _dropout_data().dropna()
+    result = stats.tipping_point(data, "x", "y", m=3, seed=1)
+    assert result.tipping_delta is None and result.n_imputed == 0
+    assert "has no missing values" in result.notes[0]
+    assert len({round(row["r"], 12) for row in result.table}) == 1

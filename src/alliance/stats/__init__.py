@@ -18,7 +18,18 @@ with ``to_dict()``):
 from .change import ClinicalSignificance, ReliableChange, classify_change, clinical_significance, reliable_change
 from .correlation import Correlation, PartialCorrelation, correlation, correlation_matrix, partial_correlation
 from .mediation import Mediation, mediation
-from .missing import FimlCorrelationMatrix, FimlMediation, PooledEstimate, fiml_saturated, rubin_pool
+from .missing import (
+    FimlCorrelationMatrix,
+    FimlMediation,
+    MiCorrelation,
+    PooledEstimate,
+    TippingPoint,
+    fiml_saturated,
+    impute,
+    mi_correlation,
+    rubin_pool,
+    tipping_point,
+)
 from .meta import MetaAnalysis, PooledCorrelation, meta_analysis, pool_correlations
 from .multiplicity import adjust_pvalues
 from .parametric import PairedTest, WilcoxonTest, paired_ttest, wilcoxon
@@ -35,6 +46,7 @@ __all__ = [
     "FimlMediation",
     "LinearRegression",
     "Mediation",
+    "MiCorrelation",
     "MetaAnalysis",
     "PooledCorrelation",
     "MixedModel",
@@ -43,6 +55,7 @@ __all__ = [
     "PartialCorrelation",
     "PooledEstimate",
     "ReliableChange",
+    "TippingPoint",
     "Result",
     "WilcoxonTest",
     "adjust_pvalues",
@@ -53,15 +66,18 @@ __all__ = [
     "correlation_matrix",
     "cronbach_alpha",
     "fiml_saturated",
+    "impute",
     "linear_regression",
     "mediation",
     "meta_analysis",
+    "mi_correlation",
     "mixedlm",
     "omega",
     "paired_ttest",
     "pool_correlations",
     "reliable_change",
     "rubin_pool",
+    "tipping_point",
     "partial_correlation",
     "wilcoxon",
 ]
