@@ -365,18 +365,88 @@ class _Run:
 
     def _correlation(self, analysis: ResolvedAnalysis) -> None:
         method = analysis.spec.options.get("method", self.settings.correlation_method)
-        for x_name, y_name in _pairs(analysis):
+        pairs = _pairs(analysis)
+        columns = list(dict.fromkeys(name for pair in pairs for name in pair))
+        frame = self.frame(columns)
+        fiml, fiml_problem = None, None
+        if "fiml" in _missing_methods(analysis) and method == "pearson" and pairs:
+            try:
+                fiml = stats.correlation_matrix(frame, columns, missing="fiml")
+            except ValueError as error:
+                fiml_problem = _skip_reason(error)
+        tipping = set(analysis.measures.get("tipping_point", ()))
+        for x_name, y_name in pairs:
             x, y = self.column(x_name), self.column(y_name)
             entry: dict[str, Any] = {"analysis": analysis.id, "family": analysis.family, "x": x_name, "y": y_name,
                                      "method": method, "n": int((x.notna() & y.notna()).sum())}
+            by_method: dict[str, dict[str, Any]] = {}
             try:
                 result = _call(entry, stats.correlation, x, y, method=method)
             except ValueError as error:
-                entry["skipped"] = _skip_reason(error)
+                by_method["pairwise"] = {"n": entry["n"], "skipped": _skip_reason(error)}
             else:
-                entry.update({"n": result.n, "r": result.r, "p": result.p, "p_adjusted": None,
-                              "ci_low": result.ci_low, "ci_high": result.ci_high, "p_method": result.p_method})
+                by_method["pairwise"] = {"n": result.n, "r": result.r, "p": result.p, "ci_low": result.ci_low,
+                                         "ci_high": result.ci_high, "p_method": result.p_method}
+            if "fiml" in _missing_methods(analysis):
+                by_method["fiml"] = self._fiml_pair(fiml, fiml_problem, method, x_name, y_name)
+            if "mi" in _missing_methods(analysis):
+                others = [name for name in columns if name not in (x_name, y_name)]
+                by_method["mi"] = self._mi(entry, method, frame, x_name, y_name, (), others)
+            self._place(entry, analysis, by_method, extra=("p_method",))
+            if (x_name in tipping or y_name in tipping) and "skipped" not in entry:
+                entry["tipping_point"] = self._tipping(entry, frame, x_name, y_name, columns)
             self.sections["correlations"].append(entry)
+
+    def _place(self, entry: dict[str, Any], analysis: ResolvedAnalysis, by_method: dict[str, dict[str, Any]],
+               extra: tuple[str, ...] = ()) -> None:
+        """The entry's own numbers from its ``missing`` method; the sensitivity methods' beside them."""
+        primary = analysis.spec.missing
+        own = by_method[primary]
+        if "skipped" in own:
+            entry["n"] = own.get("n", entry["n"])
+            entry["skipped"] = own["skipped"]
+        else:
+            entry.update({key: own[key] for key in ("n", "r", "p", "ci_low", "ci_high", *extra) if key in own})
+            entry["p_adjusted"] = None
+        entry["missing"] = primary
+        if analysis.spec.missing_sensitivity:
+            entry["missing_data"] = {name: by_method[name] for name in analysis.spec.missing_sensitivity}
+
+    @staticmethod
+    def _fiml_pair(fiml, problem: str | None, method: str, x: str, y: str) -> dict[str, Any]:
+        if method != "pearson":
+            return {"skipped": f"full-information ML gives Pearson correlations; this analysis is {method}"}
+        if fiml is None:
+            return {"skipped": problem or "no data"}
+        pair = fiml.pair(x, y)
+        return {"n": pair["n"], "r": pair["r"], "se": pair["se"], "z": pair["z"], "p": pair["p"],
+                "ci_low": pair["ci_low"], "ci_high": pair["ci_high"], "n_complete_pair": pair["n_complete_pair"],
+                "p_method": "Wald z (lavaan's standardizedSolution)"}
+
+    def _mi(self, entry: dict[str, Any], method: str, frame: pd.DataFrame, x: str, y: str,
+            covariates, auxiliary) -> dict[str, Any]:
+        if method != "pearson":
+            return {"skipped": f"multiple imputation is implemented for Pearson correlations; this analysis is {method}"}
+        try:
+            result = _call(entry, stats.mi_correlation, frame, x, y, covariates=tuple(covariates),
+                           auxiliary=tuple(auxiliary), m=self.settings.n_imputations, seed=self.settings.seed)
+        except (ValueError, np.linalg.LinAlgError) as error:
+            return {"skipped": _skip_reason(error)}
+        return {"n": result.n, "n_complete": result.n_complete, "r": result.r, "p": result.p,
+                "ci_low": result.ci_low, "ci_high": result.ci_high, "m": result.m, "df": result.df,
+                "fmi": result.fmi, "imputation": "chained equations (Bayesian linear regression), Rubin's rules"}
+
+    def _tipping(self, entry: dict[str, Any], frame: pd.DataFrame, x: str, y: str, columns) -> dict[str, Any]:
+        # the outcome (the later measure, with the dropout) is the one whose imputed values are shifted
+        outcome, other = (y, x) if self.plan.timepoint_order.get(Measure.parse(y).timepoint, 0) >= \
+            self.plan.timepoint_order.get(Measure.parse(x).timepoint, 0) else (x, y)
+        auxiliary = [name for name in columns if name not in (x, y)]
+        try:
+            result = _call(entry, stats.tipping_point, frame, other, outcome, auxiliary=tuple(auxiliary),
+                           m=self.settings.n_imputations, seed=self.settings.seed)
+        except (ValueError, np.linalg.LinAlgError) as error:
+            return {"skipped": _skip_reason(error)}
+        return result.to_dict()
 
     def _partial_correlation(self, analysis: ResolvedAnalysis) -> None:
         method = analysis.spec.options.get("method", self.settings.correlation_method)
@@ -388,13 +458,17 @@ class _Run:
             entry: dict[str, Any] = {"analysis": analysis.id, "family": analysis.family, "x": x_name, "y": y_name,
                                      "covariates": covariates, "method": method,
                                      "n": int(data.notna().all(axis=1).sum())}
+            by_method: dict[str, dict[str, Any]] = {}
             try:
                 result = _call(entry, stats.partial_correlation, data, x_name, y_name, covariates, method=method)
             except ValueError as error:
-                entry["skipped"] = _skip_reason(error)
+                by_method["listwise"] = {"n": entry["n"], "skipped": _skip_reason(error)}
             else:
-                entry.update({"n": result.n, "r": result.r, "p": result.p, "p_adjusted": None,
-                              "ci_low": result.ci_low, "ci_high": result.ci_high, "df": result.df})
+                by_method["listwise"] = {"n": result.n, "r": result.r, "p": result.p, "ci_low": result.ci_low,
+                                         "ci_high": result.ci_high, "df": result.df}
+            if "mi" in _missing_methods(analysis):
+                by_method["mi"] = self._mi(entry, method, data, x_name, y_name, covariates, ())
+            self._place(entry, analysis, by_method, extra=("df",))
             self.sections["partial_correlations"].append(entry)
 
     def _mediation(self, analysis: ResolvedAnalysis) -> None:
@@ -410,14 +484,25 @@ class _Run:
                 "covariates": covariates, "n": int(data.notna().all(axis=1).sum()),
                 "seed": self.settings.seed,
             }
-            try:
-                result = _call(entry, stats.mediation, data, x_name, m_name, y_name, covariates=covariates or None,
-                                         n_boot=n_boot, ci=ci, seed=self.settings.seed)
-            except ValueError as error:
-                entry["skipped"] = _skip_reason(error)
+            by_method: dict[str, dict[str, Any]] = {}
+            for missing in _missing_methods(analysis):
+                try:
+                    result = _call(entry, stats.mediation, data, x_name, m_name, y_name,
+                                   covariates=covariates or None, n_boot=n_boot, ci=ci, seed=self.settings.seed,
+                                   missing=missing)
+                except (ValueError, np.linalg.LinAlgError) as error:
+                    by_method[missing] = {"skipped": _skip_reason(error)}
+                else:
+                    by_method[missing] = result.to_dict()
+            own = by_method[analysis.spec.missing]
+            if "skipped" in own:
+                entry["skipped"] = own["skipped"]
             else:
-                entry.update(result.to_dict())
+                entry.update(own)
                 entry["p_adjusted"] = None
+            entry["missing"] = analysis.spec.missing
+            if analysis.spec.missing_sensitivity:
+                entry["missing_data"] = {name: by_method[name] for name in analysis.spec.missing_sensitivity}
             self.sections["mediation"].append(entry)
 
     def _response_remission(self, analysis: ResolvedAnalysis) -> None:
@@ -676,6 +761,11 @@ def _long_scores(study) -> pd.DataFrame:
                          "instrument": names.map(lambda name: parsed[name].instrument).to_numpy(),
                          "scale": names.map(lambda name: parsed[name].scale).to_numpy(),
                          "value": pd.to_numeric(long["value"], errors="coerce").to_numpy()})
+
+
+def _missing_methods(analysis: ResolvedAnalysis) -> tuple[str, ...]:
+    """The analysis's own missing-data method and its sensitivity methods, in that order."""
+    return (analysis.spec.missing, *analysis.spec.missing_sensitivity)
 
 
 def _pairs(analysis: ResolvedAnalysis) -> list[tuple[str, str]]:
