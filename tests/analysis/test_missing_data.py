@@ -73,7 +73,6 @@ def test_fiml_as_the_analysis_own_method(levin_study):
     results = run_analysis(levin_study, parse_analysis_plan(plan, origin="plan.yaml"), created_utc=FIXED_TIME)
     entry = results.find("correlations", analysis="alliance_prep_outcome", y="grid_hamd17.total@week4")[0]
     assert entry["missing"] == "fiml"
-    assert entry["r"] == entry["missing_data"]["pairwise"]["r"] or entry["n"] != entry["missing_data"]["pairwise"]["n"]
     columns = ["wai_sr.total@prep", "grid_hamd17.total@week4", "grid_hamd17.total@month3",
                "grid_hamd17.total@month6", "grid_hamd17.total@month12"]
     direct = stats.correlation_matrix(_frame(levin_study, columns), columns, missing="fiml").pair(

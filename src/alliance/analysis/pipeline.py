@@ -117,8 +117,11 @@ def run_analysis(
         "arms": list(resolved.arms),
         "p_adjust": plan.p_adjust,
         "families": families,
-        "missing_data": "pairwise-complete for correlations and paired tests; listwise within each "
-                        "partial correlation and mediation model; all observed rows in mixed models",
+        "missing_data": "each entry's own numbers: its analysis's `missing` (pairwise-complete for correlations "
+                        "and paired tests, listwise within each partial correlation and mediation model, unless "
+                        "the plan says fiml or mi); `missing_data` of an entry: the plan's sensitivity methods "
+                        f"(FIML; multiple imputation with {plan.n_imputations} data sets); all observed rows in "
+                        "mixed models",
         "python": platform.python_version(),
         "numpy": np.__version__,
         "pandas": pd.__version__,
