@@ -198,6 +198,73 @@ def analyze(
 
 
 @app.command()
+def pool(
+    results_files: list[Path] = typer.Argument(None, dir_okay=False,
+                                               help="results.json files of alliance analyze runs (trials or sites)."),
+    published: Path | None = typer.Option(None, "--published", dir_okay=False,
+                                          help="CSV of published correlations: study, x, y, r, n (optional note)."),
+    out: Path = typer.Option(..., "--out", file_okay=False, help="Directory for pooled.json, pooled.csv, forest_*.png."),
+    method: str = typer.Option("REML", "--method", help="Between-study variance: REML (default), DL or FE."),
+    test: str = typer.Option("knha", "--test", help="knha (Knapp-Hartung, default: few studies) or z."),
+) -> None:
+    """Pool the confirmatory correlations of several analyze runs (and published studies) by meta-analysis.
+
+    Tests are matched by their measures (x ~ y); each is pooled on Fisher's z with a random-effects
+    model equal to metafor's rma (docs/pooling.md), and drawn as a forest plot.
+    """
+    import csv
+    import json
+
+    from alliance.analysis.pooling import PoolingError, pool_results, read_published, read_results
+    from alliance.report.forest import forest_plot
+
+    if method not in ("REML", "DL", "FE"):
+        _fail(f"--method {method!r}: give REML, DL or FE", code=2)
+    if test not in ("knha", "z"):
+        _fail(f"--test {test!r}: give knha or z", code=2)
+    if not results_files and published is None:
+        _fail("give at least one results.json or --published CSV", code=2)
+    try:
+        sources = [(str(path), read_results(path)) for path in results_files or []]
+        rows = read_published(published) if published is not None else []
+        tests, notes = pool_results(sources, rows, method=method, test=test)
+    except PoolingError as exc:
+        _fail(str(exc), code=2)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "pooled.json").write_text(json.dumps({"method": method, "test": test, "notes": notes,
+                                                 "tests": [t.to_dict() for t in tests]}, indent=2,
+                                                allow_nan=False, default=float) + "\n", encoding="utf-8")
+    table = Table(title=f"Pooled correlations ({method}, {'Knapp-Hartung' if test == 'knha' else 'z'})")
+    for column in ("test", "k", "n", "r", "95% CI", "tau\u00b2", "I\u00b2"):
+        table.add_column(column)
+    with (out / "pooled.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["x", "y", "k", "n_total", "r", "ci_low", "ci_high", "pi_low", "pi_high", "p", "tau2", "i2",
+                         "q", "q_p", "studies"])
+        for index, pooled_test in enumerate(tests, start=1):
+            pooled = pooled_test.pooled
+            names = "; ".join(s["study"] for s in pooled_test.studies)
+            if pooled is None:
+                writer.writerow([pooled_test.x, pooled_test.y, len(pooled_test.studies), "", "", "", "", "", "", "",
+                                 "", "", "", "", names])
+                table.add_row(f"{pooled_test.x} ~ {pooled_test.y}", str(len(pooled_test.studies)), "", "not pooled",
+                              "", "", "")
+                continue
+            meta = pooled["meta"]
+            writer.writerow([pooled_test.x, pooled_test.y, pooled["k"], pooled["n_total"], pooled["r"], pooled["ci_low"],
+                             pooled["ci_high"], pooled["pi_low"], pooled["pi_high"], pooled["p"], meta["tau2"],
+                             meta["i2"], meta["q"], meta["q_p"], names])
+            table.add_row(f"{pooled_test.x} ~ {pooled_test.y}", str(pooled["k"]), str(pooled["n_total"]),
+                          f"{pooled['r']:.2f}", f"[{pooled['ci_low']:.2f}, {pooled['ci_high']:.2f}]",
+                          f"{meta['tau2']:.3f}", f"{meta['i2']:.0f}%")
+            forest_plot(pooled_test).savefig(out / f"forest_{index}.png", dpi=150)
+    console.print(table)
+    for note in notes:
+        console.print(f"note: {note}", highlight=False, markup=False)
+    console.print(f"wrote {out / 'pooled.json'}, {out / 'pooled.csv'} and the forest plots", highlight=False)
+
+
+@app.command()
 def quality(
     directory: Path | None = typer.Argument(None, exists=True, file_okay=False,
                                             help="Study directory in the tidy contract (docs/data.md)."),

@@ -41,6 +41,7 @@ from alliance.protocol import AnalysisPlan, Measure, parse_analysis_plan
 from alliance.stats.results import to_plain
 
 from .plan import ResolvedAnalysis, ResolvedPlan, agreement_instrument, resolve_plan
+from .pooling import pool_by_site
 from .results import Results
 
 __all__ = ["run_analysis"]
@@ -210,6 +211,11 @@ class _Run:
         # every enrolled participant is a row, also those without any score
         self.wide = measures.reindex(participants.index.union(measures.index, sort=False))
         self.arm = participants["arm"].astype(str).reindex(self.wide.index)
+        # participants.csv may name each participant's site: the confirmatory correlations are then
+        # also estimated per site and pooled across sites (random effects, as across trials)
+        site = participants["site"].reindex(self.wide.index) if "site" in participants.columns else None
+        self.site = site if site is not None and site.dropna().astype(str).str.strip().ne("").any() and \
+            site.dropna().nunique() >= 2 else None
         self.sections: dict[str, list[dict[str, Any]]] = {
             name: [] for name in ("alliance_change", "correlations", "partial_correlations", "mediation",
                                   "mixed_models", "outcomes", "reliable_change", "reliability",
@@ -398,6 +404,8 @@ class _Run:
             self._place(entry, analysis, by_method, extra=("p_method",))
             if (x_name in tipping or y_name in tipping) and "skipped" not in entry:
                 entry["tipping_point"] = self._tipping(entry, frame, x_name, y_name, columns)
+            if self.site is not None and analysis.role == "confirmatory" and method == "pearson":
+                entry["by_site"] = _call(entry, pool_by_site, x, y, self.site)
             self.sections["correlations"].append(entry)
 
     def _place(self, entry: dict[str, Any], analysis: ResolvedAnalysis, by_method: dict[str, dict[str, Any]],
