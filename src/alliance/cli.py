@@ -146,7 +146,8 @@ def simulate(
     console.print(f"simulated {n} participants ({len(trial.responses):,} item answers, seed {seed}) → {out}")
 
 
-def _analyze_and_report(trial, out: Path, input_hashes: dict[str, str] | None, seed: int | None) -> dict:
+def _analyze_and_report(trial, out: Path, input_hashes: dict[str, str] | None, seed: int | None,
+                        sampling=None) -> dict:
     from alliance.analysis import run_analysis
     from alliance.protocol import ProtocolError
     from alliance.report import write_report
@@ -158,7 +159,7 @@ def _analyze_and_report(trial, out: Path, input_hashes: dict[str, str] | None, s
     except ProtocolError as exc:
         _fail(str(exc))
     print_tables(console, results_summary(results))
-    return write_report(trial, results, out)
+    return write_report(trial, results, out, sampling=sampling)
 
 
 def _study_from(directory: Path | None, study_name: str | None):
@@ -354,8 +355,12 @@ def demo(
     console.print(f"2. stored as study {name!r} in {database_location()} "
                   f"({'unchanged' if summary.unchanged else f'{summary.audit_events:,} audit events'})", highlight=False)
     stored = storage.export_study(name)
+    # what a trial of this size and dropout gives: the published findings over simulated trials
+    from alliance.simulate.sampling import attrition_of, sampling_intervals
+
+    sampling = sampling_intervals(stored.protocol, n=n, attrition=attrition_of(stored), seed=seed)
     console.print("3. analysis plan of Levin et al. (2024) and Murphy et al. (2022):")
-    paths = _analyze_and_report(stored, report_dir, study_data.io.file_hashes(data_dir), seed)
+    paths = _analyze_and_report(stored, report_dir, study_data.io.file_hashes(data_dir), seed, sampling=sampling)
     console.print(f"4. report: {paths['html'].resolve()}\n   PDF:    {paths['pdf'].resolve()}\n"
                   f"   results: {paths['results'].resolve()}", highlight=False)
 

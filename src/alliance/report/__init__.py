@@ -52,7 +52,7 @@ def write_results(results, path: str | Path) -> Path:
     return path
 
 
-def write_report(study, results, out_dir: str | Path, *, figures_png: bool = True) -> dict[str, Path]:
+def write_report(study, results, out_dir: str | Path, *, figures_png: bool = True, sampling=None) -> dict[str, Path]:
     """Write ``results.json``, ``report.html``, ``report.pdf`` (and each figure as a PNG) to ``out_dir``.
 
     Parameters
@@ -63,6 +63,9 @@ def write_report(study, results, out_dir: str | Path, *, figures_png: bool = Tru
         Created if absent.
     figures_png : bool, default True
         Also write ``figures/<id>.png`` (for slides, the README, a manuscript).
+    sampling : alliance.simulate.sampling.SamplingIntervals, optional
+        For a synthetic study: the published findings over simulated trials of its size, shown
+        beside the sample's values (``alliance demo``).
 
     Returns
     -------
@@ -74,7 +77,7 @@ def write_report(study, results, out_dir: str | Path, *, figures_png: bool = Tru
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    document = build_document(study, results)
+    document = build_document(study, results, sampling=sampling)
     rendered = rendered_blocks(document)
     paths: dict[str, Path] = {"results": write_results(results, out / "results.json")}
     html_path = out / "report.html"

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from alliance.analysis import analysed_study, completeness, descriptives
 from alliance.protocol import Measure
 
-from . import figures, tables
+from . import figures, narrative, tables
 from .labels import Labels
 
 __all__ = ["Document", "FigureBlock", "Section", "TableBlock", "build_document"]
@@ -87,13 +87,20 @@ def _skipped_note(entries) -> str:
     return f" {len(skipped)} not computed (reason in the row)." if skipped else ""
 
 
-def build_document(study, results) -> Document:
+def _role_caption(entries) -> str:
+    roles = {e.get("role") for e in entries}
+    return " (confirmatory)" if roles == {"confirmatory"} else " (exploratory)" if roles == {"exploratory"} else ""
+
+
+def build_document(study, results, sampling=None) -> Document:
     """Assemble the report's sections from a study and its results.
 
     Parameters
     ----------
     study : alliance.study.Study
     results : alliance.analysis.Results
+    sampling : alliance.simulate.sampling.SamplingIntervals, optional
+        For a synthetic study: the "published vs this sample vs trials of this size" table.
 
     Returns
     -------
@@ -112,6 +119,32 @@ def build_document(study, results) -> Document:
     arm_text = ", ".join(f"{arm_labels.get(a, a)} n = {counts.get(a, 0)}" for a in [a.id for a in protocol.arms]
                          if counts.get(a, 0)) or "no arms"
     sections: list[Section] = []
+
+    # -- summary of findings: the confirmatory tests in sentences, then side by side ---------------
+    section = Section("summary", "Summary of findings")
+    section.blocks.extend(narrative.findings_paragraphs(results, labels))
+    confirmatory = tables.confirmatory_table(results, labels)
+    if not confirmatory.empty:
+        section.blocks.append(TableBlock(
+            "Confirmatory tests: complete cases, full-information ML and multiple imputation",
+            confirmatory,
+            "Complete cases: every participant with both scores (the paper's analysis), Pearson r with its t-test, "
+            "Holm within the test's family. FIML: maximum likelihood from every participant with any measure of "
+            "the analysis (Wald z, as lavaan). Multiple imputation: chained equations, Rubin's rules. Both assume "
+            f"data missing at random. A correlation from fewer than {narrative.MIN_N_FINDING} participants is not "
+            "interpreted."))
+    if sampling is not None:
+        section.blocks.append(
+            f"This is a synthetic trial drawn from a population calibrated to the published results. A trial of "
+            f"{sampling.n} participants drawn from that population varies this much: the table gives, for each "
+            f"published finding, the range that 90% of {sampling.trials:,} simulated trials of the same size "
+            f"({sampling.attrition:.0%} lost to follow-up) fall in, and how often such a trial finds p < .05.")
+        section.blocks.append(TableBlock(
+            "Published, this sample, and what a trial of this size gives",
+            tables.sampling_table(sampling, results, labels),
+            "Published: Levin et al. (2024), abstract (d for the change is compared with dz). 90% of trials: the "
+            "5th to 95th percentile of the statistic over the simulated trials (alliance.simulate.sampling)."))
+    sections.append(section)
 
     # -- participants ----------------------------------------------------------------------------
     # Descriptives and figures show what the analyses used: excluded deviations left out. The
@@ -162,7 +195,7 @@ def build_document(study, results) -> Document:
             section.blocks.append(f"{analysis}: not computed \u2013 {entries[0]['skipped']}")
             continue
         section.blocks.append(TableBlock(
-            "Paired comparisons of alliance (mean difference = later \u2212 earlier)",
+            "Paired comparisons of alliance (mean difference = later \u2212 earlier)" + _role_caption(entries),
             tables.alliance_change_table(entries, labels, results),
             "Paired t-test with Cohen's dz (mean difference / SD of differences) and dav (mean difference / "
             "mean of the two SDs); Wilcoxon signed-rank p beside it. "
@@ -184,7 +217,7 @@ def build_document(study, results) -> Document:
             continue
         method = entries[0].get("method", "pearson").capitalize()
         target.blocks.append(TableBlock(
-            f"{method} correlations: {analysis.replace('_', ' ')}",
+            f"{method} correlations: {analysis.replace('_', ' ')}{_role_caption(entries)}",
             tables.correlation_table(entries, labels, results),
             "Pairwise-complete data (n per row); 95% CI by Fisher's z. "
             + _family_note(results, entries[0].get("family")) + _skipped_note(entries)))
@@ -225,7 +258,7 @@ def build_document(study, results) -> Document:
             continue
         covariates = ", ".join(labels.measure(c) for c in entries[0].get("covariates", []))
         section.blocks.append(TableBlock(
-            f"Partial correlations: {analysis.replace('_', ' ')} (controlling for {covariates})",
+            f"Partial correlations: {analysis.replace('_', ' ')} (controlling for {covariates}; exploratory)",
             tables.correlation_table(entries, labels, results, partial=True),
             "Participants complete on x, y and the covariates; t test on n \u2212 2 \u2212 k df. "
             + _family_note(results, entries[0].get("family")) + _skipped_note(entries)))
@@ -237,7 +270,7 @@ def build_document(study, results) -> Document:
         computed = [e for e in results.mediation if "x" in e]
         if computed:
             section.blocks.append(TableBlock(
-                "Simple mediation models (unstandardized OLS paths)",
+                "Simple mediation models (unstandardized OLS paths; exploratory)",
                 tables.mediation_table(computed, labels, results),
                 "a: X \u2192 M; b: M \u2192 Y given X; c\u2032: direct effect; c: total effect; ab: indirect "
                 f"effect with a {computed[0].get('ci_method', 'percentile')} bootstrap CI "
@@ -321,7 +354,8 @@ def build_document(study, results) -> Document:
                 where = entry.get("x") or entry.get("scale") or entry.get("measure") or entry.get("instrument", "")
                 notes.blocks.append(f"{entry.get('analysis')} ({where}): warning \u2013 {warning}")
             for note in entry.get("notes", []):
-                notes.blocks.append(f"{entry.get('analysis')} ({entry.get('measure')}): {note}")
+                where = entry.get("measure") or entry.get("x") or entry.get("scale") or entry.get("instrument")
+                notes.blocks.append(f"{entry.get('analysis')} ({labels.measure(where) if where else 'all'}): {note}")
     for entry in results.reliability:
         if "omega_skipped" in entry:
             notes.blocks.append(f"{entry['analysis']} ({entry['instrument']}.{entry['scale']} @ {entry['timepoint']}): "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,8 +183,15 @@ def render_pdf(rendered: RenderedDocument, path: str | Path) -> Path:
     story: list[Any] = [Paragraph(_escape(rendered.title), styles["title"]),
                         Paragraph(_escape(rendered.subtitle), styles["subtitle"])]
     for section in rendered.sections:
+        # a heading never ends a page: it stays with the section's opening text and its first figure
+        # or table (KeepTogether splits what is longer than a page, so nothing is lost)
+        start = len(story)
         story.append(Paragraph(_escape(section.title), styles["h2"]))
-        for block in section.blocks:
+        opening = True
+        for index, block in enumerate(section.blocks):
+            if opening and index and (section.blocks[index - 1].kind != "text" or index == 3):
+                story[start:] = [KeepTogether(story[start:])]
+                opening = False
             if block.kind == "text":
                 story.append(Paragraph(_escape(block.text), styles["body"]))
             elif block.kind == "figure":
@@ -196,7 +204,7 @@ def render_pdf(rendered: RenderedDocument, path: str | Path) -> Path:
                     f"<b>Figure {block.number}.</b> {_escape(block.caption)}", styles["figure_caption"])]))
             else:
                 data = [[Paragraph(_escape(c), styles["head"]) for c in block.columns]]
-                data += [[Paragraph(_escape(cell), styles["cell"]) for cell in row] for row in block.rows]
+                data += [[Paragraph(_escape(_unbroken(cell)), styles["cell"]) for cell in row] for row in block.rows]
                 table = Table(data, repeatRows=1, colWidths=_column_widths(block, width))
                 table.setStyle(TableStyle([
                     ("LINEABOVE", (0, 0), (-1, 0), 1.0, colors.black),
@@ -211,11 +219,19 @@ def render_pdf(rendered: RenderedDocument, path: str | Path) -> Path:
                 story += [caption, table]
                 if block.note:
                     story.append(Paragraph(_escape(block.note), styles["note"]))
+        if opening and len(story) > start + 1:
+            story[start:] = [KeepTogether(story[start:])]
     story += [Spacer(1, 8), Paragraph("Provenance", styles["h2"])]
     story += [Paragraph(f"<b>{_escape(name)}</b>: {_escape(value)}", styles["body"])
               for name, value in rendered.provenance]
     document.build(story, onFirstPage=on_page, onLaterPages=on_page)
     return path
+
+
+def _unbroken(text: str) -> str:
+    """``> .999``, ``p = .024``, ``n = 24`` stay on one line: the spaces around < > = become no-break spaces."""
+    return re.sub(r" ?([<>=≤≥]) ", lambda m: (" " if m.group(0).startswith(" ") else "") + m.group(1) + " ",
+                  text)
 
 
 def _column_widths(block: RenderedBlock, width: float) -> list[float]:
@@ -228,8 +244,9 @@ def _column_widths(block: RenderedBlock, width: float) -> list[float]:
     padding = 13.0  # left + right cell padding (6 pt each) and a little air
     minimum, preferred = [], []
     for index, column in enumerate(block.columns):
-        cells = [str(row[index]) for row in block.rows]
-        words = [word for text in cells + [column] for word in text.split()] or [""]
+        cells = [_unbroken(str(row[index])) for row in block.rows]
+        # split at ordinary spaces only: the no-break spaces of _unbroken hold "p = .024" together
+        words = [word for text in cells + [column] for word in text.split(" ") if word] or [""]
         minimum.append(max(stringWidth(w, _FONT_BOLD, 6.5) for w in words) + padding)
         preferred.append(max([stringWidth(text, _FONT, 6.5) for text in cells]
                              + [stringWidth(column, _FONT_BOLD, 6.5)]) + padding)

@@ -99,7 +99,20 @@ def _skipped_row(entry: Mapping[str, Any], identity: Sequence[str], width: int) 
 
 # -- one table per results section ------------------------------------------------------------------
 
+def _confirmatory(entries) -> tuple[list, int]:
+    """The confirmatory entries when the results carry roles (all entries otherwise), and how many were left out."""
+    if not any("role" in e for e in entries):
+        return list(entries), 0
+    kept = [e for e in entries if e.get("role") == "confirmatory"]
+    return kept, len(entries) - len(kept)
+
+
+def _exploratory_note(count: int) -> str:
+    return f"{count} exploratory test{'s' if count != 1 else ''} in the report." if count else ""
+
+
 def _alliance_change(results, entries) -> SummaryTable:
+    entries, exploratory = _confirmatory(entries)
     numeric = ("n", "mean diff", "t", "df", "p", _adjusted_heading(results), "dz")
     columns = _columns(("scale", "from \u2192 to", *numeric), numeric=numeric)
     rows = []
@@ -114,7 +127,8 @@ def _alliance_change(results, entries) -> SummaryTable:
         rows.append((*identity, str(entry["n"]), apa.number(entry["mean_diff"]), apa.number(entry["t"]),
                      apa.number(entry["df"], 0), apa.p_value(entry["p"]), apa.p_value(entry.get("p_adjusted")),
                      apa.number(entry["cohen_dz"])))
-    return SummaryTable("alliance_change", "Alliance change (paired t-test)", columns, tuple(rows))
+    title = "Alliance change (paired t-test; confirmatory)" if exploratory else "Alliance change (paired t-test)"
+    return SummaryTable("alliance_change", title, columns, tuple(rows), _exploratory_note(exploratory))
 
 
 def _secondary_alliance_scales(results) -> tuple[str | None, tuple[str, ...]]:
@@ -136,12 +150,15 @@ def _uses_scales(entry: Mapping[str, Any], instrument: str | None, scales: tuple
 
 
 def _correlations(results, entries) -> SummaryTable:
+    entries, exploratory = _confirmatory(entries)
     instrument, secondary = _secondary_alliance_scales(results)
     shown = [e for e in entries if not _uses_scales(e, instrument, secondary)]
     left_out = [e for e in entries if _uses_scales(e, instrument, secondary)]
     methods = ", ".join(dict.fromkeys(str(e["method"]).capitalize() for e in entries if "method" in e)) or "Pearson"
     method = results.provenance.get("p_adjust", "holm")
     title = f"Correlations ({methods}; {ADJUSTED.get(method, method)} within each family)"
+    if exploratory:
+        title = f"Confirmatory correlations ({methods}; {ADJUSTED.get(method, method)} within each family)"
     numeric = ("n", "r", "95% CI", "p", _adjusted_heading(results))
     columns = _columns(("x", "y", *numeric), numeric=numeric)
     rows = []
@@ -158,6 +175,7 @@ def _correlations(results, entries) -> SummaryTable:
         families = ", ".join(dict.fromkeys(str(e.get("family") or e.get("analysis")) for e in left_out))
         count = f"{len(left_out)} correlation" + ("s" if len(left_out) != 1 else "")
         note = f"{count} of the other {instrument} scales ({', '.join(secondary)}; {families}) in the report."
+    note = " ".join(part for part in (note, _exploratory_note(exploratory)) if part)
     return SummaryTable("correlations", title, columns, tuple(rows), note)
 
 
@@ -167,6 +185,8 @@ def _mediation(results, entries) -> SummaryTable:
     confidence = next((e["confidence"] for e in computed if "confidence" in e), 0.95)
     interval = f"{confidence:.0%} CI"
     title = f"Mediation (indirect effect a\u00d7b, {f'{ci_method} ' if ci_method else ''}bootstrap CI)"
+    if computed and all(e.get("role") == "exploratory" for e in computed):
+        title += "; exploratory"
     numeric = ("n", "a", "b", "c\u2032", "a\u00d7b", interval, "p", _adjusted_heading(results))
     columns = _columns(("x", "m", "y", *numeric), numeric=numeric)
     rows = []

@@ -15,6 +15,7 @@ from alliance import instruments
 
 from . import apa
 from .labels import Labels
+from .narrative import MIN_N_FINDING
 
 __all__ = [
     "alliance_change_table",
@@ -130,9 +131,10 @@ def correlation_table(entries, labels: Labels, results, partial: bool = False) -
         if _skipped(entry):
             row["r [95% CI]"] = f"not computed: {entry['skipped']}"
         else:
+            small = f" (n < {MIN_N_FINDING}: not interpreted)" if int(entry.get("n") or 0) < MIN_N_FINDING else ""
             row.update({
                 ("partial r" if partial else "r") + " [95% CI]":
-                    f"{apa.proportion(entry['r'])} {apa.ci(entry['ci_low'], entry['ci_high'], bounded=True)}",
+                    f"{apa.proportion(entry['r'])} {apa.ci(entry['ci_low'], entry['ci_high'], bounded=True)}{small}",
                 "p": apa.p_value(entry["p"]),
                 _adjusted_heading(results): apa.p_value(entry.get("p_adjusted")),
             })
@@ -141,6 +143,69 @@ def correlation_table(entries, labels: Labels, results, partial: bool = False) -
     if partial and "partial r [95% CI]" in frame.columns and "r [95% CI]" in frame.columns:
         frame["partial r [95% CI]"] = frame["partial r [95% CI]"].fillna(frame.pop("r [95% CI]"))
     return frame.fillna("")
+
+
+def confirmatory_table(results, labels: Labels) -> pd.DataFrame:
+    """The confirmatory tests with complete-case, FIML and multiple-imputation estimates side by side."""
+    rows = []
+    for entry in results.alliance_change:
+        if entry.get("role") != "confirmatory" or "scale" not in entry:
+            continue
+        rows.append({
+            "Test": f"{labels.scale(entry['scale'])}: {labels.timepoint(entry['from'])} → {labels.timepoint(entry['to'])}",
+            "n": str(entry.get("n", "")),
+            "Complete cases": (f"dz = {apa.number(entry.get('cohen_dz'))}, {apa.p_with_symbol(entry.get('p'))}"
+                               if not _skipped(entry) else f"not computed: {entry['skipped']}"),
+            "Holm p": apa.p_value(entry.get("p_adjusted")),
+            "FIML": "mixed model: exploratory", "Multiple imputation": "",
+        })
+    for entry in results.correlations:
+        if entry.get("role") != "confirmatory" or "x" not in entry:
+            continue
+        row = {"Test": f"{labels.measure(entry['x'])} ~ {labels.measure(entry['y'])}", "n": str(entry.get("n", ""))}
+        if _skipped(entry):
+            row["Complete cases"] = f"not computed: {entry['skipped']}"
+        else:
+            small = f" (n < {MIN_N_FINDING})" if int(entry.get("n") or 0) < MIN_N_FINDING else ""
+            row["Complete cases"] = f"r = {apa.proportion(entry['r'])}, {apa.p_with_symbol(entry['p'])}{small}"
+            row["Holm p"] = apa.p_value(entry.get("p_adjusted"))
+        for method, heading in (("fiml", "FIML"), ("mi", "Multiple imputation")):
+            other = entry.get("missing_data", {}).get(method)
+            if other is None:
+                row[heading] = ""
+            elif "r" not in other:
+                row[heading] = f"not computed: {other.get('skipped', '')}"
+            else:
+                row[heading] = f"r = {apa.proportion(other['r'])}, {apa.p_with_symbol(other['p'])} (n = {other['n']})"
+        rows.append(row)
+    return pd.DataFrame(rows).fillna("")
+
+
+def sampling_table(sampling, results, labels: Labels) -> pd.DataFrame:
+    """Published value, this sample's value, and the 90% range over simulated trials of the same size."""
+    rows = []
+    for finding in sampling.findings:
+        if finding["test"] == "paired":
+            x_scale, _, before = finding["x"].partition("@")
+            matches = [e for e in results.alliance_change if e.get("scale") == x_scale and e.get("from") == before
+                       and e.get("to") == finding["y"].partition("@")[2]]
+            sample = matches[0].get("cohen_dz") if matches else None
+            sample_p = matches[0].get("p") if matches else None
+            name = "d"
+        else:
+            matches = [e for e in results.correlations if e.get("x") == finding["x"] and e.get("y") == finding["y"]]
+            sample = matches[0].get("r") if matches else None
+            sample_p = matches[0].get("p") if matches else None
+            name = "r"
+        formatter = apa.proportion if name == "r" else apa.number
+        rows.append({
+            "Finding": finding["label"],
+            "Published": f"{name} = {formatter(finding['published'])}, p {finding['published_p'] if finding['published_p'].startswith('<') else '= ' + finding['published_p']}",
+            "This sample": f"{name} = {formatter(sample)}, {apa.p_with_symbol(sample_p)}" if sample is not None else "not computed",
+            "90% of trials of this size": f"{formatter(finding['low'])} to {formatter(finding['high'])}",
+            "Share with p < .05": apa.proportion(finding["share_significant"]) if finding["share_significant"] is not None else "",
+        })
+    return pd.DataFrame(rows)
 
 
 def mediation_table(entries, labels: Labels, results) -> pd.DataFrame:
