@@ -12,8 +12,10 @@ Examples
 --------
 >>> from alliance.protocol import default_protocol
 >>> resolved = resolve_plan(default_protocol().analysis, default_protocol())
->>> [analysis.type for analysis in resolved.analyses][:3]
-['alliance_change', 'alliance_mixed_model', 'correlation']
+>>> sorted({analysis.role for analysis in resolved.analyses})
+['confirmatory', 'exploratory']
+>>> [analysis.type for analysis in resolved.analyses if analysis.role == "confirmatory"][:2]
+['alliance_change', 'correlation']
 """
 
 from .pipeline import analysed_study, run_analysis

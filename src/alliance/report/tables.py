@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from alliance import instruments
+from alliance.protocol import Measure
 
 from . import apa
 from .labels import Labels
@@ -186,9 +187,9 @@ def sampling_table(sampling, results, labels: Labels) -> pd.DataFrame:
     rows = []
     for finding in sampling.findings:
         if finding["test"] == "paired":
-            x_scale, _, before = finding["x"].partition("@")
-            matches = [e for e in results.alliance_change if e.get("scale") == x_scale and e.get("from") == before
-                       and e.get("to") == finding["y"].partition("@")[2]]
+            x, y = Measure.parse(finding["x"]), Measure.parse(finding["y"])
+            matches = [e for e in results.alliance_change if e.get("scale") == str(x.without_timepoint())
+                       and e.get("from") == x.timepoint and e.get("to") == y.timepoint]
             sample = matches[0].get("cohen_dz") if matches else None
             sample_p = matches[0].get("p") if matches else None
             name = "d"

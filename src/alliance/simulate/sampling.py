@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from alliance.protocol import Measure
 from alliance.stats.results import Result
 
 from .power.design import build_design
@@ -123,8 +124,8 @@ def sampling_intervals(protocol, n: int = 24, attrition: float = 0.0, trials: in
     """
     scenario = scenario or levin2024_scenario()
     findings = findings or published_findings()
-    available = [f for f in findings if all(protocol.administers(m.split("@")[1], m.split("@")[0].split(".")[0])
-                                            for m in (f.x, f.y))]
+    available = [f for f in findings
+                 if all(protocol.administers(m.timepoint, m.instrument) for m in map(Measure.parse, (f.x, f.y)))]
     design = build_design(protocol, scenario, [{"type": f.test, "x": f.x, "y": f.y} for f in available])
     values, observed = simulate_scores(design, int(n), float(attrition), int(trials), int(seed), block=0)
     out = []
