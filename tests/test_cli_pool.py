@@ -67,3 +67,16 @@ def test_not_a_results_file(tmp_path):
     other.write_text('{"a": 1}', encoding="utf-8")
     result = runner.invoke(app, ["pool", str(other), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "other.json: not a results.json of alliance analyze" in result.output
+
+
+def test_out_defaults_to_pooled_in_the_working_directory(results_files, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["pool", *map(str, results_files)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "pooled" / "pooled.json").is_file() and (tmp_path / "pooled" / "pooled.csv").is_file()
+
+
+def test_a_missing_results_file_is_named(tmp_path):
+    missing = tmp_path / "absent.json"
+    result = runner.invoke(app, ["pool", str(missing), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "absent.json: cannot be read" in result.output

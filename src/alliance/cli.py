@@ -204,7 +204,8 @@ def pool(
                                                help="results.json files of alliance analyze runs (trials or sites)."),
     published: Path | None = typer.Option(None, "--published", dir_okay=False,
                                           help="CSV of published correlations: study, x, y, r, n (optional note)."),
-    out: Path = typer.Option(..., "--out", file_okay=False, help="Directory for pooled.json, pooled.csv, forest_*.png."),
+    out: Path = typer.Option(Path("pooled"), "--out", file_okay=False,
+                             help="Directory for pooled.json, pooled.csv, forest_*.png (default: ./pooled)."),
     method: str = typer.Option("REML", "--method", help="Between-study variance: REML (default), DL or FE."),
     test: str = typer.Option("knha", "--test", help="knha (Knapp-Hartung, default: few studies) or z."),
 ) -> None:

@@ -116,3 +116,14 @@ def test_studies_with_sites_get_per_site_pooling_of_confirmatory_tests():
     assert all("by_site" not in e for e in results.correlations if e["role"] == "exploratory")
     single = run_analysis(study, created_utc=FIXED_TIME)
     assert all("by_site" not in e for e in single.correlations)
+
+
+def test_role_and_section_choose_the_entries(two_runs):
+    confirmatory, _ = pool_results(two_runs)
+    everything, _ = pool_results(two_runs, role="all")
+    exploratory = {(e["x"], e["y"]) for e in two_runs[0][1].correlations if e["role"] == "exploratory"}
+    assert {(t.x, t.y) for t in everything} == {(t.x, t.y) for t in confirmatory} | exploratory
+    with pytest.raises(PoolingError, match="role 'primary'; allowed: confirmatory, exploratory, all"):
+        pool_results(two_runs, role="primary")
+    with pytest.raises(PoolingError, match="section 'mediation'; allowed: correlations, partial_correlations"):
+        pool_results(two_runs, section="mediation")

@@ -18,7 +18,7 @@ FIELDS = ("estimate", "se", "ci_low", "ci_high", "statistic", "p", "tau2", "i2",
           "pi_low", "pi_high")
 
 
-def _close(got, want, field, rel=1e-7, abs_=1e-10):
+def _close(got, want, field, rel=1e-8, abs_=1e-10):
     if want is None:
         assert got is None, field
     else:
@@ -98,3 +98,12 @@ def test_meta_analysis_refuses_bad_input():
         meta_analysis([0.1, 0.2], [0.1, 0.1], method="PM")
     with pytest.raises(ValueError, match="test 't' is not one of z, knha"):
         meta_analysis([0.1, 0.2], [0.1, 0.1], test="t")
+
+
+def test_ee_is_metafors_other_name_for_fe():
+    case = CASES["bcg"]
+    want = next(f for f in case["fits"] if f["method"] == "FE")
+    got = meta_analysis(case["yi"], case["vi"], method="EE")
+    assert got.method == "FE"
+    for field in ("estimate", "se", "p", "q", "i2", "h2"):
+        _close(getattr(got, field), want[field], field)

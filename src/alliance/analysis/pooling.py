@@ -150,17 +150,23 @@ def read_published(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _source_tests(label: str, results: Results) -> tuple[list[dict[str, Any]], bool]:
-    """The confirmatory correlations of one run (all correlations of a run written before roles)."""
-    entries = list(results.correlations)
+POOLABLE_SECTIONS = ("correlations", "partial_correlations")
+ROLES = ("confirmatory", "exploratory", "all")
+
+
+def _source_tests(label: str, results: Results, section: str = "correlations",
+                  role: str = "confirmatory") -> tuple[list[dict[str, Any]], bool]:
+    """The entries of one run's ``section`` with the given role (all of them if the run has no roles)."""
+    entries = list(getattr(results, section))
     has_roles = any("role" in entry for entry in entries)
-    if has_roles:
-        entries = [entry for entry in entries if entry.get("role") == "confirmatory"]
+    if has_roles and role != "all":
+        entries = [entry for entry in entries if entry.get("role") == role]
     return [{"study": label, **entry} for entry in entries], has_roles
 
 
 def pool_results(sources: Sequence[tuple[str, Results]], published: Iterable[Mapping[str, Any]] = (),
-                 method: str = "REML", test: str = "knha") -> tuple[list[PooledTest], list[str]]:
+                 method: str = "REML", test: str = "knha", section: str = "correlations",
+                 role: str = "confirmatory") -> tuple[list[PooledTest], list[str]]:
     """Pool the matching confirmatory correlations of several runs and published studies.
 
     Parameters
@@ -171,6 +177,11 @@ def pool_results(sources: Sequence[tuple[str, Results]], published: Iterable[Map
         Rows of :func:`read_published`.
     method, test : str
         As :func:`alliance.stats.meta_analysis` (default REML with Knapp–Hartung: few studies).
+    section : {"correlations", "partial_correlations"}
+        The section of ``results.json`` whose entries are pooled.
+    role : {"confirmatory", "exploratory", "all"}
+        Which entries (by their ``role`` key); a run whose entries carry no role contributes all of
+        them, and a note says so.
 
     Returns
     -------
@@ -178,12 +189,16 @@ def pool_results(sources: Sequence[tuple[str, Results]], published: Iterable[Map
         One per test (x, y) found in any source, in order of first appearance; and notes (a run
         without roles, tests found in a single source).
     """
+    if section not in POOLABLE_SECTIONS:
+        raise PoolingError(f"section {section!r}; allowed: {', '.join(POOLABLE_SECTIONS)}")
+    if role not in ROLES:
+        raise PoolingError(f"role {role!r}; allowed: {', '.join(ROLES)}")
     notes: list[str] = []
     by_test: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for label, results in sources:
-        entries, has_roles = _source_tests(label, results)
+        entries, has_roles = _source_tests(label, results, section, role)
         if not has_roles:
-            notes.append(f"{label}: written before results carried roles; all its correlations are used")
+            notes.append(f"{label}: written before results carried roles; all its {section} are used")
         for entry in entries:
             by_test.setdefault((entry["x"], entry["y"]), []).append(entry)
     for row in published:

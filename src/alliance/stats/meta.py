@@ -8,8 +8,11 @@ Why written here: the estimators are short closed forms and one scoring iteratio
 must equal R's ``metafor::rma`` (Viechtbauer 2010) — the reference reviewers know — including its
 REML iteration, its I² for random-effects models (from tau², not from Q), its Knapp–Hartung scaling
 (not truncated at 1) and its prediction interval. ``statsmodels.stats.meta_analysis.combine_effects``
-gives DerSimonian–Laird and an iterated Paule–Mandel estimate but no REML, and its Knapp–Hartung
-variant truncates differently; checked against metafor in ``tests/stats/reference/meta.R``.
+(statsmodels 0.15) gives DerSimonian–Laird (``method_re="chi2"``) and an iterated Paule–Mandel estimate
+but no REML and no prediction interval. On ``dat.bcg`` its DL tau², its fixed- and random-effects
+estimates and intervals, and its WLS-scaled t interval (``conf_int(use_t=True)``, the Knapp–Hartung
+interval) equal metafor's DL results to about 1e-15; it is not used inside so that REML, DL and FE
+go through one code path, checked against metafor in ``tests/stats/reference/meta.R``.
 
 ================================  =================================================================
 function                          R equivalent
@@ -173,9 +176,10 @@ def meta_analysis(yi, vi, method: str = "REML", test: str = "z", confidence: flo
         One effect size per study (e.g. Fisher's z, a log risk ratio).
     vi : array-like
         Their sampling variances (> 0).
-    method : {"REML", "DL", "FE"}
+    method : {"REML", "DL", "FE", "EE"}
         Estimator of the between-study variance tau²: restricted maximum likelihood (default, as
-        metafor), DerSimonian–Laird, or none (fixed / equal effects).
+        metafor), DerSimonian–Laird, or none (fixed / equal effects; ``"EE"`` is metafor's newer
+        name for ``"FE"`` and gives the same result, reported as ``"FE"``).
     test : {"z", "knha"}
         Normal test, or the Knapp–Hartung t-test with k − 1 df (recommended for few studies).
     confidence : float
@@ -223,8 +227,10 @@ def meta_analysis(yi, vi, method: str = "REML", test: str = "z", confidence: flo
     >>> round(result.estimate, 3), result.df
     (0.3, 2)
     """
+    if method == "EE":  # metafor's newer name for the equal-effects ("FE") model
+        method = "FE"
     if method not in METHODS:
-        raise ValueError(f"method {method!r} is not one of {', '.join(METHODS)}")
+        raise ValueError(f"method {method!r} is not one of {', '.join(METHODS)} (or EE, the same as FE)")
     if test not in TESTS:
         raise ValueError(f"test {test!r} is not one of {', '.join(TESTS)}")
     if not 0 < confidence < 1:
