@@ -46,8 +46,19 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def main(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
-                                      help="Print the version and exit.")) -> None:
+                                      help="Print the version and exit."),
+         instruments_dir: Path | None = typer.Option(
+             None, "--instruments-dir", envvar="ALLIANCE_INSTRUMENTS_DIR",
+             help="A folder of the site's own instrument files (<id>.yaml, docs/instruments.md), added to "
+                  "the bank for this command (a protocol's instruments_dir: adds its own).")) -> None:
     """alliance: therapeutic alliance in psychedelic-assisted therapy."""
+    if instruments_dir is not None:
+        from alliance import instruments
+
+        try:
+            instruments.add_instruments_dir(instruments_dir)
+        except instruments.InstrumentDefinitionError as exc:
+            _fail(f"--instruments-dir {instruments_dir}: {exc}")
 
 
 @instruments_app.callback()

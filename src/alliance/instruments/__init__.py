@@ -36,11 +36,12 @@ from .definition import (
     parse_instrument,
 )
 from .engine import Problem, ScoringError, score_frame, score_matrix, validate
+from .site import InstrumentBank, read_instruments_dir
 
 __all__ = [
     "Band", "Criterion", "Flag", "Group", "Instrument", "InstrumentDefinitionError", "Item", "Licence",
-    "MissingRule", "OutcomeRule", "Problem", "Scale", "ScoringError", "UnknownInstrumentError",
-    "get", "list_instruments", "parse_instrument", "remission", "response", "score", "score_matrix",
+    "InstrumentBank", "MissingRule", "OutcomeRule", "Problem", "Scale", "ScoringError", "UnknownInstrumentError",
+    "add_instruments_dir", "get", "instrument_origin", "list_instruments", "site_folders", "parse_instrument", "remission", "response", "score", "score_matrix",
     "validate",
 ]
 
@@ -67,14 +68,93 @@ def _bank() -> dict[str, Instrument]:
     return bank
 
 
+# Site folders joined to the bank in this process (add_instruments_dir): id -> (instrument, file).
+# The bank is the process's one lookup, so every reader of a protocol, a study or an import sees a
+# site's instruments once its folder is added; a folder is added, never swapped.
+_SITE: dict[str, tuple[Instrument, str]] = {}
+_FOLDERS: list[str] = []
+
+
+def _current() -> dict[str, Instrument]:
+    if not _SITE:
+        return _bank()
+    merged = {**_bank(), **{i: inst for i, (inst, _) in _SITE.items()}}
+    return dict(sorted(merged.items()))
+
+
+def add_instruments_dir(directory) -> tuple[str, ...]:
+    """Add a site's folder of instrument files to the bank (``instruments_dir:``, ``ALLIANCE_INSTRUMENTS_DIR``).
+
+    The folder is read and checked by :func:`alliance.instruments.site.read_instruments_dir` (the
+    package schema, bounded YAML, ``id`` = file name, no silent replacement of a package
+    instrument). Adding the same folder again is a no-op; a second folder may add other
+    instruments, or the same ones with identical definitions, but never a different definition
+    of an id already added.
+
+    Parameters
+    ----------
+    directory : str or Path
+
+    Returns
+    -------
+    tuple of str
+        The ids the folder holds.
+
+    Raises
+    ------
+    InstrumentDefinitionError
+        Naming the file, the key, the value and what is allowed.
+
+    References
+    ----------
+    Schema and rules: ``docs/instruments.md``, "Site instrument files".
+    """
+    from pathlib import Path
+
+    folder = str(Path(directory).resolve())
+    package = _bank()
+    origins = {i: f"instruments/{i}.yaml" for i in package}
+    site = read_instruments_dir(folder, package, origins)
+    for instrument_id in site.site_ids:
+        if instrument_id in _SITE and _SITE[instrument_id][0] != site.instruments[instrument_id]:
+            raise InstrumentDefinitionError(
+                f"{site.origins[instrument_id]}: id: {instrument_id!r} is already defined differently by "
+                f"{_SITE[instrument_id][1]} (added earlier in this process); allowed: one definition per id — "
+                "remove one of the files or give it another id")
+    for instrument_id in site.site_ids:
+        _SITE[instrument_id] = (site.instruments[instrument_id], site.origins[instrument_id])
+    if folder not in _FOLDERS:
+        _FOLDERS.append(folder)
+    return site.site_ids
+
+
+def site_folders() -> tuple[str, ...]:
+    """The site folders added to the bank in this process, in the order they were added."""
+    return tuple(_FOLDERS)
+
+
+def instrument_origin(instrument_id: str) -> str:
+    """The file an instrument's definition came from (``instruments/<id>.yaml`` for the package's)."""
+    if instrument_id in _SITE:
+        return _SITE[instrument_id][1]
+    get(instrument_id)
+    return f"instruments/{instrument_id}.yaml"
+
+
+def _forget_site_instruments() -> None:
+    # For tests: the bank as the package ships it.
+    _SITE.clear()
+    _FOLDERS.clear()
+
+
 def list_instruments() -> list[Instrument]:
-    """All instruments in the bank, sorted by id.
+    """All instruments in the bank, sorted by id (with any site folder's, :func:`add_instruments_dir`).
 
     Returns
     -------
     list of Instrument
     """
-    return list(_bank().values())
+    return list(_current().values())
 
 
 def get(instrument_id: str) -> Instrument:
@@ -94,7 +174,7 @@ def get(instrument_id: str) -> Instrument:
     UnknownInstrumentError
         Naming the instruments that exist.
     """
-    bank = _bank()
+    bank = _current()
     if instrument_id not in bank:
         raise UnknownInstrumentError(
             f"unknown instrument {instrument_id!r}; instruments are {', '.join(bank)}"

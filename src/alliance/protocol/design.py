@@ -152,6 +152,8 @@ class Design:
     description: str = ""
     citation: str = ""
     identifier_fields: tuple[IdentifierField, ...] = ()
+    instruments_dir: str = ""
+    """The site's folder of instrument files, as an absolute path ("" for the package's alone)."""
 
     def __post_init__(self) -> None:
         # One list of columns, two views of it: ids (what most code needs) and their fields.
@@ -263,6 +265,8 @@ class Design:
             out["description"] = self.description
         if self.citation:
             out["citation"] = self.citation
+        if self.instruments_dir:  # absolute: a study's saved protocol.yaml lives in another folder
+            out["instruments_dir"] = self.instruments_dir
         out["arms"] = [
             {"id": a.id, "label": a.label, "start_offset_days": a.start_offset_days,
              **({"description": a.description} if a.description else {})}
@@ -292,7 +296,8 @@ class Design:
 # Reading a protocol from its parsed YAML mapping
 # --------------------------------------------------------------------------------------------
 
-DESIGN_KEYS = ("id", "name", "description", "citation", "arms", "timepoints", "derived", "identifiers")
+DESIGN_KEYS = ("id", "name", "description", "citation", "instruments_dir", "arms", "timepoints", "derived",
+               "identifiers")
 _ARM_KEYS = ("id", "label", "start_offset_days", "description")
 _TIMEPOINT_KEYS = ("id", "label", "kind", "order", "anchor", "offset_days", "window_days", "instruments", "dose",
                    "phase")
@@ -377,6 +382,7 @@ def read_design(r: Reader, top: dict) -> Design:
         description=" ".join(str(top.get("description") or "").split()),
         citation=" ".join(str(top.get("citation") or "").split()),
         identifier_fields=tuple(identifier_fields),
+        instruments_dir=str(top.get("instruments_dir") or ""),
     )
 
 
@@ -439,7 +445,8 @@ def _parse_timepoints(r: Reader, raw: Any) -> list[Timepoint]:
         for j, instrument_id in enumerate(instruments):
             if instrument_id not in known:
                 r.problem(f"{key}.instruments[{j}]", instrument_id, "is not an instrument in the bank",
-                          ", ".join(sorted(known)))
+                          ", ".join(sorted(known)) + " — or a site's own instrument file in the folder "
+                          "named by instruments_dir: (docs/instruments.md, \"Site instrument files\")")
         if len(set(instruments)) != len(instruments):
             r.problem(f"{key}.instruments", instruments, "names an instrument twice", "each instrument once")
         dose = None

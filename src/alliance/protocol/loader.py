@@ -19,6 +19,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from alliance import instruments as bank
+
 from .alerts import read_alerts
 from .analysis import AnalysisPlan, read_analysis
 from .change import read_reliable_change
@@ -39,7 +41,7 @@ DEFAULT_FILE = "levin2024.yaml"
 TOP_KEYS = DESIGN_KEYS + SECTIONS
 
 
-def parse_protocol(raw: Any, origin: str = "<protocol>") -> Protocol:
+def parse_protocol(raw: Any, origin: str = "<protocol>", base_dir: str | Path | None = None) -> Protocol:
     """Build and check a protocol from its parsed YAML mapping.
 
     Parameters
@@ -48,6 +50,9 @@ def parse_protocol(raw: Any, origin: str = "<protocol>") -> Protocol:
         The mapping read from the YAML file.
     origin : str
         The file name, used in error messages.
+    base_dir : str or Path, optional
+        The folder a relative ``instruments_dir:`` is resolved against (the protocol file's
+        folder; :func:`load_protocol` passes it); the working directory when not given.
 
     Returns
     -------
@@ -58,13 +63,23 @@ def parse_protocol(raw: Any, origin: str = "<protocol>") -> Protocol:
     ProtocolError
         Listing every problem of every section, each with the file, the YAML path, the value and
         what is allowed.
+
+    Notes
+    -----
+    ``instruments_dir:`` adds the site's instrument files to the bank of the process
+    (:func:`alliance.instruments.add_instruments_dir`) before the timepoints' instruments are
+    checked, so that a site's instrument (e.g. STAR-P) is known wherever the bank is read.
     """
-    return _parse(raw, origin, _default_sections())
+    return _parse(raw, origin, _default_sections(), base_dir)
 
 
-def _parse(raw: Any, origin: str, defaults: dict[str, Any] | None) -> Protocol:
+def _parse(raw: Any, origin: str, defaults: dict[str, Any] | None, base_dir: str | Path | None = None) -> Protocol:
     r = Reader(origin)
     top = r.mapping(raw, "", TOP_KEYS, ("id", "name", "arms", "timepoints"))
+    if top.get("instruments_dir") is not None:
+        top = {**top, "instruments_dir": _add_site_instruments(r, top["instruments_dir"], base_dir)}
+        if r.problems:  # the timepoints name the site's instruments: check them on a sound bank
+            raise ProtocolError(r.problems)
     design = read_design(r, top)
     if r.problems:
         # The sections refer to the design's timepoints and instruments: check them on a sound one.
@@ -92,6 +107,27 @@ def _parse(raw: Any, origin: str, defaults: dict[str, Any] | None) -> Protocol:
                     quality=quality, expected_response=expected_response,
                     reliable_change=reliable_change,
                     sections=sections)
+
+
+def _add_site_instruments(r: Reader, value: Any, base_dir: str | Path | None) -> str:
+    if not isinstance(value, str) or not value.strip():
+        r.problem("instruments_dir", value, "is not a folder name",
+                  "a folder of <id>.yaml instrument files, relative to the protocol file or absolute")
+        return ""
+    folder = Path(value).expanduser()
+    if not folder.is_absolute():
+        folder = Path(base_dir or ".") / folder
+    folder = folder.resolve()
+    if not folder.is_dir():
+        r.problem("instruments_dir", value, f"names no folder ({folder})",
+                  "the folder of the site's <id>.yaml instrument files (e.g. the STAR-P, which the package "
+                  "does not ship), relative to the protocol file or absolute; see docs/instruments.md")
+        return str(folder)
+    try:
+        bank.add_instruments_dir(folder)
+    except bank.InstrumentDefinitionError as error:
+        r.problem("instruments_dir", value, f"holds an instrument file that is refused — {error}")
+    return str(folder)
 
 
 def parse_analysis_plan(raw: Any, origin: str = "analysis plan") -> AnalysisPlan:
@@ -166,7 +202,7 @@ def load_protocol(path: str | Path) -> Protocol:
         :mod:`alliance.protocol.yaml_input` (1 MiB, 100 aliases, 50 levels of nesting).
     """
     path = Path(path)
-    return parse_protocol(read_yaml_file(path), origin=str(path))
+    return parse_protocol(read_yaml_file(path), origin=str(path), base_dir=path.parent)
 
 
 def write_protocol(protocol: Protocol, path: str | Path) -> None:

@@ -92,6 +92,11 @@ Environment variables
     With ``ALLIANCE_LANGUAGES``, a form in another language reads
     ``ALLIANCE_WORDING_DIR/<language>/<instrument>.yaml`` first (the language the participant's
     browser asks for, or the one chosen with the language switcher), then ``<instrument>.yaml``.
+``ALLIANCE_INSTRUMENTS_DIR``
+    A folder of the site's instrument definitions (``<id>.yaml``, the package's schema; e.g. the
+    STAR-P with the key the site holds), added to the instrument bank when the app starts
+    (:func:`alliance.instruments.add_instruments_dir`; rules in ``docs/instruments.md``, "Site
+    instrument files"). A file that does not follow the schema stops the app with its error.
 ``ALLIANCE_TIME_ZONE``
     The site's time zone, an IANA name such as ``Europe/Berlin`` or ``Pacific/Auckland`` (default
     ``UTC``). Pages show times and dates in it, and "today" (what is due, overdue or missed) is the
@@ -160,7 +165,7 @@ def build_settings(environ: Mapping[str, str], *, https: bool | None = None,
         settings module's globals. Besides Django's own: ``DATA_DIR``, ``DEFAULT_DATABASE_FILE``,
         ``HTTPS``, ``LOGIN_MAX_FAILURES``, ``LOGIN_LOCKOUT_MINUTES``,
         ``LOGIN_MAX_FAILURES_PER_ADDRESS``, ``LOGIN_MAX_FAILURES_SITE``, ``REQUIRE_2FA``,
-        ``PRIVATE_LINK_DAYS`` and ``WORDING_DIR``; Django's ``TIME_ZONE``, ``LANGUAGES``,
+        ``PRIVATE_LINK_DAYS``, ``WORDING_DIR`` and ``INSTRUMENTS_DIR``; Django's ``TIME_ZONE``, ``LANGUAGES``,
         ``LANGUAGE_CODE`` and ``LOCALE_PATHS``; django-axes' and django-otp's (``AXES_*``,
         ``OTP_*``); Django's ``EMAIL_*``, ``DEFAULT_FROM_EMAIL`` and ``PASSWORD_RESET_TIMEOUT``.
 
@@ -319,6 +324,7 @@ def build_settings(environ: Mapping[str, str], *, https: bool | None = None,
         "PRIVATE_LINK_DAYS": _positive_int(environ, "ALLIANCE_LINK_DAYS", 7),
         "ALLIANCE_SITE_URL": _site_url(environ),
         "WORDING_DIR": _path(environ, "ALLIANCE_WORDING_DIR"),
+        "INSTRUMENTS_DIR": _path(environ, "ALLIANCE_INSTRUMENTS_DIR"),
         # Invitations of members (alliance.web.accounts.invitations) and the email that carries them.
         "PASSWORD_RESET_TIMEOUT": _positive_int(environ, "ALLIANCE_INVITATION_DAYS", 3) * 24 * 60 * 60,
         **_email_settings(environ, debug),
