@@ -15,7 +15,8 @@ def test_default_plan_resolved_on_the_levin_protocol():
     assert resolved.follow_ups == ("week1", "week4", "month3", "month6", "month12")
     assert resolved.outcome_baseline == "baseline"
     assert resolved.acute_measures[0] == "meq30.total@peak" and "ebi.score@peak" in resolved.acute_measures
-    assert resolved.dropped == ()
+    # only the expectancy analysis: Levin et al. did not measure expectancy (their named limitation)
+    assert {d.analysis for d in resolved.dropped} == {"alliance_outcome_expectancy"}
     by_id = {a.id: a for a in resolved.analyses}
     assert by_id["alliance_acute_outcome_mediation"].measures == {
         "x": ("wai_sr.total@prep",),
@@ -23,7 +24,7 @@ def test_default_plan_resolved_on_the_levin_protocol():
         "y": ("grid_hamd17.total@week4",),
     }
     assert by_id["alliance_outcome_partial"].measures["covariates"] == ("grid_hamd17.total@baseline",)
-    assert all(a.skipped is None for a in resolved.analyses)
+    assert [a.id for a in resolved.analyses if a.skipped is not None] == ["alliance_outcome_expectancy"]
 
 
 def test_protocol_section_overrides_only_the_keys_it_gives():

@@ -255,6 +255,16 @@ def _expand(reference: str, plan: ResolvedPlan, proto: Protocol) -> tuple[list[s
         if not plan.acute_measures:
             return [], f"the protocol administers none of the acute measures at {plan.acute_timepoint!r}"
         return list(plan.acute_measures), None
+    if head == "expectancy":
+        role = plan.plan.roles.get("expectancy")
+        if not role:
+            return [], ("expectancy was not measured: the plan defines no expectancy role "
+                        "(roles.expectancy: {measure: INSTRUMENT.SCALE, timepoint: TIMEPOINT})")
+        measure = Measure.parse(role["measure"], timepoint="forbidden").at(role["timepoint"])
+        if not proto.administers(role["timepoint"], measure.instrument):
+            return [], (f"the protocol does not administer {measure.instrument} at {role['timepoint']!r} "
+                        "(no expectancy measure)")
+        return [str(measure)], None
     if head == "outcome":
         keyword = when or "follow_ups"
         if keyword == "follow_ups":

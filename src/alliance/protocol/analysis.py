@@ -32,7 +32,9 @@ __all__ = [
     "ANALYSIS_ROLES", "MISSING_METHODS", "P_ADJUST_METHODS", "ROLES", "AnalysisPlan", "AnalysisSpec", "Reference", "read_analysis",
 ]
 
-ROLES = ("alliance", "acute", "outcome")
+# expectancy is optional: a covariate of the exploratory partial correlations (Levin et al. 2024 name
+# expectancy of self-referred participants as a limitation)
+ROLES = ("alliance", "acute", "outcome", "expectancy")
 P_ADJUST_METHODS = ("holm", "hochberg", "bonferroni", "bh", "by")
 CORRELATION_METHODS = ("pearson", "spearman")
 BOOTSTRAP_CI = ("percentile", "bca")
@@ -342,6 +344,10 @@ def _check_reference(r: Reader, key: str, text: str, roles: dict[str, Any]) -> N
         return
     if reference.scale:
         r.problem(key, text, "only the alliance role takes a scale", "alliance.total, acute, outcome@…")
+    if reference.role == "expectancy" and reference.when:
+        r.problem(key, text, "the expectancy role is at roles.expectancy.timepoint", "expectancy (without @)")
+    # A plan may name expectancy without defining the role: the analysis is then left out with
+    # the reason (the default plan does, to show that Levin et al. 2024 did not measure it).
     if reference.role == "acute" and reference.when:
         r.problem(key, text, "the acute role is at roles.acute.timepoint", "acute (without @)")
     if reference.role == "outcome" and reference.when in ALLIANCE_WHEN[1:]:
@@ -369,6 +375,16 @@ def _read_roles(r: Reader, roles: Any, key: str) -> dict[str, Any]:
             r.problem(f"{key}.acute.timepoint", acute["timepoint"], "is not a timepoint id", "e.g. peak")
         for index, measure in enumerate(r.names(acute["measures"], f"{key}.acute.measures")):
             r.measure(measure, f"{key}.acute.measures[{index}]", "forbidden", percent=True)
+    expectancy = roles.get("expectancy")
+    if expectancy is not None:
+        if not isinstance(expectancy, dict) or set(expectancy) != {"measure", "timepoint"}:
+            r.problem(f"{key}.expectancy", None, "is not an expectancy role",
+                      "{measure: INSTRUMENT.SCALE, timepoint: TIMEPOINT} (e.g. sets.positive at baseline)")
+        else:
+            r.measure(expectancy["measure"], f"{key}.expectancy.measure", "forbidden", percent=True)
+            if not isinstance(expectancy["timepoint"], str):
+                r.problem(f"{key}.expectancy.timepoint", expectancy["timepoint"], "is not a timepoint id",
+                          "e.g. baseline")
     outcome = roles.get("outcome")
     allowed = {"measure", "baseline", "follow_ups"}
     if not isinstance(outcome, dict) or set(outcome) - allowed or not {"measure", "baseline"} <= set(outcome):

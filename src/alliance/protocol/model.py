@@ -9,6 +9,7 @@ sections as the file wrote them, so that :meth:`Protocol.to_dict` gives back the
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -77,7 +78,8 @@ class Protocol(Design):
         out = self.design_dict()
         for name in SECTIONS:
             if self.sections.get(name):
-                out[name] = self.sections[name]
+                # a copy: the protocol is frozen (and the default one cached), its caller may edit the mapping
+                out[name] = copy.deepcopy(self.sections[name])
         return out
 
     def to_yaml(self) -> str:
