@@ -34,6 +34,94 @@ def primary_scale(instrument: Instrument) -> Scale:
     return instrument.scales[0]
 
 
+def item_sd_for_alpha(instrument: Instrument, scores: np.ndarray, alpha: float, subscale_sd: float = 0.07) -> float:
+    """The item deviation SD that gives the primary scale a Cronbach's alpha of ``alpha``.
+
+    Parameters
+    ----------
+    instrument : Instrument
+    scores : ndarray
+        The target primary-scale scores of one administration (their spread is the true-score
+        variance the items share).
+    alpha : float
+        The published alpha to reproduce (the scenario's ``reliability:``).
+    subscale_sd : float
+        The subscale deviation SD that :func:`items_for_scores` adds as well.
+
+    Returns
+    -------
+    float
+        As a fraction of the item range; 0 when the subscale deviations and rounding alone already
+        bring alpha below the target, or the scores have no spread.
+
+    Notes
+    -----
+    Item ``i`` is ``t + d_i - mean(d)`` (in fractions of the item range) with ``d_i`` its
+    subscale's deviation ``s`` plus its own ``e_i``; the total is ``k t``, so
+    ``var(total) = k^2 var(t)`` and Cronbach's alpha [1]_ is
+    ``k/(k-1) (1 - sum var(x_i) / (k^2 var(t)))`` with
+    ``sum var(x_i) = k var(t) + (k-1) var(e) + var(s) (k_s - sum k_g^2 / k)`` (``k_s`` items in
+    subscales of sizes ``k_g``). That closed form starts a bisection on the SD: clipping at the
+    ends of the range, rounding to the answers and the adjustment of the items to the target
+    total all shrink the deviations actually drawn, so the SD is tuned on a calibration sample
+    (the scores repeated to at least 400 rows, drawn with a fixed seed, so the trial's own random
+    stream is not touched) until its alpha is within .005 of the target.
+    ``tests/simulate/test_reliability_calibration.py`` checks it on trials it was not tuned on.
+
+    References
+    ----------
+    .. [1] Cronbach LJ (1951). Coefficient alpha and the internal structure of tests.
+       Psychometrika 16(3):297-334.
+    """
+    scale = primary_scale(instrument)
+    k = len(scale.items)
+    scores = np.asarray(scores, dtype=float)
+    scores = scores[np.isfinite(scores)]
+    position = (scores - scale.range[0]) / (scale.range[1] - scale.range[0])
+    if k < 2 or len(position) < 2 or float(np.var(position, ddof=1)) <= 0:
+        return 0.0
+    var_t = float(np.var(position, ddof=1))
+    index = {item_id: j for j, item_id in enumerate(instrument.item_ids)}
+    assigned = np.zeros(len(instrument.items), dtype=bool)
+    sizes = []
+    for sub in instrument.scales:
+        if sub is scale:
+            continue
+        columns = [index[i] for i in sub.items if not assigned[index[i]]]
+        if columns:
+            assigned[columns] = True
+            sizes.append(len(columns))
+    k_sub, sum_sq = sum(sizes), sum(g * g for g in sizes)
+    wanted = k * k * var_t * (1.0 - alpha * (k - 1) / k)
+    var_e = (wanted - k * var_t - subscale_sd ** 2 * (k_sub - sum_sq / k)) / (k - 1)
+    start = float(np.sqrt(var_e)) if var_e > 0 else 0.0
+
+    sample = np.resize(scores, max(400, len(scores)))
+    members = [index[i] for i in scale.items]
+    reverse = np.array([instrument.items[j].reverse for j in members])
+    low = np.array([instrument.items[j].min for j in members])
+    high = np.array([instrument.items[j].max for j in members])
+
+    def sample_alpha(sd: float) -> float:
+        raw = items_for_scores(instrument, sample, np.random.default_rng(20240301), subscale_sd, sd)[:, members]
+        keyed = np.where(reverse, low + high - raw, raw)
+        total = keyed.sum(axis=1).var(ddof=1)
+        return float(k / (k - 1) * (1 - keyed.var(axis=0, ddof=1).sum() / total)) if total > 0 else 0.0
+
+    if sample_alpha(0.0) <= alpha:
+        return 0.0
+    lo, hi = 0.0, max(2.0 * start, 0.2)
+    while sample_alpha(hi) > alpha and hi < 4.0:
+        lo, hi = hi, 2.0 * hi
+    for _ in range(30):
+        middle = (lo + hi) / 2.0
+        value = sample_alpha(middle)
+        if abs(value - alpha) < 0.005:
+            return middle
+        lo, hi = (middle, hi) if value > alpha else (lo, middle)
+    return (lo + hi) / 2.0
+
+
 def items_for_scores(instrument: Instrument, scores: np.ndarray, rng: np.random.Generator,
                      subscale_sd: float = 0.07, item_sd: float = 0.10) -> np.ndarray:
     """Draw item answers whose primary-scale score equals the given scores.

@@ -17,7 +17,7 @@ from .copula import CalibrationError
 
 _TOP_KEYS = {
     "id", "description", "marginals", "correlations", "default_marginal", "default_retest_correlation",
-    "dosing", "items", "missing", "arms",
+    "dosing", "items", "missing", "arms", "reliability",
 }
 
 
@@ -32,6 +32,10 @@ class Scenario:
         ``{"mean_pct", "sd_pct"}`` in percent of the scale's range.
     correlations : dict
         Frozen pair of measures → the Pearson correlation of their scores in the population.
+    reliability : dict
+        Instrument id → the Cronbach's alpha its primary scale should have in a simulated sample
+        (the item noise is set from it, :func:`alliance.simulate.items.item_sd_for_alpha`);
+        instruments not named get ``items.item_sd``.
     """
 
     id: str
@@ -44,6 +48,7 @@ class Scenario:
     items: dict[str, float]
     missing: dict[str, float]
     arms: dict[str, Any] = field(default_factory=dict)
+    reliability: dict[str, float] = field(default_factory=dict)
 
     def correlation(self, first: str, second: str) -> float | None:
         """The scenario's correlation of two measures, or ``None`` when it names none."""
@@ -61,6 +66,7 @@ class Scenario:
             "items": dict(self.items),
             "missing": dict(self.missing),
             "arms": copy.deepcopy(self.arms),
+            "reliability": {i: {"alpha": a} for i, a in self.reliability.items()},
         }
 
     def with_overrides(self, overrides: dict[str, Any]) -> Scenario:
@@ -129,6 +135,13 @@ def scenario_from_dict(raw: dict[str, Any], origin: str = "scenario") -> Scenari
     for key, value in missing.items():
         if not 0 <= value < 1:
             raise CalibrationError(f"{origin}: missing.{key} = {value:g} must be a probability below 1")
+    reliability = {}
+    for instrument_id, entry in (raw.get("reliability") or {}).items():
+        alpha = entry.get("alpha") if isinstance(entry, dict) and set(entry) <= {"alpha", "source"} else None
+        if not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+            raise CalibrationError(f"{origin}: reliability.{instrument_id}: give alpha, a number between 0 and 1 "
+                                   f"(found {entry!r})")
+        reliability[str(instrument_id)] = float(alpha)
     return Scenario(
         id=str(raw.get("id") or "custom"),
         description=str(raw.get("description") or ""),
@@ -140,6 +153,7 @@ def scenario_from_dict(raw: dict[str, Any], origin: str = "scenario") -> Scenari
         items={k: float(v) for k, v in (raw.get("items") or {}).items()},
         missing=missing,
         arms=copy.deepcopy(raw.get("arms") or {}),
+        reliability=reliability,
     )
 
 

@@ -37,7 +37,7 @@ from alliance import instruments
 from alliance.protocol import Measure
 
 from .copula import BetaMarginal, CalibrationError, latent_correlation, nearest_correlation
-from .items import items_for_scores, primary_scale
+from .items import item_sd_for_alpha, items_for_scores, primary_scale
 from .scenario import Scenario, levin2024_scenario
 
 _FIRST_ENROLMENT = date(2017, 8, 1)
@@ -290,8 +290,11 @@ def simulate_trial(protocol=None, n: int = 24, seed: int | None = None, scenario
             if inst.rater == "facilitator":
                 who, when, raters, target = _facilitator_ratings(participants, given, when, target, scale,
                                                                  leniency, scenario, rng)
-            answers = items_for_scores(inst, target, rng, scenario.items.get("subscale_sd", 0.07),
-                                       scenario.items.get("item_sd", 0.10))
+            subscale_sd = scenario.items.get("subscale_sd", 0.07)
+            item_sd = scenario.items.get("item_sd", 0.10)
+            if inst.id in scenario.reliability:  # calibrated to the published alpha (scenario file)
+                item_sd = item_sd_for_alpha(inst, target, scenario.reliability[inst.id], subscale_sd)
+            answers = items_for_scores(inst, target, rng, subscale_sd, item_sd)
             blank_rate = missing.get(f"{inst.rater}_item_probability", 0.0)
             answers[rng.random(answers.shape) < blank_rate] = np.nan
             frames.append(_long(inst, timepoint.id, who, answers, when, raters))
