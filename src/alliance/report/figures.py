@@ -16,6 +16,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from scipy import stats as scipy_stats
@@ -111,14 +112,26 @@ def _empty(axes, message: str) -> None:
 
 def _trajectory(axes, frame: pd.DataFrame, positions: np.ndarray, color: str, label: str | None,
                 individual: bool = True, offset: float = 0.0) -> None:
-    """Individual lines (thin) and the mean with its 95% CI (thick) of the columns of ``frame``."""
+    """Individual lines (thin) and the mean with its 95% CI (thick) of the columns of ``frame``.
+
+    All participants are drawn as one ``LineCollection`` (each line through the participant's
+    answered timepoints) and one scatter of their points, not one ``Line2D`` per participant: the
+    same picture, drawn in constant rather than per-participant time (issue 15).
+    """
     if individual:
-        for _, row in frame.iterrows():
-            values = row.to_numpy(dtype=float)
-            keep = ~np.isnan(values)
-            if keep.sum() >= 1:
-                axes.plot(positions[keep] + offset, values[keep], color=color if label else INDIVIDUAL,
-                          alpha=0.25 if label else 0.6, linewidth=0.7, marker="o", markersize=2, zorder=1)
+        values = frame.to_numpy(dtype=float)
+        answered = ~np.isnan(values)
+        x = np.broadcast_to(positions + offset, values.shape)
+        segments = [np.column_stack([x[row, keep], values[row, keep]])
+                    for row, keep in enumerate(answered) if keep.sum() >= 2]
+        line_color = color if label else INDIVIDUAL
+        alpha = 0.25 if label else 0.6
+        # the look of axes.plot(..., linewidth=0.7, marker="o", markersize=2): Line2D's cap and
+        # join styles, and marker edges of lines.markeredgewidth in the line's colour
+        axes.add_collection(LineCollection(segments, colors=line_color, alpha=alpha, linewidths=0.7,
+                                           capstyle="projecting", joinstyle="round", zorder=1))
+        axes.scatter(x[answered], values[answered], s=2**2, marker="o", color=line_color, alpha=alpha,
+                     linewidths=matplotlib.rcParams["lines.markeredgewidth"], zorder=1)
     summary = [_mean_ci(frame[column]) for column in frame.columns]
     means = np.array([s[0] for s in summary])
     lows = np.array([s[1] for s in summary])
