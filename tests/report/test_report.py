@@ -58,7 +58,7 @@ def test_write_report(tmp_path, levin_study, levin_results):
     assert {"results", "html", "pdf"} <= set(paths)
     document = build_document(levin_study, levin_results)
     figure_ids = [block.id for block in document.figures]
-    assert {"participant_flow", "alliance_trajectories", "outcome_trajectories", "alliance_outcome_scatter",
+    assert {"consort", "participant_flow", "alliance_trajectories", "outcome_trajectories", "alliance_outcome_scatter",
             "correlation_heatmap", "mediation_1", "mediation_2", "mediation_3"} == set(figure_ids)
 
     html = paths["html"].read_text(encoding="utf-8")

@@ -16,6 +16,7 @@ from alliance.analysis import analysed_study, completeness, descriptives
 from alliance.protocol import Measure
 
 from . import figures, narrative, tables
+from .flow import flow_counts, flow_diagram
 from .labels import Labels
 
 __all__ = ["Document", "FigureBlock", "Section", "TableBlock", "build_document"]
@@ -156,6 +157,11 @@ def build_document(study, results, sampling=None) -> Document:
         f"{len(participants)} participants enrolled ({arm_text}). Each row of the table gives the participants "
         "with at least one answer at the timepoint, out of those enrolled."
     )
+    counts = flow_counts(study, results)
+    section.blocks.append(FigureBlock(
+        "consort", "Flow of participants (CONSORT 2010 style), by arm: allocated, dosed, assessed at the primary "
+        "outcome timepoint and at the last follow-up, and analysed for the primary association. In brackets: "
+        "participants allocated to the arm who are not at that stage.", flow_diagram(counts)))
     section.blocks.append(FigureBlock("participant_flow", "Participant flow: assessed at each timepoint, by arm.",
                                       figures.participant_flow(study)))
     section.blocks.append(TableBlock("Participants assessed per timepoint", tables.flow_table(flow, labels, arm_labels)))
