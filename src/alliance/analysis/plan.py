@@ -258,8 +258,7 @@ def _expand(reference: str, plan: ResolvedPlan, proto: Protocol) -> tuple[list[s
     if head == "expectancy":
         role = plan.plan.roles.get("expectancy")
         if not role:
-            return [], ("expectancy was not measured: the plan defines no expectancy role "
-                        "(roles.expectancy: {measure: INSTRUMENT.SCALE, timepoint: TIMEPOINT})")
+            return [], "expectancy was not measured (the plan defines no expectancy role)"
         measure = Measure.parse(role["measure"], timepoint="forbidden").at(role["timepoint"])
         if not proto.administers(role["timepoint"], measure.instrument):
             return [], (f"the protocol does not administer {measure.instrument} at {role['timepoint']!r} "

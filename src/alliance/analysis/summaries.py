@@ -80,9 +80,9 @@ def completeness(study) -> pd.DataFrame:
     arms += sorted(set(participants["arm"].astype(str)) - set(arms))
     arm_of = participants.set_index(PARTICIPANT)["arm"].astype(str)
     arm_of.index = arm_of.index.astype(str)
-    answered = responses.dropna(subset=["value"])
-    assessed = {str(timepoint): set(group.astype(str))
-                for timepoint, group in answered.groupby("timepoint", observed=True)[PARTICIPANT]}
+    # one row per (timepoint, participant) before building sets: a large study has ~1,000 answers each
+    answered = responses.loc[responses["value"].notna(), ["timepoint", PARTICIPANT]].drop_duplicates().astype(str)
+    assessed = {timepoint: set(group) for timepoint, group in answered.groupby("timepoint")[PARTICIPANT]}
     rows = []
     for timepoint in study.protocol.timepoints:
         present = assessed.get(timepoint.id, set())

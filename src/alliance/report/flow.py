@@ -94,8 +94,9 @@ def flow_counts(study, results=None) -> FlowCounts:
         ids = set(ids)
         return {arm: int(sum(1 for p in arm_of.index[arm_of == arm] if p in ids)) for arm, _ in arms}
 
-    answered = study.responses.dropna(subset=["value"])
-    assessed = {str(t): set(g.astype(str)) for t, g in answered.groupby("timepoint", observed=True)[PARTICIPANT]}
+    responses = study.responses
+    answered = responses.loc[responses["value"].notna(), ["timepoint", PARTICIPANT]].drop_duplicates().astype(str)
+    assessed = {t: set(g) for t, g in answered.groupby("timepoint")[PARTICIPANT]}
     stages: list[tuple[str, dict[str, int]]] = [("Allocated", per_arm(arm_of.index))]
     dosing = getattr(study, "dosing_sessions", None)
     for timepoint in protocol.timepoints:

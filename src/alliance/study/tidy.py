@@ -294,7 +294,8 @@ class Study:
     @property
     def participants_without_answers(self) -> list[str]:
         """Ids of enrolled participants with no answer at all (in no analysis), sorted."""
-        return sorted(set(self.participant_ids) - set(self.responses["participant_id"].astype(str)))
+        answered = {str(p) for p in self.responses["participant_id"].unique()}
+        return sorted(set(self.participant_ids) - answered)
 
     def scores(self) -> pd.DataFrame:
         """Scale scores of every administration (see :func:`alliance.study.measures.scores`).
