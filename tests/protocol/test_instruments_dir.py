@@ -89,8 +89,8 @@ def test_instruments_dir_must_be_a_name():
 def test_the_murphy_plan_runs_with_the_site_instrument(murphy):
     protocol = load_protocol(murphy)
     results = run_analysis(simulate_trial(protocol, n=30, seed=7), created_utc="2026-01-01T00:00:00+00:00").to_dict()
-    (paths,) = [m for m in results["mediation"] if m["m"] == "ebi.score@peak"]
-    assert paths["role"] == "confirmatory" and paths["family"] == "murphy_paths"
+    (paths,) = [m for m in results["mediation"] if m["m"] == "ebi.score@peak" and m["arm"] == "psilocybin"]
+    assert paths["role"] == "confirmatory" and paths["family"] == "murphy_paths" and paths["n"] < 30
     assert paths["x"] == "star_p.total@prep1" and paths["y"] == "qids_sr16.total@week6"
     assert "fiml" in paths["missing_data"]
     changes = [c for c in results["alliance_change"] if c["role"] == "exploratory"]
@@ -104,3 +104,34 @@ def test_the_web_setting_is_read_at_the_edge(tmp_path):
                                "ALLIANCE_SECRET_KEY": "x" * 50})
     assert settings["INSTRUMENTS_DIR"] == tmp_path
     assert build_settings({"ALLIANCE_DATA_DIR": str(tmp_path), "ALLIANCE_SECRET_KEY": "x" * 50})["INSTRUMENTS_DIR"] is None
+
+
+def test_the_murphy_analyses_use_one_arm_each(murphy):
+    import numpy as np
+
+    from alliance import stats
+    from alliance.analysis.pipeline import analysed_study
+
+    protocol = load_protocol(murphy)
+    study = simulate_trial(protocol, n=60, seed=11)
+    results = run_analysis(study, created_utc="2026-01-01T00:00:00+00:00").to_dict()
+    (entry,) = [c for c in results["correlations"] if c["analysis"] == "alliance_outcome"
+                and c["x"] == "star_p.total@prep1"]
+    assert entry["arm"] == "psilocybin"
+    wide = analysed_study(study, results["deviations"]).measures(wide=True)
+    arm = study.participants.set_index("participant_id")["arm"].reindex(wide.index)
+    both = wide.loc[arm == "psilocybin", ["star_p.total@prep1", "qids_sr16.total@week6"]].dropna()
+    expected = stats.correlation(both.iloc[:, 0], both.iloc[:, 1])
+    assert entry["n"] == len(both) < 60
+    assert entry["r"] == pytest.approx(expected.r, abs=1e-12) and entry["p"] == pytest.approx(expected.p, rel=1e-10)
+    arms = {m["arm"] for m in results["mediation"]}
+    assert arms == {"psilocybin", "escitalopram"}
+    assert not np.isnan([m["indirect"] for m in results["mediation"]]).any()
+
+
+def test_an_analysis_of_an_arm_the_protocol_lacks_is_refused(murphy):
+    text = murphy.read_text(encoding="utf-8").replace("arm: escitalopram\n      x:", "arm: escitalopam\n      x:")
+    murphy.write_text(text, encoding="utf-8")
+    with pytest.raises(ProtocolError, match=r"analysis\.analyses\[1\] \(alliance_acute_outcome_paths_escitalopram\)\.arm"
+                                            r"': value 'escitalopam' is not an arm of the protocol; allowed: psilocybin, escitalopram"):
+        load_protocol(murphy)

@@ -258,9 +258,18 @@ class _Run:
 
     def dispatch(self, analysis: ResolvedAnalysis) -> None:
         before = {name: len(entries) for name, entries in self.sections.items()}
+        arm = analysis.spec.options.get("arm")
         if analysis.skipped:
             self.sections[_SECTION[analysis.type]].append(
                 {"analysis": analysis.id, "family": analysis.family, "skipped": analysis.skipped})
+        elif arm is not None:
+            # one arm's participants: every column of this analysis comes from their rows only
+            wide, arms = self.wide, self.arm
+            self.wide, self.arm = wide[arms == arm], arms[arms == arm]
+            try:
+                getattr(self, f"_{analysis.type}")(analysis)
+            finally:
+                self.wide, self.arm = wide, arms
         else:
             getattr(self, f"_{analysis.type}")(analysis)
         # every entry says whether it is a pre-specified test or exploratory (docs/analysis.md)
@@ -268,6 +277,7 @@ class _Run:
             for index in range(before[name], len(entries)):
                 entry = entries[index]
                 entries[index] = {"analysis": entry["analysis"], "role": analysis.role,
+                                  **({"arm": arm} if arm is not None else {}),
                                   **{key: value for key, value in entry.items() if key != "analysis"}}
 
     def drop_repeated_confirmatory(self) -> list[dict[str, Any]]:
@@ -738,12 +748,12 @@ _SECTION = {
 
 
 # What makes two entries of a section the same test (for leaving out exploratory repeats).
-_TEST_IDENTITY = {
-    "correlations": lambda e: (frozenset((e["x"], e["y"])), e.get("method")),
+_TEST_IDENTITY = {  # with the arm: one arm's test is not a repeat of another's
+    "correlations": lambda e: (frozenset((e["x"], e["y"])), e.get("method"), e.get("arm")),
     "partial_correlations": lambda e: (frozenset((e["x"], e["y"])), tuple(sorted(e.get("covariates", ()))),
-                                       e.get("method")),
-    "alliance_change": lambda e: (e["scale"], e["from"], e["to"]),
-    "mediation": lambda e: (e["x"], e["m"], e["y"], tuple(e.get("covariates", ()))),
+                                       e.get("method"), e.get("arm")),
+    "alliance_change": lambda e: (e["scale"], e["from"], e["to"], e.get("arm")),
+    "mediation": lambda e: (e["x"], e["m"], e["y"], tuple(e.get("covariates", ())), e.get("arm")),
 }
 
 

@@ -56,12 +56,13 @@ MISSING_METHODS: dict[str, tuple[str, ...]] = {
 }
 _MISSING_KEYS = ("missing", "missing_sensitivity")
 # Keys each analysis type takes beyond id/type/family/role; required ones are listed separately.
+# ``arm``: the analysis uses one arm's participants only (Murphy et al. 2022 analysed each arm on its own).
 ANALYSIS_TYPES: dict[str, dict[str, tuple[str, ...]]] = {
-    "alliance_change": {"optional": ("scales", "pairs"), "required": ()},
+    "alliance_change": {"optional": ("scales", "pairs", "arm"), "required": ()},
     "alliance_mixed_model": {"optional": ("formula", "scales"), "required": ()},
-    "correlation": {"optional": ("method", *_MISSING_KEYS, "tipping_point"), "required": ("x", "y")},
-    "partial_correlation": {"optional": ("method", *_MISSING_KEYS), "required": ("x", "y", "covariates")},
-    "mediation": {"optional": ("covariates", "n_boot", "ci", *_MISSING_KEYS), "required": ("x", "m", "y")},
+    "correlation": {"optional": ("method", *_MISSING_KEYS, "tipping_point", "arm"), "required": ("x", "y")},
+    "partial_correlation": {"optional": ("method", *_MISSING_KEYS, "arm"), "required": ("x", "y", "covariates")},
+    "mediation": {"optional": ("covariates", "n_boot", "ci", *_MISSING_KEYS, "arm"), "required": ("x", "m", "y")},
     "outcome_mixed_model": {"optional": ("formula",), "required": ()},
     "response_remission": {"optional": (), "required": ()},
     "reliability": {"optional": ("instruments", "omega"), "required": ()},
@@ -463,6 +464,8 @@ def _read_analysis(r: Reader, where: str, index: int, raw: Any, roles: dict[str,
             except instruments.UnknownInstrumentError as error:
                 r.problem(f"{where}.instruments", instrument_id, str(error),
                           ", ".join(i.id for i in instruments.list_instruments()))
+    if "arm" in raw:  # that it is one of the protocol's arms is checked with the design (loader)
+        r.identifier(raw["arm"], f"{where}.arm")
     if "omega" in raw and not isinstance(raw["omega"], bool):
         r.problem(f"{where}.omega", raw["omega"], "is not true or false", "true or false")
     if "membership" in raw:

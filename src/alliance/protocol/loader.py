@@ -87,6 +87,11 @@ def _parse(raw: Any, origin: str, defaults: dict[str, Any] | None, base_dir: str
     sections = {name: copy.deepcopy(top[name]) for name in SECTIONS if top.get(name) is not None}
     alerts = read_alerts(r, top.get("alerts"), design, (defaults or {}).get("alerts"))
     analysis = read_analysis(r, top.get("analysis"), (defaults or {}).get("analysis"))
+    for index, spec in enumerate(analysis.analyses):
+        arm = spec.options.get("arm")
+        if arm is not None and arm not in design.arm_ids:
+            r.problem(f"analysis.analyses[{index}] ({spec.id}).arm", arm, "is not an arm of the protocol",
+                      ", ".join(design.arm_ids))
     power = read_power(r, top.get("power"), design, (defaults or {}).get("power"))
     # A protocol without the section gets the defaults (after_dosing excluded), not the default
     # file's section: the defaults are the section's own (alliance.protocol.deviations).
