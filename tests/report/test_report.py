@@ -95,3 +95,13 @@ def test_write_report_is_deterministic(tmp_path, levin_study, levin_results):
     second = write_report(levin_study, levin_results, tmp_path / "second", figures_png=False)
     for key in ("results", "html", "pdf"):
         assert first[key].read_bytes() == second[key].read_bytes(), key
+
+
+def test_notes_are_sentences_and_a_skipped_analysis_is_told_once(levin_study, levin_results):
+    document = build_document(levin_study, levin_results)
+    (notes,) = [s for s in document.sections if s.id == "notes"]
+    texts = [b for b in notes.blocks if isinstance(b, str)]
+    assert texts and [t for t in texts if not ((t[0].isupper() or t[0].isdigit()) and t.endswith("."))] == []
+    expectancy = [t for t in texts if "alliance_outcome_expectancy" in t]
+    assert len(expectancy) == 1 and "was not run: covariates = expectancy: expectancy was not measured" in expectancy[0]
+    assert not any("[" in t and "'" in t for t in texts)  # no raw Python lists

@@ -351,28 +351,38 @@ def build_document(study, results, sampling=None) -> Document:
 
     # -- notes ------------------------------------------------------------------------------------------
     notes = Section("notes", "Notes: what was not computed, and why")
-    for dropped in results.provenance["plan"].get("dropped", []):
-        notes.blocks.append(f"{dropped['analysis']}: {dropped['reference']} \u2013 {dropped['reason']}.")
+    dropped_all = results.provenance["plan"].get("dropped", [])
+    # an analysis left out as a whole is told once, with its reason; otherwise each reference left out
+    not_run = {d["analysis"]: d["reason"].removeprefix("analysis skipped: ") for d in dropped_all
+               if d["reason"].startswith("analysis skipped: ")}
+    for analysis, reason in not_run.items():
+        notes.blocks.append(_sentence(f"Analysis \u201c{analysis}\u201d was not run: {reason}"))
+    for dropped in dropped_all:
+        if dropped["analysis"] not in not_run:
+            notes.blocks.append(_sentence(f"Analysis \u201c{dropped['analysis']}\u201d left out "
+                                          f"{dropped['reference']}: {dropped['reason']}"))
     for name in ("alliance_change", "correlations", "partial_correlations", "mediation", "mixed_models",
                  "reliability"):
         for entry in getattr(results, name):
+            where = entry.get("measure") or entry.get("x") or entry.get("scale") or entry.get("instrument")
+            place = f"\u201c{entry.get('analysis')}\u201d" + (f" ({labels.measure(where)})" if where else "")
             for warning in entry.get("warnings", []):
-                where = entry.get("x") or entry.get("scale") or entry.get("measure") or entry.get("instrument", "")
-                notes.blocks.append(f"{entry.get('analysis')} ({where}): warning \u2013 {warning}")
+                notes.blocks.append(_sentence(f"In {place}, the computation warned: {warning}"))
             for note in entry.get("notes", []):
-                where = entry.get("measure") or entry.get("x") or entry.get("scale") or entry.get("instrument")
-                notes.blocks.append(f"{entry.get('analysis')} ({labels.measure(where) if where else 'all'}): {note}")
+                notes.blocks.append(_sentence(f"In {place}: {note}"))
     for entry in results.reliability:
         if "omega_skipped" in entry:
-            notes.blocks.append(f"{entry['analysis']} ({entry['instrument']}.{entry['scale']} @ {entry['timepoint']}): "
-                                f"\u03c9 not computed \u2013 {entry['omega_skipped']}")
+            scale = labels.measure(f"{entry['instrument']}.{entry['scale']}@{entry['timepoint']}")
+            notes.blocks.append(_sentence(f"McDonald's \u03c9 was not computed for {scale}: {entry['omega_skipped']}"))
     for name in ("alliance_change", "correlations", "partial_correlations", "mediation", "mixed_models",
                  "outcomes", "reliable_change", "reliability"):
-        skipped = [entry for entry in getattr(results, name) if "skipped" in entry]
+        skipped = [entry for entry in getattr(results, name) if "skipped" in entry
+                   and entry.get("analysis") not in not_run]
         if skipped:
             reasons = sorted({entry["skipped"] for entry in skipped})
-            notes.blocks.append(f"{name.replace('_', ' ')}: {len(skipped)} of {len(getattr(results, name))} "
-                                f"entries not computed \u2013 " + "; ".join(reasons))
+            notes.blocks.append(_sentence(
+                f"{len(skipped)} of {len(getattr(results, name))} {name.replace('_', ' ')} entries were not "
+                "computed: " + "; ".join(reasons)))
     if not notes.blocks:
         notes.blocks.append("Every planned analysis was computed.")
     sections.append(notes)
@@ -409,3 +419,10 @@ def _mixed_model_block(entry: dict[str, Any], labels: Labels, arm_labels: dict[s
     return TableBlock(f"Mixed model of {labels.scale(entry['measure'])} over time",
                       tables.mixed_model_table(entry, labels, arm_labels), note)
 
+
+def _sentence(text: str) -> str:
+    """A note as a sentence: a capital first letter and a full stop (notes are assembled from parts)."""
+    text = " ".join(str(text).split())
+    if text and text[0].islower():
+        text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."

@@ -154,7 +154,9 @@ def _pairwise_covariance(values: np.ndarray, names: list[str]) -> np.ndarray:
     zero_variance = [name for name, variance in zip(names, np.diag(covariance), strict=True) if variance <= 0]
     if zero_variance:
         raise ValueError(
-            f"items {zero_variance} have zero variance; remove them before computing reliability"
+            f"{'item' if len(zero_variance) == 1 else 'items'} {', '.join(map(str, zero_variance))} "
+            f"{'has' if len(zero_variance) == 1 else 'have'} zero variance (every answer the same); "
+            "remove them before computing reliability"
         )
     return covariance
 
