@@ -7,7 +7,8 @@ import time
 import pytest
 import yaml
 
-from alliance.protocol import ProtocolError, default_protocol, load_protocol, yaml_input
+from alliance import yaml_input as bounded_yaml
+from alliance.protocol import ProtocolError, default_protocol, load_protocol
 from alliance.protocol.yaml_input import MAX_ALIASES, MAX_BYTES, MAX_DEPTH, read_yaml
 
 # Each test runs with libyaml's loader and with the pure-Python one (the fallback).
@@ -17,7 +18,7 @@ SECONDS = 2.0  # a refusal is a single pass over a few kilobytes: far below this
 
 @pytest.fixture(params=LOADERS, ids=lambda loader: loader.__name__, autouse=True)
 def loader(request, monkeypatch):
-    monkeypatch.setattr(yaml_input, "SAFE_LOADER", request.param)
+    monkeypatch.setattr(bounded_yaml, "SAFE_LOADER", request.param)
     return request.param
 
 

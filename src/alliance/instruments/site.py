@@ -14,7 +14,7 @@ Rules (``docs/instruments.md``, "Site instrument files"):
 - a site file may not replace a package instrument of the same id silently: it is refused, naming
   both files, unless it says ``replaces: <its id>`` (then the site's definition is used);
 - reading is bounded: at most :data:`MAX_FILES` files of at most :data:`MAX_FILE_BYTES` each, every
-  one parsed by the project's bounded YAML reader (:func:`alliance.protocol.yaml_input.read_yaml`:
+  one parsed by the project's bounded YAML reader (:func:`alliance.yaml_input.read_yaml`:
   aliases, depth, node count).
 
 Errors are :class:`~alliance.instruments.InstrumentDefinitionError` in the style of the package's
@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+
+from alliance.yaml_input import YamlInputError, read_yaml
 
 from .definition import Instrument, InstrumentDefinitionError, parse_instrument
 
@@ -153,11 +155,6 @@ def read_instruments_dir(directory: str | Path, package: Mapping[str, Instrument
 
 
 def _read_file(path: Path) -> dict[str, Any]:
-    # The bounded reader lives with the protocol (the one YAML entry point); imported here, not at
-    # module level, because alliance.protocol imports this package.
-    from alliance.protocol.errors import ProtocolError
-    from alliance.protocol.yaml_input import read_yaml
-
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
@@ -168,8 +165,8 @@ def _read_file(path: Path) -> dict[str, Any]:
         raise InstrumentDefinitionError(f"{path}: cannot be read ({error.strerror or error}); allowed: a readable file") from None
     try:
         raw = read_yaml(document, str(path))
-    except ProtocolError as error:
-        raise InstrumentDefinitionError(str(error)) from None
+    except YamlInputError as error:
+        raise InstrumentDefinitionError("; ".join(problem.describe() for problem in error.problems)) from None
     if not isinstance(raw, dict):
         raise InstrumentDefinitionError(
             f"{path}: top level: expected a mapping, found {type(raw).__name__}; allowed: an instrument definition")
