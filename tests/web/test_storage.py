@@ -465,3 +465,15 @@ def test_adding_and_changing_need_no_consent(using, study):
     changed = import_study(with_value(study, 0, 0.0 if study.responses.loc[0, "value"] else 1.0), "levin", ACTOR,
                            using=using)
     assert changed.created == {"responses": 1} and changed.changed["responses"] == 1 and not changed.deleted
+
+
+def test_a_study_with_adverse_events_is_refused_whole_until_they_can_be_stored(using, study):
+    from dataclasses import replace
+
+    before = snapshot(using)
+    events = pd.DataFrame([{"participant_id": study.participant_ids[0], "ae_id": "AE-1", "term": "Headache",
+                            "onset": "2024-03-01", "severity": "1", "serious": "no"}], dtype="string")
+    with pytest.raises(StorageError, match=r"adverse_events.csv: 1 adverse events cannot be stored in the database "
+                                           r"yet; nothing was imported"):
+        import_study(replace(study, adverse_events=events), "with-events", ACTOR, using=using)
+    assert snapshot(using) == before

@@ -6,6 +6,7 @@ The tidy contract on disk (``docs/data.md``) is a directory::
     participants.csv       one row per participant
     responses.csv          one row per answered item
     dosing_sessions.csv    optional
+    adverse_events.csv     optional
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ PROTOCOL_FILE = "protocol.yaml"
 PARTICIPANTS_FILE = "participants.csv"
 RESPONSES_FILE = "responses.csv"
 DOSING_FILE = "dosing_sessions.csv"
+ADVERSE_EVENTS_FILE = "adverse_events.csv"
 
 
 # A spreadsheet reads a cell starting with one of these as a formula (OWASP, "CSV Injection").
@@ -170,7 +172,7 @@ def load(directory: str | Path) -> Study:
     ----------
     directory : str or Path
         Holding ``participants.csv``, ``responses.csv``, optionally ``protocol.yaml`` (default:
-        the built-in Levin 2024 protocol) and ``dosing_sessions.csv``.
+        the built-in Levin 2024 protocol), ``dosing_sessions.csv`` and ``adverse_events.csv``.
 
     Returns
     -------
@@ -194,13 +196,16 @@ def load(directory: str | Path) -> Study:
     responses, response_lines = read_table(directory / RESPONSES_FILE, lines=True)
     dosing_path = directory / DOSING_FILE
     dosing, dosing_lines = read_table(dosing_path, lines=True) if dosing_path.exists() else (None, None)
+    events_path = directory / ADVERSE_EVENTS_FILE
+    events, event_lines = read_table(events_path, lines=True) if events_path.exists() else (None, None)
     # Messages name the line an editor shows, also after blank lines and multi-line cells.
     locators = {
         "participants": Locator(str(directory / PARTICIPANTS_FILE), rows=participant_lines),
         "responses": Locator(str(directory / RESPONSES_FILE), rows=response_lines),
         "dosing_sessions": Locator(str(dosing_path), rows=dosing_lines),
+        "adverse_events": Locator(str(events_path), rows=event_lines),
     }
-    problems, values = check_study(protocol, participants, responses, dosing, locators)
+    problems, values = check_study(protocol, participants, responses, dosing, locators, adverse_events=events)
     if problems:
         raise StudyDataError(problems, f"{len(problems)} {'problem' if len(problems) == 1 else 'problems'} "
                                        f"in the study data in {directory}; nothing was loaded")
@@ -208,7 +213,7 @@ def load(directory: str | Path) -> Study:
         if column not in responses.columns:
             responses[column] = pd.Series(pd.NA, index=responses.index, dtype="string")
     return Study(protocol=protocol, participants=participants, responses=responses.assign(value=values),
-                 dosing_sessions=dosing)
+                 dosing_sessions=dosing, adverse_events=events)
 
 
 def save(study: Study, directory: str | Path, *, spreadsheet: bool = True) -> None:
@@ -219,7 +224,8 @@ def save(study: Study, directory: str | Path, *, spreadsheet: bool = True) -> No
     study : Study
     directory : str or Path
         Created if needed. Writes ``protocol.yaml``, ``participants.csv``, ``responses.csv`` and,
-        when the study has them, ``dosing_sessions.csv``; existing files of those names are replaced.
+        when the study has them, ``dosing_sessions.csv`` and ``adverse_events.csv``; existing files
+        of those names are replaced.
     spreadsheet : bool
         Neutralise text cells a spreadsheet would run as a formula (:func:`write_table`; :func:`load`
         reads them back unchanged either way).
@@ -231,6 +237,12 @@ def save(study: Study, directory: str | Path, *, spreadsheet: bool = True) -> No
     write_table(study.responses, directory / RESPONSES_FILE, spreadsheet=spreadsheet)
     if study.dosing_sessions is not None:
         write_table(study.dosing_sessions, directory / DOSING_FILE, spreadsheet=spreadsheet)
+    if study.adverse_events is not None:
+        events = study.adverse_events.copy()
+        for column in ("serious", "expected"):  # yes / no in the file, as the contract writes them
+            if column in events.columns and pd.api.types.is_bool_dtype(events[column]):
+                events[column] = events[column].map({True: "yes", False: "no"}).astype("string")
+        write_table(events, directory / ADVERSE_EVENTS_FILE, spreadsheet=spreadsheet)
 
 
 def file_hashes(directory: str | Path) -> dict[str, str]:
@@ -249,7 +261,7 @@ def file_hashes(directory: str | Path) -> dict[str, str]:
 
     directory = Path(directory)
     hashes = {}
-    for name in (PROTOCOL_FILE, PARTICIPANTS_FILE, RESPONSES_FILE, DOSING_FILE):
+    for name in (PROTOCOL_FILE, PARTICIPANTS_FILE, RESPONSES_FILE, DOSING_FILE, ADVERSE_EVENTS_FILE):
         path = directory / name
         if path.is_file():
             hashes[name] = hashlib.sha256(path.read_bytes()).hexdigest()

@@ -5,6 +5,7 @@
 - ``responses``: one row per answered item — ``participant_id, timepoint, instrument, item,
   value, rater, administered_at``.
 - ``dosing_sessions`` (optional): ``participant_id, session, date, compound, amount, unit``.
+- ``adverse_events`` (optional): one row per adverse event (:mod:`alliance.study.adverse_events`).
 
 The contract is documented for users in ``docs/data.md``. Tables are kept with fixed dtypes
 (text as pandas ``string``, ``value`` as float) so that a study read from files and the same
@@ -23,6 +24,7 @@ from alliance import instruments as bank
 from alliance.protocol import Protocol
 
 from . import measures as _measures
+from .adverse_events import check_adverse_events, normalize_adverse_events
 from .errors import DataProblem, StudyDataError
 from .validation import (
     DOSING_COLUMNS,
@@ -183,7 +185,8 @@ def sort_responses(responses: pd.DataFrame, protocol: Protocol, participant_ids=
 
 def check_study(protocol: Protocol, participants: pd.DataFrame, responses: pd.DataFrame,
                 dosing_sessions: pd.DataFrame | None = None,
-                locators: Mapping[str, Locator] | None = None) -> tuple[list[DataProblem], np.ndarray]:
+                locators: Mapping[str, Locator] | None = None,
+                adverse_events: pd.DataFrame | None = None) -> tuple[list[DataProblem], np.ndarray]:
     """Check the three tables together.
 
     Parameters
@@ -192,8 +195,10 @@ def check_study(protocol: Protocol, participants: pd.DataFrame, responses: pd.Da
     participants, responses : DataFrame
     dosing_sessions : DataFrame, optional
     locators : mapping, optional
-        ``"participants"``, ``"responses"``, ``"dosing_sessions"`` → :class:`Locator` (default:
-        the contract file names, rows numbered as the CSV lines :func:`alliance.study.save` writes).
+        ``"participants"``, ``"responses"``, ``"dosing_sessions"``, ``"adverse_events"`` →
+        :class:`Locator` (default: the contract file names, rows numbered as the CSV lines
+        :func:`alliance.study.save` writes).
+    adverse_events : DataFrame, optional
 
     Returns
     -------
@@ -215,6 +220,10 @@ def check_study(protocol: Protocol, participants: pd.DataFrame, responses: pd.Da
         problems += check_dosing_sessions(protocol, dosing_sessions, ids,
                                           locators.get("dosing_sessions", Locator("dosing_sessions.csv")),
                                           participants_locator.file)
+    if adverse_events is not None:
+        problems += check_adverse_events(adverse_events, ids,
+                                         locators.get("adverse_events", Locator("adverse_events.csv")),
+                                         participants_locator.file)
     return problems, values
 
 
@@ -248,6 +257,8 @@ class Study:
         two may be left out (missing).
     dosing_sessions : DataFrame, optional
         ``participant_id, session, date, compound, amount, unit``.
+    adverse_events : DataFrame, optional
+        One row per adverse event (:mod:`alliance.study.adverse_events`).
 
     Notes
     -----
@@ -259,12 +270,15 @@ class Study:
     participants: pd.DataFrame
     responses: pd.DataFrame
     dosing_sessions: pd.DataFrame | None = None
+    adverse_events: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         self.participants = normalize_participants(self.participants, self.protocol.identifiers)
         self.responses = normalize_responses(self.responses)
         if self.dosing_sessions is not None:
             self.dosing_sessions = normalize_dosing_sessions(self.dosing_sessions)
+        if self.adverse_events is not None:
+            self.adverse_events = normalize_adverse_events(self.adverse_events)
 
     def validate(self) -> None:
         """Check the tables against the protocol and the instrument bank.
@@ -275,7 +289,8 @@ class Study:
             Listing every problem with file, row (the line :func:`alliance.study.save` would
             write it on), column, value and the allowed values.
         """
-        problems, _ = check_study(self.protocol, self.participants, self.responses, self.dosing_sessions)
+        problems, _ = check_study(self.protocol, self.participants, self.responses, self.dosing_sessions,
+                                  adverse_events=self.adverse_events)
         if problems:
             raise StudyDataError(problems)
 

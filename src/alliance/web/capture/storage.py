@@ -227,6 +227,12 @@ def import_study(study: Study, name: str, actor: str, using: str = "default", *,
     if not name:
         raise StorageError("a study needs a name (e.g. --study levin2024)")
     study.validate()
+    if study.adverse_events is not None and len(study.adverse_events):
+        # The database has no adverse-event records yet: storing the rest would drop them unseen.
+        raise StorageError(
+            f"adverse_events.csv: {len(study.adverse_events)} adverse events cannot be stored in the database "
+            "yet; nothing was imported. Import the study without adverse_events.csv (keep the file with the "
+            "study's records), or analyse the folder as it is with `alliance analyze`.")
     incoming = _Incoming(study)
     try:
         with transaction.atomic(using=using):
