@@ -41,7 +41,16 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataProblem
-from .validation import Locator, _control_characters, _duplicates, _empty, _ids, _iso_dates, _missing_columns, _text
+from .validation import (
+    Locator,
+    _control_characters,
+    _duplicates,
+    _empty,
+    _ids,
+    _iso_dates,
+    _missing_columns,
+    _text,
+)
 
 __all__ = [
     "ACTIONS", "ADVERSE_EVENT_COLUMNS", "OUTCOMES", "RELATEDNESS", "REQUIRED_ADVERSE_EVENT_COLUMNS",
