@@ -106,3 +106,15 @@ def test_a_study_folder_round_trips_and_load_names_the_line(tmp_path):
     with pytest.raises(StudyDataError) as caught:
         load(tmp_path / "s")
     assert "adverse_events.csv, row 2, column 'severity': value '7' is not a CTCAE grade" in str(caught.value)
+
+
+def test_parquet_keeps_the_events(tmp_path):
+    from alliance.study.formats.parquet import read_parquet, write_parquet
+
+    study = simulate_trial(default_protocol(), n=6, seed=1)
+    study.adverse_events = normalize_adverse_events(pd.DataFrame(
+        [{**GOOD, "participant_id": study.participant_ids[0], "serious": "yes", "seriousness": "hospitalisation",
+          "severity": "3"}], dtype="string"))
+    write_parquet(study, tmp_path / "p")
+    again = read_parquet(tmp_path / "p")
+    assert again.adverse_events.to_dict("records") == study.adverse_events.to_dict("records")

@@ -1,7 +1,7 @@
 """The tidy tables as Parquet files (pyarrow): typed, compressed, fast to read in R, Python, Spark.
 
 A Parquet study directory mirrors the CSV one: ``protocol.yaml``, ``participants.parquet``,
-``responses.parquet`` and, when present, ``dosing_sessions.parquet``. Reading it validates it as
+``responses.parquet`` and, when present, ``dosing_sessions.parquet`` and ``adverse_events.parquet``. Reading it validates it as
 :func:`alliance.study.load` does; a problem's row is the record's position in the file, from 1.
 """
 
@@ -18,7 +18,8 @@ from ..io import PROTOCOL_FILE
 from ..tidy import Study, check_study
 from ..validation import Locator
 
-TABLES = ("participants", "responses", "dosing_sessions")
+TABLES = ("participants", "responses", "dosing_sessions", "adverse_events")
+_OPTIONAL = ("dosing_sessions", "adverse_events")
 
 
 def write_parquet(study: Study, directory: str | Path) -> None:
@@ -37,6 +38,8 @@ def write_parquet(study: Study, directory: str | Path) -> None:
     study.responses.to_parquet(directory / "responses.parquet", index=False, engine="pyarrow")
     if study.dosing_sessions is not None:
         study.dosing_sessions.to_parquet(directory / "dosing_sessions.parquet", index=False, engine="pyarrow")
+    if study.adverse_events is not None:
+        study.adverse_events.to_parquet(directory / "adverse_events.parquet", index=False, engine="pyarrow")
 
 
 def read_parquet(directory: str | Path) -> Study:
@@ -62,7 +65,7 @@ def read_parquet(directory: str | Path) -> Study:
     for name in TABLES:
         path = directory / f"{name}.parquet"
         if not path.exists():
-            if name != "dosing_sessions":
+            if name not in _OPTIONAL:
                 raise StudyDataError([DataProblem(str(path), None, None, None, "", "the file does not exist")],
                                      "a file of the study is missing")
             tables[name] = None
@@ -74,9 +77,10 @@ def read_parquet(directory: str | Path) -> Study:
                                               f"cannot be read ({error})")], "a file cannot be read") from None
     locators = {name: Locator(str(directory / f"{name}.parquet"), first_row=1) for name in TABLES}
     problems, values = check_study(protocol, tables["participants"], tables["responses"], tables["dosing_sessions"],
-                                   locators)
+                                   locators, adverse_events=tables["adverse_events"])
     if problems:
         count = f"{len(problems)} {'problem' if len(problems) == 1 else 'problems'}"
         raise StudyDataError(problems, f"{count} in the study data in {directory}; nothing was loaded")
     return Study(protocol=protocol, participants=tables["participants"],
-                 responses=tables["responses"].assign(value=values), dosing_sessions=tables["dosing_sessions"])
+                 responses=tables["responses"].assign(value=values), dosing_sessions=tables["dosing_sessions"],
+                 adverse_events=tables["adverse_events"])
