@@ -23,6 +23,8 @@ module                        job
 ``protocol.power``            the ``power:`` schema (:class:`PowerTest`, :class:`PowerSpec`)
 ``protocol.change``           the ``reliable_change:`` schema (:class:`ReliableChangeConfig`): SD and
                               reliability of each scale, with sources
+``protocol.randomisation``    the ``randomisation:`` schema (:class:`RandomisationSpec`) and the
+                              stratified permuted-block list: :func:`allocation_list`, :func:`allocate`
 ``protocol.model``            :class:`Protocol`: the design with its typed sections
 ``protocol.loader``           the one loader: :func:`load_protocol`, :func:`parse_protocol`
 ``protocol.yaml_input``       the bounded YAML reader (size, aliases, depth, UTF-8) every entry uses
@@ -59,14 +61,26 @@ from .measure import Measure, MeasureNameError, measure_name, parse_measure
 from .model import Protocol
 from .power import PowerSpec, PowerTest
 from .quality import QualityConfig, QualityRule
+from .randomisation import (
+    Allocation,
+    AllocationList,
+    ListExhaustedError,
+    RandomisationError,
+    RandomisationSpec,
+    StratumFactor,
+    UnknownStratumError,
+    allocate,
+    allocation_list,
+    stratum_key,
+)
 
 __all__ = [
     "DEVIATION_KINDS", "IDENTIFIER_TYPES", "PHASES",
-    "AlertConfig", "AlertRule", "AnalysisPlan", "AnalysisSpec", "Arm", "ChangeNorm", "ClinicalNorms", "DerivedTimepoint", "Design", "DeviationPolicy",
-    "Dose", "ExpectedResponseConfig", "IdentifierField", "InvitationPolicy",
+    "AlertConfig", "AlertRule", "Allocation", "AllocationList", "AnalysisPlan", "AnalysisSpec", "Arm", "ChangeNorm", "ClinicalNorms", "DerivedTimepoint", "Design", "DeviationPolicy",
+    "Dose", "ExpectedResponseConfig", "IdentifierField", "InvitationPolicy", "ListExhaustedError",
     "Measure", "MeasureNameError", "PowerSpec", "PowerTest", "Protocol", "ProtocolError", "QualityConfig",
-    "QualityRule", "Reference", "ReliableChangeConfig", "Timepoint",
-    "TimepointInvitations",
-    "default_protocol", "load_protocol", "measure_name", "parse_analysis_plan", "parse_measure", "parse_protocol",
-    "write_protocol",
+    "QualityRule", "RandomisationError", "RandomisationSpec", "Reference", "ReliableChangeConfig",
+    "StratumFactor", "Timepoint", "TimepointInvitations", "UnknownStratumError",
+    "allocate", "allocation_list", "default_protocol", "load_protocol", "measure_name", "parse_analysis_plan",
+    "parse_measure", "parse_protocol", "stratum_key", "write_protocol",
 ]

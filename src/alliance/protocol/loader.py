@@ -32,6 +32,7 @@ from .invitations import read_invitations
 from .model import SECTIONS, Protocol
 from .power import read_power
 from .quality import read_quality
+from .randomisation import read_randomisation
 from .yaml_input import read_yaml, read_yaml_file
 
 __all__ = ["DEFAULT_FILE", "default_protocol", "load_protocol", "parse_analysis_plan", "parse_protocol",
@@ -106,11 +107,13 @@ def _parse(raw: Any, origin: str, defaults: dict[str, Any] | None, base_dir: str
                                                 (defaults or {}).get("expected_response"))
     reliable_change = read_reliable_change(r, top.get("reliable_change"), design,
                                            (defaults or {}).get("reliable_change"))
+    # Likewise: a protocol without the section is not randomised by the software.
+    randomisation = read_randomisation(r, top.get("randomisation"), design)
     r.raise_if_any()
     return Protocol(**{name: getattr(design, name) for name in design.__dataclass_fields__},
                     alerts=alerts, analysis=analysis, power=power, deviations=deviations, invitations=invitations,
                     quality=quality, expected_response=expected_response,
-                    reliable_change=reliable_change,
+                    reliable_change=reliable_change, randomisation=randomisation,
                     sections=sections)
 
 

@@ -27,12 +27,13 @@ from .expected import ExpectedResponseConfig
 from .invitations import InvitationPolicy
 from .power import PowerSpec
 from .quality import QualityConfig
+from .randomisation import RandomisationSpec
 
 __all__ = ["SECTIONS", "Protocol"]
 
 # The sections after the design, in the order a protocol file lists them.
 SECTIONS = ("alerts", "deviations", "invitations", "quality", "analysis", "power", "expected_response",
-            "reliable_change")
+            "reliable_change", "randomisation")
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,9 @@ class Protocol(Design):
     reliable_change : ReliableChangeConfig
         The reference SD and reliability of each scale for reliable change, with their sources
         (:mod:`alliance.protocol.change`).
+    randomisation : RandomisationSpec or None
+        How the software allocates arms (:mod:`alliance.protocol.randomisation`); ``None`` without
+        the section: not randomised by the software, staff type each participant's arm.
     sections : dict
         ``alerts``, ``deviations``, ``invitations``, ``quality``, ``analysis``, ``power`` as the file wrote them (absent when it did not).
     """
@@ -71,6 +75,7 @@ class Protocol(Design):
     quality: QualityConfig = field(default_factory=QualityConfig)
     expected_response: ExpectedResponseConfig = field(default_factory=ExpectedResponseConfig)
     reliable_change: ReliableChangeConfig = field(default_factory=ReliableChangeConfig)
+    randomisation: RandomisationSpec | None = None
     sections: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
