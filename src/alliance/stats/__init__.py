@@ -30,6 +30,7 @@ from .missing import (
     rubin_pool,
     tipping_point,
 )
+from .logistic import LogisticRegression, logistic_regression
 from .meta import MetaAnalysis, PooledCorrelation, meta_analysis, pool_correlations
 from .multiplicity import adjust_pvalues
 from .parametric import PairedTest, WilcoxonTest, paired_ttest, wilcoxon
@@ -45,6 +46,7 @@ __all__ = [
     "FimlCorrelationMatrix",
     "FimlMediation",
     "LinearRegression",
+    "LogisticRegression",
     "Mediation",
     "MiCorrelation",
     "MetaAnalysis",
@@ -68,6 +70,7 @@ __all__ = [
     "fiml_saturated",
     "impute",
     "linear_regression",
+    "logistic_regression",
     "mediation",
     "meta_analysis",
     "mi_correlation",
