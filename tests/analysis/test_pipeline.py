@@ -40,7 +40,7 @@ def test_sections_are_exactly_the_contract(levin_results):
     data = levin_results.to_dict()
     assert list(data) == list(SECTIONS) == ["alliance_change", "correlations", "partial_correlations", "mediation",
                                             "mixed_models", "outcomes", "reliable_change", "reliability",
-                                            "facilitator_effects", "alliance_agreement", "deviations", "provenance"]
+                                            "facilitator_effects", "alliance_agreement", "safety", "deviations", "provenance"]
     text = json.dumps(data, allow_nan=False)  # strict JSON: no NaN
     assert Results.from_dict(json.loads(text)).to_dict() == data
 

@@ -219,7 +219,7 @@ class _Run:
         self.sections: dict[str, list[dict[str, Any]]] = {
             name: [] for name in ("alliance_change", "correlations", "partial_correlations", "mediation",
                                   "mixed_models", "outcomes", "reliable_change", "reliability",
-                                  "facilitator_effects", "alliance_agreement")
+                                  "facilitator_effects", "alliance_agreement", "safety")
         }
 
     # -- data access ----------------------------------------------------------------------------
@@ -663,6 +663,45 @@ class _Run:
                 entry["p_adjusted"] = None
             self.sections["facilitator_effects"].append(entry)
 
+    def _safety(self, analysis: ResolvedAnalysis) -> None:
+        from .safety import adverse_events_by_arm, alliance_vs_harm, serious_event_listing
+
+        events = self.study.adverse_events
+        if events is None:
+            self.sections["safety"].append({"analysis": analysis.id, "kind": "by_arm",
+                                            "skipped": "the study has no adverse-event record (adverse_events.csv)"})
+            return
+        participants = self.study.participants
+        for entry in adverse_events_by_arm(events, participants, self.plan.arms):
+            self.sections["safety"].append({"analysis": analysis.id, "kind": "by_arm", **entry})
+        for row in serious_event_listing(events, participants):
+            self.sections["safety"].append({"analysis": analysis.id, "kind": "serious_event", **row})
+        first_dose = self._first_dose()
+        for x in analysis.measures.get("x", ()):
+            entry: dict[str, Any] = {"analysis": analysis.id, "family": analysis.family, "kind": "alliance_vs_harm"}
+            harm = _call(entry, alliance_vs_harm, self.column(x), events, first_dose, alliance_measure=x)
+            entry.update(harm)
+            if "point_biserial" in harm:
+                entry["p"] = harm["point_biserial"]["p"]
+                entry["p_adjusted"] = None
+            self.sections["safety"].append(entry)
+
+    def _first_dose(self) -> pd.Series | None:
+        """Each participant's first dosing date: dosing_sessions.csv, else the first dosing day's answers."""
+        dosing = self.study.dosing_sessions
+        if dosing is not None and len(dosing) and "date" in dosing.columns:
+            first = dosing.loc[pd.to_numeric(dosing["session"], errors="coerce") == 1]
+            return first.set_index(first[PARTICIPANT].astype(str))["date"]
+        protocol = self.study.protocol
+        session = next((t.id for t in protocol.timepoints if t.dose is not None and t.dose.session == 1), None)
+        responses = self.study.responses
+        if session is None or "administered_at" not in responses.columns:
+            return None
+        given = responses[(responses["timepoint"].astype(str) == session) & responses["administered_at"].notna()]
+        if given.empty:
+            return None
+        return given.groupby(given[PARTICIPANT].astype(str))["administered_at"].min()
+
     def _alliance_agreement(self, analysis: ResolvedAnalysis) -> None:
         from .agreement import alliance_agreement
 
@@ -744,6 +783,7 @@ _SECTION = {
     "reliability": "reliability",
     "facilitator_effects": "facilitator_effects",
     "alliance_agreement": "alliance_agreement",
+    "safety": "safety",
 }
 
 

@@ -26,11 +26,12 @@ SECTIONS = (
     "reliability",
     "facilitator_effects",
     "alliance_agreement",
+    "safety",
     "deviations",
     "provenance",
 )
 # Sections that results.json files written before they existed lack (read back as empty).
-_ADDED_LATER = ("deviations", "facilitator_effects", "alliance_agreement", "reliable_change")
+_ADDED_LATER = ("deviations", "facilitator_effects", "alliance_agreement", "reliable_change", "safety")
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,11 @@ class Results:
         participant_mean, facilitator_mean, correlation, dyad_correlation, mean_difference``
         (with limits of agreement), ``discrepancy`` (per outcome: ``level`` and ``discrepancy``
         coefficients), ``notes``, ``p`` (of the correlation) and ``p_adjusted``.
+    safety : tuple of dict
+        The safety analysis (:mod:`alliance.analysis.safety`), entries by ``kind``: ``by_arm``
+        (adverse events per arm and ``all``), ``serious_event`` (the listing), ``alliance_vs_harm``
+        (exploratory: point-biserial r and Firth logistic regression); one entry with ``skipped``
+        when the study has no adverse-event record.
     deviations : tuple of dict
         One per administration off schedule and kind (:mod:`alliance.monitoring.deviations`):
         ``participant_id, timepoint, instrument, administered_at, kind, window_open, window_close,
@@ -100,6 +106,7 @@ class Results:
     reliability: tuple[dict[str, Any], ...] = ()
     facilitator_effects: tuple[dict[str, Any], ...] = ()
     alliance_agreement: tuple[dict[str, Any], ...] = ()
+    safety: tuple[dict[str, Any], ...] = ()
     deviations: tuple[dict[str, Any], ...] = ()
     provenance: dict[str, Any] = field(default_factory=dict)
 

@@ -68,6 +68,7 @@ ANALYSIS_TYPES: dict[str, dict[str, tuple[str, ...]]] = {
     "reliability": {"optional": ("instruments", "omega"), "required": ()},
     "facilitator_effects": {"optional": ("membership",), "required": ("x", "y")},
     "alliance_agreement": {"optional": ("y", "instrument"), "required": ("x",)},
+    "safety": {"optional": ("x",), "required": ()},
 }
 # How a participant's facilitators enter the facilitator models: every one of them with equal
 # weight (multiple membership, the default: PAT participants work with two), or the first listed.

@@ -349,6 +349,29 @@ def build_document(study, results, sampling=None) -> Document:
             "\u03c9 total of a one-factor ML model on pairwise correlations, as psych::alpha and psych::omega "
             "report them.")]))
 
+    # -- safety ---------------------------------------------------------------------------------------
+    safety = list(getattr(results, "safety", ()))
+    if safety:
+        section = Section("safety", "Safety: adverse events")
+        skipped = [e for e in safety if e.get("kind") == "by_arm" and "skipped" in e]
+        if skipped:
+            section.blocks.append(f"No adverse events are reported here: {skipped[0]['skipped']}.")
+        else:
+            section.blocks.append(TableBlock(
+                "Adverse events by arm", tables.safety_by_arm_table(safety, arm_labels),
+                "Participants with at least one event (percent of the arm), and the number of events. Grades: "
+                "CTCAE v5.0; relatedness to the study treatment as the investigators recorded it."))
+            listing = tables.serious_event_table(safety, arm_labels)
+            if len(listing):
+                section.blocks.append(TableBlock("Serious adverse events", listing,
+                                                 "Seriousness criteria of ICH E2A."))
+            else:
+                section.blocks.append("No serious adverse event was recorded.")
+            for entry in safety:
+                if entry.get("kind") == "alliance_vs_harm":
+                    section.blocks.append(narrative.alliance_vs_harm_sentence(entry, labels))
+        sections.append(section)
+
     # -- notes ------------------------------------------------------------------------------------------
     notes = Section("notes", "Notes: what was not computed, and why")
     dropped_all = results.provenance["plan"].get("dropped", [])

@@ -184,3 +184,21 @@ def findings_paragraphs(results, labels: Labels) -> list[str]:
                           f"{MIN_N_FINDING} participants and {'are' if len(small) > 1 else 'is'} not interpreted "
                           "(marked in the tables).")
     return paragraphs
+
+
+def alliance_vs_harm_sentence(entry: dict[str, Any], labels) -> str:
+    """The exploratory alliance-vs-harm test in words (or why it was not computed)."""
+    what = labels.measure(entry["x"]) if "@" in str(entry.get("x")) else str(entry.get("x"))
+    if "skipped" in entry:
+        return f"Alliance and harm (exploratory): {what} against any adverse event was not tested: {entry['skipped']}."
+    r, firth = entry["point_biserial"], entry["firth"]
+    text = (f"Alliance and harm (exploratory): {what} and having any adverse event after the first dose "
+            f"(n = {entry['n']}, {entry['n_with_event']} with an event): point-biserial "
+            f"r({entry['n'] - 2}) = {apa.proportion(r['r'])}, 95% CI {apa.ci(r['ci_low'], r['ci_high'], bounded=True)}, "
+            f"{apa.p_with_symbol(r['p'])}; Firth logistic regression, odds ratio per point "
+            f"{apa.number(firth['odds_ratio'])}, 95% CI {apa.ci(firth['or_ci_low'], firth['or_ci_high'])}, "
+            f"{apa.p_with_symbol(firth['p'])}.")
+    if entry.get("n", 0) < MIN_N_FINDING:
+        text += f" Fewer than {MIN_N_FINDING} participants: not interpreted."
+    return text + "".join(f" {note}" for note in entry.get("notes", []))
+

@@ -26,6 +26,8 @@ __all__ = [
     "facilitator_table",
     "agreement_table",
     "flow_table",
+    "safety_by_arm_table",
+    "serious_event_table",
     "mediation_table",
     "mixed_model_table",
     "outcomes_table",
@@ -415,3 +417,42 @@ def _t_interval(row: dict[str, Any]) -> tuple[float, float]:
 
     half = scipy_stats.t.ppf(0.975, row["df"]) * row["se"]
     return row["estimate"] - half, row["estimate"] + half
+
+
+def safety_by_arm_table(entries, arm_labels: dict[str, str]) -> pd.DataFrame:
+    """Adverse events by arm: participants with at least one event (%) and events, by grade, relatedness, seriousness."""
+    by_arm = [e for e in entries if e.get("kind") == "by_arm" and "skipped" not in e]
+    columns = {e["arm"]: f"{arm_labels.get(e['arm'], 'All') if e['arm'] != 'all' else 'All'} (n = {e['n_participants']})"
+               for e in by_arm}
+
+    def cell(entry, participants, events=None):
+        n = entry["n_participants"]
+        text = f"{participants} ({100 * participants / n:.0f}%)" if n else str(participants)
+        return text if events is None else f"{text}; {events} events"
+
+    rows = [{"": "Participants with \u2265 1 adverse event",
+             **{columns[e["arm"]]: cell(e, e["participants_with_event"], e["events"]) for e in by_arm}}]
+    for grade, name in (("1", "mild"), ("2", "moderate"), ("3", "severe"), ("4", "life-threatening"), ("5", "death")):
+        rows.append({"": f"  grade {grade} ({name})",
+                     **{columns[e["arm"]]: cell(e, e["by_grade"][grade]["participants"], e["by_grade"][grade]["events"])
+                        for e in by_arm}})
+    rows.append({"": "  related (possible, probable, definite)",
+                 **{columns[e["arm"]]: cell(e, e["participants_with_related"]) for e in by_arm}})
+    rows.append({"": "Participants with \u2265 1 serious adverse event",
+                 **{columns[e["arm"]]: cell(e, e["participants_with_serious"], e["serious_events"]) for e in by_arm}})
+    return pd.DataFrame(rows)
+
+
+def serious_event_table(entries, arm_labels: dict[str, str]) -> pd.DataFrame:
+    """The serious adverse events, one row each, by onset."""
+    rows = []
+    for e in entries:
+        if e.get("kind") != "serious_event":
+            continue
+        rows.append({"Participant": e["participant_id"], "Arm": arm_labels.get(e["arm"], e["arm"]), "Event": e["term"],
+                     "Onset": e["onset"], "Resolved": e.get("resolved_on") or "ongoing", "Grade": str(e["severity"]),
+                     "Criteria": (e.get("seriousness") or "").replace(";", ", ").replace("_", " "),
+                     "Related": (e.get("relatedness") or "").replace("_", " "),
+                     "Outcome": (e.get("outcome") or "").replace("_", " ")})
+    return pd.DataFrame(rows)
+
