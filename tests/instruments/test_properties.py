@@ -62,6 +62,15 @@ def reference_scores(vectors: dict, row: list) -> dict[str, object]:
         keyed[number] = None if answer is None else (low + high - answer if reverse else answer)
     out: dict[str, object] = {}
     for scale_id, scale in facts["scales"].items():
+        if scale["method"] == "highest_endorsed":
+            # the last item (1-based position) answered at its maximum, 0 if none; too many blanks -> NaN
+            numbers = scale_numbers(vectors, scale_id)
+            answered = [n for n in numbers if keyed[n] is not None]
+            yes = [k for k, n in enumerate(numbers, start=1)
+                   if keyed[n] is not None and keyed[n] == item_bounds(vectors, n)[1]]
+            missing = len(numbers) - len(answered)
+            out[scale_id] = NAN if missing > scale["max_missing"] else (max(yes) if yes else 0)
+            continue
         if scale["method"] == "max_of_groups":
             parts = []
             for group in scale["groups"]:
@@ -94,6 +103,10 @@ def reference_scores(vectors: dict, row: list) -> dict[str, object]:
         unknown = any(math.isnan(v) for v, _ in values)
         out[criterion_id] = None if unknown else all(v >= threshold - 1e-9 for v, threshold in values)
     for flag_id, flag in facts["flags"].items():
+        if "scale" in flag:
+            value = out[flag["scale"]]
+            out[flag_id] = None if math.isnan(value) else value >= flag["at_least"]
+            continue
         answer = row[flag["item"] - 1]
         out[flag_id] = None if answer is None else answer >= flag["at_least"]
     return out

@@ -170,7 +170,8 @@ def test_definition_matches_the_published_key(instrument_id):
                                       ("at_least", cond.at_least)) if v is not None}
                    for cond in c.all_of]
             for c in d.criteria} == {cid: c["all_of"] for cid, c in facts["criteria"].items()}
-    assert {f.id: {"item": items.index(f.item) + 1, "at_least": f.at_least} for f in d.flags} == facts["flags"]
+    assert {f.id: ({"scale": f.scale} if f.scale is not None else {"item": items.index(f.item) + 1})
+            | {"at_least": f.at_least} for f in d.flags} == facts["flags"]
     assert {name: {k: v for k, v in (("scale", rule.scale),
                                      ("reduction_from_baseline_percent", rule.reduction_from_baseline_percent),
                                      ("at_most", rule.at_most)) if v is not None}

@@ -19,7 +19,7 @@ class InstrumentDefinitionError(ValueError):
 
 
 RATERS = ("participant", "clinician", "facilitator")
-METHODS = ("sum", "mean", "max_of_groups")
+METHODS = ("sum", "mean", "max_of_groups", "highest_endorsed")
 GROUP_REQUIRES = ("all", "any")
 
 
@@ -85,7 +85,13 @@ class Band:
 
 @dataclass(frozen=True)
 class Scale:
-    """A score computed from items."""
+    """A score computed from items.
+
+    ``method`` is ``sum``, ``mean``, ``max_of_groups`` (each group scores as its highest item, the
+    scale as the sum of groups) or ``highest_endorsed``: the position k (1-based, in ``items``
+    order) of the last item answered yes (its maximum), 0 when none is, e.g. the C-SSRS ideation
+    severity (Posner et al. 2011), whose items 1-5 are ideation types of increasing severity.
+    """
 
     id: str
     label: str
@@ -121,13 +127,18 @@ class Criterion:
 
 @dataclass(frozen=True)
 class Flag:
-    """An item answer at or above ``at_least`` that needs clinical attention (e.g. suicidality)."""
+    """An answer or a score at or above ``at_least`` that needs clinical attention (e.g. suicidality).
+
+    Exactly one of ``item`` (an item answer) and ``scale`` (a scale score, e.g. a 0/1 scale that
+    combines several items, as the C-SSRS ``urgent_risk``) is set.
+    """
 
     id: str
     label: str
-    item: str
+    item: str | None
     at_least: float
     source: str
+    scale: str | None = None
 
 
 @dataclass(frozen=True)
@@ -335,11 +346,15 @@ def parse_instrument(raw: dict, origin: str = "<definition>") -> Instrument:
     flags = []
     for i, f in enumerate(_optional_list(r, raw.get("flags"), "flags")):
         where = f"flags[{i}]"
-        r.keys(f, {"id", "label", "item", "at_least", "source"}, where, ("id", "item", "at_least", "source"))
-        if f["item"] not in item_by_id:
+        r.keys(f, {"id", "label", "item", "scale", "at_least", "source"}, where, ("id", "at_least", "source"))
+        if ("item" in f) == ("scale" in f):
+            r.fail(where, "give exactly one of 'item' (an answer) and 'scale' (a score)")
+        if "item" in f and f["item"] not in item_by_id:
             r.fail(where, f"unknown item {f['item']!r}")
-        flags.append(Flag(str(f["id"]), str(f.get("label") or f["id"]), f["item"],
-                          r.number(f["at_least"], where), str(f["source"])))
+        if "scale" in f and f["scale"] not in scale_by_id:
+            r.fail(where, f"unknown scale {f['scale']!r}; scales are {', '.join(scale_by_id)}")
+        flags.append(Flag(str(f["id"]), str(f.get("label") or f["id"]), f.get("item"),
+                          r.number(f["at_least"], where), str(f["source"]), scale=f.get("scale")))
 
     outcomes = {}
     for name, rule in (raw.get("outcomes") or {}).items():
@@ -467,6 +482,13 @@ def _parse_scale(r: _Reader, raw: Any, index: int, item_by_id: dict[str, Item]) 
         if item_id not in item_by_id:
             r.fail(where, f"unknown item {item_id!r}")
     _unique(r, list(item_ids), f"{where}.items")
+    if method == "highest_endorsed":
+        # "endorsed" is the item's top answer; on an item with answers between no and yes it would
+        # be ambiguous (is 2 of 0-3 endorsed?), so such items are refused.
+        for item_id in item_ids:
+            item = item_by_id[item_id]
+            if item.step is None or item.max - item.min != item.step:
+                r.fail(where, f"highest_endorsed needs two-answer (no/yes) items; {item_id} allows {item.allowed()}")
 
     miss = r.keys(raw["missing"], {"max_missing", "prorate", "group_requires", "source"}, f"{where}.missing",
                   ("source",))
@@ -477,7 +499,9 @@ def _parse_scale(r: _Reader, raw: Any, index: int, item_by_id: dict[str, Item]) 
     prorate = miss.get("prorate", False)
     if prorate and method == "mean":
         r.fail(f"{where}.missing", "prorate applies to sums (a mean is already per answered item)")
-    if method != "mean" and max_missing > 0 and not prorate:
+    if prorate and method == "highest_endorsed":
+        r.fail(f"{where}.missing", "prorate applies to sums, not to highest_endorsed (a position, not a sum)")
+    if method not in ("mean", "highest_endorsed") and max_missing > 0 and not prorate:
         r.fail(f"{where}.missing", "a sum with missing items allowed must prorate, or its range would shift")
     group_requires = miss.get("group_requires", "all")
     if group_requires not in GROUP_REQUIRES:
@@ -523,6 +547,9 @@ def _parse_scale(r: _Reader, raw: Any, index: int, item_by_id: dict[str, Item]) 
 
 def _implied_range(method: str, item_ids: tuple[str, ...], groups: tuple[Group, ...],
                    item_by_id: dict[str, Item]) -> tuple[float, float]:
+    if method == "highest_endorsed":
+        # the position (1-based) of the last item answered at its maximum; 0 when none is
+        return (0.0, float(len(item_ids)))
     if method == "mean":
         lows = {item_by_id[i].min for i in item_ids}
         highs = {item_by_id[i].max for i in item_ids}

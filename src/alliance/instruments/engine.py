@@ -191,7 +191,7 @@ def score_matrix(instrument: Instrument, values: np.ndarray) -> dict[str, np.nda
     answered = ~np.isnan(keyed)
     # Sums of answered items and counts of answered items for every sum/mean scale at once: one
     # matrix product each instead of a masked reduction per scale.
-    item_scales = [s for s in instrument.scales if s.method != "max_of_groups"]
+    item_scales = [s for s in instrument.scales if s.method in ("sum", "mean")]
     weights = np.zeros((len(instrument.items), len(item_scales)))
     for k, scale in enumerate(item_scales):
         weights[[column_of[i] for i in scale.items], k] = 1.0
@@ -212,7 +212,25 @@ def score_matrix(instrument: Instrument, values: np.ndarray) -> dict[str, np.nda
             ok = np.column_stack(valid)
             total = np.where(ok, np.column_stack(parts), 0.0).sum(axis=1)  # groups that pass their rule
             scores[scale.id] = _apply_missing_rule(scale, total, ok.sum(axis=1).astype(float), len(scale.groups))
+        elif scale.method == "highest_endorsed":
+            scores[scale.id] = _highest_endorsed(scale, instrument, keyed, answered, column_of)
     return {scale.id: scores[scale.id] for scale in instrument.scales}
+
+
+def _highest_endorsed(scale: Scale, instrument: Instrument, keyed: np.ndarray, answered: np.ndarray,
+                      column_of: dict[str, int]) -> np.ndarray:
+    """The position k (1-based in ``scale.items``) of the last item answered at its maximum, else 0.
+
+    With ``max_missing`` m > 0, up to m unanswered items are passed over (the score is then the
+    highest among the answered items, a lower bound); with more missing the score is NaN.
+    """
+    cols = [column_of[i] for i in scale.items]
+    tops = np.array([instrument.item(i).max for i in scale.items])
+    endorsed = answered[:, cols] & np.isclose(keyed[:, cols], tops)  # NaN compares False
+    positions = np.arange(1, len(cols) + 1, dtype=float)
+    highest = np.where(endorsed, positions, 0.0).max(axis=1)
+    n_answered = answered[:, cols].sum(axis=1).astype(float)
+    return np.where(len(cols) - n_answered <= scale.missing.max_missing, highest, np.nan)
 
 
 def _apply_missing_rule(scale: Scale, total: np.ndarray, n_answered: np.ndarray, units: int) -> np.ndarray:
@@ -257,8 +275,9 @@ def score_frame(instrument: Instrument, data: pd.DataFrame, *, source: str | Non
                 holds &= value >= threshold - 1e-9
         out[criterion.id] = pd.arrays.BooleanArray(holds & ~unknown, unknown)
     for flag in instrument.flags:
-        answer = values[:, instrument.item_ids.index(flag.item)]
+        # an item flag looks at the raw answer; a scale flag at the score (missing when it is)
+        value = scores[flag.scale] if flag.scale is not None else values[:, instrument.item_ids.index(flag.item)]
         with np.errstate(invalid="ignore"):
-            raised = answer >= flag.at_least
-        out[flag.id] = pd.arrays.BooleanArray(raised, np.isnan(answer))
+            raised = value >= flag.at_least
+        out[flag.id] = pd.arrays.BooleanArray(raised, np.isnan(value))
     return pd.DataFrame(out, index=data.index)

@@ -720,6 +720,9 @@ def flag_alerts(rule: AlertRule, protocol: Protocol, responses: pd.DataFrame, cr
     for instrument_id in instrument_ids:
         instrument = bank.get(instrument_id)
         flag = next(f for f in instrument.flags if f.id == rule.flag)
+        if flag.scale is not None:
+            _scale_flag_hits(protocol, instrument, flag, responses, found)
+            continue
         rows = responses[(responses["instrument"] == instrument_id) & (responses["item"] == flag.item)]
         rows = rows[rows["value"].notna()]
         if rows.empty:
@@ -744,6 +747,33 @@ def flag_alerts(rule: AlertRule, protocol: Protocol, responses: pd.DataFrame, cr
                             "; ".join(text for _, _, text in hits), action=crisis_text,
                             value=max(value for _, value, _ in hits), dated=dates.get((participant_id, timepoint_id))))
     return sorted(alerts, key=lambda a: (a.participant_id, _position(protocol, a.timepoint)))
+
+
+def _scale_flag_hits(protocol, instrument, flag, responses, found) -> None:
+    """A flag on a scale score (the C-SSRS ``urgent_risk``): each administration's answers to the
+    scale's items are scored together by the engine, and the flag read from the scores."""
+    scale = next(s for s in instrument.scales if s.id == flag.scale)
+    items = list(scale.items) or [i for g in scale.groups for i in g.items]
+    rows = responses[(responses["instrument"] == instrument.id) & responses["item"].isin(items)
+                     & responses["value"].notna()]
+    if rows.empty:
+        return
+    keys = ["participant_id", "timepoint"]
+    wide = rows.assign(value=rows["value"].astype(float)).pivot_table(
+        index=keys, columns="item", values="value", aggfunc="first", observed=True)
+    answers = pd.DataFrame(np.nan, index=range(len(wide)), columns=list(instrument.item_ids))
+    for item in wide.columns:
+        answers[str(item)] = wide[item].to_numpy(dtype=float)
+    scored = bank.score(instrument, answers)
+    raised = scored[flag.id].fillna(False).to_numpy(dtype=bool)
+    for (participant_id, timepoint_id), hit, value in zip(wide.index, raised, scored[flag.scale], strict=True):
+        if hit:
+            yes = [str(instrument.item_ids.index(i) + 1) for i in items
+                   if i in wide.columns and wide.loc[(participant_id, timepoint_id), i] >= 1]
+            text = (f"{instrument.short_name} at {_at(protocol, str(timepoint_id))}: {flag.label} "
+                    f"(item{'s' if len(yes) > 1 else ''} {', '.join(yes)} answered yes)")
+            found.setdefault((str(participant_id), str(timepoint_id)), []).append(
+                (instrument.id, float(value), text))
 
 
 def missed_assessment_alerts(rule: AlertRule, protocol: Protocol, timelines: Mapping[str, Sequence[Mapping]],
@@ -899,9 +929,18 @@ def _flag_instruments(rule: AlertRule) -> tuple[str, ...]:
 # ---------------------------------------------------------------------------------------------
 
 def _flag_items(rule: AlertRule) -> AlertInputs:
-    return AlertInputs(answer_items=frozenset(
-        (instrument_id, flag.item) for instrument_id in _flag_instruments(rule)
-        for flag in bank.get(instrument_id).flags if flag.id == rule.flag))
+    needed = set()
+    for instrument_id in _flag_instruments(rule):
+        instrument = bank.get(instrument_id)
+        for flag in instrument.flags:
+            if flag.id != rule.flag:
+                continue
+            if flag.scale is None:
+                needed.add((instrument_id, flag.item))
+            else:  # every item of the flagged scale
+                scale = next(s for s in instrument.scales if s.id == flag.scale)
+                needed |= {(instrument_id, i) for i in (list(scale.items) or [i for g in scale.groups for i in g.items])}
+    return AlertInputs(answer_items=frozenset(needed))
 
 
 def _reliable_threshold(rule: AlertRule, protocol: Protocol, scores: pd.DataFrame | None,
