@@ -25,6 +25,8 @@ module                        job
                               reliability of each scale, with sources
 ``protocol.randomisation``    the ``randomisation:`` schema (:class:`RandomisationSpec`) and the
                               stratified permuted-block list: :func:`allocation_list`, :func:`allocate`
+``protocol.safety``           the ``safety:`` schema (:class:`SafetySpec`): vital-sign thresholds of a
+                              dosing day, medication washout rules
 ``protocol.model``            :class:`Protocol`: the design with its typed sections
 ``protocol.loader``           the one loader: :func:`load_protocol`, :func:`parse_protocol`
 ``protocol.yaml_input``       the bounded YAML reader (size, aliases, depth, UTF-8) every entry uses
@@ -73,6 +75,7 @@ from .randomisation import (
     allocation_list,
     stratum_key,
 )
+from .safety import SafetySpec, VitalSignThresholds, WashoutRule
 
 __all__ = [
     "DEVIATION_KINDS", "IDENTIFIER_TYPES", "PHASES",
@@ -80,7 +83,8 @@ __all__ = [
     "Dose", "ExpectedResponseConfig", "IdentifierField", "InvitationPolicy", "ListExhaustedError",
     "Measure", "MeasureNameError", "PowerSpec", "PowerTest", "Protocol", "ProtocolError", "QualityConfig",
     "QualityRule", "RandomisationError", "RandomisationSpec", "Reference", "ReliableChangeConfig",
-    "StratumFactor", "Timepoint", "TimepointInvitations", "UnknownStratumError",
+    "SafetySpec", "StratumFactor", "Timepoint", "TimepointInvitations", "UnknownStratumError",
+    "VitalSignThresholds", "WashoutRule",
     "allocate", "allocation_list", "default_protocol", "load_protocol", "measure_name", "parse_analysis_plan",
     "parse_measure", "parse_protocol", "stratum_key", "write_protocol",
 ]

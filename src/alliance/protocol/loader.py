@@ -33,6 +33,7 @@ from .model import SECTIONS, Protocol
 from .power import read_power
 from .quality import read_quality
 from .randomisation import read_randomisation
+from .safety import read_safety
 from .yaml_input import read_yaml, read_yaml_file
 
 __all__ = ["DEFAULT_FILE", "default_protocol", "load_protocol", "parse_analysis_plan", "parse_protocol",
@@ -109,12 +110,15 @@ def _parse(raw: Any, origin: str, defaults: dict[str, Any] | None, base_dir: str
                                            (defaults or {}).get("reliable_change"))
     # Likewise: a protocol without the section is not randomised by the software.
     randomisation = read_randomisation(r, top.get("randomisation"), design)
+    # Likewise: without the section, the default vital-sign thresholds and no washout rule
+    # (alliance.protocol.safety), whatever the default file says.
+    safety = read_safety(r, top.get("safety"))
     r.raise_if_any()
     return Protocol(**{name: getattr(design, name) for name in design.__dataclass_fields__},
                     alerts=alerts, analysis=analysis, power=power, deviations=deviations, invitations=invitations,
                     quality=quality, expected_response=expected_response,
                     reliable_change=reliable_change, randomisation=randomisation,
-                    sections=sections)
+                    safety=safety, sections=sections)
 
 
 def _add_site_instruments(r: Reader, value: Any, base_dir: str | Path | None) -> str:

@@ -28,12 +28,13 @@ from .invitations import InvitationPolicy
 from .power import PowerSpec
 from .quality import QualityConfig
 from .randomisation import RandomisationSpec
+from .safety import SafetySpec
 
 __all__ = ["SECTIONS", "Protocol"]
 
 # The sections after the design, in the order a protocol file lists them.
 SECTIONS = ("alerts", "deviations", "invitations", "quality", "analysis", "power", "expected_response",
-            "reliable_change", "randomisation")
+            "reliable_change", "randomisation", "safety")
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,9 @@ class Protocol(Design):
     randomisation : RandomisationSpec or None
         How the software allocates arms (:mod:`alliance.protocol.randomisation`); ``None`` without
         the section: not randomised by the software, staff type each participant's arm.
+    safety : SafetySpec
+        The vital-sign thresholds of a dosing day and the medication washout rules
+        (:mod:`alliance.protocol.safety`); without the section, the default thresholds and no washout rule.
     sections : dict
         ``alerts``, ``deviations``, ``invitations``, ``quality``, ``analysis``, ``power`` as the file wrote them (absent when it did not).
     """
@@ -76,6 +80,7 @@ class Protocol(Design):
     expected_response: ExpectedResponseConfig = field(default_factory=ExpectedResponseConfig)
     reliable_change: ReliableChangeConfig = field(default_factory=ReliableChangeConfig)
     randomisation: RandomisationSpec | None = None
+    safety: SafetySpec = field(default_factory=SafetySpec)
     sections: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

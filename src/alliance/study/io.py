@@ -29,6 +29,8 @@ PARTICIPANTS_FILE = "participants.csv"
 RESPONSES_FILE = "responses.csv"
 DOSING_FILE = "dosing_sessions.csv"
 ADVERSE_EVENTS_FILE = "adverse_events.csv"
+VITAL_SIGNS_FILE = "vital_signs.csv"
+MEDICATIONS_FILE = "concomitant_medications.csv"
 
 
 # A spreadsheet reads a cell starting with one of these as a formula (OWASP, "CSV Injection").
@@ -172,7 +174,8 @@ def load(directory: str | Path) -> Study:
     ----------
     directory : str or Path
         Holding ``participants.csv``, ``responses.csv``, optionally ``protocol.yaml`` (default:
-        the built-in Levin 2024 protocol), ``dosing_sessions.csv`` and ``adverse_events.csv``.
+        the built-in Levin 2024 protocol), ``dosing_sessions.csv``, ``adverse_events.csv``,
+        ``vital_signs.csv`` and ``concomitant_medications.csv``.
 
     Returns
     -------
@@ -198,14 +201,22 @@ def load(directory: str | Path) -> Study:
     dosing, dosing_lines = read_table(dosing_path, lines=True) if dosing_path.exists() else (None, None)
     events_path = directory / ADVERSE_EVENTS_FILE
     events, event_lines = read_table(events_path, lines=True) if events_path.exists() else (None, None)
+    vitals_path = directory / VITAL_SIGNS_FILE
+    vitals, vital_lines = read_table(vitals_path, lines=True) if vitals_path.exists() else (None, None)
+    medications_path = directory / MEDICATIONS_FILE
+    medications, medication_lines = (read_table(medications_path, lines=True) if medications_path.exists()
+                                     else (None, None))
     # Messages name the line an editor shows, also after blank lines and multi-line cells.
     locators = {
         "participants": Locator(str(directory / PARTICIPANTS_FILE), rows=participant_lines),
         "responses": Locator(str(directory / RESPONSES_FILE), rows=response_lines),
         "dosing_sessions": Locator(str(dosing_path), rows=dosing_lines),
         "adverse_events": Locator(str(events_path), rows=event_lines),
+        "vital_signs": Locator(str(vitals_path), rows=vital_lines),
+        "concomitant_medications": Locator(str(medications_path), rows=medication_lines),
     }
-    problems, values = check_study(protocol, participants, responses, dosing, locators, adverse_events=events)
+    problems, values = check_study(protocol, participants, responses, dosing, locators, adverse_events=events,
+                                   vital_signs=vitals, concomitant_medications=medications)
     if problems:
         raise StudyDataError(problems, f"{len(problems)} {'problem' if len(problems) == 1 else 'problems'} "
                                        f"in the study data in {directory}; nothing was loaded")
@@ -213,7 +224,8 @@ def load(directory: str | Path) -> Study:
         if column not in responses.columns:
             responses[column] = pd.Series(pd.NA, index=responses.index, dtype="string")
     return Study(protocol=protocol, participants=participants, responses=responses.assign(value=values),
-                 dosing_sessions=dosing, adverse_events=events)
+                 dosing_sessions=dosing, adverse_events=events, vital_signs=vitals,
+                 concomitant_medications=medications)
 
 
 def save(study: Study, directory: str | Path, *, spreadsheet: bool = True) -> None:
@@ -224,8 +236,8 @@ def save(study: Study, directory: str | Path, *, spreadsheet: bool = True) -> No
     study : Study
     directory : str or Path
         Created if needed. Writes ``protocol.yaml``, ``participants.csv``, ``responses.csv`` and,
-        when the study has them, ``dosing_sessions.csv`` and ``adverse_events.csv``; existing files
-        of those names are replaced.
+        when the study has them, ``dosing_sessions.csv``, ``adverse_events.csv``, ``vital_signs.csv``
+        and ``concomitant_medications.csv``; existing files of those names are replaced.
     spreadsheet : bool
         Neutralise text cells a spreadsheet would run as a formula (:func:`write_table`; :func:`load`
         reads them back unchanged either way).
@@ -243,6 +255,10 @@ def save(study: Study, directory: str | Path, *, spreadsheet: bool = True) -> No
             if column in events.columns and pd.api.types.is_bool_dtype(events[column]):
                 events[column] = events[column].map({True: "yes", False: "no"}).astype("string")
         write_table(events, directory / ADVERSE_EVENTS_FILE, spreadsheet=spreadsheet)
+    if study.vital_signs is not None:
+        write_table(study.vital_signs, directory / VITAL_SIGNS_FILE, spreadsheet=spreadsheet)
+    if study.concomitant_medications is not None:
+        write_table(study.concomitant_medications, directory / MEDICATIONS_FILE, spreadsheet=spreadsheet)
 
 
 def file_hashes(directory: str | Path) -> dict[str, str]:
@@ -261,7 +277,8 @@ def file_hashes(directory: str | Path) -> dict[str, str]:
 
     directory = Path(directory)
     hashes = {}
-    for name in (PROTOCOL_FILE, PARTICIPANTS_FILE, RESPONSES_FILE, DOSING_FILE, ADVERSE_EVENTS_FILE):
+    for name in (PROTOCOL_FILE, PARTICIPANTS_FILE, RESPONSES_FILE, DOSING_FILE, ADVERSE_EVENTS_FILE,
+                 VITAL_SIGNS_FILE, MEDICATIONS_FILE):
         path = directory / name
         if path.is_file():
             hashes[name] = hashlib.sha256(path.read_bytes()).hexdigest()

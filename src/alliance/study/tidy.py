@@ -6,6 +6,8 @@
   value, rater, administered_at``.
 - ``dosing_sessions`` (optional): ``participant_id, session, date, compound, amount, unit``.
 - ``adverse_events`` (optional): one row per adverse event (:mod:`alliance.study.adverse_events`).
+- ``vital_signs`` (optional): one row per reading on a dosing day (:mod:`alliance.study.vital_signs`).
+- ``concomitant_medications`` (optional): one row per medication taken (:mod:`alliance.study.medications`).
 
 The contract is documented for users in ``docs/data.md``. Tables are kept with fixed dtypes
 (text as pandas ``string``, ``value`` as float) so that a study read from files and the same
@@ -26,6 +28,7 @@ from alliance.protocol import Protocol
 from . import measures as _measures
 from .adverse_events import check_adverse_events, normalize_adverse_events
 from .errors import DataProblem, StudyDataError
+from .medications import check_medications, normalize_medications
 from .validation import (
     DOSING_COLUMNS,
     RESPONSE_COLUMNS,
@@ -35,6 +38,7 @@ from .validation import (
     check_responses,
     is_text,
 )
+from .vital_signs import check_vital_signs, normalize_vital_signs
 
 _PARTICIPANT_TEXT = ("participant_id", "arm", "site", "facilitator_ids", "enrolled_on")
 _DOSING_TEXT = ("participant_id", "date", "compound", "unit")
@@ -186,7 +190,8 @@ def sort_responses(responses: pd.DataFrame, protocol: Protocol, participant_ids=
 def check_study(protocol: Protocol, participants: pd.DataFrame, responses: pd.DataFrame,
                 dosing_sessions: pd.DataFrame | None = None,
                 locators: Mapping[str, Locator] | None = None,
-                adverse_events: pd.DataFrame | None = None) -> tuple[list[DataProblem], np.ndarray]:
+                adverse_events: pd.DataFrame | None = None, vital_signs: pd.DataFrame | None = None,
+                concomitant_medications: pd.DataFrame | None = None) -> tuple[list[DataProblem], np.ndarray]:
     """Check the three tables together.
 
     Parameters
@@ -195,10 +200,11 @@ def check_study(protocol: Protocol, participants: pd.DataFrame, responses: pd.Da
     participants, responses : DataFrame
     dosing_sessions : DataFrame, optional
     locators : mapping, optional
-        ``"participants"``, ``"responses"``, ``"dosing_sessions"``, ``"adverse_events"`` →
+        ``"participants"``, ``"responses"``, ``"dosing_sessions"``, ``"adverse_events"``,
+        ``"vital_signs"``, ``"concomitant_medications"`` →
         :class:`Locator` (default: the contract file names, rows numbered as the CSV lines
         :func:`alliance.study.save` writes).
-    adverse_events : DataFrame, optional
+    adverse_events, vital_signs, concomitant_medications : DataFrame, optional
 
     Returns
     -------
@@ -224,6 +230,15 @@ def check_study(protocol: Protocol, participants: pd.DataFrame, responses: pd.Da
         problems += check_adverse_events(adverse_events, ids,
                                          locators.get("adverse_events", Locator("adverse_events.csv")),
                                          participants_locator.file)
+    if vital_signs is not None:
+        problems += check_vital_signs(protocol, vital_signs, ids,
+                                      locators.get("vital_signs", Locator("vital_signs.csv")),
+                                      participants_locator.file)
+    if concomitant_medications is not None:
+        problems += check_medications(concomitant_medications, ids,
+                                      locators.get("concomitant_medications",
+                                                   Locator("concomitant_medications.csv")),
+                                      participants_locator.file)
     return problems, values
 
 
@@ -259,6 +274,10 @@ class Study:
         ``participant_id, session, date, compound, amount, unit``.
     adverse_events : DataFrame, optional
         One row per adverse event (:mod:`alliance.study.adverse_events`).
+    vital_signs : DataFrame, optional
+        One row per reading on a dosing day (:mod:`alliance.study.vital_signs`).
+    concomitant_medications : DataFrame, optional
+        One row per medication taken (:mod:`alliance.study.medications`).
 
     Notes
     -----
@@ -271,6 +290,8 @@ class Study:
     responses: pd.DataFrame
     dosing_sessions: pd.DataFrame | None = None
     adverse_events: pd.DataFrame | None = None
+    vital_signs: pd.DataFrame | None = None
+    concomitant_medications: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         self.participants = normalize_participants(self.participants, self.protocol.identifiers)
@@ -279,6 +300,10 @@ class Study:
             self.dosing_sessions = normalize_dosing_sessions(self.dosing_sessions)
         if self.adverse_events is not None:
             self.adverse_events = normalize_adverse_events(self.adverse_events)
+        if self.vital_signs is not None:
+            self.vital_signs = normalize_vital_signs(self.vital_signs)
+        if self.concomitant_medications is not None:
+            self.concomitant_medications = normalize_medications(self.concomitant_medications)
 
     def validate(self) -> None:
         """Check the tables against the protocol and the instrument bank.
@@ -290,7 +315,8 @@ class Study:
             write it on), column, value and the allowed values.
         """
         problems, _ = check_study(self.protocol, self.participants, self.responses, self.dosing_sessions,
-                                  adverse_events=self.adverse_events)
+                                  adverse_events=self.adverse_events, vital_signs=self.vital_signs,
+                                  concomitant_medications=self.concomitant_medications)
         if problems:
             raise StudyDataError(problems)
 

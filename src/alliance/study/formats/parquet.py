@@ -1,7 +1,8 @@
 """The tidy tables as Parquet files (pyarrow): typed, compressed, fast to read in R, Python, Spark.
 
 A Parquet study directory mirrors the CSV one: ``protocol.yaml``, ``participants.parquet``,
-``responses.parquet`` and, when present, ``dosing_sessions.parquet`` and ``adverse_events.parquet``. Reading it validates it as
+``responses.parquet`` and, when present, ``dosing_sessions.parquet``, ``adverse_events.parquet``,
+``vital_signs.parquet`` and ``concomitant_medications.parquet``. Reading it validates it as
 :func:`alliance.study.load` does; a problem's row is the record's position in the file, from 1.
 """
 
@@ -18,8 +19,9 @@ from ..io import PROTOCOL_FILE
 from ..tidy import Study, check_study
 from ..validation import Locator
 
-TABLES = ("participants", "responses", "dosing_sessions", "adverse_events")
-_OPTIONAL = ("dosing_sessions", "adverse_events")
+TABLES = ("participants", "responses", "dosing_sessions", "adverse_events", "vital_signs",
+          "concomitant_medications")
+_OPTIONAL = ("dosing_sessions", "adverse_events", "vital_signs", "concomitant_medications")
 
 
 def write_parquet(study: Study, directory: str | Path) -> None:
@@ -38,8 +40,10 @@ def write_parquet(study: Study, directory: str | Path) -> None:
     study.responses.to_parquet(directory / "responses.parquet", index=False, engine="pyarrow")
     if study.dosing_sessions is not None:
         study.dosing_sessions.to_parquet(directory / "dosing_sessions.parquet", index=False, engine="pyarrow")
-    if study.adverse_events is not None:
-        study.adverse_events.to_parquet(directory / "adverse_events.parquet", index=False, engine="pyarrow")
+    for name in _OPTIONAL[1:]:
+        table = getattr(study, name)
+        if table is not None:
+            table.to_parquet(directory / f"{name}.parquet", index=False, engine="pyarrow")
 
 
 def read_parquet(directory: str | Path) -> Study:
@@ -77,10 +81,13 @@ def read_parquet(directory: str | Path) -> Study:
                                               f"cannot be read ({error})")], "a file cannot be read") from None
     locators = {name: Locator(str(directory / f"{name}.parquet"), first_row=1) for name in TABLES}
     problems, values = check_study(protocol, tables["participants"], tables["responses"], tables["dosing_sessions"],
-                                   locators, adverse_events=tables["adverse_events"])
+                                   locators, adverse_events=tables["adverse_events"],
+                                   vital_signs=tables["vital_signs"],
+                                   concomitant_medications=tables["concomitant_medications"])
     if problems:
         count = f"{len(problems)} {'problem' if len(problems) == 1 else 'problems'}"
         raise StudyDataError(problems, f"{count} in the study data in {directory}; nothing was loaded")
     return Study(protocol=protocol, participants=tables["participants"],
                  responses=tables["responses"].assign(value=values), dosing_sessions=tables["dosing_sessions"],
-                 adverse_events=tables["adverse_events"])
+                 adverse_events=tables["adverse_events"], vital_signs=tables["vital_signs"],
+                 concomitant_medications=tables["concomitant_medications"])
