@@ -256,7 +256,8 @@ after = {"alert": shape("monitor_alert"), "study": shape("capture_study")}
 print(json.dumps({"latest": latest, "before": before, "after": after,
                   "new_alert_fields": values("SELECT assigned_to_id, assigned_at, notified_at, notification "
                                              "FROM monitor_alert"),
-                  "new_study_fields": values("SELECT crisis_text, country FROM capture_study")}))
+                  "new_study_fields": values("SELECT crisis_text, country, adverse_event_columns FROM capture_study"),
+                  "adverse_events": values("SELECT count(*) FROM capture_adverseevent")}))
 """
 
 
@@ -278,8 +279,11 @@ def test_the_triage_migrations_only_add_their_columns(database_url, tmp_path):
     before, after = shown["before"], shown["after"]
     added_alert = {"assigned_to_id", "assigned_at", "notified_at", "notification"}
     assert set(after["alert"]["columns"]) - set(before["alert"]["columns"]) == added_alert
-    assert set(after["study"]["columns"]) - set(before["study"]["columns"]) == {"crisis_text", "country"}
+    # capture 0009 (the safety tables) comes after 0008 and adds its own columns
+    assert set(after["study"]["columns"]) - set(before["study"]["columns"]) == {
+        "crisis_text", "country", "adverse_event_columns", "vital_sign_columns", "medication_columns"}
     assert after == shown["latest"]
     assert before["alert"]["rows"] == after["alert"]["rows"] > 0 and before["study"]["rows"] == 1
     assert {tuple(row) for row in shown["new_alert_fields"]} == {(None, None, None, "")}
-    assert shown["new_study_fields"] == [["", ""]]
+    assert shown["new_study_fields"] == [["", "", None]]  # a study stored before has no adverse events table
+    assert shown["adverse_events"] == [[0]]

@@ -467,13 +467,59 @@ def test_adding_and_changing_need_no_consent(using, study):
     assert changed.created == {"responses": 1} and changed.changed["responses"] == 1 and not changed.deleted
 
 
-def test_a_study_with_adverse_events_is_refused_whole_until_they_can_be_stored(using, study):
+def _with_events(study, rows):
     from dataclasses import replace
 
-    before = snapshot(using)
-    events = pd.DataFrame([{"participant_id": study.participant_ids[0], "ae_id": "AE-1", "term": "Headache",
-                            "onset": "2024-03-01", "severity": "1", "serious": "no"}], dtype="string")
-    with pytest.raises(StorageError, match=r"adverse_events.csv: 1 adverse events cannot be stored in the database "
-                                           r"yet; nothing was imported"):
-        import_study(replace(study, adverse_events=events), "with-events", ACTOR, using=using)
-    assert snapshot(using) == before
+    return replace(study, adverse_events=pd.DataFrame(rows, dtype="string"))
+
+
+EVENTS = [
+    {"participant_id": None, "ae_id": "AE-1", "term": "Headache", "onset": "2024-03-01", "resolved_on": "2024-03-02",
+     "severity": "1", "serious": "no", "seriousness": None, "relatedness": "probable", "expected": "yes",
+     "action": "none", "outcome": "recovered", "code": None},
+    {"participant_id": None, "ae_id": "AE-2", "term": "Hospitalisation", "onset": "2024-03-05", "resolved_on": None,
+     "severity": "3", "serious": "yes", "seriousness": "hospitalisation", "relatedness": "unlikely", "expected": "no",
+     "action": "none", "outcome": "recovering", "code": "X1"},
+]
+
+
+def test_adverse_events_round_trip_are_audited_and_are_deleted_only_when_allowed(using, study):
+    rows = [{**row, "participant_id": study.participant_ids[i]} for i, row in enumerate(EVENTS)]
+    summary = import_study(_with_events(study, rows), "with-events", ACTOR, using=using)
+    assert summary.created["adverse_events"] == 2
+    exported = export_study("with-events", using=using)
+    assert exported.adverse_events.to_dict("records") == _with_events(study, rows).adverse_events.to_dict("records")
+    assert AuditEvent.objects.using(using).filter(model="capture.adverseevent", object_repr__contains="AE-2").exists()
+    assert import_study(exported, "with-events", ACTOR, using=using).unchanged
+    with pytest.raises(DeletionsNotAllowed, match="1 adverse event"):
+        import_study(_with_events(study, rows[:1]), "with-events", ACTOR, using=using)
+    assert len(export_study("with-events", using=using).adverse_events) == 2
+    summary = import_study(_with_events(study, rows[:1]), "with-events", ACTOR, using=using, allow_deletions=True)
+    assert summary.deleted == {"adverse_events": 1}
+
+
+def test_a_study_without_the_table_leaves_stored_events_alone(using, study):
+    rows = [{**row, "participant_id": study.participant_ids[i]} for i, row in enumerate(EVENTS)]
+    import_study(_with_events(study, rows), "keeps-events", ACTOR, using=using)
+    assert import_study(study, "keeps-events", ACTOR, using=using).unchanged
+    assert len(export_study("keeps-events", using=using).adverse_events) == 2
+
+
+def test_vital_signs_and_medications_round_trip(using, study):
+    from dataclasses import replace
+
+    pid = study.participant_ids[0]
+    vitals = pd.DataFrame([{"participant_id": pid, "session": "1", "measured_at": "2024-03-01T09:00",
+                            "minutes_after_dose": "0", "systolic_bp": "121", "diastolic_bp": "79", "heart_rate": "70"},
+                           {"participant_id": pid, "session": "1", "measured_at": "2024-03-01T10:30",
+                            "minutes_after_dose": "90", "systolic_bp": "146", "diastolic_bp": None, "heart_rate": "81"}],
+                          dtype="string")
+    medications = pd.DataFrame([{"participant_id": pid, "name": "Sertraline", "dose": "50 mg", "start": "2023-01-01",
+                                 "stop": "2024-01-10", "indication": "depression"}], dtype="string")
+    with_records = replace(study, vital_signs=vitals, concomitant_medications=medications)
+    summary = import_study(with_records, "records", ACTOR, using=using)
+    assert (summary.created["vital_signs"], summary.created["medications"]) == (2, 1)
+    exported = export_study("records", using=using)
+    pd.testing.assert_frame_equal(exported.vital_signs, with_records.vital_signs)
+    assert exported.concomitant_medications.to_dict("records") == with_records.concomitant_medications.to_dict("records")
+    assert import_study(exported, "records", ACTOR, using=using).unchanged

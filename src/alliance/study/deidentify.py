@@ -8,7 +8,8 @@ are chosen and kept secret by the caller (the web app keeps them in its database
 export of a participant is shifted the same way).
 
 Shifted are the contract's date columns: ``participants.enrolled_on``, ``responses.administered_at``
-and ``dosing_sessions.date``. Participant columns the protocol lists as ``identifiers`` are dropped
+``dosing_sessions.date`` and the dates of the safety tables (``adverse_events.onset`` and
+``resolved_on``, ``vital_signs.measured_at``, ``concomitant_medications.start`` and ``stop``). Participant columns the protocol lists as ``identifiers`` are dropped
 (:meth:`alliance.study.Study.deidentified`); a date kept among the covariates is not shifted, so
 a protocol lists such a column (e.g. ``date_of_birth``) as an identifier.
 
@@ -97,8 +98,14 @@ def shift_dates(study: Study, offsets: Mapping[str, int]) -> Study:
     responses = out.responses.copy()
     if "administered_at" in responses.columns:
         responses["administered_at"] = _shift_column(responses, "administered_at", offsets)
-    dosing = out.dosing_sessions
-    if dosing is not None and "date" in dosing.columns:
-        dosing = dosing.copy()
-        dosing["date"] = _shift_column(dosing, "date", offsets)
-    return replace(out, participants=participants, responses=responses, dosing_sessions=dosing)
+    shifted = {}
+    for attribute, columns in (("dosing_sessions", ("date",)), ("adverse_events", ("onset", "resolved_on")),
+                               ("vital_signs", ("measured_at",)), ("concomitant_medications", ("start", "stop"))):
+        frame = getattr(out, attribute)
+        if frame is not None:
+            frame = frame.copy()
+            for column in columns:
+                if column in frame.columns:
+                    frame[column] = _shift_column(frame, column, offsets)
+        shifted[attribute] = frame
+    return replace(out, participants=participants, responses=responses, **shifted)

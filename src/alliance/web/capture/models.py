@@ -45,6 +45,12 @@ class Study(models.Model):
         default=list, help_text="Column order of participants.csv, so that export reproduces it.")
     dosing_session_columns = models.JSONField(
         null=True, blank=True, help_text="Column order of dosing_sessions.csv; null when the study has none.")
+    adverse_event_columns = models.JSONField(
+        null=True, blank=True, help_text="Column order of adverse_events.csv; null when the study has none.")
+    vital_sign_columns = models.JSONField(
+        null=True, blank=True, help_text="Column order of vital_signs.csv; null when the study has none.")
+    medication_columns = models.JSONField(
+        null=True, blank=True, help_text="Column order of concomitant_medications.csv; null when the study has none.")
     crisis_text = models.TextField(
         blank=True, help_text="What to do about an endorsed suicidality item, in the site's own words "
                               "(whom to call); blank: the protocol's crisis text.")
@@ -185,6 +191,74 @@ class DosingSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.participant}/session{self.session}"
+
+
+class AdverseEvent(models.Model):
+    """An adverse event of a participant (the tidy contract's ``adverse_events.csv``, docs/data.md).
+
+    Checked by :func:`alliance.study.adverse_events.check_adverse_events` before it is stored;
+    ``ae_id`` is unique in the study (the constraint holds it per participant; the check, study-wide).
+    """
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="adverse_events")
+    ae_id = models.CharField(max_length=100)
+    term = models.CharField(max_length=500)
+    onset = models.CharField(max_length=40, help_text="ISO-8601 date (or date-time) as given.")
+    resolved_on = models.CharField(max_length=40, blank=True, help_text="ISO-8601 date; empty while ongoing.")
+    severity = models.PositiveSmallIntegerField(help_text="CTCAE grade 1-5.")
+    serious = models.BooleanField()
+    seriousness = models.CharField(max_length=200, blank=True, help_text="ICH E2A criteria, ;-separated.")
+    relatedness = models.CharField(max_length=20, blank=True)
+    expected = models.BooleanField(null=True, blank=True)
+    action = models.CharField(max_length=30, blank=True)
+    outcome = models.CharField(max_length=30, blank=True)
+    code = models.CharField(max_length=100, blank=True, help_text="The term's code in the site's dictionary.")
+
+    class Meta:
+        ordering = ["participant", "onset", "ae_id"]
+        constraints = [models.UniqueConstraint(fields=["participant", "ae_id"], name="capture_adverseevent_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.participant}/{self.ae_id}"
+
+
+class VitalSign(models.Model):
+    """One reading on a dosing day (the tidy contract's ``vital_signs.csv``)."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="vital_signs")
+    session = models.PositiveSmallIntegerField()
+    measured_at = models.CharField(max_length=40, help_text="ISO-8601 date-time as given.")
+    minutes_after_dose = models.IntegerField(null=True, blank=True)
+    systolic_bp = models.FloatField(null=True, blank=True, help_text="mmHg")
+    diastolic_bp = models.FloatField(null=True, blank=True, help_text="mmHg")
+    heart_rate = models.FloatField(null=True, blank=True, help_text="beats per minute")
+
+    class Meta:
+        ordering = ["participant", "session", "measured_at"]
+        constraints = [models.UniqueConstraint(fields=["participant", "session", "measured_at"],
+                                               name="capture_vitalsign_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.participant}/session{self.session}/{self.measured_at}"
+
+
+class ConcomitantMedication(models.Model):
+    """A medication a participant took (the tidy contract's ``concomitant_medications.csv``)."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="medications")
+    name = models.CharField(max_length=200)
+    dose = models.CharField(max_length=200, blank=True)
+    start = models.CharField(max_length=20, help_text="ISO-8601 date.")
+    stop = models.CharField(max_length=20, blank=True, help_text="ISO-8601 date; empty while ongoing.")
+    indication = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["participant", "start", "name"]
+        constraints = [models.UniqueConstraint(fields=["participant", "name", "start"],
+                                               name="capture_medication_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.participant}/{self.name} from {self.start}"
 
 
 class Administration(models.Model):

@@ -36,6 +36,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -66,6 +67,69 @@ _ADMINISTRATION_KEY = ["participant_id", "timepoint", "instrument"]
 # for every instrument that is not facilitator-rated (module docstring).
 AdministrationKey = tuple[str, str, str, str]
 _SEPARATOR = "\x1f"  # joins key parts; cannot occur in ids read from CSV text
+# The text fields of an adverse event ("" when not given), then the typed ones.
+_AE_TEXT = ("term", "onset", "resolved_on", "seriousness", "relatedness", "action", "outcome", "code")
+_AE_FIELDS = (*_AE_TEXT, "severity", "serious", "expected")
+
+
+def _number(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def _yes_no(value) -> str | None:
+    return None if value is None else ("yes" if value else "no")
+
+
+@dataclass(frozen=True)
+class _ChildTable:
+    """An optional table of per-participant records kept in its own model (a safety table).
+
+    ``key`` names the record within the study (its audit label); ``fields`` the stored values;
+    ``incoming`` turns a row of the tidy table (None for empty cells) into the key and fields;
+    ``outgoing`` turns a stored record back into a row of the table.
+    """
+
+    kind: str
+    attribute: str
+    columns_field: str
+    model_name: str
+    key: tuple[str, ...]
+    fields: tuple[str, ...]
+    label: str
+    incoming: Any
+    outgoing: Any
+
+    @property
+    def model(self):
+        return getattr(m, self.model_name)
+
+
+CHILD_TABLES = (
+    _ChildTable(
+        "adverse_events", "adverse_events", "adverse_event_columns", "AdverseEvent", ("participant_id", "ae_id"),
+        _AE_FIELDS, "{participant_id}/adverse event {ae_id}",
+        lambda row: {"participant_id": str(row["participant_id"]), "ae_id": str(row["ae_id"]),
+                     **{f: _text(row.get(f)) for f in _AE_TEXT}, "severity": int(row["severity"]),
+                     "serious": bool(row["serious"]),
+                     "expected": None if row.get("expected") is None else bool(row["expected"])},
+        lambda r: {**{f: (r[f] or None) for f in ("participant_id", "ae_id", *_AE_TEXT)}, "severity": r["severity"],
+                   "serious": _yes_no(r["serious"]), "expected": _yes_no(r["expected"])}),
+    _ChildTable(
+        "vital_signs", "vital_signs", "vital_sign_columns", "VitalSign", ("participant_id", "session", "measured_at"),
+        ("minutes_after_dose", "systolic_bp", "diastolic_bp", "heart_rate"), "{participant_id}/session {session}/{measured_at}",
+        lambda row: {"participant_id": str(row["participant_id"]), "session": int(row["session"]),
+                     "measured_at": str(row["measured_at"]),
+                     "minutes_after_dose": None if row.get("minutes_after_dose") is None else int(row["minutes_after_dose"]),
+                     **{f: _number(row.get(f)) for f in ("systolic_bp", "diastolic_bp", "heart_rate")}},
+        lambda r: dict(r)),
+    _ChildTable(
+        "medications", "concomitant_medications", "medication_columns", "ConcomitantMedication",
+        ("participant_id", "name", "start"), ("dose", "stop", "indication"), "{participant_id}/medication {name} from {start}",
+        lambda row: {"participant_id": str(row["participant_id"]), "name": str(row["name"]), "start": str(row["start"]),
+                     **{f: _text(row.get(f)) for f in ("dose", "stop", "indication")}},
+        lambda r: {f: (r[f] if f in ("participant_id", "name", "start") else (r[f] or None))
+                   for f in ("participant_id", "name", "dose", "start", "stop", "indication")}),
+)
 
 
 @dataclass(frozen=True)
@@ -114,6 +178,7 @@ class ImportSummary:
 _KIND_NAMES = {"study": ("study", "studies"), "arms": ("arm", "arms"), "timepoints": ("timepoint", "timepoints"),
                "facilitators": ("facilitator", "facilitators"), "participants": ("participant", "participants"),
                "dosing_sessions": ("dosing session", "dosing sessions"),
+               "adverse_events": ("adverse event", "adverse events"),
                "administrations": ("administration", "administrations"), "responses": ("answer", "answers"),
                "enrolment_dates": ("enrolment date", "enrolment dates"), "alerts": ("alert", "alerts")}
 
@@ -227,12 +292,6 @@ def import_study(study: Study, name: str, actor: str, using: str = "default", *,
     if not name:
         raise StorageError("a study needs a name (e.g. --study levin2024)")
     study.validate()
-    if study.adverse_events is not None and len(study.adverse_events):
-        # The database has no adverse-event records yet: storing the rest would drop them unseen.
-        raise StorageError(
-            f"adverse_events.csv: {len(study.adverse_events)} adverse events cannot be stored in the database "
-            "yet; nothing was imported. Import the study without adverse_events.csv (keep the file with the "
-            "study's records), or analyse the folder as it is with `alliance analyze`.")
     incoming = _Incoming(study)
     try:
         with transaction.atomic(using=using):
@@ -271,6 +330,19 @@ class _Incoming:
         self.participant_columns = [str(c) for c in participants.columns]
         self.dosing_columns = (None if study.dosing_sessions is None
                                else [str(c) for c in study.dosing_sessions.columns])
+        # The optional safety tables (adverse events, vital signs, medications): each table's
+        # columns (None: the data have no such table) and its rows by key.
+        self.child_columns: dict[str, list[str] | None] = {}
+        self.child_rows: dict[str, dict[tuple, dict]] = {}
+        for table in CHILD_TABLES:
+            frame = getattr(study, table.attribute)
+            self.child_columns[table.kind] = None if frame is None else [str(c) for c in frame.columns]
+            rows = {}
+            if frame is not None:
+                for row in frame.astype(object).where(frame.notna(), None).to_dict("records"):
+                    record = table.incoming(row)
+                    rows[tuple(record[k] for k in table.key)] = record
+            self.child_rows[table.kind] = rows
         extra = [c for c in self.participant_columns if c not in _PARTICIPANT_FIELDS]
         # Without the column, the enrolment dates stored (entered in the web app) stay as they are.
         self.has_enrolment = _ENROLLED in self.participant_columns
@@ -399,6 +471,8 @@ class _Import:
         self.facilitators = self._facilitators()
         self.participants = self._participants()
         self._dosing_sessions()
+        for table in CHILD_TABLES:
+            self._child_table(table)
         self._administrations()
         self._delete_stale()
         events = self.log.write(self.using)
@@ -410,11 +484,15 @@ class _Import:
         wanted = {"name": self.name, "protocol_sha256": self.incoming.protocol.sha256,
                   "protocol_yaml": self.incoming.protocol_yaml,
                   "participant_columns": self.incoming.participant_columns,
-                  "dosing_session_columns": self.incoming.dosing_columns}
+                  "dosing_session_columns": self.incoming.dosing_columns,
+                  **{t.columns_field: self.incoming.child_columns[t.kind] for t in CHILD_TABLES}}
         study = self.objects(m.Study).select_for_update().filter(name=self.name).first()
         if study is not None and self.incoming.dosing_columns is None:
             # Data without a dosing sessions table say nothing about dosing: what is stored stays.
             wanted["dosing_session_columns"] = study.dosing_session_columns
+        for table in CHILD_TABLES:  # likewise for the safety tables
+            if study is not None and self.incoming.child_columns[table.kind] is None:
+                wanted[table.columns_field] = getattr(study, table.columns_field)
         if study is None:
             study = self.objects(m.Study).create(**wanted)
             self.log.study = study
@@ -582,6 +660,44 @@ class _Import:
         for batch in batches([obj.pk for _, obj in stale]):
             self.objects(m.DosingSession).filter(pk__in=batch).delete()
         self.counts.deleted["dosing_sessions"] += len(stale)
+
+    def _child_table(self, table: _ChildTable) -> None:
+        if self.incoming.child_columns[table.kind] is None:
+            return  # the data have no such table: what is stored is neither compared nor deleted
+        fields, rows = list(table.fields), self.incoming.child_rows[table.kind]
+
+        def key_of(obj) -> tuple:
+            return (obj.participant.participant_id, *(getattr(obj, k) for k in table.key[1:]))
+
+        existing = {key_of(obj): obj for obj in
+                    self.objects(table.model).filter(participant__study=self.study).select_related("participant")}
+        new, changed = [], []
+        for key, wanted in rows.items():
+            obj = existing.get(key)
+            if obj is None:
+                new.append(table.model(participant=self.participants[key[0]],
+                                       **{k: wanted[k] for k in table.key[1:]}, **{f: wanted[f] for f in fields}))
+                continue
+            old = {**dict(zip(table.key, key, strict=True)), **{f: getattr(obj, f) for f in fields}}
+            if old != wanted:
+                for f in fields:
+                    setattr(obj, f, wanted[f])
+                changed.append(obj)
+                self.log.changed(obj, old, wanted, label=table.label.format(**wanted))
+        self.objects(table.model).bulk_create(new, batch_size=BATCH)
+        for obj in new:
+            wanted = rows[key_of(obj)]
+            self.log.created(obj, wanted, label=table.label.format(**wanted))
+        self.objects(table.model).bulk_update(changed, fields, batch_size=BATCH)
+        self.counts.created[table.kind] += len(new)
+        self.counts.changed[table.kind] += len(changed)
+        stale = [(key, obj) for key, obj in existing.items() if key not in rows and key[0] in self.incoming.participants]
+        for key, obj in stale:
+            state = {**dict(zip(table.key, key, strict=True)), **{f: getattr(obj, f) for f in fields}}
+            self.log.deleted(obj, state, label=table.label.format(**state))
+        for batch in batches([obj.pk for _, obj in stale]):
+            self.objects(table.model).filter(pk__in=batch).delete()
+        self.counts.deleted[table.kind] += len(stale)
 
     # -- administrations and item responses ---------------------------------------------------
 
@@ -760,6 +876,13 @@ class _Import:
                     .values_list("pk", "participant__participant_id", "timepoint__code", "instrument",
                                  "facilitator__facilitator_id", *fields)})
                 dosing += self.objects(m.DosingSession).filter(participant_id__in=batch).select_related("participant")
+                for table in CHILD_TABLES:  # their safety records go with them (database CASCADE), audited
+                    records = list(self.objects(table.model).filter(participant_id__in=batch).select_related("participant"))
+                    for obj in records:
+                        state = {"participant_id": obj.participant.participant_id,
+                                 **{k: getattr(obj, k) for k in (*table.key[1:], *table.fields)}}
+                        self.log.deleted(obj, state, label=table.label.format(**state))
+                    self.counts.deleted[table.kind] += len(records)
             self._delete_administrations(administrations)
             for obj in dosing:
                 self.log.deleted(obj, {"participant_id": obj.participant.participant_id, "session": obj.session,
@@ -797,6 +920,9 @@ def _item_label(key: AdministrationKey, item: str) -> str:
 
 def _dosing_label(participant_id: str, session: int) -> str:
     return f"{participant_id}/session {session}"
+
+
+
 
 
 # ---------------------------------------------------------------------------------------------
@@ -860,7 +986,8 @@ def export_study(name: str, using: str = "default") -> Study:
     alliance.study.Study
         The protocol (from the stored YAML), participants in the order they were first imported
         with their original columns, the submitted administrations' responses in canonical order
-        (:func:`alliance.study.sort_responses`), and dosing sessions when the study has that table.
+        (:func:`alliance.study.sort_responses`), and dosing sessions and adverse events when the study
+        has those tables.
         Draft administrations are not exported.
 
     Raises
@@ -910,7 +1037,19 @@ def export_study(name: str, using: str = "default") -> Study:
         dosing = pd.DataFrame.from_records(records, columns=["participant_id", "session", "date", "compound",
                                                              "amount", "unit"])
         dosing = dosing[[c for c in row.dosing_session_columns if c in dosing.columns]]
-    return Study(protocol=protocol, participants=participants, responses=responses, dosing_sessions=dosing)
+    tables = {}
+    for table in CHILD_TABLES:
+        columns = getattr(row, table.columns_field)
+        if columns is None:
+            continue
+        names = [k for k in table.key[1:]] + list(table.fields)
+        records = [table.outgoing({"participant_id": pid, **dict(zip(names, values, strict=True))})
+                   for pid, *values in table.model.objects.using(using).filter(participant__study=row)
+                   .order_by("participant_id", "pk").values_list("participant__participant_id", *names)]
+        frame = pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=columns)
+        tables[table.attribute] = frame.reindex(columns=[c for c in columns]).astype("string")
+    return Study(protocol=protocol, participants=participants, responses=responses, dosing_sessions=dosing,
+                 **tables)
 
 
 def _export_participants(row: m.Study, using: str) -> pd.DataFrame:
