@@ -128,8 +128,11 @@ def test_demo_simulates_stores_analyzes_and_reports(tmp_path):
     results = json.loads((out / "report" / "results.json").read_text())
     assert list(results) == ["alliance_change", "correlations", "partial_correlations", "mediation",
                              "mixed_models", "outcomes", "reliable_change", "reliability",
-                             "facilitator_effects", "alliance_agreement", "deviations", "provenance"]
+                             "facilitator_effects", "alliance_agreement", "safety", "deviations", "provenance"]
     assert all("skipped" not in e for e in results["facilitator_effects"])   # the demo has facilitators
+    # the synthetic trial has a safety record, stored and exported back: the section is populated
+    by_arm = [e for e in results["safety"] if e["kind"] == "by_arm"]
+    assert by_arm and all("skipped" not in e for e in by_arm) and by_arm[-1]["events"] > 0
     assert (out / "report" / "report.pdf").read_bytes().startswith(b"%PDF")
     assert "levin2024-demo" in result.output
     key = [c for c in results["correlations"]

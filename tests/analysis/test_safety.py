@@ -58,7 +58,13 @@ def test_the_serious_events_are_listed(safety):
 
 def test_alliance_vs_harm_is_the_stats_calls_on_the_same_data(study, safety):
     data, early_participant = study
-    (entry,) = [e for e in safety if e["kind"] == "alliance_vs_harm"]
+    (entry, moderate) = [e for e in safety if e["kind"] == "alliance_vs_harm"]
+    assert (entry["min_grade"], moderate["min_grade"]) == (1, 2)
+    assert moderate["y"] == "an adverse event of grade 2 or worse after the first dose"
+    graded = data.adverse_events[(data.adverse_events["ae_id"] != "AE-early") & (data.adverse_events["severity"] >= 2)]
+    assert moderate["n_with_event"] == int(pd.Index(pd.to_numeric(data.measures(wide=True)["wai_sr.total@prep"],
+                                                                     errors="coerce").dropna().index.astype(str))
+                                           .isin(set(graded["participant_id"])).sum())
     assert entry["role"] == "exploratory" and entry["family"] == "alliance_harm"
     wide = data.measures(wide=True)
     alliance = pd.to_numeric(wide["wai_sr.total@prep"], errors="coerce").dropna()
@@ -74,6 +80,8 @@ def test_alliance_vs_harm_is_the_stats_calls_on_the_same_data(study, safety):
 
 
 def test_without_an_adverse_event_record_the_section_says_so():
-    results = run_analysis(simulate_trial(default_protocol(), n=12, seed=1), created_utc="2026-01-01T00:00:00+00:00")
+    study = simulate_trial(default_protocol(), n=12, seed=1)
+    study.adverse_events = None  # the synthetic trial has them; a real study may not
+    results = run_analysis(study, created_utc="2026-01-01T00:00:00+00:00")
     (entry,) = results.safety
     assert entry["skipped"] == "the study has no adverse-event record (adverse_events.csv)"

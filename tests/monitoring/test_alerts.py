@@ -164,8 +164,10 @@ def test_overdue_and_missed_assessments_from_the_timeline():
     overdue = AlertRule("overdue", "missed_assessment", "info", statuses=("overdue",))
     missed = AlertRule("missed", "missed_assessment", "warning", statuses=("missed",))
     (late,) = missed_assessment_alerts(overdue, PROTOCOL, {"P1": rows}, today)
-    assert (late.timepoint, late.value, late.measure) == ("week1", 7.0, "wai_sr@week1, grid_hamd17@week1")
-    assert late.reason == ("WAI-SR, GRID-HAMD-17 at 1 week after session 2 is overdue: due 2024-02-10, "
+    assert (late.timepoint, late.value, late.measure) == ("week1", 7.0,
+                                                          "wai_sr@week1, grid_hamd17@week1, cssrs_slv@week1")
+    assert late.reason == ("WAI-SR, GRID-HAMD-17, C-SSRS Since Last Visit at 1 week after session 2 is overdue: "
+                           "due 2024-02-10, "
                            "window 2024-02-08 to 2024-02-13, nothing submitted 7 days after the window closed")
     gone = missed_assessment_alerts(missed, PROTOCOL, {"P1": rows}, today)
     assert [(a.timepoint, a.value) for a in gone] == [("prep", 30.0), ("session1", 15.0), ("post_session1", 26.0),
@@ -207,7 +209,8 @@ def test_default_rules_and_their_settings():
     assert drop.reliable_change and drop.points is None
     cutoff = config.rule("low_alliance_cutoff")
     assert (cutoff.method, cutoff.value, cutoff.at) == ("threshold", 36.0, "last_preparation")
-    assert config.rule("suicidality").instruments == ("phq9", "qids_sr16", "grid_hamd17")
+    assert config.rule("suicidality").instruments == ("phq9", "qids_sr16", "grid_hamd17", "cssrs_screen",
+                                                      "cssrs_slv")
     assert config.missed_after_days == 14 and "emergency" in config.crisis_text
 
 
@@ -280,8 +283,11 @@ def test_every_rule_type_of_the_schema_is_evaluated_and_declares_its_inputs():
     needed = {rule.id: RULE_TYPES[rule.type].inputs(rule) for rule in PROTOCOL.alerts.rules}
     assert needed["low_alliance"].score_instruments == {"wai_sr"} and not needed["low_alliance"].timelines
     # PHQ-9 item 9, QIDS-SR-16 item 12, GRID-HAMD-17 item 3 (the instruments' suicidality flags)
+    # and the C-SSRS urgent-risk items (ideation types 4-5, behaviour) of both forms
     assert needed["suicidality"].answer_items == {("phq9", "phq9_9"), ("qids_sr16", "qids_sr16_12"),
-                                                  ("grid_hamd17", "grid_hamd17_3")}
+                                                  ("grid_hamd17", "grid_hamd17_3")} | {
+        ("cssrs_screen", f"cssrs_screen_{i}") for i in (4, 5, 6, 7)} | {
+        ("cssrs_slv", f"cssrs_slv_{i}") for i in (4, 5, 11, 13, 14, 15, 16)}
     assert needed["missed_assessment"].timelines and not needed["missed_assessment"].score_instruments
     # A rule whose data is not given raises nothing (it is not an error).
     assert evaluate_alerts(PROTOCOL.alerts, PROTOCOL, scores=None, responses=None) == []

@@ -48,7 +48,12 @@ def test_default_protocol_reproduces_levin_2024():
                       "month6": ("session2", 182), "month12": ("session2", 365)}
     (peak,) = p.derived
     assert (peak.id, peak.from_timepoints, peak.rule) == ("peak", ("session1", "session2"), "max")
-    assert p.instruments_at("peak") == ("meq30", "insight", "ebi")
+    assert p.instruments_at("peak") == ("meq30", "insight", "ebi", "ceq")
+    # added for safety (issue 16; not in Levin et al.'s analysis): CEQ at each session, C-SSRS
+    assert [t for t in p.timepoint_ids if "ceq" in p.instruments_at(t)] == ["session1", "session2"]
+    assert [t for t in p.timepoint_ids if "cssrs_screen" in p.instruments_at(t)] == ["baseline"]
+    assert [t for t in p.timepoint_ids if "cssrs_slv" in p.instruments_at(t)] == [
+        "week1", "week4", "month3", "month6", "month12"]
     assert set(p.identifiers) >= {"name", "email", "date_of_birth", "mrn"}
     # One file holds the design and its four sections, each read into its type.
     assert set(p.sections) >= {"alerts", "deviations", "quality", "analysis", "power"}
@@ -142,7 +147,7 @@ def _bad(mutate) -> ProtocolError:
      "mg, mg/kg, mg/70kg"),
     (lambda r: r["timepoints"][1].update(kind="prep"), "timepoints[1] (prep).kind", "prep",
      "baseline, preparation, dosing, integration, follow_up"),
-    (lambda r: r["timepoints"][5]["instruments"].append("wai"), "timepoints[5] (week1).instruments[2]", "wai",
+    (lambda r: r["timepoints"][5]["instruments"].append("wai"), "timepoints[5] (week1).instruments[3]", "wai",
      "wai_sr"),
     (lambda r: r["timepoints"][6].update(anchor="session3"), "timepoints[6] (week4).anchor", "session3",
      "enrolment, treatment_start, first_dosing, last_dosing or a timepoint id"),

@@ -44,6 +44,7 @@ def test_the_safety_section_shows_the_counts_and_the_listing():
 
 def test_without_a_record_the_section_says_so():
     study = simulate_trial(default_protocol(), n=12, seed=2)
+    study.adverse_events = None
     document = build_document(study, run_analysis(study, created_utc="2026-01-01T00:00:00+00:00"))
     (section,) = [s for s in document.sections if s.id == "safety"]
     assert section.blocks == ["No adverse events are reported here: the study has no adverse-event record "

@@ -267,6 +267,12 @@ def test_grid_hamd_is_rated_in_the_app_by_the_participants_facilitator(client, a
     assert baseline["status"] == "deviation" and "(out of window)" in baseline["deviations"][0]
     # ... and done for a participant enrolled 5 days ago.
     m.Participant.objects.filter(participant_id=NEW).update(enrolled_on=timezone.localdate() - timedelta(days=5))
+    # the baseline visit also has the C-SSRS screener (issue 16): the rater enters it too
+    cssrs = reverse("capture:staff_form", kwargs={"study": STUDY, "participant": NEW, "timepoint": "baseline",
+                                                 "instrument": "cssrs_screen"})
+    assert client.post(cssrs, {**{f"cssrs_screen_{k}": "0" for k in range(1, 8)}, "_action": "submit",
+                               "entry-mode": "interview", "entry-assessed_on": timezone.localdate().isoformat(),
+                               "entry-rater": "facilitator", "entry-blinded": "no"}).status_code == 302
     detail = client.get(reverse("capture:participant_detail", kwargs={"study": STUDY, "participant": NEW}))
     assert {r["timepoint"]: r["status"] for r in detail.context["rows"]}["baseline"] == "done"
 

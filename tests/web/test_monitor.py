@@ -138,7 +138,7 @@ def test_overdue_then_missed_then_resolved(web_study, accounts, client):
     refresh_alerts(web_study)
     overdue = Alert.objects.get(participant=participant, rule="overdue_assessment", timepoint="baseline")
     assert overdue.reason == shown.reason
-    assert overdue.reason.startswith("GRID-HAMD-17 at the baseline is overdue:")
+    assert overdue.reason.startswith("GRID-HAMD-17, C-SSRS Screener at the baseline is overdue:")
     assert overdue.reason.endswith("nothing submitted 6 days after the window closed")
     (stored,) = [a for a in client.get(url).context["open_alerts"] if a.rule == "overdue_assessment"]
     assert stored.pk == overdue.pk and not stored.pending

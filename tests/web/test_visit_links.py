@@ -44,16 +44,17 @@ def make_visit_link(client, accounts, timepoint="session1", role="facilitator"):
 
 ANSWERS = {"meq30": {f"meq30_{k}": "3" for k in range(1, 31)},
            "insight": {"insight_1": "70"},
-           "ebi": {f"ebi_{k}": "60" for k in range(1, 7)}}
+           "ebi": {f"ebi_{k}": "60" for k in range(1, 7)},
+           "ceq": {f"ceq_{k}": "1" for k in range(1, 27)}}  # the CEQ at each session (issue 16)
 
 
 def test_one_link_walks_through_every_self_report_of_the_visit(client, accounts, participant):
     queue, made = make_visit_link(client, accounts)
     assert "MEQ30" in made.content.decode() and made.context["in_window"]
     page = client.get(queue)
-    assert [f.instrument for f in page.context["forms"]] == ["meq30", "insight", "ebi"]
+    assert [f.instrument for f in page.context["forms"]] == ["meq30", "insight", "ebi", "ceq"]
     assert page.context["next"].instrument == "meq30"
-    for number, instrument in enumerate(("meq30", "insight", "ebi"), start=1):
+    for number, instrument in enumerate(("meq30", "insight", "ebi", "ceq"), start=1):
         response = client.post(f"{queue}{instrument}/", {**ANSWERS[instrument], "_action": "submit"})
         assert response.status_code == 302 and response["Location"] == queue
         after = client.get(queue).context

@@ -611,6 +611,10 @@ class _Run:
                 rows = responses[(responses["instrument"] == instrument_id) & (responses["timepoint"] == timepoint)]
                 items = rows.pivot_table(index=PARTICIPANT, columns="item", values="value", aggfunc="first")
                 for scale in definition.scales:
+                    if scale.method == "highest_endorsed" or tuple(scale.range) == (0, 1):
+                        # a severity level or a 0/1 indicator (C-SSRS), not a sum of items:
+                        # internal consistency does not describe it
+                        continue
                     scale_items = list(scale.items) or [i for g in scale.groups for i in g.items]
                     entry: dict[str, Any] = {"analysis": analysis.id, "instrument": instrument_id,
                                              "scale": scale.id, "timepoint": timepoint, "k": len(scale_items)}
@@ -677,9 +681,11 @@ class _Run:
         for row in serious_event_listing(events, participants):
             self.sections["safety"].append({"analysis": analysis.id, "kind": "serious_event", **row})
         first_dose = self._first_dose()
-        for x in analysis.measures.get("x", ()):
+        grades = analysis.spec.options.get("grades", [1])
+        for x, grade in itertools.product(analysis.measures.get("x", ()), grades):
             entry: dict[str, Any] = {"analysis": analysis.id, "family": analysis.family, "kind": "alliance_vs_harm"}
-            harm = _call(entry, alliance_vs_harm, self.column(x), events, first_dose, alliance_measure=x)
+            harm = _call(entry, alliance_vs_harm, self.column(x), events, first_dose, alliance_measure=x,
+                         min_grade=int(grade))
             entry.update(harm)
             if "point_biserial" in harm:
                 entry["p"] = harm["point_biserial"]["p"]

@@ -114,7 +114,7 @@ def serious_event_listing(events: pd.DataFrame, participants: pd.DataFrame) -> l
 
 
 def alliance_vs_harm(alliance: pd.Series, events: pd.DataFrame, first_dose: pd.Series | None = None,
-                     *, alliance_measure: str = "alliance") -> dict[str, Any]:
+                     *, alliance_measure: str = "alliance", min_grade: int = 1) -> dict[str, Any]:
     """Alliance before dosing against having any adverse event after the first dose (exploratory).
 
     Parameters
@@ -129,6 +129,9 @@ def alliance_vs_harm(alliance: pd.Series, events: pd.DataFrame, first_dose: pd.S
         counted (they cannot follow from the session). Without it every event counts.
     alliance_measure : str
         The measure's name, for the entry.
+    min_grade : int
+        The lowest CTCAE grade counted as harm: 1 (any adverse event, the default) or e.g. 2
+        (moderate or worse), for a trial in which nearly everyone has a mild one.
 
     Returns
     -------
@@ -155,8 +158,10 @@ def alliance_vs_harm(alliance: pd.Series, events: pd.DataFrame, first_dose: pd.S
             notes.append(f"{count} adverse {'event' if count == 1 else 'events'} began before the participant's "
                          "first dosing session and " + ("is" if count == 1 else "are") + " not counted.")
         frame = frame[~before]
+    frame = frame[(pd.to_numeric(frame["severity"], errors="coerce") >= min_grade).to_numpy(bool)]
     had = scores.index.isin(set(frame[PARTICIPANT])).astype(float)
-    entry: dict[str, Any] = {"x": alliance_measure, "y": "any adverse event after the first dose",
+    harm = "any adverse event" if min_grade <= 1 else f"an adverse event of grade {min_grade} or worse"
+    entry: dict[str, Any] = {"x": alliance_measure, "y": f"{harm} after the first dose", "min_grade": int(min_grade),
                              "n": int(len(scores)), "n_with_event": int(had.sum())}
     if had.sum() < 2 or (len(had) - had.sum()) < 2:
         entry["skipped"] = (f"{int(had.sum())} of {len(had)} participants with an alliance score had an adverse "

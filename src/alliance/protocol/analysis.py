@@ -68,7 +68,7 @@ ANALYSIS_TYPES: dict[str, dict[str, tuple[str, ...]]] = {
     "reliability": {"optional": ("instruments", "omega"), "required": ()},
     "facilitator_effects": {"optional": ("membership",), "required": ("x", "y")},
     "alliance_agreement": {"optional": ("y", "instrument"), "required": ("x",)},
-    "safety": {"optional": ("x",), "required": ()},
+    "safety": {"optional": ("x", "grades"), "required": ()},
 }
 # How a participant's facilitators enter the facilitator models: every one of them with equal
 # weight (multiple membership, the default: PAT participants work with two), or the first listed.
@@ -465,6 +465,11 @@ def _read_analysis(r: Reader, where: str, index: int, raw: Any, roles: dict[str,
             except instruments.UnknownInstrumentError as error:
                 r.problem(f"{where}.instruments", instrument_id, str(error),
                           ", ".join(i.id for i in instruments.list_instruments()))
+    if "grades" in raw:
+        grades = raw["grades"] if isinstance(raw["grades"], list) else [raw["grades"]]
+        for grade in grades:
+            if not isinstance(grade, int) or isinstance(grade, bool) or not 1 <= grade <= 5:
+                r.problem(f"{where}.grades", grade, "is not a CTCAE grade", "whole numbers 1-5 (the lowest grade counted)")
     if "arm" in raw:  # that it is one of the protocol's arms is checked with the design (loader)
         r.identifier(raw["arm"], f"{where}.arm")
     if "omega" in raw and not isinstance(raw["omega"], bool):

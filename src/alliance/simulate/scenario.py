@@ -17,7 +17,7 @@ from .copula import CalibrationError
 
 _TOP_KEYS = {
     "id", "description", "marginals", "correlations", "default_marginal", "default_retest_correlation",
-    "dosing", "items", "missing", "arms", "reliability",
+    "dosing", "items", "missing", "arms", "reliability", "safety",
 }
 
 
@@ -49,6 +49,7 @@ class Scenario:
     missing: dict[str, float]
     arms: dict[str, Any] = field(default_factory=dict)
     reliability: dict[str, float] = field(default_factory=dict)
+    safety: dict[str, Any] = field(default_factory=dict)
 
     def correlation(self, first: str, second: str) -> float | None:
         """The scenario's correlation of two measures, or ``None`` when it names none."""
@@ -67,6 +68,7 @@ class Scenario:
             "missing": dict(self.missing),
             "arms": copy.deepcopy(self.arms),
             "reliability": {i: {"alpha": a} for i, a in self.reliability.items()},
+            "safety": copy.deepcopy(self.safety),
         }
 
     def with_overrides(self, overrides: dict[str, Any]) -> Scenario:
@@ -154,7 +156,26 @@ def scenario_from_dict(raw: dict[str, Any], origin: str = "scenario") -> Scenari
         missing=missing,
         arms=copy.deepcopy(raw.get("arms") or {}),
         reliability=reliability,
+        safety=_safety_section(raw.get("safety"), origin),
     )
+
+
+def _safety_section(raw: Any, origin: str) -> dict[str, Any]:
+    """The ``safety:`` section (alliance.simulate.safety), checked for the probabilities it holds."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise CalibrationError(f"{origin}: safety must be a mapping (instruments, adverse_events, vital_signs)")
+    for instrument_id, config in (raw.get("instruments") or {}).items():
+        for item, p in (config.get("yes_probability") or {}).items():
+            if not isinstance(p, (int, float)) or not 0 <= p <= 1:
+                raise CalibrationError(f"{origin}: safety.instruments.{instrument_id}.yes_probability.{item} = {p!r} "
+                                       "must be a probability")
+    for term, config in ((raw.get("adverse_events") or {}).get("terms") or {}).items():
+        p = config.get("per_session")
+        if not isinstance(p, (int, float)) or not 0 <= p <= 1:
+            raise CalibrationError(f"{origin}: safety.adverse_events.terms.{term}.per_session = {p!r} must be a probability")
+    return copy.deepcopy(raw)
 
 
 def levin2024_scenario() -> Scenario:

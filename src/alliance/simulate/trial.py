@@ -38,6 +38,7 @@ from alliance.protocol import Measure
 
 from .copula import BetaMarginal, CalibrationError, latent_correlation, nearest_correlation
 from .items import item_sd_for_alpha, items_for_scores, primary_scale
+from .safety import safety_instruments, simulate_safety
 from .scenario import Scenario, levin2024_scenario
 
 _FIRST_ENROLMENT = date(2017, 8, 1)
@@ -129,8 +130,11 @@ def score_model(protocol, scenario: Scenario) -> ScoreModel:
     """
     peak_of = _peak_of(protocol)
     variables: dict[str, Variable] = {}
+    simulated_apart = safety_instruments(scenario)  # drawn with the safety record (simulate.safety)
     for timepoint in protocol.timepoints:
         for instrument_id in timepoint.instruments:
+            if instrument_id in simulated_apart:
+                continue
             inst = instruments.get(instrument_id)
             scale = primary_scale(inst)
             where = peak_of.get(timepoint.id, timepoint.id) if timepoint.kind == "dosing" else timepoint.id
@@ -145,6 +149,30 @@ def score_model(protocol, scenario: Scenario) -> ScoreModel:
         latent[i, j] = latent[j, i] = latent_correlation(targets[i, j], ordered[i].marginal, ordered[j].marginal)
     require_positive_definite(latent, ordered)
     return ScoreModel(ordered, latent)
+
+
+_MODEL_CACHE: dict[tuple[str, str], ScoreModel] = {}
+_MODEL_CACHE_SIZE = 8
+
+
+def cached_score_model(protocol, scenario: Scenario) -> ScoreModel:
+    """:func:`score_model`, remembered per (protocol, scenario) in this process.
+
+    Solving the copula correlations takes a couple of seconds; a session that simulates several
+    trials or power analyses of one protocol and scenario (the tests, a notebook, the demo) solves
+    them once. The key is the protocol's sha256 and the scenario's canonical JSON.
+    """
+    import json
+
+    from alliance.stats.results import to_plain
+
+    protocol_key = getattr(protocol, "sha256", None) or repr(protocol)
+    key = (str(protocol_key), json.dumps(to_plain(scenario.to_dict()), sort_keys=True))
+    if key not in _MODEL_CACHE:
+        if len(_MODEL_CACHE) >= _MODEL_CACHE_SIZE:
+            _MODEL_CACHE.pop(next(iter(_MODEL_CACHE)))
+        _MODEL_CACHE[key] = score_model(protocol, scenario)
+    return _MODEL_CACHE[key]
 
 
 def target_correlations(variables: tuple[Variable, ...], scenario: Scenario) -> np.ndarray:
@@ -244,7 +272,7 @@ def simulate_trial(protocol=None, n: int = 24, seed: int | None = None, scenario
     scenario = scenario if scenario is not None else levin2024_scenario()
     rng = np.random.default_rng(seed)
 
-    model = score_model(protocol, scenario)
+    model = cached_score_model(protocol, scenario)
     drawn = model.draw(rng, (n,))
     scores = {measure: drawn[:, i] for i, measure in enumerate(model.measures)}
     variables = model.variables
@@ -272,9 +300,12 @@ def simulate_trial(protocol=None, n: int = 24, seed: int | None = None, scenario
         leniency = dict(zip(facilitator_ids, rng.normal(0.0, scenario.items.get("facilitator_rater_sd", 0.05),
                                                         len(facilitator_ids)), strict=True))
     frames = []
+    simulated_apart = safety_instruments(scenario)
     for t_index, timepoint in enumerate(ordered):
         present = last_index >= t_index
         for instrument_id in timepoint.instruments:
+            if instrument_id in simulated_apart:  # before any draw: the score stream stays as it was
+                continue
             inst = instruments.get(instrument_id)
             scale = primary_scale(inst)
             measure = str(Measure(inst.id, scale.id, timepoint.id))
@@ -300,8 +331,15 @@ def simulate_trial(protocol=None, n: int = 24, seed: int | None = None, scenario
             frames.append(_long(inst, timepoint.id, who, answers, when, raters))
     responses = pd.concat(frames, ignore_index=True)
     dosing_sessions = _dosing_sessions(participant_ids, dosing, dates, last_index, ordered)
+    # The safety record comes last, from its own stream: a seeded trial's scores do not depend on it.
+    safety_rng = np.random.default_rng([int(seed), 16] if seed is not None else rng.integers(2**32))
+    present = {t.id: last_index >= i for i, t in enumerate(ordered)}
+    safety = simulate_safety(protocol, scenario, participants, dates, present, dosing_sessions, safety_rng)
+    if len(safety.responses):
+        responses = pd.concat([responses, safety.responses.astype({"value": float})], ignore_index=True)
     return Study(protocol=protocol, participants=participants, responses=responses,
-                 dosing_sessions=dosing_sessions)
+                 dosing_sessions=dosing_sessions, adverse_events=safety.adverse_events,
+                 vital_signs=safety.vital_signs)
 
 
 def _participants(participant_ids: list[str], arms: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
@@ -368,7 +406,8 @@ def _session_scores(protocol, scenario, variables, scores, dosing, rng) -> dict[
             peak_session = rng.choice(len(sessions), size=n, p=probs)
         # In protocol order, not set order: the draws below depend on it, and a set's order of
         # strings changes between processes (hash randomization), so one seed gave different trials.
-        instrument_ids = dict.fromkeys(i for t in sessions for i in t.instruments)
+        apart = safety_instruments(scenario)
+        instrument_ids = dict.fromkeys(i for t in sessions for i in t.instruments if i not in apart)
         for instrument_id in instrument_ids:
             inst = instruments.get(instrument_id)
             scale = primary_scale(inst)

@@ -10,7 +10,6 @@ reads and the population value of its effect. The calibrated score model is cach
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,11 +19,15 @@ import numpy as np
 from scipy import stats
 
 from alliance.protocol import Measure
-from alliance.stats.results import to_plain
 
 from ..copula import BetaMarginal, pearson_from_latent
 from ..scenario import Scenario
-from ..trial import ScoreModel, require_positive_definite, score_model, target_correlations
+from ..trial import (
+    ScoreModel,
+    cached_score_model,
+    require_positive_definite,
+    target_correlations,
+)
 from .spec import DISTRIBUTIONS, MEDIATION_CI, PowerSpecificationError, PowerTest, _parse_test
 
 __all__ = ["SimulationDesign", "build_design"]
@@ -211,23 +214,8 @@ def _effect(test: PowerTest, index: dict[str, int], means, sds, correlation) -> 
     return float(a * b), "indirect_ab"
 
 
-_MODEL_CACHE: dict[tuple[str, str], ScoreModel] = {}
-_MODEL_CACHE_SIZE = 8
-
-
 def _score_model(protocol, scenario: Scenario) -> ScoreModel:
-    """:func:`score_model`, remembered per (protocol, scenario) in this process.
-
-    Solving the copula correlations takes a couple of seconds; a session that runs several
-    power analyses on the same protocol and scenario (the tests, a notebook) solves them once.
-    """
-    protocol_key = getattr(protocol, "sha256", None) or repr(protocol)
-    key = (str(protocol_key), json.dumps(to_plain(scenario.to_dict()), sort_keys=True))
-    if key not in _MODEL_CACHE:
-        if len(_MODEL_CACHE) >= _MODEL_CACHE_SIZE:
-            _MODEL_CACHE.pop(next(iter(_MODEL_CACHE)))
-        _MODEL_CACHE[key] = score_model(protocol, scenario)
-    return _MODEL_CACHE[key]
+    return cached_score_model(protocol, scenario)
 
 
 def build_design(protocol, scenario: Scenario, tests: Sequence[Any], *, distribution: str = "beta",
