@@ -85,3 +85,27 @@ def test_without_an_adverse_event_record_the_section_says_so():
     results = run_analysis(study, created_utc="2026-01-01T00:00:00+00:00")
     (entry,) = results.safety
     assert entry["skipped"] == "the study has no adverse-event record (adverse_events.csv)"
+
+
+def test_vital_sign_peaks_and_the_worst_cssrs_follow_the_records():
+    from alliance.analysis.safety import cssrs_worst_by_arm, vital_signs_by_arm
+
+    study = simulate_trial(default_protocol(), n=20, seed=9)
+    vitals = study.vital_signs
+    entries = vital_signs_by_arm(vitals, study.participants, study.protocol.safety, study.protocol.arm_ids)
+    everyone = next(e for e in entries if e["arm"] == "all" and e["session"] == 2)
+    peaks = vitals[vitals["session"] == 2].groupby("participant_id")["systolic_bp"].max()
+    assert everyone["n_participants"] == len(peaks)
+    assert everyone["systolic_bp"]["mean"] == pytest.approx(peaks.mean()) and everyone["systolic_bp"]["max"] == peaks.max()
+    urgent = (vitals["session"] == 2) & ((vitals["systolic_bp"] >= 180) | (vitals["diastolic_bp"] >= 120))
+    # one finding per reading and measure: count measures over the thresholds
+    over = sum(int(((vitals["session"] == 2) & (vitals[m] >= t)).sum())
+               for m, t in (("systolic_bp", 160), ("diastolic_bp", 100), ("heart_rate", 120)))
+    assert everyone["readings_warning"] + everyone["readings_urgent"] == over
+    assert everyone["participants_urgent"] == vitals.loc[urgent, "participant_id"].nunique()
+    scores = study.scores()
+    worst = cssrs_worst_by_arm(scores, study.participants, study.protocol.arm_ids)[-1]
+    cssrs = scores[scores["instrument"].astype(str).str.startswith("cssrs")]
+    expected = cssrs.groupby("participant_id")["ideation_severity"].max().dropna()
+    assert worst["n_assessed"] == len(expected)
+    assert worst["worst_ideation"] == {str(k): int((expected == k).sum()) for k in range(6)}

@@ -668,7 +668,13 @@ class _Run:
             self.sections["facilitator_effects"].append(entry)
 
     def _safety(self, analysis: ResolvedAnalysis) -> None:
-        from .safety import adverse_events_by_arm, alliance_vs_harm, serious_event_listing
+        from .safety import (
+            adverse_events_by_arm,
+            alliance_vs_harm,
+            cssrs_worst_by_arm,
+            serious_event_listing,
+            vital_signs_by_arm,
+        )
 
         events = self.study.adverse_events
         if events is None:
@@ -680,6 +686,13 @@ class _Run:
             self.sections["safety"].append({"analysis": analysis.id, "kind": "by_arm", **entry})
         for row in serious_event_listing(events, participants):
             self.sections["safety"].append({"analysis": analysis.id, "kind": "serious_event", **row})
+        vitals = self.study.vital_signs
+        if vitals is not None and len(vitals):
+            for entry in vital_signs_by_arm(vitals, participants, self.study.protocol.safety, self.plan.arms):
+                self.sections["safety"].append({"analysis": analysis.id, "kind": "vital_signs_by_arm", **entry})
+        if any(i.startswith("cssrs") for i in self.study.protocol.instruments):
+            for entry in cssrs_worst_by_arm(self.study.scores(), participants, self.plan.arms):
+                self.sections["safety"].append({"analysis": analysis.id, "kind": "cssrs_worst_by_arm", **entry})
         first_dose = self._first_dose()
         grades = analysis.spec.options.get("grades", [1])
         for x, grade in itertools.product(analysis.measures.get("x", ()), grades):

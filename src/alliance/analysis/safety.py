@@ -32,7 +32,8 @@ import pandas as pd
 from alliance import stats
 from alliance.study.adverse_events import RELATEDNESS
 
-__all__ = ["adverse_events_by_arm", "alliance_vs_harm", "serious_event_listing"]
+__all__ = ["adverse_events_by_arm", "alliance_vs_harm", "cssrs_worst_by_arm", "serious_event_listing",
+           "vital_signs_by_arm"]
 
 PARTICIPANT = "participant_id"
 GRADES = (1, 2, 3, 4, 5)
@@ -185,6 +186,85 @@ def alliance_vs_harm(alliance: pd.Series, events: pd.DataFrame, first_dose: pd.S
         notes.append(f"n = {len(scores)}: too few participants for this to be more than a description.")
     entry["notes"] = notes
     return entry
+
+
+def vital_signs_by_arm(vitals: pd.DataFrame, participants: pd.DataFrame, spec, arm_order=()) -> list[dict[str, Any]]:
+    """Each dosing session's peak systolic and diastolic pressure and heart rate, summarised per arm and session.
+
+    Parameters
+    ----------
+    vitals : DataFrame
+        ``vital_signs.csv`` (:mod:`alliance.study.vital_signs`).
+    participants : DataFrame
+    spec : alliance.protocol.safety.SafetySpec
+        The thresholds; readings at or above them are counted.
+    arm_order : sequence of str
+
+    Returns
+    -------
+    list of dict
+        Per arm (and ``all``) and session: ``arm, session, n_participants`` (with a reading),
+        per measure ``{measure}: {mean, sd, max}`` of the per-participant peaks, and
+        ``readings_warning, readings_urgent, participants_urgent`` (readings at or above the
+        thresholds, :func:`alliance.monitoring.safety_checks.vital_sign_findings`).
+    """
+    from alliance.monitoring.safety_checks import vital_sign_findings
+
+    frame = vitals.copy()
+    frame[PARTICIPANT] = frame[PARTICIPANT].astype(str)
+    findings = pd.DataFrame([f.to_dict() for f in vital_sign_findings(vitals, spec)])
+    measures = [m for m in ("systolic_bp", "diastolic_bp", "heart_rate") if m in frame.columns]
+    out = []
+    for arm, members in _arm_groups(participants, arm_order):
+        mine = frame[frame[PARTICIPANT].isin(members)]
+        for session in sorted(pd.to_numeric(frame["session"], errors="coerce").dropna().astype(int).unique()):
+            rows = mine[pd.to_numeric(mine["session"], errors="coerce") == session]
+            peaks = rows.groupby(PARTICIPANT)[measures].max() if len(rows) else pd.DataFrame(columns=measures)
+            entry: dict[str, Any] = {"arm": arm, "session": int(session), "n_participants": int(len(peaks))}
+            for measure in measures:
+                values = pd.to_numeric(peaks[measure], errors="coerce").dropna()
+                entry[measure] = {"mean": _finite(values.mean()) if len(values) else None,
+                                  "sd": _finite(values.std(ddof=1)) if len(values) > 1 else None,
+                                  "max": _finite(values.max()) if len(values) else None}
+            hits = findings[(findings["participant_id"].isin(members)) & (findings["session"] == session)] \
+                if len(findings) else findings
+            entry["readings_warning"] = int((hits["severity"] == "warning").sum()) if len(hits) else 0
+            entry["readings_urgent"] = int((hits["severity"] == "urgent").sum()) if len(hits) else 0
+            entry["participants_urgent"] = int(hits.loc[hits["severity"] == "urgent", "participant_id"].nunique()) \
+                if len(hits) else 0
+            out.append(entry)
+    return out
+
+
+def cssrs_worst_by_arm(scores: pd.DataFrame, participants: pd.DataFrame, arm_order=()) -> list[dict[str, Any]]:
+    """The worst C-SSRS ideation severity ever recorded and any suicidal behaviour, per arm.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        Scores per administration (:meth:`alliance.study.Study.scores`: ``participant_id,
+        timepoint, instrument`` and a column per scale); the C-SSRS forms' ``ideation_severity``
+        and ``behaviour`` are used (Posner et al. 2011).
+    participants : DataFrame
+    arm_order : sequence of str
+
+    Returns
+    -------
+    list of dict
+        Per arm (and ``all``): ``arm, n_assessed, worst_ideation`` (severity 0-5 → participants
+        whose worst is that), ``participants_with_behaviour``.
+    """
+    frame = scores[scores["instrument"].astype(str).str.startswith("cssrs")].copy()
+    frame[PARTICIPANT] = frame[PARTICIPANT].astype(str)
+    severity = pd.to_numeric(frame["ideation_severity"], errors="coerce").groupby(frame[PARTICIPANT]).max()
+    behaviour = pd.to_numeric(frame["behaviour"], errors="coerce").groupby(frame[PARTICIPANT]).max()
+    out = []
+    for arm, members in _arm_groups(participants, arm_order):
+        worst = severity[severity.index.isin(members)].dropna()
+        out.append({"arm": arm, "n_assessed": int(len(worst)),
+                    "worst_ideation": {str(level): int((worst == level).sum()) for level in range(6)},
+                    "participants_with_behaviour": int((behaviour[behaviour.index.isin(members)] >= 1).sum())})
+    return out
 
 
 def _finite(value) -> float | None:

@@ -367,6 +367,19 @@ def build_document(study, results, sampling=None) -> Document:
                                                  "Seriousness criteria of ICH E2A."))
             else:
                 section.blocks.append("No serious adverse event was recorded.")
+            vitals = tables.vital_signs_table(safety, arm_labels)
+            if len(vitals):
+                section.blocks.append(TableBlock(
+                    "Vital signs on the dosing days", vitals,
+                    "Each participant's highest reading of the session; mean (SD) and the largest over participants. "
+                    "Thresholds: the protocol's safety section (default: warning 160/100 mmHg or 120 bpm, urgent "
+                    "180/120 mmHg, the ACC/AHA 2017 hypertensive crisis)."))
+            cssrs = tables.cssrs_worst_table(safety, arm_labels)
+            if len(cssrs):
+                section.blocks.append(TableBlock(
+                    "Suicidal ideation and behaviour (C-SSRS), worst ever recorded", cssrs,
+                    "Participants by the most severe ideation type answered yes at any assessment (Posner et al. "
+                    "2011); behaviour: an actual, interrupted or aborted attempt or preparatory acts."))
             for entry in safety:
                 if entry.get("kind") == "alliance_vs_harm":
                     section.blocks.append(narrative.alliance_vs_harm_sentence(entry, labels))

@@ -26,8 +26,10 @@ __all__ = [
     "facilitator_table",
     "agreement_table",
     "flow_table",
+    "cssrs_worst_table",
     "safety_by_arm_table",
     "serious_event_table",
+    "vital_signs_table",
     "mediation_table",
     "mixed_model_table",
     "outcomes_table",
@@ -454,5 +456,42 @@ def serious_event_table(entries, arm_labels: dict[str, str]) -> pd.DataFrame:
                      "Criteria": (e.get("seriousness") or "").replace(";", ", ").replace("_", " "),
                      "Related": (e.get("relatedness") or "").replace("_", " "),
                      "Outcome": (e.get("outcome") or "").replace("_", " ")})
+    return pd.DataFrame(rows)
+
+
+def vital_signs_table(entries, arm_labels: dict[str, str]) -> pd.DataFrame:
+    """Per arm and session: mean (SD) and maximum of each participant's peak reading, and readings at the thresholds."""
+    rows = []
+    for e in entries:
+        if e.get("kind") != "vital_signs_by_arm":
+            continue
+
+        def peak(measure, e=e):
+            values = e.get(measure) or {}
+            if values.get("mean") is None:
+                return ""
+            sd = f" ({values['sd']:.0f})" if values.get("sd") is not None else ""
+            return f"{values['mean']:.0f}{sd}; max {values['max']:.0f}"
+
+        rows.append({"Arm": "All" if e["arm"] == "all" else arm_labels.get(e["arm"], e["arm"]),
+                     "Session": str(e["session"]), "n": str(e["n_participants"]),
+                     "Peak systolic (mmHg)": peak("systolic_bp"), "Peak diastolic (mmHg)": peak("diastolic_bp"),
+                     "Peak heart rate (bpm)": peak("heart_rate"),
+                     "Readings at warning / urgent thresholds": f"{e['readings_warning']} / {e['readings_urgent']}"})
+    return pd.DataFrame(rows)
+
+
+def cssrs_worst_table(entries, arm_labels: dict[str, str]) -> pd.DataFrame:
+    """Per arm: participants by their worst C-SSRS ideation severity, and with any suicidal behaviour."""
+    names = {"0": "none", "1": "1 wish to be dead", "2": "2 active thoughts", "3": "3 with method",
+             "4": "4 with intent", "5": "5 with plan and intent"}
+    rows = []
+    for e in entries:
+        if e.get("kind") != "cssrs_worst_by_arm":
+            continue
+        row = {"Arm": "All" if e["arm"] == "all" else arm_labels.get(e["arm"], e["arm"]), "Assessed": str(e["n_assessed"])}
+        row |= {f"Worst ideation: {names[k]}": str(v) for k, v in e["worst_ideation"].items()}
+        row["Any suicidal behaviour"] = str(e["participants_with_behaviour"])
+        rows.append(row)
     return pd.DataFrame(rows)
 
