@@ -190,9 +190,10 @@ def alliance_vs_harm_sentence(entry: dict[str, Any], labels) -> str:
     """The exploratory alliance-vs-harm test in words (or why it was not computed)."""
     what = labels.measure(entry["x"]) if "@" in str(entry.get("x")) else str(entry.get("x"))
     if "skipped" in entry:
-        return f"Alliance and harm (exploratory): {what} against any adverse event was not tested: {entry['skipped']}."
+        return (f"Alliance and harm (exploratory): {what} against {entry.get('y', 'any adverse event')} was not "
+                f"tested: {entry['skipped']}.")
     r, firth = entry["point_biserial"], entry["firth"]
-    text = (f"Alliance and harm (exploratory): {what} and having any adverse event after the first dose "
+    text = (f"Alliance and harm (exploratory): {what} and having {entry['y']} "
             f"(n = {entry['n']}, {entry['n_with_event']} with an event): point-biserial "
             f"r({entry['n'] - 2}) = {apa.proportion(r['r'])}, 95% CI {apa.ci(r['ci_low'], r['ci_high'], bounded=True)}, "
             f"{apa.p_with_symbol(r['p'])}; Firth logistic regression, odds ratio per point "

@@ -455,8 +455,10 @@ def logistic_regression(y, X, *, method: str = "ml", names=None, confidence: flo
     if not firth and separation == "none" and (fitted.min() < 1e-10 or fitted.max() > 1 - 1e-10):
         notes.append("fitted probabilities numerically 0 or 1 occurred")
     if min(events, n - events) < 10 * (x.shape[1] - 1):
-        notes.append(f"{min(events, n - events)} of the rarer outcome for {x.shape[1] - 1} covariates (fewer than "
-                     "10 per covariate): estimates are imprecise" + ("" if firth else "; Firth's method is less biased"))
+        covariates = x.shape[1] - 1
+        notes.append(f"Only {min(events, n - events)} participants have the rarer outcome for {covariates} "
+                     f"covariate{'s' if covariates != 1 else ''} (fewer than 10 per covariate): the estimates are "
+                     "imprecise" + ("." if firth else "; Firth's method is less biased."))
 
     penalised = float("nan")
     if firth:
