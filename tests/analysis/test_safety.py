@@ -8,9 +8,14 @@ import pytest
 
 from alliance import stats
 from alliance.analysis import run_analysis
-from alliance.protocol import default_protocol
+from alliance.protocol import default_protocol, parse_analysis_plan
 from alliance.simulate import simulate_trial
 from alliance.study.adverse_events import normalize_adverse_events
+
+
+# The safety analysis alone (the default plan's entry): the rest of the plan is tested elsewhere.
+PLAN = parse_analysis_plan({"analyses": [{"id": "safety", "type": "safety", "x": "alliance.total@last_pre_dosing",
+                                          "grades": [1, 2], "family": "alliance_harm"}]})
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +40,7 @@ def study():
 
 @pytest.fixture(scope="module")
 def safety(study):
-    return run_analysis(study[0], created_utc="2026-01-01T00:00:00+00:00").safety
+    return run_analysis(study[0], plan=PLAN, created_utc="2026-01-01T00:00:00+00:00").safety
 
 
 def test_counts_by_arm_follow_the_records(study, safety):
@@ -82,7 +87,7 @@ def test_alliance_vs_harm_is_the_stats_calls_on_the_same_data(study, safety):
 def test_without_an_adverse_event_record_the_section_says_so():
     study = simulate_trial(default_protocol(), n=12, seed=1)
     study.adverse_events = None  # the synthetic trial has them; a real study may not
-    results = run_analysis(study, created_utc="2026-01-01T00:00:00+00:00")
+    results = run_analysis(study, plan=PLAN, created_utc="2026-01-01T00:00:00+00:00")
     (entry,) = results.safety
     assert entry["skipped"] == "the study has no adverse-event record (adverse_events.csv)"
 

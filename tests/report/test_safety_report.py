@@ -5,11 +5,15 @@ from __future__ import annotations
 import pandas as pd
 
 from alliance.analysis import run_analysis
-from alliance.protocol import default_protocol
+from alliance.protocol import default_protocol, parse_analysis_plan
 from alliance.report import build_document
 from alliance.report.tables import safety_by_arm_table, serious_event_table
 from alliance.simulate import simulate_trial
 from alliance.study.adverse_events import normalize_adverse_events
+
+
+PLAN = parse_analysis_plan({"analyses": [{"id": "safety", "type": "safety", "x": "alliance.total@last_pre_dosing",
+                                          "grades": [1, 2], "family": "alliance_harm"}]})
 
 
 def _study():
@@ -26,7 +30,7 @@ def _study():
 
 def test_the_safety_section_shows_the_counts_and_the_listing():
     study = _study()
-    results = run_analysis(study, created_utc="2026-01-01T00:00:00+00:00")
+    results = run_analysis(study, plan=PLAN, created_utc="2026-01-01T00:00:00+00:00")
     document = build_document(study, results)
     (section,) = [s for s in document.sections if s.id == "safety"]
     labels = {a.id: a.label for a in study.protocol.arms}
@@ -45,7 +49,7 @@ def test_the_safety_section_shows_the_counts_and_the_listing():
 def test_without_a_record_the_section_says_so():
     study = simulate_trial(default_protocol(), n=12, seed=2)
     study.adverse_events = None
-    document = build_document(study, run_analysis(study, created_utc="2026-01-01T00:00:00+00:00"))
+    document = build_document(study, run_analysis(study, plan=PLAN, created_utc="2026-01-01T00:00:00+00:00"))
     (section,) = [s for s in document.sections if s.id == "safety"]
     assert section.blocks == ["No adverse events are reported here: the study has no adverse-event record "
                               "(adverse_events.csv)."]
