@@ -12,7 +12,6 @@ from alliance.protocol import default_protocol, parse_analysis_plan
 from alliance.simulate import simulate_trial
 from alliance.study.adverse_events import normalize_adverse_events
 
-
 # The safety analysis alone (the default plan's entry): the rest of the plan is tested elsewhere.
 PLAN = parse_analysis_plan({"analyses": [{"id": "safety", "type": "safety", "x": "alliance.total@last_pre_dosing",
                                           "grades": [1, 2], "family": "alliance_harm"}]})

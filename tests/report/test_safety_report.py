@@ -11,7 +11,6 @@ from alliance.report.tables import safety_by_arm_table, serious_event_table
 from alliance.simulate import simulate_trial
 from alliance.study.adverse_events import normalize_adverse_events
 
-
 PLAN = parse_analysis_plan({"analyses": [{"id": "safety", "type": "safety", "x": "alliance.total@last_pre_dosing",
                                           "grades": [1, 2], "family": "alliance_harm"}]})
 
