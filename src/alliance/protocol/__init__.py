@@ -41,7 +41,7 @@ Examples
 >>> from alliance.protocol import default_protocol
 >>> protocol = default_protocol()
 >>> protocol.instruments_at("week1")
-('wai_sr', 'grid_hamd17')
+('wai_sr', 'grid_hamd17', 'cssrs_slv')
 >>> [rule.id for rule in protocol.alerts.rules][:2]
 ['low_alliance', 'alliance_drop']
 >>> protocol.analysis.p_adjust, len(protocol.power.tests)

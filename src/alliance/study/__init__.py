@@ -14,7 +14,7 @@ Examples
 >>> from alliance.protocol import default_protocol
 >>> from alliance.study.measures import protocol_measures
 >>> protocol_measures(default_protocol())[:2]
-('grid_hamd17.total@baseline', 'wai_sr.total@prep')
+('grid_hamd17.total@baseline', 'cssrs_screen.ideation_severity@baseline')
 """
 
 from __future__ import annotations

@@ -124,7 +124,7 @@ def test_a_reminder_by_email_and_a_whole_visit_from_one_link_on_a_phone(
     assert (given.status, given.mode, given.scores["total"]) == ("submitted", "link", 60.0)
 
 
-def test_a_dosing_day_visit_of_three_forms_from_one_link_on_a_phone(web_study, accounts, new_page,
+def test_a_dosing_day_visit_of_four_forms_from_one_link_on_a_phone(web_study, accounts, new_page,
                                                                     browser_settings):  # noqa: F811
     participant = _enrol(web_study, "P203", days_ago=21)   # session 1 planned today
     log = AuditLog(actor="test:setup", study=web_study)
@@ -133,7 +133,7 @@ def test_a_dosing_day_visit_of_three_forms_from_one_link_on_a_phone(web_study, a
     log.write()
     phone = new_page(PHONE)
     phone.goto(f"/v/{token}/")
-    assert "This visit has 3 questionnaires" in phone.locator("main").inner_text()
+    assert "This visit has 4 questionnaires" in phone.locator("main").inner_text()  # MEQ30, insight, EBI, CEQ
     phone.click("text=Start: MEQ30")
     for number in range(1, 31):
         phone.check(f"input[name=meq30_{number}][value='3']")
@@ -151,10 +151,15 @@ def test_a_dosing_day_visit_of_three_forms_from_one_link_on_a_phone(web_study, a
         phone.fill(f"#ebi_{number}-value", "64.5")
     phone.click("button[name=_action][value=submit]")
     phone.wait_for_url(f"**/v/{token}/")
+    phone.click("text=Start: CEQ")  # the challenging experience of the session (issue 16)
+    for number in range(1, 27):
+        phone.check(f"input[name=ceq_{number}][value='1']")
+    phone.click("button[name=_action][value=submit]")
+    phone.wait_for_url(f"**/v/{token}/")
     assert "All questionnaires of this visit are submitted" in phone.locator("main").inner_text()
     states = dict(m.Administration.objects.filter(participant=participant, timepoint__code="session1")
                   .values_list("instrument", "status"))
-    assert states == {"meq30": "submitted", "insight": "submitted", "ebi": "submitted"}
+    assert states == {"meq30": "submitted", "insight": "submitted", "ebi": "submitted", "ceq": "submitted"}
 
 
 def test_staff_revoke_a_link_and_it_is_refused(web_study, accounts, browser_settings, new_page, tmp_path):  # noqa: F811
