@@ -615,7 +615,7 @@ class _Run:
                         # a severity level or a 0/1 indicator (C-SSRS), not a sum of items:
                         # internal consistency does not describe it
                         continue
-                    scale_items = list(scale.items) or [i for g in scale.groups for i in g.items]
+                    scale_items = list(scale.all_items)
                     entry: dict[str, Any] = {"analysis": analysis.id, "instrument": instrument_id,
                                              "scale": scale.id, "timepoint": timepoint, "k": len(scale_items)}
                     if len(scale_items) < 2:

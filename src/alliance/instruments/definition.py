@@ -105,6 +105,11 @@ class Scale:
     bands: tuple[Band, ...] = ()
     bands_source: str = ""
 
+    @property
+    def all_items(self) -> tuple[str, ...]:
+        """The items the scale reads: ``items``, or for ``max_of_groups`` those of its groups."""
+        return tuple(self.items) or tuple(i for group in self.groups for i in group.items)
+
 
 @dataclass(frozen=True)
 class Condition:

@@ -753,7 +753,7 @@ def _scale_flag_hits(protocol, instrument, flag, responses, found) -> None:
     """A flag on a scale score (the C-SSRS ``urgent_risk``): each administration's answers to the
     scale's items are scored together by the engine, and the flag read from the scores."""
     scale = next(s for s in instrument.scales if s.id == flag.scale)
-    items = list(scale.items) or [i for g in scale.groups for i in g.items]
+    items = list(scale.all_items)
     rows = responses[(responses["instrument"] == instrument.id) & responses["item"].isin(items)
                      & responses["value"].notna()]
     if rows.empty:
@@ -939,7 +939,7 @@ def _flag_items(rule: AlertRule) -> AlertInputs:
                 needed.add((instrument_id, flag.item))
             else:  # every item of the flagged scale
                 scale = next(s for s in instrument.scales if s.id == flag.scale)
-                needed |= {(instrument_id, i) for i in (list(scale.items) or [i for g in scale.groups for i in g.items])}
+                needed |= {(instrument_id, i) for i in scale.all_items}
     return AlertInputs(answer_items=frozenset(needed))
 
 

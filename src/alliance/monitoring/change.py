@@ -239,7 +239,7 @@ def _study_alpha(norm: ChangeNorm, responses: pd.DataFrame, baseline: str, min_n
                  notes: list[str]) -> tuple[float | None, str]:
     definition = instruments.get(norm.instrument)
     scale = next(s for s in definition.scales if s.id == norm.scale)
-    items = list(scale.items) or [i for group in scale.groups for i in group.items]
+    items = list(scale.all_items)
     if len(items) < 2:
         notes.append(f"{norm.measure} has {len(items)} item; Cronbach's alpha needs at least 2, so the "
                      "reliability must be given in the protocol")
