@@ -48,7 +48,8 @@ from .validation import (
     _empty,
     _ids,
     _iso_dates,
-    _missing_columns,
+    _listed_participants,
+    _table_columns,
     _text,
 )
 
@@ -113,24 +114,13 @@ def check_adverse_events(events: pd.DataFrame, participant_ids: Iterable[str] | 
         Every problem found, each with file, row, column, value, what is allowed and why.
     """
     locator = locator or Locator("adverse_events.csv")
-    problems = _missing_columns(events, REQUIRED_ADVERSE_EVENT_COLUMNS, locator.file)
-    unknown = [c for c in events.columns if c not in ADVERSE_EVENT_COLUMNS]
-    if unknown:
-        problems.append(DataProblem(locator.file, None, ", ".join(map(str, unknown)), None,
-                                    ", ".join(ADVERSE_EVENT_COLUMNS), "are not columns of the adverse events table"))
+    problems = _table_columns(events, REQUIRED_ADVERSE_EVENT_COLUMNS, ADVERSE_EVENT_COLUMNS, locator.file, "adverse events")
     if any(p.reason == "required columns are missing" for p in problems):
         return problems
     for column, what in (("participant_id", "a participant id"), ("ae_id", "an adverse event id"),
                          ("term", "the event in words"), ("onset", "the date the event began")):
         problems += _empty(events, column, locator, what)
-    participant = _text(events["participant_id"])
-    if participant_ids is not None:
-        unlisted = (~participant.isin(list(participant_ids)) & participant.notna()).to_numpy(bool)
-        problems += [locator.problem(p, "participant_id", participant.iloc[p],
-                                     f"a participant_id listed in {participants_file}",
-                                     f"is not listed in {participants_file}") for p in np.flatnonzero(unlisted)]
-    else:
-        problems += _ids(events, "participant_id", locator, "participant id")
+    problems += _listed_participants(events, participant_ids, locator, participants_file)
     problems += _ids(events, "ae_id", locator, "adverse event id")
     ae_id = _text(events["ae_id"])
     repeated, first = _duplicates(pd.DataFrame({"ae_id": ae_id}).dropna())

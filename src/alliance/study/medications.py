@@ -36,8 +36,8 @@ from .validation import (
     _control_characters,
     _duplicates,
     _empty,
-    _ids,
-    _missing_columns,
+    _listed_participants,
+    _table_columns,
     _text,
 )
 
@@ -92,25 +92,13 @@ def check_medications(medications: pd.DataFrame, participant_ids: Iterable[str] 
         Every problem found, each with file, row, column, value, what is allowed and why.
     """
     locator = locator or Locator("concomitant_medications.csv")
-    problems = _missing_columns(medications, REQUIRED_MEDICATION_COLUMNS, locator.file)
-    unknown = [c for c in medications.columns if c not in MEDICATION_COLUMNS]
-    if unknown:
-        problems.append(DataProblem(locator.file, None, ", ".join(map(str, unknown)), None,
-                                    ", ".join(MEDICATION_COLUMNS),
-                                    "are not columns of the concomitant medications table"))
+    problems = _table_columns(medications, REQUIRED_MEDICATION_COLUMNS, MEDICATION_COLUMNS, locator.file, "concomitant medications")
     if any(p.reason == "required columns are missing" for p in problems):
         return problems
     for column, what in (("participant_id", "a participant id"), ("name", "the medication's name"),
                          ("start", "the first day the medication was taken")):
         problems += _empty(medications, column, locator, what)
-    participant = _text(medications["participant_id"])
-    if participant_ids is not None:
-        unlisted = (~participant.isin(list(participant_ids)) & participant.notna()).to_numpy(bool)
-        problems += [locator.problem(p, "participant_id", participant.iloc[p],
-                                     f"a participant_id listed in {participants_file}",
-                                     f"is not listed in {participants_file}") for p in np.flatnonzero(unlisted)]
-    else:
-        problems += _ids(medications, "participant_id", locator, "participant id")
+    problems += _listed_participants(medications, participant_ids, locator, participants_file)
 
     dates = {}
     for column in ("start", "stop"):

@@ -15,7 +15,7 @@ coordinates in the message.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -113,6 +113,28 @@ def _missing_columns(frame: pd.DataFrame, required: Iterable[str], file: str) ->
         return []
     return [DataProblem(file, None, ", ".join(absent), None, "the columns " + ", ".join(required),
                         "required columns are missing")]
+
+
+def _table_columns(frame: pd.DataFrame, required: Iterable[str], allowed: Sequence[str], file: str,
+                   table: str) -> list[DataProblem]:
+    """Required columns that are missing, and columns the table does not have (one problem each kind)."""
+    problems = _missing_columns(frame, required, file)
+    unknown = [c for c in frame.columns if c not in allowed]
+    if unknown:
+        problems.append(DataProblem(file, None, ", ".join(map(str, unknown)), None, ", ".join(allowed),
+                                    f"are not columns of the {table} table"))
+    return problems
+
+
+def _listed_participants(frame: pd.DataFrame, participant_ids: Iterable[str] | None, locator: Locator,
+                         participants_file: str) -> list[DataProblem]:
+    """``participant_id`` cells not listed in the participants table (or, without it, not an id)."""
+    if participant_ids is None:  # a listed id was checked in the participants table
+        return _ids(frame, "participant_id", locator, "participant id")
+    participant = _text(frame["participant_id"])
+    unlisted = (~participant.isin(list(participant_ids)) & participant.notna()).to_numpy(bool)
+    return [locator.problem(p, "participant_id", participant.iloc[p], f"a participant_id listed in {participants_file}",
+                            f"is not listed in {participants_file}") for p in np.flatnonzero(unlisted)]
 
 
 def _empty(frame: pd.DataFrame, column: str, locator: Locator, what: str) -> list[DataProblem]:
@@ -567,22 +589,12 @@ def check_dosing_sessions(protocol: Protocol, dosing: pd.DataFrame, participant_
     list of DataProblem
     """
     locator = locator or Locator("dosing_sessions.csv")
-    problems = _missing_columns(dosing, REQUIRED_DOSING_COLUMNS, locator.file)
-    unknown = [c for c in dosing.columns if c not in DOSING_COLUMNS]
-    if unknown:
-        problems.append(DataProblem(locator.file, None, ", ".join(map(str, unknown)), None,
-                                    ", ".join(DOSING_COLUMNS), "are not columns of the dosing sessions table"))
+    problems = _table_columns(dosing, REQUIRED_DOSING_COLUMNS, DOSING_COLUMNS, locator.file, "dosing sessions")
     if any(p.reason == "required columns are missing" for p in problems):
         return problems
     problems += _empty(dosing, "participant_id", locator, "a participant id")
     participant = _text(dosing["participant_id"])
-    if participant_ids is not None:
-        unlisted = (~participant.isin(list(participant_ids)) & participant.notna()).to_numpy(bool)
-        problems += [locator.problem(p, "participant_id", participant.iloc[p],
-                                     f"a participant_id listed in {participants_file}",
-                                     f"is not listed in {participants_file}") for p in np.flatnonzero(unlisted)]
-    else:  # a listed id was checked in the participants table
-        problems += _ids(dosing, "participant_id", locator, "participant id")
+    problems += _listed_participants(dosing, participant_ids, locator, participants_file)
     sessions = sorted(t.dose.session for t in protocol.dosing_timepoints if t.dose is not None)
     session_text = _text(dosing["session"]).str.strip()
     session = pd.to_numeric(session_text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)

@@ -38,7 +38,14 @@ from alliance.protocol import Protocol
 from alliance.protocol.safety import VITAL_SIGN_MEASURES, VITAL_SIGN_UNITS
 
 from .errors import DataProblem
-from .validation import Locator, _duplicates, _empty, _ids, _missing_columns, _text
+from .validation import (
+    Locator,
+    _duplicates,
+    _empty,
+    _listed_participants,
+    _table_columns,
+    _text,
+)
 
 __all__ = ["MIN_MINUTES_AFTER_DOSE", "PLAUSIBLE_RANGES", "REQUIRED_VITAL_SIGN_COLUMNS", "VITAL_SIGN_COLUMNS",
            "check_vital_signs", "normalize_vital_signs"]
@@ -98,11 +105,7 @@ def check_vital_signs(protocol: Protocol, vital_signs: pd.DataFrame, participant
         Every problem found, each with file, row, column, value, what is allowed and why.
     """
     locator = locator or Locator("vital_signs.csv")
-    problems = _missing_columns(vital_signs, REQUIRED_VITAL_SIGN_COLUMNS, locator.file)
-    unknown = [c for c in vital_signs.columns if c not in VITAL_SIGN_COLUMNS]
-    if unknown:
-        problems.append(DataProblem(locator.file, None, ", ".join(map(str, unknown)), None,
-                                    ", ".join(VITAL_SIGN_COLUMNS), "are not columns of the vital signs table"))
+    problems = _table_columns(vital_signs, REQUIRED_VITAL_SIGN_COLUMNS, VITAL_SIGN_COLUMNS, locator.file, "vital signs")
     measures = [c for c in VITAL_SIGN_MEASURES if c in vital_signs.columns]
     if not measures:
         problems.append(DataProblem(locator.file, None, ", ".join(VITAL_SIGN_MEASURES), None,
@@ -113,13 +116,7 @@ def check_vital_signs(protocol: Protocol, vital_signs: pd.DataFrame, participant
 
     problems += _empty(vital_signs, "participant_id", locator, "a participant id")
     participant = _text(vital_signs["participant_id"])
-    if participant_ids is not None:
-        unlisted = (~participant.isin(list(participant_ids)) & participant.notna()).to_numpy(bool)
-        problems += [locator.problem(p, "participant_id", participant.iloc[p],
-                                     f"a participant_id listed in {participants_file}",
-                                     f"is not listed in {participants_file}") for p in np.flatnonzero(unlisted)]
-    else:
-        problems += _ids(vital_signs, "participant_id", locator, "participant id")
+    problems += _listed_participants(vital_signs, participant_ids, locator, participants_file)
 
     sessions = sorted(t.dose.session for t in protocol.dosing_timepoints if t.dose is not None)
     session_text = _cells(vital_signs["session"])
