@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 
 def pytest_configure(config):
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.web.settings")
@@ -15,3 +17,13 @@ def pytest_configure(config):
     from django.conf import settings
 
     settings.INSTALLED_APPS  # noqa: B018 - touching a setting loads the settings module
+
+
+@pytest.fixture
+def package_bank():
+    """The instrument bank as the package ships it, before and after a test that adds a site folder."""
+    from alliance import instruments
+
+    instruments._forget_site_instruments()
+    yield
+    instruments._forget_site_instruments()

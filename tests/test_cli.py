@@ -140,19 +140,15 @@ def test_demo_simulates_stores_analyzes_and_reports(tmp_path):
     assert len(key) == 1 and key[0]["n"] >= 18
 
 
+@pytest.mark.usefixtures("package_bank")
 def test_instruments_dir_adds_a_sites_instrument_and_refuses_a_broken_one(tmp_path):
     from pathlib import Path
 
-    from alliance import instruments
-
     fixture = Path(__file__).parent / "protocol" / "fixtures" / "site_instruments"
-    try:
-        result = runner.invoke(app, ["--instruments-dir", str(fixture), "instruments", "show", "star_p"])
-        assert result.exit_code == 0, result.output
-        assert "TEST FIXTURE, invented key" in result.output
-        (tmp_path / "star_p.yaml").write_text("id: star_p\nname: x\n", encoding="utf-8")
-        result = runner.invoke(app, ["--instruments-dir", str(tmp_path), "instruments"])
-        assert result.exit_code == 1
-        assert f"--instruments-dir {tmp_path}: {tmp_path}/star_p.yaml:" in " ".join(result.output.split())
-    finally:
-        instruments._forget_site_instruments()
+    result = runner.invoke(app, ["--instruments-dir", str(fixture), "instruments", "show", "star_p"])
+    assert result.exit_code == 0, result.output
+    assert "TEST FIXTURE, invented key" in result.output
+    (tmp_path / "star_p.yaml").write_text("id: star_p\nname: x\n", encoding="utf-8")
+    result = runner.invoke(app, ["--instruments-dir", str(tmp_path), "instruments"])
+    assert result.exit_code == 1
+    assert f"--instruments-dir {tmp_path}: {tmp_path}/star_p.yaml:" in " ".join(result.output.split())

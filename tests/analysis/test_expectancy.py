@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alliance import instruments
 from alliance.analysis import resolve_plan, run_analysis
 from alliance.analysis.pipeline import analysed_study
 from alliance.protocol import ProtocolError, default_protocol, parse_protocol
@@ -21,11 +20,7 @@ from alliance.simulate import simulate_trial
 FIXTURES = Path(__file__).parent / "fixtures" / "site_instruments"
 
 
-@pytest.fixture(autouse=True)
-def package_bank():
-    instruments._forget_site_instruments()
-    yield
-    instruments._forget_site_instruments()
+pytestmark = pytest.mark.usefixtures("package_bank")  # tests/conftest.py: the bank as shipped, after each test
 
 
 def _protocol_with_expectancy(expectancy_role=True):

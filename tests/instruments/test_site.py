@@ -19,11 +19,7 @@ from alliance.instruments.site import MAX_FILE_BYTES, MAX_FILES
 FIXTURE = Path(__file__).parents[1] / "protocol" / "fixtures" / "site_instruments" / "star_p.yaml"
 
 
-@pytest.fixture(autouse=True)
-def package_bank():
-    instruments._forget_site_instruments()
-    yield
-    instruments._forget_site_instruments()
+pytestmark = pytest.mark.usefixtures("package_bank")  # tests/conftest.py: the bank as shipped, after each test
 
 
 @pytest.fixture

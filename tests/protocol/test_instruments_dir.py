@@ -20,11 +20,7 @@ EXAMPLE = ROOT / "examples" / "murphy2022" / "protocol.yaml"
 FIXTURES = Path(__file__).parent / "fixtures" / "site_instruments"
 
 
-@pytest.fixture(autouse=True)
-def package_bank():
-    instruments._forget_site_instruments()
-    yield
-    instruments._forget_site_instruments()
+pytestmark = pytest.mark.usefixtures("package_bank")  # tests/conftest.py: the bank as shipped, after each test
 
 
 @pytest.fixture
