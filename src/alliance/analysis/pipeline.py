@@ -39,6 +39,7 @@ from alliance.monitoring.change import change_from_baseline
 from alliance.monitoring.deviations import find_deviations
 from alliance.protocol import AnalysisPlan, Measure, parse_analysis_plan
 from alliance.stats.results import to_plain
+from alliance.study.measures import scores as score_administrations
 
 from .plan import ResolvedAnalysis, ResolvedPlan, agreement_instrument, resolve_plan
 from .pooling import pool_by_site
@@ -690,8 +691,12 @@ class _Run:
         if vitals is not None and len(vitals):
             for entry in vital_signs_by_arm(vitals, participants, self.study.protocol.safety, self.plan.arms):
                 self.sections["safety"].append({"analysis": analysis.id, "kind": "vital_signs_by_arm", **entry})
-        if any(i.startswith("cssrs") for i in self.study.protocol.instruments):
-            for entry in cssrs_worst_by_arm(self.study.scores(), participants, self.plan.arms):
+        cssrs = [i for i in self.study.protocol.instruments if i.startswith("cssrs")]
+        if cssrs:
+            # only the C-SSRS forms are scored here, not every instrument of the study
+            responses = self.study.responses[self.study.responses["instrument"].isin(cssrs)]
+            scores = score_administrations(self.study.protocol, responses, self.study.participant_ids)
+            for entry in cssrs_worst_by_arm(scores, participants, self.plan.arms):
                 self.sections["safety"].append({"analysis": analysis.id, "kind": "cssrs_worst_by_arm", **entry})
         first_dose = self._first_dose()
         grades = analysis.spec.options.get("grades", [1])
