@@ -25,3 +25,14 @@ def test_an_identifier_without_the_date_type_is_free_text():
     raw = default_protocol().to_dict()
     raw["identifiers"] = ["name", "date_of_birth"]
     assert check_participants(parse_protocol(raw), participants(["03/02/1980"])) == []
+
+
+def test_a_control_character_in_a_column_name_is_refused():
+    import pandas as pd
+
+    from alliance.protocol import default_protocol
+    from alliance.study.validation import check_participants
+
+    frame = pd.DataFrame({"participant_id": ["P1"], "arm": ["immediate"], "\x00site": ["a"]}, dtype="string")
+    (problem,) = check_participants(default_protocol(), frame)
+    assert (problem.row, problem.column, problem.reason) == (1, "\\x00site", "is a column name holding a control character")

@@ -287,6 +287,11 @@ def check_participants(protocol: Protocol, participants: pd.DataFrame,
     problems = _missing_columns(participants, PARTICIPANT_COLUMNS, locator.file)
     if problems:
         return problems
+    # a covariate's name is stored (and shown) as it is: a NUL or other control character in it is
+    # refused like one in a cell (PostgreSQL cannot store a NUL in the study's column list)
+    problems += [DataProblem(locator.file, locator.first_row - 1, str(c).encode("unicode_escape").decode("ascii"),
+                             None, "a column name without control characters", "is a column name holding a "
+                             "control character") for c in participants.columns if CONTROL_CHARACTERS.search(str(c))]
     problems += _empty(participants, "participant_id", locator, "a participant id")
     problems += _ids(participants, "participant_id", locator, "participant id")
     ids = _text(participants["participant_id"])
