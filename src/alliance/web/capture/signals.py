@@ -1,6 +1,6 @@
-"""What the capture app tells other apps: a form was submitted, a dosing session recorded, a study imported.
+"""What the capture app tells other apps: a form was submitted, a dosing session or a safety record stored, a study imported.
 
-The first two are sent by :mod:`alliance.web.capture.recording`, the third by
+The first three are sent by :mod:`alliance.web.capture.recording`, the third by
 :func:`alliance.web.capture.storage.import_study`, with ``Signal.send`` inside the
 transaction that stored the data, so a receiver's writes (the monitor app's alerts and their
 audit events) are committed or rolled back together with the data they are about, and a receiver
@@ -28,6 +28,12 @@ administration_submitted = Signal()
 dosing_recorded = Signal()
 """A dosing session was recorded or changed. Sent with ``sender=DosingSession`` and
 ``dosing_session`` (the :class:`~alliance.web.capture.models.DosingSession`)."""
+
+safety_recorded = Signal()
+"""An adverse event, a vital-sign reading or a concomitant medication was recorded or changed in the
+web app. Sent with ``sender`` (the model class: ``AdverseEvent``, ``VitalSign`` or
+``ConcomitantMedication``), ``participant`` (the
+:class:`~alliance.web.capture.models.Participant`) and ``record`` (the stored row)."""
 
 study_imported = Signal()
 """An import stored a change (not a dry run, not an import that changed nothing). Sent with
