@@ -1,6 +1,6 @@
 """What the capture app tells other apps: a form was submitted, a dosing session or a safety record stored, a study imported.
 
-The first three are sent by :mod:`alliance.web.capture.recording`, the third by
+The first three are sent by :mod:`alliance.web.capture.recording`, the fourth by
 :func:`alliance.web.capture.storage.import_study`, with ``Signal.send`` inside the
 transaction that stored the data, so a receiver's writes (the monitor app's alerts and their
 audit events) are committed or rolled back together with the data they are about, and a receiver
