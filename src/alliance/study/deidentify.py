@@ -8,8 +8,12 @@ are chosen and kept secret by the caller (the web app keeps them in its database
 export of a participant is shifted the same way).
 
 Shifted are the contract's date columns: ``participants.enrolled_on``, ``responses.administered_at``
-``dosing_sessions.date`` and the dates of the safety tables (``adverse_events.onset`` and
-``resolved_on``, ``vital_signs.measured_at``, ``concomitant_medications.start`` and ``stop``). Participant columns the protocol lists as ``identifiers`` are dropped
+``dosing_sessions.date``, ``started_at`` and ``ended_at`` (when written as date-times; a time of
+day alone, ``09:30``, is on the shifted ``date`` and stays as it is), and the dates of the safety
+tables (``adverse_events.onset`` and ``resolved_on``, ``vital_signs.measured_at``,
+``concomitant_medications.start`` and ``stop``). Participant columns the protocol lists as
+``identifiers`` are dropped, and so is the free text of the dosing day (``rescue_medication``,
+``setting_notes``, ``music_notes``: it may name people or places)
 (:meth:`alliance.study.Study.deidentified`); a date kept among the covariates is not shifted, so
 a protocol lists such a column (e.g. ``date_of_birth``) as an identifier.
 
@@ -29,6 +33,7 @@ import pandas as pd
 
 from .errors import DataProblem, StudyDataError
 from .tidy import Study
+from .validation import TIME_OF_DAY_PATTERN
 
 
 def shift_iso_text(text: str, days: int) -> str:
@@ -60,7 +65,8 @@ def shift_iso_text(text: str, days: int) -> str:
 
 def _shift_column(frame: pd.DataFrame, column: str, offsets: Mapping[str, int]) -> pd.Series:
     values = frame[column]
-    shifted = [None if pd.isna(v) else shift_iso_text(str(v), int(offsets[str(pid)]))
+    shifted = [None if pd.isna(v) else str(v) if TIME_OF_DAY_PATTERN.fullmatch(str(v))
+               else shift_iso_text(str(v), int(offsets[str(pid)]))
                for pid, v in zip(frame["participant_id"], values, strict=True)]
     return pd.Series(shifted, index=frame.index, dtype="string")
 
@@ -78,8 +84,8 @@ def shift_dates(study: Study, offsets: Mapping[str, int]) -> Study:
     Returns
     -------
     Study
-        Identifier columns dropped (:meth:`Study.deidentified`); ``responses.administered_at`` and
-        ``dosing_sessions.date`` and ``participants.enrolled_on`` shifted.
+        Identifier columns and the dosing day's notes dropped (:meth:`Study.deidentified`); the
+        date columns of the module docstring shifted.
 
     Raises
     ------
@@ -99,7 +105,8 @@ def shift_dates(study: Study, offsets: Mapping[str, int]) -> Study:
     if "administered_at" in responses.columns:
         responses["administered_at"] = _shift_column(responses, "administered_at", offsets)
     shifted = {}
-    for attribute, columns in (("dosing_sessions", ("date",)), ("adverse_events", ("onset", "resolved_on")),
+    for attribute, columns in (("dosing_sessions", ("date", "started_at", "ended_at")),
+                               ("adverse_events", ("onset", "resolved_on")),
                                ("vital_signs", ("measured_at",)), ("concomitant_medications", ("start", "stop"))):
         frame = getattr(out, attribute)
         if frame is not None:

@@ -4,7 +4,8 @@
   ``facilitator_ids`` (``;``-separated), covariates and identifier columns.
 - ``responses``: one row per answered item — ``participant_id, timepoint, instrument, item,
   value, rater, administered_at``.
-- ``dosing_sessions`` (optional): ``participant_id, session, date, compound, amount, unit``.
+- ``dosing_sessions`` (optional): ``participant_id, session, date, compound, amount, unit`` and the
+  dosing-day record ``started_at, ended_at, present, rescue_medication, setting_notes, music_notes``.
 - ``adverse_events`` (optional): one row per adverse event (:mod:`alliance.study.adverse_events`).
 - ``vital_signs`` (optional): one row per reading on a dosing day (:mod:`alliance.study.vital_signs`).
 - ``concomitant_medications`` (optional): one row per medication taken (:mod:`alliance.study.medications`).
@@ -31,6 +32,7 @@ from .errors import DataProblem, StudyDataError
 from .medications import check_medications, normalize_medications
 from .validation import (
     DOSING_COLUMNS,
+    DOSING_NOTE_COLUMNS,
     RESPONSE_COLUMNS,
     Locator,
     check_dosing_sessions,
@@ -139,7 +141,7 @@ def normalize_responses(responses: pd.DataFrame) -> pd.DataFrame:
 
 
 def normalize_dosing_sessions(dosing: pd.DataFrame) -> pd.DataFrame:
-    """The dosing sessions table with contract dtypes (``session`` Int64, ``amount`` float)."""
+    """The dosing sessions table with contract dtypes (``session`` Int64, ``amount`` float, the rest text)."""
     out = dosing.copy()
     for column in out.columns:
         if column == "session":
@@ -152,6 +154,10 @@ def normalize_dosing_sessions(dosing: pd.DataFrame) -> pd.DataFrame:
             numbers = pd.to_numeric(_as_text(out[column]), errors="coerce")
             out[column] = numbers.astype(float) if numbers.notna().sum() == out[column].notna().sum() \
                 else _as_text(out[column])
+        elif column in ("started_at", "ended_at"):
+            # a time is the time: spaces around it are not kept (as enrolled_on), other characters
+            # are left for validation to refuse
+            out[column] = _as_text(out[column]).str.strip(" ").replace("", pd.NA)
         else:
             out[column] = _as_text(out[column])
     ordered = [c for c in DOSING_COLUMNS if c in out.columns] + [c for c in out.columns if c not in DOSING_COLUMNS]
@@ -271,7 +277,8 @@ class Study:
         ``participant_id, timepoint, instrument, item, value, rater, administered_at``; the last
         two may be left out (missing).
     dosing_sessions : DataFrame, optional
-        ``participant_id, session, date, compound, amount, unit``.
+        ``participant_id, session, date, compound, amount, unit`` and, optionally, the dosing-day
+        record (:data:`~alliance.study.validation.DOSING_DAY_COLUMNS`).
     adverse_events : DataFrame, optional
         One row per adverse event (:mod:`alliance.study.adverse_events`).
     vital_signs : DataFrame, optional
@@ -367,6 +374,15 @@ class Study:
         return _measures.measures(self.protocol, self._numeric_responses(), self.participant_ids, wide=wide)
 
     def deidentified(self) -> Study:
-        """A copy without the participant columns the protocol lists as ``identifiers``."""
+        """A copy without the participant columns the protocol lists as ``identifiers``, nor the dosing day's notes.
+
+        The free text of the dosing-day record (``rescue_medication``, ``setting_notes``,
+        ``music_notes``: :data:`~alliance.study.validation.DOSING_NOTE_COLUMNS`) is left out too:
+        notes written on the day may name people, places or events that point to a participant,
+        and no rule can tell which do. ``present`` (staff ids) is kept, as ``facilitator_ids`` is.
+        """
         drop = [c for c in self.protocol.identifiers if c in self.participants.columns]
-        return replace(self, participants=self.participants.drop(columns=drop))
+        dosing = self.dosing_sessions
+        if dosing is not None:
+            dosing = dosing.drop(columns=[c for c in DOSING_NOTE_COLUMNS if c in dosing.columns])
+        return replace(self, participants=self.participants.drop(columns=drop), dosing_sessions=dosing)

@@ -31,8 +31,26 @@ from .errors import DataProblem
 RESPONSE_COLUMNS = ("participant_id", "timepoint", "instrument", "item", "value", "rater", "administered_at")
 REQUIRED_RESPONSE_COLUMNS = RESPONSE_COLUMNS[:5]
 PARTICIPANT_COLUMNS = ("participant_id", "arm")
-DOSING_COLUMNS = ("participant_id", "session", "date", "compound", "amount", "unit")
+# The record of the dosing day, all optional: when the session ran, who was in the room, rescue
+# medication given, notes on the setting and the music (docs/data.md, "dosing_sessions.csv").
+DOSING_DAY_COLUMNS = ("started_at", "ended_at", "present", "rescue_medication", "setting_notes", "music_notes")
+DOSING_COLUMNS = ("participant_id", "session", "date", "compound", "amount", "unit", *DOSING_DAY_COLUMNS)
 REQUIRED_DOSING_COLUMNS = ("participant_id", "session")
+# Free text of the dosing day: it may name people or places, so de-identified copies leave it out
+# (Study.deidentified).
+DOSING_NOTE_COLUMNS = ("rescue_medication", "setting_notes", "music_notes")
+# A page of notes; longer is a paste of something else (a whole session transcript) or a file read
+# into a cell.
+MAX_NOTE_LENGTH = 2000
+# Who is in the room: a bare id is a facilitator (the usual entry); other staff name their role.
+PRESENT_ROLES = ("facilitator", "monitor", "physician", "other")
+# A dosing session lasts hours (psilocybin about 6-8 h); more than a day between start and end is a
+# wrong date.
+MAX_SESSION_HOURS = 24
+TIME_OF_DAY_PATTERN = re.compile(r"\d{2}:\d{2}(:\d{2})?")
+DATE_TIME_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?")
+SESSION_TIME_ALLOWED = ("an ISO-8601 date-time (2024-03-01T09:30, 2024-03-01 09:30:00+01:00) or a time of day "
+                        "HH:MM on the row's date (09:30)")
 # Ids name files, URLs and REDCap records downstream: no '/', spaces, NUL or control characters.
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 ID_ALLOWED = "letters, digits, '_', '-' and '.', starting with a letter or digit, at most 64 characters"
@@ -572,16 +590,141 @@ def _object_values(values: np.ndarray, text: pd.Series, positions: np.ndarray) -
     return cells
 
 
+PRESENT_ALLOWED = (f"ids separated by ';', each ID (a facilitator) or role:ID with role "
+                   f"{', '.join(PRESENT_ROLES)} (F1;F2;monitor:M1); an id is {ID_ALLOWED}")
+
+
+def present_entries(cell: str) -> list[tuple[str, str]]:
+    """The ``(role, id)`` pairs of a ``present`` cell, as written (``F1;monitor:M1``).
+
+    A bare id is a facilitator; spaces around entries, roles and ids are dropped, empty entries
+    (``F1;;F2``, a trailing ``;``) skipped. Nothing is checked here: :func:`check_dosing_sessions`
+    does that.
+
+    Examples
+    --------
+    >>> present_entries("F1; F2;monitor:M1")
+    [('facilitator', 'F1'), ('facilitator', 'F2'), ('monitor', 'M1')]
+    """
+    entries = []
+    for part in str(cell).split(";"):
+        if not part.strip():
+            continue
+        role, colon, staff = part.partition(":")
+        entries.append((role.strip(), staff.strip()) if colon else ("facilitator", part.strip()))
+    return entries
+
+
+def _present_reason(cell: str) -> str | None:
+    """Why a ``present`` cell is refused (its first wrong entry), or ``None``."""
+    seen = set()
+    for role, staff in present_entries(cell):
+        if role not in PRESENT_ROLES:
+            return f"names the role {role!r}, not one of {', '.join(PRESENT_ROLES)}"
+        if not staff:
+            return f"names the role {role!r} without an id"
+        if not ID_PATTERN.fullmatch(staff):
+            return f"names {staff!r}, which is not a valid staff id"
+        if staff in seen:  # one person, one entry: a repeat is a typo for someone else
+            return f"names {staff!r} twice"
+        seen.add(staff)
+    return None
+
+
+def _present(dosing: pd.DataFrame, locator: Locator) -> list[DataProblem]:
+    """``present``: who was in the room (:data:`PRESENT_ALLOWED`); each distinct cell checked once."""
+    values = _text(dosing["present"])
+    codes, uniques = values.factorize()
+    reasons = [_present_reason(u) for u in uniques]
+    return [locator.problem(p, "present", values.iloc[p], PRESENT_ALLOWED, reasons[codes[p]])
+            for p in np.flatnonzero(codes >= 0) if reasons[codes[p]] is not None]
+
+
+def _shown(text: str, length: int = 60) -> str:
+    return text if len(text) <= length else text[:length] + "…"
+
+
+def _long_text(frame: pd.DataFrame, columns: Iterable[str], locator: Locator, limit: int) -> list[DataProblem]:
+    """Free-text cells longer than ``limit`` characters (the value shown is the text's beginning)."""
+    problems = []
+    for column in columns:
+        if column not in frame.columns:
+            continue
+        values = _text(frame[column])
+        long = (values.str.len() > limit).fillna(False).to_numpy(bool)
+        problems += [locator.problem(p, column, _shown(values.iloc[p]), f"free text of at most {limit:,} characters",
+                                     f"is {len(values.iloc[p]):,} characters long") for p in np.flatnonzero(long)]
+    return problems
+
+
+def _session_times(dosing: pd.DataFrame, locator: Locator) -> list[DataProblem]:
+    """``started_at`` and ``ended_at``: a date-time, or a time of day on the row's ``date``; end after start.
+
+    A time of day alone (``09:30``) is on the session's date, so it needs the row's ``date``; a
+    session that runs past midnight writes its end as a date-time. A start written as a date-time
+    is on the row's date (as written, before any UTC offset), and the end comes after the start
+    and at most :data:`MAX_SESSION_HOURS` hours later. Times with and without a UTC offset are
+    compared as instants, a time without an offset read as UTC.
+    """
+    date_text = _text(dosing["date"]).str.strip() if "date" in dosing.columns \
+        else pd.Series(pd.NA, index=dosing.index, dtype="string")
+    no_date = (date_text.isna() | (date_text == "")).fillna(True).to_numpy(bool)
+    day = date_text.str.slice(0, 10).where(date_text.str.match(r"\d{4}-\d{2}-\d{2}").fillna(False).to_numpy(bool))
+    day_valid = pd.to_datetime(day, format="%Y-%m-%d", errors="coerce").notna().to_numpy(bool)
+    problems: list[DataProblem] = []
+    moments, texts = {}, {}
+    for column in ("started_at", "ended_at"):
+        if column not in dosing.columns:
+            moments[column] = pd.Series(pd.NaT, index=dosing.index, dtype="datetime64[ns, UTC]")
+            continue
+        text = _text(dosing[column]).str.strip(" ").replace("", pd.NA)  # spaces around a time are not kept
+        texts[column] = text
+        present = text.notna().to_numpy(bool)
+        clock = text.str.fullmatch(TIME_OF_DAY_PATTERN.pattern).fillna(False).to_numpy(bool)
+        full = text.str.fullmatch(DATE_TIME_PATTERN.pattern).fillna(False).to_numpy(bool)
+        candidate = text.where(full, (day + "T" + text).where(clock & day_valid))
+        parsed = pd.Series(pd.to_datetime(candidate, format="ISO8601", errors="coerce", utc=True), index=dosing.index)
+        # a time of day is checked on a day of its own, also when the row has no date to put it on
+        clock_ok = pd.to_datetime("2000-01-01T" + text.where(clock), format="ISO8601",
+                                  errors="coerce").notna().to_numpy(bool)
+        full_ok = full & parsed.notna().to_numpy(bool)
+        problems += [locator.problem(p, column, text.iloc[p], SESSION_TIME_ALLOWED,
+                                     "is not a date-time or a time of day")
+                     for p in np.flatnonzero(present & ~full_ok & ~(clock & clock_ok))]
+        problems += [locator.problem(p, column, text.iloc[p], "a date-time (2024-03-01T09:30), or the session's date "
+                                     "in the column date", "is a time of day, and the row has no date to put it on")
+                     for p in np.flatnonzero(clock & clock_ok & no_date)]
+        if column == "started_at":
+            other_day = full_ok & day_valid & (text.str.slice(0, 10) != day).fillna(False).to_numpy(bool)
+            problems += [locator.problem(p, column, text.iloc[p], f"a time on {day.iloc[p]} (the row's date)",
+                                         "is not on the session's date") for p in np.flatnonzero(other_day)]
+        moments[column] = parsed
+    both = (moments["started_at"].notna() & moments["ended_at"].notna()).to_numpy(bool)
+    duration = (moments["ended_at"] - moments["started_at"]).to_numpy()
+    limit = np.timedelta64(MAX_SESSION_HOURS, "h")
+    for p in np.flatnonzero(both):
+        started, ended = texts["started_at"].iloc[p], texts["ended_at"].iloc[p]
+        if duration[p] <= np.timedelta64(0, "s"):
+            problems.append(locator.problem(p, "ended_at", ended, f"a time after {started} (a session past midnight: "
+                                            "its end as a date-time, 2024-03-02T01:30)", "is not after started_at"))
+        elif duration[p] > limit:
+            problems.append(locator.problem(p, "ended_at", ended, f"a time after {started} and at most "
+                                            f"{MAX_SESSION_HOURS} hours later",
+                                            f"is more than {MAX_SESSION_HOURS} hours after started_at"))
+    return problems
+
+
 def check_dosing_sessions(protocol: Protocol, dosing: pd.DataFrame, participant_ids: Iterable[str] | None,
                           locator: Locator | None = None,
                           participants_file: str = "participants.csv") -> list[DataProblem]:
-    """Check ``dosing_sessions.csv``: participant listed, session a protocol session, valid dose.
+    """Check ``dosing_sessions.csv``: participant listed, session a protocol session, valid dose, the day's record.
 
     Parameters
     ----------
     protocol : Protocol
     dosing : DataFrame
-        Columns ``participant_id, session, date, compound, amount, unit``.
+        Columns ``participant_id, session``, optional ``date, compound, amount, unit`` and the
+        dosing-day record :data:`DOSING_DAY_COLUMNS`.
     participant_ids : iterable of str, optional
         The participants listed in the participants table.
     locator : Locator, optional
@@ -592,6 +735,18 @@ def check_dosing_sessions(protocol: Protocol, dosing: pd.DataFrame, participant_
     Returns
     -------
     list of DataProblem
+
+    Notes
+    -----
+    Checked: required and unknown columns; participant empty or not listed; a session the protocol
+    does not dose, or twice for a participant; ``date`` not ISO-8601; ``amount`` not a number ≥ 0
+    and below the protocol's bound; ``unit`` not a dose unit; control characters in ``compound``
+    and the notes. The dosing-day record: ``started_at`` and ``ended_at`` as
+    :func:`_session_times` checks them (a date-time, or a time of day on the row's date; the start
+    on the row's date; the end after the start, at most :data:`MAX_SESSION_HOURS` hours later);
+    ``present`` as :data:`PRESENT_ALLOWED` (roles :data:`PRESENT_ROLES`, ids :data:`ID_PATTERN`,
+    nobody twice); ``rescue_medication``, ``setting_notes`` and ``music_notes`` free text of at
+    most :data:`MAX_NOTE_LENGTH` characters (empty: none).
     """
     locator = locator or Locator("dosing_sessions.csv")
     problems = _table_columns(dosing, REQUIRED_DOSING_COLUMNS, DOSING_COLUMNS, locator.file, "dosing sessions")
@@ -621,10 +776,15 @@ def check_dosing_sessions(protocol: Protocol, dosing: pd.DataFrame, participant_
         bad = amount_text.notna().to_numpy(bool) & ~(np.isfinite(amount) & (amount >= 0) & (amount < MAX_DOSE_AMOUNT))
         problems += [locator.problem(p, "amount", amount_text.iloc[p], f"a number ≥ 0 and < {MAX_DOSE_AMOUNT:,}",
                                      "is not a dose amount") for p in np.flatnonzero(bad)]
-    problems += _control_characters(dosing, ["compound"], locator)
+    problems += _control_characters(dosing, ["compound", *DOSING_NOTE_COLUMNS], locator)
     if "unit" in dosing.columns:
         unit = _text(dosing["unit"])
         bad = (unit.notna() & ~unit.isin(DOSE_UNITS)).to_numpy(bool)
         problems += [locator.problem(p, "unit", unit.iloc[p], ", ".join(DOSE_UNITS), "is not a dose unit")
                      for p in np.flatnonzero(bad)]
+    if "started_at" in dosing.columns or "ended_at" in dosing.columns:
+        problems += _session_times(dosing, locator)
+    if "present" in dosing.columns:
+        problems += _present(dosing, locator)
+    problems += _long_text(dosing, DOSING_NOTE_COLUMNS, locator, MAX_NOTE_LENGTH)
     return problems
