@@ -128,8 +128,12 @@ def test_a_present_entry_that_is_refused(value, reason):
     assert problem.allowed.startswith("ids separated by ';', each ID (a facilitator) or role:ID")
 
 
-def test_the_longest_staff_id():
+def test_the_longest_staff_id_and_cell():
     assert problems({"present": "facilitator:" + "F" * 64}) == []
+    cell = ";".join(f"F{n:03d}" for n in range(100)) + "9"  # 100 × 4 characters + 99 separators + 1 = 500
+    assert len(cell) == 500 and problems({"present": cell}) == []
+    problem = only(problems({"present": cell + ";"}))
+    assert (problem.column, problem.reason) == ("present", "is 501 characters long")
 
 
 @pytest.mark.parametrize("column", ["rescue_medication", "setting_notes", "music_notes"])

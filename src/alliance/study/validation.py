@@ -44,6 +44,8 @@ DOSING_NOTE_COLUMNS = ("rescue_medication", "setting_notes", "music_notes")
 MAX_NOTE_LENGTH = 2000
 # Who is in the room: a bare id is a facilitator (the usual entry); other staff name their role.
 PRESENT_ROLES = ("facilitator", "monitor", "physician", "other")
+# A room of staff, not a list of everyone: at most 500 characters (the web app's column).
+MAX_PRESENT_LENGTH = 500
 # A dosing session lasts hours (psilocybin about 6-8 h); more than a day between start and end is a
 # wrong date.
 MAX_SESSION_HOURS = 24
@@ -591,7 +593,8 @@ def _object_values(values: np.ndarray, text: pd.Series, positions: np.ndarray) -
 
 
 PRESENT_ALLOWED = (f"ids separated by ';', each ID (a facilitator) or role:ID with role "
-                   f"{', '.join(PRESENT_ROLES)} (F1;F2;monitor:M1); an id is {ID_ALLOWED}")
+                   f"{', '.join(PRESENT_ROLES)} (F1;F2;monitor:M1), at most {MAX_PRESENT_LENGTH} characters; "
+                   f"an id is {ID_ALLOWED}")
 
 
 def present_entries(cell: str) -> list[tuple[str, str]]:
@@ -617,6 +620,8 @@ def present_entries(cell: str) -> list[tuple[str, str]]:
 
 def _present_reason(cell: str) -> str | None:
     """Why a ``present`` cell is refused (its first wrong entry), or ``None``."""
+    if len(cell) > MAX_PRESENT_LENGTH:
+        return f"is {len(cell):,} characters long"
     seen = set()
     for role, staff in present_entries(cell):
         if role not in PRESENT_ROLES:
@@ -636,7 +641,7 @@ def _present(dosing: pd.DataFrame, locator: Locator) -> list[DataProblem]:
     values = _text(dosing["present"])
     codes, uniques = values.factorize()
     reasons = [_present_reason(u) for u in uniques]
-    return [locator.problem(p, "present", values.iloc[p], PRESENT_ALLOWED, reasons[codes[p]])
+    return [locator.problem(p, "present", _shown(values.iloc[p], 120), PRESENT_ALLOWED, reasons[codes[p]])
             for p in np.flatnonzero(codes >= 0) if reasons[codes[p]] is not None]
 
 
@@ -745,7 +750,7 @@ def check_dosing_sessions(protocol: Protocol, dosing: pd.DataFrame, participant_
     :func:`_session_times` checks them (a date-time, or a time of day on the row's date; the start
     on the row's date; the end after the start, at most :data:`MAX_SESSION_HOURS` hours later);
     ``present`` as :data:`PRESENT_ALLOWED` (roles :data:`PRESENT_ROLES`, ids :data:`ID_PATTERN`,
-    nobody twice); ``rescue_medication``, ``setting_notes`` and ``music_notes`` free text of at
+    nobody twice, at most :data:`MAX_PRESENT_LENGTH` characters); ``rescue_medication``, ``setting_notes`` and ``music_notes`` free text of at
     most :data:`MAX_NOTE_LENGTH` characters (empty: none).
     """
     locator = locator or Locator("dosing_sessions.csv")
