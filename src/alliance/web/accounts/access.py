@@ -14,6 +14,12 @@ Roles are per study (:class:`~alliance.web.accounts.models.StudyMembership`):
     Read-only and de-identified: every participant of the study, but no identifier fields, dates
     shown as days from enrolment, only de-identified exports, and no writes.
 
+In a randomised study (a protocol with ``randomisation:``) only ``admin`` — the unblinded role,
+:data:`UNBLINDED_ROLES` — sees the allocation list and its seed; the others learn a participant's
+arm only once the participant is enrolled and allocated. Adverse events are recorded by
+``admin`` and ``investigator`` (:data:`SAFETY_ROLES`); vital signs also by facilitators, who
+are with the participant on the dosing day.
+
 Views use :func:`study_view`: the study comes from the URL keyword ``study``, which holds
 ``Study.name`` (names are unique; a name cannot contain ``/``). Anonymous users are sent to the
 login page; a logged-in user without a fitting role gets 403; a participant the user may not see
@@ -54,6 +60,12 @@ WRITE_ROLES = ("admin", "investigator", "facilitator")
 IDENTIFIER_ROLES = ("admin", "investigator", "facilitator")
 # Roles that see every participant of the study (a facilitator sees only their own).
 WHOLE_STUDY_ROLES = ("admin", "investigator", "monitor")
+# The unblinded role: generates the randomisation list and holds its seed, sees the list and the
+# unblinded (closed-session) DSMB report. Investigators and facilitators enrol participants, so
+# they must not see the list (allocation concealment, Schulz & Grimes 2002); monitors are blinded.
+UNBLINDED_ROLES = ("admin",)
+# Who records adverse events: investigators assess grade, seriousness and relatedness (ICH E6 4.11).
+SAFETY_ROLES = ("admin", "investigator")
 
 _CACHE = "_alliance_roles"
 

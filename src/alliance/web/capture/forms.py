@@ -125,6 +125,11 @@ class ParticipantForm(forms.Form):
         ``identifiers`` (plain ids: text fields labelled from the id).
     editing : bool
         Changing an enrolled participant (the id cannot change, the date may stay empty).
+    strata : sequence of (str, sequence of str), optional
+        A randomised study's stratification factors with their values (from its allocation
+        list). The arm is then not chosen but allocated (:mod:`alliance.web.capture.randomising`):
+        enrolling asks for each factor's value and a confirmation of eligibility and consent, and
+        editing shows the arm without letting it change.
     """
 
     participant_id = forms.CharField(max_length=64, label=gettext_lazy("Participant id"),
@@ -138,10 +143,12 @@ class ParticipantForm(forms.Form):
         max_length=100, required=False, label=gettext_lazy("New facilitator"),
         help_text=gettext_lazy("A facilitator id not in the list yet (e.g. F4), to add and assign."))
 
-    def __init__(self, *args, study: m.Study, identifiers=(), editing: bool = False, **kwargs):
+    def __init__(self, *args, study: m.Study, identifiers=(), editing: bool = False, strata=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.study = study
         self.editing = editing
+        self.randomised = strata is not None
+        self.strata = list(strata or ())
         self.fields["arm"].queryset = m.Arm.objects.filter(study=study).order_by("pk")
         self.fields["arm"].label_from_instance = lambda arm: arm.label or arm.code
         self.fields["facilitators"] = _facilitator_field(study)
@@ -150,7 +157,25 @@ class ParticipantForm(forms.Form):
         self.identifier_names = [f.id for f in fields]
         for field in fields:
             self.fields[f"identifier_{field.id}"] = identifier_field(field, self.initial.get(f"identifier_{field.id}"))
-        self.order_fields(["participant_id", "arm", "enrolled_on", "site", "facilitators", "new_facilitator"])
+        order = ["participant_id", "arm", "enrolled_on", "site", "facilitators", "new_facilitator"]
+        if self.randomised and editing:
+            self.fields["arm"].disabled = True
+            self.fields["arm"].help_text = _("Allocated by the study's randomisation list; it cannot be changed.")
+        elif self.randomised:
+            del self.fields["arm"]
+            for name, values in self.strata:
+                self.fields[f"stratum_{name}"] = forms.ChoiceField(
+                    choices=[("", "—"), *[(v, v) for v in values]], label=_("%(factor)s (stratum)") % {"factor": name},
+                    help_text=_("Randomisation is stratified by %(factor)s.") % {"factor": name})
+                if name == "site":
+                    del self.fields["site"]  # the stratum's site is the participant's site
+            self.fields["eligible"] = forms.BooleanField(
+                label=_("Eligible and consented"),
+                help_text=_("Every inclusion criterion is met, no exclusion criterion applies and informed consent "
+                            "is signed. The arm is allocated when you enrol, and cannot be undone."))
+            order = ["participant_id", *[f"stratum_{n}" for n, _v in self.strata], "enrolled_on", "site",
+                     "facilitators", "new_facilitator", "eligible"]
+        self.order_fields(order)
         if editing:
             self.fields["participant_id"].disabled = True
             self.fields["enrolled_on"].required = False
@@ -170,6 +195,16 @@ class ParticipantForm(forms.Form):
         if value and not ID_PATTERN.fullmatch(value):
             raise forms.ValidationError(_("Use letters, digits, '.', '-' and '_' only."))
         return value
+
+    def stratum(self) -> dict[str, str]:
+        """Factor → the participant's value, for a randomised enrolment."""
+        return {name: self.cleaned_data[f"stratum_{name}"] for name, _values in self.strata}
+
+    def site_value(self) -> str:
+        """The participant's site (a stratum's value when the study is stratified by site)."""
+        if "site" in self.fields:
+            return self.cleaned_data.get("site", "").strip()
+        return self.cleaned_data.get("stratum_site", "")
 
     def identifiers(self) -> dict[str, str]:
         """Identifier id → its value as text (a date as ``YYYY-MM-DD``; empty when not given)."""

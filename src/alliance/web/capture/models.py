@@ -183,6 +183,14 @@ class DosingSession(models.Model):
     compound = models.CharField(max_length=100, blank=True)
     amount = models.FloatField(null=True, blank=True)
     unit = models.CharField(max_length=20, blank=True, help_text="mg, mg/kg or mg/70kg.")
+    # The dosing-day record (dosing_sessions.csv's optional columns, docs/data.md).
+    started_at = models.CharField(max_length=40, blank=True, help_text="ISO-8601 date-time or HH:MM the session began.")
+    ended_at = models.CharField(max_length=40, blank=True, help_text="ISO-8601 date-time or HH:MM it ended.")
+    present = models.CharField(max_length=500, blank=True,
+                               help_text="Who was present, ;-separated: ID or role:ID (facilitator, monitor, …).")
+    rescue_medication = models.CharField(max_length=2000, blank=True, help_text="Empty: none given.")
+    setting_notes = models.TextField(blank=True)
+    music_notes = models.TextField(blank=True)
 
     class Meta:
         ordering = ["participant", "session"]
@@ -460,3 +468,50 @@ class DateShift(models.Model):
 
     def __str__(self) -> str:
         return f"{self.participant} date shift"
+
+
+class RandomisationList(models.Model):
+    """A study's generated allocation list (:mod:`alliance.protocol.randomisation`), with its seed.
+
+    Seen only by the study's unblinded role (``admin``, :data:`alliance.web.accounts.access.UNBLINDED_ROLES`).
+    The list itself is stored, not only the seed: numpy promises no stream compatibility of its
+    generators across versions, so the seed alone might not give the same list after an upgrade.
+    """
+
+    study = models.OneToOneField(Study, on_delete=models.CASCADE, related_name="randomisation_list")
+    seed = models.CharField(max_length=40, help_text="A whole number ≥ 0, as text (64-bit seeds exceed SQLite's integer).")
+    strata_values = models.JSONField(default=dict, blank=True,
+                                     help_text="Factor → its values, for factors whose values the protocol does not list.")
+    strata = models.JSONField(help_text="The generated list: AllocationList.to_dict()['strata'].")
+    numpy_version = models.CharField(max_length=40)
+    used = models.JSONField(default=dict, blank=True,
+                            help_text="Stratum → the last entry of its list taken (kept when a participant is deleted).")
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+
+    def __str__(self) -> str:
+        return f"{self.study} allocation list"
+
+
+class Allocation(models.Model):
+    """The arm a participant was allocated by the study's list: which stratum, which entry of it."""
+
+    # The study is the participant's; kept here so that an entry of a stratum's list is used once.
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="allocations")
+    participant = models.OneToOneField(Participant, on_delete=models.CASCADE, related_name="allocation")
+    stratum = models.CharField(max_length=500)
+    sequence = models.PositiveIntegerField(help_text="Its entry of the stratum's list, from 1.")
+    block = models.PositiveIntegerField()
+    arm = models.CharField(max_length=100, help_text="The protocol's arm id.")
+    allocated_at = models.DateTimeField(default=timezone.now)
+    allocated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                     related_name="+")
+
+    class Meta:
+        ordering = ["stratum", "sequence"]
+        constraints = [models.UniqueConstraint(fields=["study", "stratum", "sequence"],
+                                               name="capture_allocation_entry")]
+
+    def __str__(self) -> str:
+        return f"{self.participant} → {self.arm} ({self.stratum} #{self.sequence})"

@@ -129,7 +129,8 @@ def _assign(participant: m.Participant, facilitators: list[m.Facilitator]) -> No
 
 
 def enrol(study: m.Study, *, participant_id: str, arm: m.Arm, enrolled_on: date, site: str = "",
-          facilitators: list[m.Facilitator] = (), identifiers: dict | None = None, log: AuditLog) -> m.Participant:
+          facilitators: list[m.Facilitator] = (), identifiers: dict | None = None, covariates: dict | None = None,
+          log: AuditLog) -> m.Participant:
     """Enrol a participant.
 
     Parameters
@@ -145,6 +146,8 @@ def enrol(study: m.Study, *, participant_id: str, arm: m.Arm, enrolled_on: date,
         In order (the first is the lead facilitator).
     identifiers : dict, optional
         Values of the protocol's identifier columns (name, email, …); empty ones are left out.
+    covariates : dict, optional
+        Other ``participants.csv`` columns (a randomised study's stratification factors).
     log : AuditLog
 
     Returns
@@ -159,12 +162,13 @@ def enrol(study: m.Study, *, participant_id: str, arm: m.Arm, enrolled_on: date,
     if m.Participant.objects.filter(study=study, participant_id=participant_id).exists():
         raise StorageError(f"participant {participant_id} is already enrolled in {study.name}")
     identifiers = {k: v for k, v in (identifiers or {}).items() if v not in (None, "")}
+    covariates = {k: v for k, v in (covariates or {}).items() if v not in (None, "")}
     participant = m.Participant.objects.create(study=study, participant_id=participant_id, arm=arm, site=site,
-                                               identifiers=identifiers, enrolled_on=enrolled_on)
+                                               identifiers=identifiers, covariates=covariates, enrolled_on=enrolled_on)
     _assign(participant, list(facilitators))
     log.created(participant, participant_state(participant), label=participant_id)
     _use_columns(study, [*(["site"] if site else []), *(["facilitator_ids"] if facilitators else []),
-                         *identifiers], log)
+                         *identifiers, *covariates], log)
     return participant
 
 
@@ -175,11 +179,16 @@ def update_participant(participant: m.Participant, *, arm: m.Arm, enrolled_on: d
     Raises
     ------
     StorageError
-        When a facilitator taken off the participant has submitted a rating of them (a
+        When the participant was randomised and ``arm`` is not their allocation's, or when a
+        facilitator taken off the participant has submitted a rating of them (a
         facilitator-rated form names one of the participant's facilitators: the data would no
         longer validate); nothing is changed.
     """
     old = participant_state(participant)
+    allocation = m.Allocation.objects.filter(participant=participant).first()
+    if allocation is not None and arm.code != allocation.arm:
+        raise StorageError(f"{participant.participant_id} was allocated to {allocation.arm} by the study's "
+                           f"randomisation list; the arm of a randomised participant cannot be changed")
     removed = set(old["facilitator_ids"]) - {f.facilitator_id for f in facilitators}
     rated = sorted(set(m.Administration.objects.filter(participant=participant, status=m.Administration.Status.SUBMITTED,
                                                        facilitator__facilitator_id__in=removed)

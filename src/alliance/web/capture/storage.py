@@ -579,6 +579,16 @@ class _Import:
                 .order_by("participant_id", "position").values_list("participant_id", "facilitator__facilitator_id")):
             assigned[participant_pk].append(facilitator_id)
 
+        # A randomised participant's arm is their allocation's: an import cannot move them.
+        allocated = dict(self.objects(m.Allocation).filter(study=self.study)
+                         .values_list("participant__participant_id", "arm"))
+        moved = [f"{pid} (arm {wanted['arm']!r}; allocated: {allocated[pid]!r})"
+                 for pid, wanted in self.incoming.participants.items()
+                 if pid in allocated and wanted["arm"] != allocated[pid]]
+        if moved:
+            raise StorageError(f"participants.csv, column 'arm': {len(moved)} randomised participant"
+                               f"{'s are' if len(moved) != 1 else ' is'} given another arm than the one the "
+                               f"allocation list gave: {', '.join(moved[:10])}; allowed: the allocated arm")
         new, changed, reassign = [], [], []
         for pid, wanted in self.incoming.participants.items():
             values = {"arm": self.arms[wanted["arm"]], "site": wanted["site"],

@@ -12,7 +12,7 @@ from django.urls import path
 from alliance.web.accounts.access import study_view
 from alliance.web.audit import views as audit_views
 
-from . import views, visit_views
+from . import safety_views, views, visit_views
 
 app_name = "capture"
 urlpatterns = [
@@ -33,6 +33,20 @@ urlpatterns = [
          visit_views.visit_link_create, name="visit_link_create"),
     path("studies/<str:study>/participants/<str:participant>/emails/", visit_views.email_preference,
          name="email_preference"),
+    path("studies/<str:study>/safety/", safety_views.study_safety, name="study_safety"),
+    path("studies/<str:study>/randomisation/", safety_views.randomisation, name="randomisation"),
+    path("studies/<str:study>/participants/<str:participant>/safety/", safety_views.participant_safety,
+         name="participant_safety"),
+    path("studies/<str:study>/participants/<str:participant>/adverse-events/new/", safety_views.adverse_event_form,
+         name="adverse_event_new"),
+    path("studies/<str:study>/participants/<str:participant>/adverse-events/<str:ae_id>/",
+         safety_views.adverse_event_form, name="adverse_event_edit"),
+    path("studies/<str:study>/participants/<str:participant>/vital-signs/new/", safety_views.vital_sign_form,
+         name="vital_sign_new"),
+    path("studies/<str:study>/participants/<str:participant>/medications/new/", safety_views.medication_form,
+         name="medication_new"),
+    path("studies/<str:study>/participants/<str:participant>/medications/<int:pk>/", safety_views.medication_form,
+         name="medication_edit"),
     path("studies/<str:study>/links/", visit_views.link_list, name="links"),
     path("studies/<str:study>/links/<str:kind>/<int:pk>/revoke/", visit_views.link_revoke, name="link_revoke"),
     path("studies/<str:study>/links/<str:kind>/<int:pk>/resend/", visit_views.link_resend, name="link_resend"),

@@ -29,7 +29,7 @@ from alliance.web.accounts.members import set_membership
 from alliance.web.audit.log import AuditLog
 
 from . import models as m
-from . import recording, uploads
+from . import randomising, recording, uploads
 from .entry import StaffEntryForm
 from .exports import KINDS, KINDS_FOR_ROLE, ExportNotPossible, export_zip
 from .forms import DosingForm, ParticipantForm, PrivateLinkForm, StudyCreateForm, StudyImportForm
@@ -97,6 +97,7 @@ def study_detail(request, study):
         "can_enrol": role in ("admin", "investigator"), "can_manage": access.can_manage_members(request.user, study),
         "can_export": role in KINDS_FOR_ROLE, "can_audit": role in ("admin", "investigator"),
         "can_import": role == "admin",
+        "can_randomise": protocol.randomisation is not None and role in access.UNBLINDED_ROLES,
         "n_without_enrolment": sum(1 for p in participants if p.enrolled_on is None),
     })
 
@@ -224,29 +225,44 @@ def _facilitators_from(form: ParticipantForm, study: m.Study, log: AuditLog) -> 
 @access.study_view(roles=("admin", "investigator"), write=True)
 @require_http_methods(["GET", "POST"])
 def participant_enrol(request, study):
-    """Enrol a participant: id, arm, enrolment date, site, facilitators, identifiers."""
+    """Enrol a participant: id, arm (allocated in a randomised study), enrolment date, site, facilitators, identifiers."""
     protocol = study_protocol(study)
-    form = ParticipantForm(study=study, identifiers=protocol.identifier_fields,
+    strata = randomising.enrolment_strata(study, protocol)
+    if protocol.randomisation is not None and strata is None:
+        return render(request, "capture/randomisation_pending.html", {"study": study}, status=409)
+    form = ParticipantForm(study=study, identifiers=protocol.identifier_fields, strata=strata,
                            initial={"enrolled_on": timezone.localdate()})
     if request.method == "POST":
-        form = ParticipantForm(request.POST, study=study, identifiers=protocol.identifier_fields)
+        form = ParticipantForm(request.POST, study=study, identifiers=protocol.identifier_fields, strata=strata)
         if form.is_valid():
             data = form.cleaned_data
             try:
                 with transaction.atomic():
                     log = recording.user_log(request.user, study)
-                    participant = recording.enrol(
-                        study, participant_id=data["participant_id"], arm=data["arm"], enrolled_on=data["enrolled_on"],
-                        site=data["site"].strip(), facilitators=_facilitators_from(form, study, log),
-                        identifiers=form.identifiers(), log=log)
+                    enrolment = {"participant_id": data["participant_id"], "enrolled_on": data["enrolled_on"],
+                                 "site": form.site_value(), "facilitators": _facilitators_from(form, study, log),
+                                 "identifiers": form.identifiers()}
+                    if strata is None:
+                        participant = recording.enrol(study, arm=data["arm"], log=log, **enrolment)
+                    else:
+                        participant, _allocation = randomising.enrol_randomised(
+                            study, protocol, stratum=form.stratum(), user=request.user, log=log,
+                            enrol=recording.enrol,
+                            covariates={k: v for k, v in form.stratum().items() if k != "site"}, **enrolment)
                     log.write()
             except recording.StorageError as error:
-                form.add_error("participant_id", str(error))
+                form.add_error(None if strata is not None else "participant_id", str(error))
             else:
-                messages.success(request, _("%(id)s is enrolled.") % {"id": participant.participant_id})
+                if strata is None:
+                    messages.success(request, _("%(id)s is enrolled.") % {"id": participant.participant_id})
+                else:
+                    messages.success(request, _("%(id)s is enrolled and allocated to %(arm)s.")
+                                     % {"id": participant.participant_id,
+                                        "arm": participant.arm.label or participant.arm.code})
                 return redirect("capture:participant_detail", study=study.name,
                                 participant=participant.participant_id)
-    return render(request, "capture/participant_form.html", {"study": study, "form": form, "editing": False},
+    return render(request, "capture/participant_form.html",
+                  {"study": study, "form": form, "editing": False, "randomised": strata is not None},
                   status=400 if form.errors else 200)
 
 
@@ -260,10 +276,13 @@ def participant_edit(request, study, participant):
                "enrolled_on": participant.enrolled_on, "site": participant.site,
                "facilitators": list(participant.facilitators.all()),
                **{f"identifier_{k}": v for k, v in participant.identifiers.items()}}
-    form = ParticipantForm(study=study, identifiers=protocol.identifier_fields, editing=True, initial=initial)
+    # In a randomised study the arm is the allocation's: shown, not changeable.
+    strata = () if protocol.randomisation is not None else None
+    form = ParticipantForm(study=study, identifiers=protocol.identifier_fields, editing=True, initial=initial,
+                           strata=strata)
     if request.method == "POST":
         form = ParticipantForm(request.POST, study=study, identifiers=protocol.identifier_fields, editing=True,
-                               initial=initial)
+                               initial=initial, strata=strata)
         if form.is_valid():
             data = form.cleaned_data
             try:
