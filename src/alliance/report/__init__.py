@@ -7,7 +7,9 @@
 - :mod:`.document` — what the report says (sections of text, tables, figures);
 - :mod:`.render` — HTML (Jinja2 template ``templates/report.html.j2``) and PDF (reportlab);
 - :mod:`.summary` and :mod:`.console` — the headline tables the command line prints;
-- :func:`write_report` and :func:`write_results` — the only functions here that write files.
+- :mod:`.dsmb` — the DSMB safety report, blinded (open session) or unblinded (closed session);
+- :func:`write_report` and :func:`write_results` — the only functions here that write files (with
+  :func:`.dsmb.write_dsmb_report`).
 
 Importing the package imports none of its modules: :mod:`.document` (and with it matplotlib and
 the analysis) is loaded when :class:`Document` or :func:`build_document` is first used, so that
@@ -19,10 +21,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-__all__ = ["Document", "build_document", "write_report", "write_results"]
+__all__ = ["Document", "build_document", "dsmb_document", "write_dsmb_report", "write_report", "write_results"]
 
 _LAZY = {"Document": "document", "build_document": "document",
-         "render_html": "render", "render_pdf": "render", "rendered_blocks": "render"}
+         "render_html": "render", "render_pdf": "render", "rendered_blocks": "render",
+         "dsmb_document": "dsmb", "write_dsmb_report": "dsmb"}
 
 
 def __getattr__(name: str):

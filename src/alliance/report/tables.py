@@ -28,6 +28,7 @@ __all__ = [
     "flow_table",
     "cssrs_worst_table",
     "safety_by_arm_table",
+    "safety_relatedness_table",
     "serious_event_table",
     "vital_signs_table",
     "mediation_table",
@@ -495,3 +496,27 @@ def cssrs_worst_table(entries, arm_labels: dict[str, str]) -> pd.DataFrame:
         rows.append(row)
     return pd.DataFrame(rows)
 
+
+
+def safety_relatedness_table(entries, arm_labels: dict[str, str]) -> pd.DataFrame:
+    """Adverse events by relatedness to the study treatment: participants with such an event (%) and events, by arm.
+
+    The columns are those of :func:`safety_by_arm_table` (one per ``by_arm`` entry given, ``All`` last); the
+    rows the terms of :data:`alliance.study.adverse_events.RELATEDNESS` and ``not recorded``. A participant
+    with events of two terms counts in both rows, so the rows do not add up to the participants with an event.
+    """
+    from alliance.study.adverse_events import RELATEDNESS
+
+    by_arm = [e for e in entries if e.get("kind") == "by_arm" and "skipped" not in e]
+    columns = {e["arm"]: f"{arm_labels.get(e['arm'], 'All') if e['arm'] != 'all' else 'All'} (n = {e['n_participants']})"
+               for e in by_arm}
+    rows = []
+    for term in (*RELATEDNESS, "unknown"):
+        row = {"": term.replace("_", " ") if term != "unknown" else "not recorded"}
+        for e in by_arm:
+            counts, n = e["by_relatedness"].get(term, {"participants": 0, "events": 0}), e["n_participants"]
+            share = f" ({100 * counts['participants'] / n:.0f}%)" if n else ""
+            row[columns[e["arm"]]] = (f"{counts['participants']}{share}; {counts['events']} "
+                                      f"event{'' if counts['events'] == 1 else 's'}")
+        rows.append(row)
+    return pd.DataFrame(rows)
