@@ -210,6 +210,45 @@ def analyze(
 
 
 @app.command()
+def dsmb(
+    source: Path | None = typer.Argument(None, exists=True,
+                                         help="Study directory (tidy contract) or a results.json of alliance analyze."),
+    study_name: str | None = typer.Option(None, "--study", help="A study stored in the database instead."),
+    out: Path = typer.Option(..., "--out", file_okay=False,
+                             help="Directory for dsmb-blinded.pdf and .html (dsmb-unblinded.* with --unblinded)."),
+    blinded: bool = typer.Option(True, "--blinded/--unblinded",
+                                 help="Open-session report, arms pooled (default), or closed-session report by arm."),
+    cutoff: str | None = typer.Option(None, "--cutoff", help="Data cut-off, YYYY-MM-DD (default: latest date in the data)."),
+) -> None:
+    """Write the DSMB safety report: blinded (open session) or unblinded (closed session; docs/analysis.md)."""
+    import datetime
+    import json
+
+    from alliance.report.dsmb import write_dsmb_report
+
+    if cutoff is not None:
+        try:
+            cutoff = datetime.date.fromisoformat(cutoff).isoformat()
+        except ValueError:
+            _fail(f"--cutoff {cutoff!r}: give a date as YYYY-MM-DD", code=2)
+    if source is not None and source.is_file():
+        from alliance.analysis import Results
+
+        if study_name is not None:
+            _fail("give either a study directory, a results.json or --study NAME")
+        try:
+            safety = Results.from_dict(json.loads(source.read_text(encoding="utf-8")))
+        except (ValueError, KeyError, TypeError) as exc:
+            _fail(f"{source}: not a results.json of alliance analyze ({exc})")
+        trial = None
+    else:
+        trial, safety = _study_from(source, study_name), None
+    paths = write_dsmb_report(trial, out, safety=safety, blinded=blinded, cutoff=cutoff, study_name=study_name)
+    version = "blinded, open session" if blinded else "UNBLINDED, closed session: confidential to the DSMB"
+    console.print(f"wrote {paths['pdf']} and {paths['html']} ({version})", highlight=False)
+
+
+@app.command()
 def pool(
     results_files: list[Path] = typer.Argument(None, dir_okay=False,
                                                help="results.json files of alliance analyze runs (trials or sites)."),
