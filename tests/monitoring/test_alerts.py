@@ -223,7 +223,9 @@ def test_a_protocol_without_the_section_gets_the_default_rules_it_can_use():
     for t in raw["timepoints"]:
         t["instruments"] = [i for i in t["instruments"] if i != "wai_sr"]
     no_alliance = parse_protocol(raw).alerts
-    assert [r.id for r in no_alliance.rules] == ["suicidality", "overdue_assessment", "missed_assessment"]
+    # The safety rules read the safety record, not a measure: every protocol keeps them.
+    assert [r.id for r in no_alliance.rules] == ["suicidality", "overdue_assessment", "missed_assessment",
+                                                 "serious_adverse_event", "vital_sign", "washout"]
     # Only a crisis text: the default rules with that text.
     raw["alerts"] = {"crisis_text": CRISIS}
     assert parse_protocol(raw).alerts.crisis_text == CRISIS

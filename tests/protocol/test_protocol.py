@@ -71,7 +71,7 @@ def test_default_protocol_reproduces_levin_2024():
     assert [spec.id for spec in p.analysis.analyses][:2] == ["alliance_change", "alliance_acute"]
     assert [rule.id for rule in p.alerts.rules] == [
         "low_alliance", "alliance_drop", "suicidality", "overdue_assessment", "missed_assessment",
-        "low_alliance_cutoff"]
+        "low_alliance_cutoff", "serious_adverse_event", "vital_sign", "washout"]
     assert [t.test for t in p.power.tests] == ["correlation"] * 4 + ["paired", "mixed_model", "mediation"]
 
 

@@ -2,7 +2,7 @@
 
 The rules are data, the ``alerts:`` section of the protocol, read and checked by
 :mod:`alliance.protocol.alerts` (schema: ``docs/protocol.md``, "Alert rules"). This module
-evaluates them. Four types of rule, each registered in :data:`RULE_TYPES` with the inputs it
+evaluates them. Seven types of rule, each registered in :data:`RULE_TYPES` with the inputs it
 needs (:class:`AlertInputs`) and the function that evaluates it:
 
 ``low_alliance``
@@ -22,6 +22,24 @@ needs (:class:`AlertInputs`) and the function that evaluates it:
     :func:`alliance.instruments.score`). The alert carries the site's crisis text.
 ``missed_assessment``
     A timepoint is overdue or missed (:func:`alliance.monitoring.schedule.timeline`).
+``serious_adverse_event``
+    An adverse event recorded as serious (``adverse_events.csv``, ``serious = yes``): the
+    investigator reports it to the sponsor at once and the sponsor to the authorities within days
+    (ICH E6(R2) 4.11.1; ICH E2A III.A), so it is urgent by default and its email goes to the
+    study's investigators too (:attr:`RuleType.to_investigators`). One alert per event.
+``vital_sign``
+    A dosing-day reading at or above the protocol's ``safety.vital_signs`` thresholds
+    (:func:`alliance.monitoring.safety_checks.vital_sign_findings`); the alert's severity is the
+    threshold's. One alert per reading, naming every measure that reached a threshold.
+``washout``
+    A medication of the protocol's ``safety.washout`` rules taken at the first dose or within the
+    washout before it (:func:`alliance.monitoring.safety_checks.washout_findings`, the first dose
+    being the recorded dosing session 1). One alert per medication record.
+
+An alert is one per rule, participant and ``timepoint`` (:attr:`Alert.key`). The safety rules
+are about records, not timepoints, so their ``timepoint`` is the record's key
+(:func:`record_keys`): ``ae:<ae_id>``, ``vitals:<session>:<measured_at>:<severity>`` and
+``washout:<medication>:<start>``, at most :data:`KEY_LENGTH` characters.
 
 Which rules can raise anything yet (a percentile before its minimum sample cannot) is told by
 :func:`rule_statuses`; alerts about data older than the protocol's ``historical_after_days`` are
@@ -38,8 +56,9 @@ Examples
 >>> from alliance.protocol import default_protocol
 >>> protocol = default_protocol()
 >>> config = protocol.alerts
->>> [rule.id for rule in config.rules]
-['low_alliance', 'alliance_drop', 'suicidality', 'overdue_assessment', 'missed_assessment', 'low_alliance_cutoff']
+>>> [rule.id for rule in config.rules]  # doctest: +NORMALIZE_WHITESPACE
+['low_alliance', 'alliance_drop', 'suicidality', 'overdue_assessment', 'missed_assessment', 'low_alliance_cutoff',
+ 'serious_adverse_event', 'vital_sign', 'washout']
 >>> scores = pd.DataFrame({"participant_id": ["P1", "P1"], "timepoint": ["prep", "post_session1"],
 ...                        "instrument": "wai_sr", "scale": "total", "value": [30.0, 21.0]})
 >>> sorted(inputs_needed(config.rules).score_instruments)
@@ -50,10 +69,16 @@ Examples
 >>> drop = AlertRule("drop", "alliance_drop", "warning", measure="wai_sr.total", points=7)
 >>> [a.reason for a in alliance_drop_alerts(drop, protocol, scores)]
 ['WAI-SR total fell by 9 points, from 30 at the final preparation session to 21 at the integration after session 1 (an alert is raised at a fall of 7 points or more)']
+>>> events = pd.DataFrame({"participant_id": ["P1"], "ae_id": ["AE-1"], "term": ["Chest pain"],
+...                        "onset": ["2024-03-02"], "severity": [3], "serious": ["yes"],
+...                        "seriousness": ["hospitalisation"]})
+>>> [(a.timepoint, a.severity, a.reason) for a in evaluate_alerts(config, protocol, adverse_events=events)]
+[('ae:AE-1', 'urgent', 'Serious adverse event AE-1: Chest pain, CTCAE grade 3 (severe), onset 2024-03-02; seriousness: hospitalisation')]
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import date
@@ -64,14 +89,17 @@ import pandas as pd
 
 from alliance import instruments as bank
 from alliance.protocol import AlertConfig, AlertRule, Measure, Protocol, Timepoint
+from alliance.protocol.safety import VITAL_SIGN_UNITS
 
+from .safety_checks import first_dose_dates, vital_sign_findings, washout_findings
 from .schedule import STATUSES
 
 __all__ = [
-    "RULE_TYPES", "Alert", "AlertData", "AlertInputs", "DropThreshold", "RuleStatus", "RuleType", "Rupture",
-    "alliance_drop_alerts", "drop_threshold", "evaluate_alerts", "flag_alerts", "inputs_needed",
-    "low_alliance_alerts", "low_alliance_timepoints", "missed_assessment_alerts", "rule_statuses", "ruptures",
-    "split_historical", "time_dependent",
+    "KEY_LENGTH", "RULE_TYPES", "Alert", "AlertData", "AlertInputs", "DropThreshold", "RuleStatus", "RuleType",
+    "Rupture", "adverse_event_key", "alliance_drop_alerts", "drop_threshold", "evaluate_alerts", "flag_alerts",
+    "inputs_needed", "low_alliance_alerts", "low_alliance_timepoints", "missed_assessment_alerts", "record_keys",
+    "rule_statuses", "ruptures", "serious_adverse_event_alerts", "split_historical", "time_dependent",
+    "vital_sign_alerts", "vital_sign_key", "washout_alerts", "washout_key",
 ]
 
 
@@ -88,10 +116,15 @@ class Alert:
     participant_id : str
     timepoint : str
         The timepoint the alert is about (where the low score, the drop, the flagged answer or
-        the late assessment is).
+        the late assessment is); for the safety rules, the key of the record it is about
+        (:func:`record_keys`: ``ae:AE-001``, ``vitals:1:2024-03-01T10:30:urgent``,
+        ``washout:Sertraline:2024-01-05``), which is no timepoint of the protocol.
     measure : str
         What was measured: ``wai_sr.total@prep``; for flags ``phq9.suicidality@week1``; for late
-        assessments the instruments due, e.g. ``grid_hamd17@week4``.
+        assessments the instruments due, e.g. ``grid_hamd17@week4``; for the safety rules what the
+        pages show in place of a timepoint, without a date (dates are in ``reason``, where the
+        monitors' pages de-identify them): ``adverse event AE-001``, ``systolic_bp, diastolic_bp
+        at session 1``, ``medication Sertraline``.
     severity : str
     reason : str
         The reason in words, with the numbers.
@@ -101,8 +134,9 @@ class Alert:
         The number the rule looked at (score, fall in points, answer, days late).
     dated : date or None
         How old the administration behind it is (``administered_on`` of the scores or answers,
-        when given). What :func:`split_historical` looks at; ``None`` when unknown or when the
-        alert is about no administration (a late assessment): never historical.
+        when given; an adverse event's onset, a reading's day, a washout's first dose). What
+        :func:`split_historical` looks at; ``None`` when unknown or when the alert is about no
+        administration (a late assessment): never historical.
     """
 
     rule: str
@@ -146,17 +180,27 @@ class AlertInputs:
         Instruments whose item answers at their baseline (the first timepoint that gives them)
         are needed, for a reliable-change threshold from the study's own Cronbach's alpha
         (:func:`alliance.monitoring.change.resolve_norm`). Only that timepoint's answers.
+    adverse_events, vital_signs, medications, dosing_sessions : bool
+        The safety tables (``adverse_events.csv``, ``vital_signs.csv``,
+        ``concomitant_medications.csv``) and ``dosing_sessions.csv`` (the first dose's date, for
+        the washout), of the participants the alerts are for.
     """
 
     score_instruments: frozenset[str] = frozenset()
     answer_items: frozenset[tuple[str, str]] = frozenset()
     timelines: bool = False
     baseline_answers: frozenset[str] = frozenset()
+    adverse_events: bool = False
+    vital_signs: bool = False
+    medications: bool = False
+    dosing_sessions: bool = False
 
     def __or__(self, other: AlertInputs) -> AlertInputs:
         return AlertInputs(self.score_instruments | other.score_instruments,
                            self.answer_items | other.answer_items, self.timelines or other.timelines,
-                           self.baseline_answers | other.baseline_answers)
+                           self.baseline_answers | other.baseline_answers,
+                           self.adverse_events or other.adverse_events, self.vital_signs or other.vital_signs,
+                           self.medications or other.medications, self.dosing_sessions or other.dosing_sessions)
 
 
 @dataclass(frozen=True)
@@ -172,18 +216,35 @@ class AlertData:
     timelines : mapping or None
         Participant id → the rows of :func:`alliance.monitoring.schedule.timeline` on ``today``.
     today : date or None
+    adverse_events : DataFrame or None
+        ``adverse_events.csv``: ``participant_id``, ``ae_id``, ``term``, ``onset``, ``severity``,
+        ``serious`` (yes/no text or booleans), optional ``seriousness``, ``relatedness``, ``expected``.
+    vital_signs : DataFrame or None
+        ``vital_signs.csv``: ``participant_id``, ``session``, ``measured_at`` and the measures.
+    medications : DataFrame or None
+        ``concomitant_medications.csv``: ``participant_id``, ``name``, ``start``, ``stop``.
+    dosing_sessions : DataFrame or None
+        ``dosing_sessions.csv``: ``participant_id``, ``session``, ``date``.
     """
 
     scores: pd.DataFrame | None = None
     responses: pd.DataFrame | None = None
     timelines: Mapping[str, Sequence[Mapping]] | None = None
     today: date | None = None
+    adverse_events: pd.DataFrame | None = None
+    vital_signs: pd.DataFrame | None = None
+    medications: pd.DataFrame | None = None
+    dosing_sessions: pd.DataFrame | None = None
 
     def has(self, inputs: AlertInputs) -> bool:
         """Whether this data holds what ``inputs`` asks for (a rule without its data raises nothing)."""
         if inputs.score_instruments and self.scores is None:
             return False
         if (inputs.answer_items or inputs.baseline_answers) and self.responses is None:
+            return False
+        tables = (("adverse_events", self.adverse_events), ("vital_signs", self.vital_signs),
+                  ("medications", self.medications), ("dosing_sessions", self.dosing_sessions))
+        if any(getattr(inputs, name) and frame is None for name, frame in tables):
             return False
         return not inputs.timelines or (self.timelines is not None and self.today is not None)
 
@@ -203,12 +264,17 @@ class RuleType:
     time_dependent : bool
         Whether its alerts can appear with nothing new stored, as time passes (what the web app's
         scheduled refresh stores, and its pages compute on the fly in between).
+    to_investigators : bool
+        Whether its alerts are the study's investigators' business as well as the participant's
+        facilitators': a serious adverse event is the investigator's to report to the sponsor at
+        once (ICH E6(R2) 4.11.1). The web app emails an urgent one to both.
     """
 
     name: str
     inputs: Callable[[AlertRule], AlertInputs]
     evaluate: Callable[..., list]
     time_dependent: bool = False
+    to_investigators: bool = False
 
 
 def inputs_needed(rules: Iterable[AlertRule]) -> AlertInputs:
@@ -237,7 +303,11 @@ def evaluate_alerts(config: AlertConfig, protocol: Protocol, *, scores: pd.DataF
                     responses: pd.DataFrame | None = None,
                     timelines: Mapping[str, Sequence[Mapping]] | None = None,
                     today: date | None = None,
-                    participant_ids: Iterable[str] | None = None) -> list[Alert]:
+                    participant_ids: Iterable[str] | None = None,
+                    adverse_events: pd.DataFrame | None = None,
+                    vital_signs: pd.DataFrame | None = None,
+                    medications: pd.DataFrame | None = None,
+                    dosing_sessions: pd.DataFrame | None = None) -> list[Alert]:
     """Every alert the rules raise on the data given.
 
     Parameters
@@ -261,15 +331,25 @@ def evaluate_alerts(config: AlertConfig, protocol: Protocol, *, scores: pd.DataF
     participant_ids : iterable of str, optional
         Raise alerts for these participants only (the sample for percentiles is still everyone
         in ``scores``).
+    adverse_events : DataFrame, optional
+        ``adverse_events.csv`` (:class:`AlertData`); needed by ``serious_adverse_event`` rules.
+    vital_signs : DataFrame, optional
+        ``vital_signs.csv``; needed by ``vital_sign`` rules.
+    medications, dosing_sessions : DataFrame, optional
+        ``concomitant_medications.csv`` and ``dosing_sessions.csv``; both needed by ``washout``
+        rules.
 
     Returns
     -------
     list of Alert
-        In rule order, then participant, then protocol order of timepoints. A rule whose inputs
-        (:func:`inputs_needed`) are not given raises nothing.
+        In rule order, then participant, then protocol order of timepoints (for the safety rules,
+        the order of the records). A rule whose inputs (:func:`inputs_needed`) are not given
+        raises nothing.
     """
     wanted = None if participant_ids is None else {str(p) for p in participant_ids}
-    data = AlertData(scores=scores, responses=responses, timelines=timelines, today=today)
+    data = AlertData(scores=scores, responses=responses, timelines=timelines, today=today,
+                     adverse_events=adverse_events, vital_signs=vital_signs, medications=medications,
+                     dosing_sessions=dosing_sessions)
     alerts: list[Alert] = []
     for rule in config.rules:
         kind = RULE_TYPES[rule.type]
@@ -394,6 +474,12 @@ def rule_statuses(config: AlertConfig, protocol: Protocol, scores: pd.DataFrame 
             reason = f"the {rule.flag} flag of {names}, from the first answer"
         elif rule.type == "missed_assessment":
             reason = f"assessments {' or '.join(rule.statuses)}, for every participant with an enrolment date"
+        elif rule.type == "serious_adverse_event":
+            reason = "every adverse event recorded as serious, from the first"
+        elif rule.type == "vital_sign":
+            reason = _vital_sign_status(protocol)
+        elif rule.type == "washout":
+            active, reason = _washout_status(protocol)
         out.append(RuleStatus(rule.id, rule.label, rule.type, rule.severity, active, reason))
     return tuple(out)
 
@@ -819,6 +905,325 @@ def missed_assessment_alerts(rule: AlertRule, protocol: Protocol, timelines: Map
 
 
 # ---------------------------------------------------------------------------------------------
+# The safety record: serious adverse events, vital signs, washouts
+# ---------------------------------------------------------------------------------------------
+
+KEY_LENGTH = 100
+"""The longest ``Alert.timepoint``: the web app stores at most this many characters. A longer
+record key (a long medication name or event id) is cut and ends in a digest of the whole."""
+
+SERIOUS_ADVERSE_EVENT_ACTION = (
+    "Report it to the sponsor at once and to the ethics committee (IRB) as it requires (ICH E6(R2) 4.11.1); a "
+    "serious, unexpected suspected adverse reaction is reported to the authorities within 7 calendar days when "
+    "fatal or life-threatening and within 15 days otherwise (ICH E2A). The protocol's own timelines apply.")
+"""The ``action`` of a ``serious_adverse_event`` alert."""
+
+VITAL_SIGN_ACTIONS = {
+    "urgent": "Repeat the reading now and call the study physician; follow the site's procedure for a medical "
+              "emergency during a dosing session.",
+    "warning": "Repeat the reading, talk it over with the participant and tell the study physician during the "
+               "session.",
+}
+"""The ``action`` of a ``vital_sign`` alert, by severity: the warning thresholds are for a
+conversation and a repeat reading (:mod:`alliance.protocol.safety`), the urgent ones a
+hypertensive crisis."""
+
+WASHOUT_ACTION = ("A protocol deviation: record it, and review with the investigator the participant's safety and "
+                  "whether the next dosing session goes ahead.")
+"""The ``action`` of a ``washout`` alert."""
+
+CTCAE_GRADES = {1: "mild", 2: "moderate", 3: "severe", 4: "life-threatening", 5: "death"}
+_CRITERIA_WORDS = {"life_threatening": "life-threatening"}
+_VITAL_SIGN_WORDS = {"systolic_bp": "systolic blood pressure", "diastolic_bp": "diastolic blood pressure",
+                     "heart_rate": "heart rate"}
+_YES = {"yes", "y", "true", "1"}
+
+
+def _key(*parts: Any) -> str:
+    text = ":".join(str(part) for part in parts)
+    if len(text) <= KEY_LENGTH:
+        return text
+    # Cut, with a digest of the whole: two long names that share their first 87 characters
+    # still make two keys, and the same record always the same one.
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+    return f"{text[:KEY_LENGTH - 13]}~{digest}"
+
+
+def adverse_event_key(ae_id: Any) -> str:
+    """The ``timepoint`` of the alert about a serious adverse event: ``ae:<ae_id>``.
+
+    >>> adverse_event_key("AE-001")
+    'ae:AE-001'
+    """
+    return _key("ae", str(ae_id).strip())
+
+
+def vital_sign_key(session: Any, measured_at: Any, severity: str) -> str:
+    """The ``timepoint`` of the alert about one reading: ``vitals:<session>:<measured_at>:<severity>``.
+
+    The severity is part of the key: a reading corrected from a warning value to an urgent one (a
+    typo, 165 for 185) raises its urgent alert, which one alert per reading would swallow.
+
+    >>> vital_sign_key(1, "2024-03-01T10:30", "urgent")
+    'vitals:1:2024-03-01T10:30:urgent'
+    """
+    return _key("vitals", int(session), str(measured_at).strip(), severity)
+
+
+def washout_key(medication: Any, start: Any) -> str:
+    """The ``timepoint`` of the alert about one medication record: ``washout:<medication>:<start>``.
+
+    >>> washout_key("Sertraline", date(2024, 1, 5))
+    'washout:Sertraline:2024-01-05'
+    """
+    day = _as_date(start)
+    return _key("washout", str(medication).strip(), day.isoformat() if day is not None else str(start).strip())
+
+
+def record_keys(table: str, record: Mapping[str, Any]) -> frozenset[str]:
+    """Every ``timepoint`` key an alert about one safety record can have.
+
+    What the web app uses to tell the alerts about a record stored just now from the others
+    (they are news whatever the record's dates: see :func:`split_historical`).
+
+    Parameters
+    ----------
+    table : str
+        ``adverse_events``, ``vital_signs`` or ``concomitant_medications``.
+    record : mapping
+        The record's key fields: ``ae_id``; ``session`` and ``measured_at``; ``name`` and ``start``.
+
+    Returns
+    -------
+    frozenset of str
+        Empty for another table.
+
+    Examples
+    --------
+    >>> sorted(record_keys("vital_signs", {"session": 2, "measured_at": "2024-03-13T11:00"}))
+    ['vitals:2:2024-03-13T11:00:urgent', 'vitals:2:2024-03-13T11:00:warning']
+    """
+    if table == "adverse_events":
+        return frozenset({adverse_event_key(record["ae_id"])})
+    if table == "vital_signs":
+        return frozenset(vital_sign_key(record["session"], record["measured_at"], severity)
+                         for severity in ("warning", "urgent"))
+    if table == "concomitant_medications":
+        return frozenset({washout_key(record["name"], record["start"])})
+    return frozenset()
+
+
+def serious_adverse_event_alerts(rule: AlertRule, protocol: Protocol, adverse_events: pd.DataFrame | None
+                                 ) -> list[Alert]:
+    """Alerts of a ``serious_adverse_event`` rule: one per adverse event recorded as serious.
+
+    Parameters
+    ----------
+    rule : AlertRule
+    protocol : Protocol
+    adverse_events : DataFrame
+        ``adverse_events.csv`` (``participant_id``, ``ae_id``, ``term``, ``onset``, ``severity``,
+        ``serious``; ``seriousness``, ``relatedness``, ``expected`` when given). ``serious`` is
+        yes/no text or booleans (:func:`alliance.study.adverse_events.normalize_adverse_events`).
+
+    Returns
+    -------
+    list of Alert
+        By participant, then onset. ``timepoint`` is :func:`adverse_event_key`, ``value`` the CTCAE
+        grade, ``dated`` the onset's day, ``action`` :data:`SERIOUS_ADVERSE_EVENT_ACTION`; the
+        reason names the term, the grade, the onset, the seriousness criteria and, when recorded,
+        relatedness and expectedness (serious, unexpected and related is what is reported
+        expedited).
+
+    Notes
+    -----
+    Seriousness is what the record says (``serious``), as the investigator judged it against the
+    ICH E2A criteria (death, life-threatening, hospitalisation, disability, congenital anomaly,
+    other important medical event); severity (the CTCAE grade) is a different thing — a grade 3
+    event need not be serious, nor a serious one grade 3 — and is not looked at to decide. An event
+    made serious later (a record changed) raises its alert then; one made non-serious keeps it,
+    open, for a person to close.
+
+    References
+    ----------
+    ICH E2A (1994). Clinical safety data management: definitions and standards for expedited
+    reporting, sections II.B (serious) and III.A (7 and 15 calendar days).
+    ICH E6(R2) (2016). Guideline for good clinical practice, 4.11.1 (the investigator reports
+    every SAE to the sponsor immediately).
+    National Cancer Institute (2017). Common Terminology Criteria for Adverse Events v5.0, "Grades".
+    """
+    if adverse_events is None or adverse_events.empty:
+        return []
+    alerts = []
+    for record in adverse_events.to_dict("records"):
+        if not _yes(record.get("serious")):
+            continue
+        ae_id = _text(record.get("ae_id"))
+        participant_id = _text(record.get("participant_id"))
+        grade = _grade(record.get("severity"))
+        onset = _text(record.get("onset"))
+        described = [f"Serious adverse event {ae_id}: {_text(record.get('term')) or 'no term recorded'}"]
+        if grade is not None:
+            described.append(f"CTCAE grade {grade} ({CTCAE_GRADES[grade]})")
+        if onset:
+            described.append(f"onset {onset}")
+        reason = ", ".join(described)
+        criteria = [c.strip() for c in _text(record.get("seriousness")).split(";") if c.strip()]
+        if criteria:
+            reason += "; seriousness: " + ", ".join(_CRITERIA_WORDS.get(c, c.replace("_", " ")) for c in criteria)
+        relatedness = _text(record.get("relatedness"))
+        if relatedness:
+            reason += f"; relatedness: {relatedness.replace('_', ' ')}"
+        expected = record.get("expected")
+        if not _missing(expected) and _text(expected):
+            reason += "; expected" if _yes(expected) else "; unexpected"
+        alerts.append(Alert(rule.id, rule.type, participant_id, adverse_event_key(ae_id), f"adverse event {ae_id}",
+                            rule.severity, reason, action=SERIOUS_ADVERSE_EVENT_ACTION,
+                            value=None if grade is None else float(grade), dated=_as_date(onset or None)))
+    return sorted(alerts, key=lambda a: (a.participant_id, a.dated or date.max, a.timepoint))
+
+
+def vital_sign_alerts(rule: AlertRule, protocol: Protocol, vital_signs: pd.DataFrame | None) -> list[Alert]:
+    """Alerts of a ``vital_sign`` rule: one per reading at or above a threshold of ``safety.vital_signs``.
+
+    Parameters
+    ----------
+    rule : AlertRule
+    protocol : Protocol
+        Its ``safety.vital_signs`` thresholds (the defaults without the section).
+    vital_signs : DataFrame
+        ``vital_signs.csv``: ``participant_id``, ``session``, ``measured_at`` and any of
+        ``systolic_bp``, ``diastolic_bp``, ``heart_rate``.
+
+    Returns
+    -------
+    list of Alert
+        By participant, then the table's order. The severity is the worst threshold the reading
+        reached (a reading at or above a threshold raises it; urgent wins: the findings of
+        :func:`alliance.monitoring.safety_checks.vital_sign_findings`), not the rule's;
+        ``timepoint`` is :func:`vital_sign_key`, ``value`` the reading that set the severity
+        (the first measure of systolic, diastolic, heart rate that reached it), ``dated`` the
+        reading's day.
+
+    Notes
+    -----
+    One alert per reading rather than per measure: a reading of 185/125 mmHg is one event that
+    the team acts on once (repeat it, call the physician), and two alerts would be acknowledged
+    twice for it. The reason names every measure that reached a threshold.
+    """
+    if vital_signs is None or vital_signs.empty:
+        return []
+    readings: dict[tuple[str, int, str], list] = {}
+    for finding in vital_sign_findings(vital_signs, protocol.safety):
+        readings.setdefault((finding.participant_id, finding.session, finding.measured_at), []).append(finding)
+    alerts = []
+    for (participant_id, session, measured_at), found in readings.items():
+        severity = "urgent" if any(f.severity == "urgent" for f in found) else "warning"
+        worst = next(f for f in found if f.severity == severity)
+        reached = "; ".join(f"{_VITAL_SIGN_WORDS[f.measure]} {_number(f.value)} {VITAL_SIGN_UNITS[f.measure]} "
+                            f"at or above the {f.severity} threshold of {_number(f.threshold)}" for f in found)
+        reason = f"Reading of {measured_at} at dosing session {session}: {reached}"
+        measure = f"{', '.join(f.measure for f in found)} at session {session}"
+        alerts.append(Alert(rule.id, rule.type, participant_id, vital_sign_key(session, measured_at, severity),
+                            measure, severity, reason, action=VITAL_SIGN_ACTIONS[severity], value=worst.value,
+                            dated=_as_date(measured_at)))
+    return sorted(alerts, key=lambda a: a.participant_id)
+
+
+def washout_alerts(rule: AlertRule, protocol: Protocol, medications: pd.DataFrame | None,
+                   dosing_sessions: pd.DataFrame | None) -> list[Alert]:
+    """Alerts of a ``washout`` rule: a medication of ``safety.washout`` taken at or too close before the first dose.
+
+    Parameters
+    ----------
+    rule : AlertRule
+    protocol : Protocol
+        Its ``safety.washout`` rules; without any, nothing is raised.
+    medications : DataFrame
+        ``concomitant_medications.csv``: ``participant_id``, ``name``, ``start``, ``stop``.
+    dosing_sessions : DataFrame
+        ``dosing_sessions.csv``: the first dose is the ``date`` of session 1
+        (:func:`alliance.monitoring.safety_checks.first_dose_dates`).
+
+    Returns
+    -------
+    list of Alert
+        One per finding of :func:`alliance.monitoring.safety_checks.washout_findings` (which dates
+        count, to the day: its module docstring), by participant, then the table's order.
+        ``timepoint`` is :func:`washout_key`, ``value`` the days from ``stop`` to the first dose
+        (``None`` when taken on that day), ``dated`` the first dose.
+
+    Notes
+    -----
+    Only a recorded dose is checked, not a planned one: an ongoing medication weeks before the
+    planned session is not yet a washout broken (it can still be stopped), and an alert then would
+    be premature. Checking eligibility before dosing is the team's screening.
+    """
+    if not protocol.safety.washout or medications is None or medications.empty:
+        return []
+    alerts = []
+    for finding in washout_findings(medications, first_dose_dates(dosing_sessions), protocol.safety):
+        reason = finding.reason + (f" (washout rule: {finding.source})" if finding.source else "")
+        alerts.append(Alert(rule.id, rule.type, finding.participant_id, washout_key(finding.medication, finding.start),
+                            f"medication {finding.medication}", rule.severity, reason, action=WASHOUT_ACTION,
+                            value=None if finding.days_before is None else float(finding.days_before),
+                            dated=finding.first_dose))
+    return sorted(alerts, key=lambda a: a.participant_id)
+
+
+def _vital_sign_status(protocol: Protocol) -> str:
+    thresholds = protocol.safety.vital_signs
+
+    def listed(levels: Mapping[str, float]) -> str:
+        return ", ".join(f"{_VITAL_SIGN_WORDS[m]} {_number(v)} {VITAL_SIGN_UNITS[m]}" for m, v in levels.items())
+
+    parts = [f"{severity} at {listed(levels)}" for severity, levels in
+             (("urgent", thresholds.urgent), ("warning", thresholds.warning)) if levels]
+    return (f"dosing-day readings at or above the protocol's thresholds ({'; '.join(parts)}); each alert has the "
+            "severity of the threshold reached")
+
+
+def _washout_status(protocol: Protocol) -> tuple[bool, str]:
+    rules = protocol.safety.washout
+    if not rules:
+        return False, ("the protocol's safety section names no washout rule (safety.washout), so no medication "
+                       "is checked")
+    listed = "; ".join(f"{', '.join(r.medications)}: {r.days} days" for r in rules)
+    return True, f"medications taken at the first dose or within the washout before it ({listed})"
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _text(value: Any) -> str:
+    return "" if _missing(value) else " ".join(str(value).split())
+
+
+def _yes(value: Any) -> bool:
+    if _missing(value):
+        return False
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    return str(value).strip().casefold() in _YES
+
+
+def _grade(value: Any) -> int | None:
+    if _missing(value):
+        return None
+    try:
+        grade = int(float(str(value).strip()))
+    except ValueError:
+        return None
+    return grade if grade in CTCAE_GRADES else None
+
+
+# ---------------------------------------------------------------------------------------------
 # Words and numbers
 # ---------------------------------------------------------------------------------------------
 
@@ -993,4 +1398,19 @@ RULE_TYPES: dict[str, RuleType] = {
         evaluate=lambda rule, protocol, data, config: missed_assessment_alerts(
             rule, protocol, data.timelines, data.today, config.missed_after_days),
         time_dependent=True),
+    "serious_adverse_event": RuleType(
+        "serious_adverse_event",
+        inputs=lambda rule: AlertInputs(adverse_events=True),
+        evaluate=lambda rule, protocol, data, config: serious_adverse_event_alerts(rule, protocol,
+                                                                                   data.adverse_events),
+        to_investigators=True),
+    "vital_sign": RuleType(
+        "vital_sign",
+        inputs=lambda rule: AlertInputs(vital_signs=True),
+        evaluate=lambda rule, protocol, data, config: vital_sign_alerts(rule, protocol, data.vital_signs)),
+    "washout": RuleType(
+        "washout",
+        inputs=lambda rule: AlertInputs(medications=True, dosing_sessions=True),
+        evaluate=lambda rule, protocol, data, config: washout_alerts(rule, protocol, data.medications,
+                                                                     data.dosing_sessions)),
 }

@@ -4,9 +4,16 @@ The rules are data (schema: ``docs/protocol.md``, "Alert rules"); a protocol wit
 gets the rules of the default protocol (``levin2024.yaml``), except rules about a measure the
 protocol never administers (a protocol without WAI-SR has no alliance rules). A section that is
 a mapping without ``rules`` (only ``crisis_text``, say) keeps the default rules; ``rules: []``
-switches every rule off. Four types of rule: ``low_alliance``, ``alliance_drop``, ``flag`` and
-``missed_assessment``; what each one means, and what data it needs, is in
-:mod:`alliance.monitoring.alerts`, which evaluates them.
+switches every rule off. Seven types of rule: about alliance and the assessments
+(``low_alliance``, ``alliance_drop``, ``flag``, ``missed_assessment``) and about the safety record
+(``serious_adverse_event``, ``vital_sign``, ``washout``); what each one means, and what data it
+needs, is in :mod:`alliance.monitoring.alerts`, which evaluates them.
+
+The safety rules have no keys of their own: what they compare with is the protocol's ``safety:``
+section (:mod:`alliance.protocol.safety`: vital-sign thresholds, washout rules), one place for the
+numbers that the analysis and the alerts both use. A ``vital_sign`` rule takes no ``severity``
+either: each alert has the severity of the threshold the reading reached (``warning`` or
+``urgent``), and a rule-wide severity would contradict the section.
 """
 
 from __future__ import annotations
@@ -77,6 +84,11 @@ class AlertRule:
         ``flag``: the instruments to watch; empty means every instrument that defines the flag.
     statuses : tuple of str
         ``missed_assessment``: ``overdue`` and/or ``missed``.
+
+    Notes
+    -----
+    ``severity`` of a ``vital_sign`` rule is ``urgent``, the most it raises: each of its alerts has
+    the severity of the threshold the reading reached (``safety.vital_signs``).
     """
 
     id: str
@@ -262,17 +274,20 @@ def _check_rule(entry: Any, key: str, protocol: Design, r: Reader) -> None:
         problem(f"{label}.type", rule_type, "is missing" if rule_type is None else "is not a rule type",
                 ", ".join(RULE_TYPES))
         return
-    allowed = (*_COMMON_KEYS, *RULE_SCHEMAS[rule_type].keys)
-    for unknown in [k for k in entry if k not in allowed]:
+    schema = RULE_SCHEMAS[rule_type]
+    allowed = tuple(k for k in (*_COMMON_KEYS, *schema.keys) if k != "severity" or schema.severity_from is None)
+    # A severity where the data set it is refused below, with where it comes from.
+    for unknown in [k for k in entry if k not in allowed and k != "severity"]:
         problem(f"{label}.{unknown}", None, f"is not a key of a {rule_type} rule", ", ".join(allowed))
-    for required in ("id", *RULE_SCHEMAS[rule_type].required):
+    for required in ("id", *schema.required):
         if entry.get(required) in (None, "", []):
             problem(f"{label}.{required}", None, "is required", "")
     r.identifier(entry.get("id"), f"{label}.id")
     severity = entry.get("severity")
-    if severity is not None and severity not in SEVERITIES:
+    if severity is not None and schema.severity_from is not None:
+        problem(f"{label}.severity", severity, f"is not set on a {rule_type} rule", schema.severity_from)
+    elif severity is not None and severity not in SEVERITIES:
         problem(f"{label}.severity", severity, "is not a severity", ", ".join(SEVERITIES))
-    schema = RULE_SCHEMAS[rule_type]
     if "measure" in schema.keys and entry.get("measure") is not None:
         r.measure(entry["measure"], f"{label}.measure", "forbidden", protocol)
     if schema.check is not None:
@@ -352,12 +367,16 @@ class RuleSchema:
     default_severity : str
     check : callable or None
         ``check(entry, label, problem)``: the checks of its values.
+    severity_from : str or None
+        Set when the data decide each alert's severity (``vital_sign``: the threshold reached):
+        where it comes from, said to a protocol that gives ``severity`` (refused).
     """
 
     keys: tuple[str, ...]
     required: tuple[str, ...]
     default_severity: str
     check: Callable[[Mapping, str, Callable], None] | None = None
+    severity_from: str | None = None
 
 
 # One entry per rule type (how each is evaluated: alliance.monitoring.alerts.RULE_TYPES).
@@ -367,5 +386,13 @@ RULE_SCHEMAS: dict[str, RuleSchema] = {
     "alliance_drop": RuleSchema(("measure", "points"), ("measure", "points"), "warning", _check_alliance_drop),
     "flag": RuleSchema(("flag", "instruments"), ("flag",), "urgent", _check_flag),
     "missed_assessment": RuleSchema(("statuses",), ("statuses",), "info", _check_missed_assessment),
+    # An SAE is the investigators' to report within days (ICH E2A): urgent by default.
+    "serious_adverse_event": RuleSchema((), (), "urgent"),
+    "vital_sign": RuleSchema((), (), "urgent", severity_from=(
+        "no severity: each alert has the severity of the threshold the reading reached "
+        "(safety.vital_signs warning or urgent)")),
+    # A washout not kept is a protocol deviation to look at and report, not an emergency: the dose
+    # has been given (the rule reads recorded dosing sessions).
+    "washout": RuleSchema((), (), "warning"),
 }
 RULE_TYPES = tuple(RULE_SCHEMAS)
