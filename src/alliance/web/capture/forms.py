@@ -285,6 +285,32 @@ class DosingForm(forms.Form):
     compound = forms.CharField(max_length=100, validators=[plain_text], label=gettext_lazy("Compound"))
     amount = forms.FloatField(min_value=0, required=False, label=gettext_lazy("Amount"))
     unit = forms.ChoiceField(choices=[(u, u) for u in DOSE_UNITS], label=gettext_lazy("Unit"))
+    # The dosing-day record (dosing_sessions.csv's optional columns; checked by the core when stored).
+    started_at = forms.TimeField(required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+                                 label=gettext_lazy("Session started"))
+    ended_at = forms.TimeField(required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+                               label=gettext_lazy("Session ended"),
+                               help_text=gettext_lazy("On the session's date; leave empty while it goes on."))
+    present = forms.CharField(max_length=500, required=False, validators=[plain_text], label=gettext_lazy("Present"),
+                              help_text=gettext_lazy("Facilitator ids, and role:id for others, separated by ';' "
+                                                     "(e.g. F1;F2;monitor:M1; roles: facilitator, monitor, "
+                                                     "physician, other)."))
+    rescue_medication = forms.CharField(max_length=2000, required=False, validators=[plain_text],
+                                        label=gettext_lazy("Rescue medication"),
+                                        help_text=gettext_lazy("What, how much, when (e.g. lorazepam 1 mg at 14:20); "
+                                                               "empty: none given."))
+    setting_notes = forms.CharField(max_length=2000, required=False, validators=[plain_text],
+                                    widget=forms.Textarea(attrs={"rows": 3}), label=gettext_lazy("Setting"))
+    music_notes = forms.CharField(max_length=2000, required=False, validators=[plain_text],
+                                  widget=forms.Textarea(attrs={"rows": 2}), label=gettext_lazy("Music"))
+
+    def day_record(self) -> dict[str, str]:
+        """The dosing-day record's columns as text (``""`` when not given)."""
+        d = self.cleaned_data
+        return {"started_at": d["started_at"].strftime("%H:%M") if d.get("started_at") else "",
+                "ended_at": d["ended_at"].strftime("%H:%M") if d.get("ended_at") else "",
+                **{k: (d.get(k) or "").strip() for k in ("present", "rescue_medication", "setting_notes",
+                                                         "music_notes")}}
 
     def clean_amount(self):
         amount = self.cleaned_data.get("amount")

@@ -31,13 +31,21 @@ from alliance import instruments as bank
 from alliance.instruments import Instrument
 from alliance.protocol import Protocol
 from alliance.study import Study as TidyStudy
-from alliance.study.validation import DOSING_COLUMNS, RESPONSE_COLUMNS
+from alliance.study.validation import (
+    DOSING_COLUMNS,
+    DOSING_DAY_COLUMNS,
+    RESPONSE_COLUMNS,
+    Locator,
+    check_dosing_sessions,
+)
 from alliance.web.audit.log import AuditLog
 
 from . import models as m
 from . import signals
 from .errors import StorageError
 from .instrument_forms import score_answers
+from .queries import study_protocol
+from .safety import SafetyRecordError
 from .storage import import_study
 
 CONTRACT_PARTICIPANT_COLUMNS = ["participant_id", "arm", "site", "facilitator_ids"]
@@ -214,20 +222,49 @@ def update_participant(participant: m.Participant, *, arm: m.Arm, enrolled_on: d
 # -- dosing sessions ----------------------------------------------------------------------------
 
 def record_dosing(participant: m.Participant, *, session: int, day: date, compound: str, amount: float | None,
-                  unit: str, log: AuditLog) -> m.DosingSession:
+                  unit: str, log: AuditLog, record: dict | None = None) -> m.DosingSession:
     """Record (or correct) a dosing session, then tell the monitor app (same transaction).
+
+    Parameters
+    ----------
+    participant : Participant
+    session, day, compound, amount, unit
+        The session and its dose.
+    log : AuditLog
+    record : dict, optional
+        The dosing-day record (:data:`alliance.study.validation.DOSING_DAY_COLUMNS` → text):
+        start and end, who was present, rescue medication, setting and music notes. Checked by
+        :func:`alliance.study.validation.check_dosing_sessions`, as an import would be.
 
     Returns
     -------
     DosingSession
+
+    Raises
+    ------
+    SafetyRecordError
+        With the core's problems, when the dosing-day record is refused.
     """
     values = {"date": day.isoformat(), "compound": compound, "amount": amount, "unit": unit}
+    if record is not None:
+        row = {"participant_id": participant.participant_id, "session": str(session), **values,
+               "amount": None if amount is None else repr(float(amount)), **record}
+        frame = pd.DataFrame([{k: (pd.NA if v in (None, "") else str(v)) for k, v in row.items()}], dtype="string")
+        problems = check_dosing_sessions(study_protocol(participant.study), frame, [participant.participant_id],
+                                         Locator("dosing session"))
+        if problems:
+            raise SafetyRecordError(problems)
+        values.update(record)
     label = f"{participant.participant_id}/session {session}"
     study = participant.study
-    if study.dosing_session_columns is None:
-        study.dosing_session_columns = list(DOSING_COLUMNS)
+    # The study's table gets the columns it now needs (the dosing-day record's only once one is given).
+    wanted = list(study.dosing_session_columns or DOSING_COLUMNS[:6])
+    wanted += [c for c in DOSING_DAY_COLUMNS if c not in wanted and values.get(c)]
+    if wanted != study.dosing_session_columns:
+        old_columns = study.dosing_session_columns
+        study.dosing_session_columns = wanted
         study.save(update_fields=["dosing_session_columns", "updated_at"])
-        log.changed(study, {"dosing_session_columns": None}, {"dosing_session_columns": list(DOSING_COLUMNS)},
+        log.changed(study, {"dosing_session_columns": old_columns}, {"dosing_session_columns": wanted},
                     label=study.name)
     dosing = m.DosingSession.objects.filter(participant=participant, session=session).first()
     if dosing is None:

@@ -48,6 +48,7 @@ from alliance import instruments as bank
 from alliance.protocol import Protocol, parse_protocol
 from alliance.study import Study, StudyDataError, sort_responses
 from alliance.study.measures import score_columns
+from alliance.study.validation import DOSING_DAY_COLUMNS
 from alliance.web.audit.log import AuditLog, plain
 from alliance.web.bulk import BATCH, batches, db_datetime, insert_rows, json_text
 
@@ -70,6 +71,8 @@ _SEPARATOR = "\x1f"  # joins key parts; cannot occur in ids read from CSV text
 # The text fields of an adverse event ("" when not given), then the typed ones.
 _AE_TEXT = ("term", "onset", "resolved_on", "seriousness", "relatedness", "action", "outcome", "code")
 _AE_FIELDS = (*_AE_TEXT, "severity", "serious", "expected")
+# A dosing session's stored values beyond its key: what, how much, and the dosing-day record.
+_DOSING_FIELDS = ("date", "compound", "amount", "unit", *DOSING_DAY_COLUMNS)
 
 
 def _number(value) -> float | None:
@@ -370,6 +373,7 @@ class _Incoming:
                     "compound": _text(row.get("compound")),
                     "amount": None if row.get("amount") is None else float(row["amount"]),
                     "unit": _text(row.get("unit")),
+                    **{c: _text(row.get(c)) for c in DOSING_DAY_COLUMNS},
                 }
         self._responses(study)
 
@@ -637,7 +641,7 @@ class _Import:
     def _dosing_sessions(self) -> None:
         if self.incoming.dosing_columns is None:
             return  # no dosing sessions table: the stored sessions are neither compared nor deleted
-        fields = ["date", "compound", "amount", "unit"]
+        fields = list(_DOSING_FIELDS)
         existing = {}
         for obj in self.objects(m.DosingSession).filter(participant__study=self.study).select_related("participant"):
             existing[(obj.participant.participant_id, obj.session)] = obj
@@ -896,8 +900,8 @@ class _Import:
             self._delete_administrations(administrations)
             for obj in dosing:
                 self.log.deleted(obj, {"participant_id": obj.participant.participant_id, "session": obj.session,
-                                       "date": obj.date, "compound": obj.compound, "amount": obj.amount,
-                                       "unit": obj.unit}, label=_dosing_label(obj.participant.participant_id, obj.session))
+                                       **{f: getattr(obj, f) for f in _DOSING_FIELDS}},
+                                 label=_dosing_label(obj.participant.participant_id, obj.session))
             self.counts.deleted["dosing_sessions"] += len(dosing)
             # Other apps' records about them (the monitor app's alerts) go too, audited by their
             # app in this import's log and counted in its change; the user allowed the deletion.
@@ -1039,13 +1043,12 @@ def export_study(name: str, using: str = "default") -> Study:
 
     dosing = None
     if row.dosing_session_columns is not None:
-        records = [{"participant_id": pid, "session": session, "date": date or None, "compound": compound or None,
-                    "amount": amount, "unit": unit or None}
-                   for pid, session, date, compound, amount, unit in m.DosingSession.objects.using(using)
+        records = [{"participant_id": pid, "session": session,
+                    **{f: (v if f == "amount" else (v or None)) for f, v in zip(_DOSING_FIELDS, values, strict=True)}}
+                   for pid, session, *values in m.DosingSession.objects.using(using)
                    .filter(participant__study=row).order_by("participant_id", "session")
-                   .values_list("participant__participant_id", "session", "date", "compound", "amount", "unit")]
-        dosing = pd.DataFrame.from_records(records, columns=["participant_id", "session", "date", "compound",
-                                                             "amount", "unit"])
+                   .values_list("participant__participant_id", "session", *_DOSING_FIELDS)]
+        dosing = pd.DataFrame.from_records(records, columns=["participant_id", "session", *_DOSING_FIELDS])
         dosing = dosing[[c for c in row.dosing_session_columns if c in dosing.columns]]
     tables = {}
     for table in CHILD_TABLES:

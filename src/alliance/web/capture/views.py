@@ -35,6 +35,8 @@ from .exports import KINDS, KINDS_FOR_ROLE, ExportNotPossible, export_zip
 from .forms import DosingForm, ParticipantForm, PrivateLinkForm, StudyCreateForm, StudyImportForm
 from .instrument_forms import Answers, form_instrument, form_items, read_answers
 from .queries import study_protocol
+from .safety import SafetyRecordError
+from .safety_forms import add_problems
 from .storage import DeletionsNotAllowed, StorageError, import_study
 from .timelines import participant_timeline
 
@@ -334,23 +336,38 @@ def dosing_record(request, study, participant):
     recorded = {d.session for d in participant.dosing_sessions.all()}
     upcoming = [t.dose for t in protocol.dosing_timepoints if t.dose is not None and t.dose.session not in recorded]
     dose = upcoming[0] if upcoming else None
-    initial = {"date": timezone.localdate()}
+    # Who is usually in the room: the participant's facilitators (the lead first).
+    initial = {"date": timezone.localdate(),
+               "present": ";".join(participant.facilitators.order_by("assignments__position")
+                                   .values_list("facilitator_id", flat=True))}
     if dose is not None:
         initial.update(session=dose.session, compound=dose.compound, amount=dose.amount, unit=dose.unit)
+    stored = participant.dosing_sessions.filter(session=request.GET.get("session") or 0).first() \
+        if (request.GET.get("session") or "").isdigit() else None
+    if stored is not None:  # correcting a recorded session starts from what is stored
+        initial = {"session": stored.session, "date": stored.date[:10] or None, "compound": stored.compound,
+                   "amount": stored.amount, "unit": stored.unit,
+                   **{k: getattr(stored, k) for k in ("present", "rescue_medication", "setting_notes", "music_notes")},
+                   **{k: getattr(stored, k)[-5:] for k in ("started_at", "ended_at") if getattr(stored, k)}}
     form = DosingForm(protocol=protocol, initial=initial)
     if request.method == "POST":
         form = DosingForm(request.POST, protocol=protocol)
         if form.is_valid():
             data = form.cleaned_data
-            with transaction.atomic():
-                log = recording.user_log(request.user, study)
-                recording.record_dosing(participant, session=data["session"], day=data["date"],
-                                        compound=data["compound"].strip(), amount=data["amount"], unit=data["unit"],
-                                        log=log)
-                log.write()
-            messages.success(request, _("Dosing session %(session)s of %(id)s is recorded.")
-                             % {"session": data["session"], "id": participant.participant_id})
-            return redirect("capture:participant_detail", study=study.name, participant=participant.participant_id)
+            try:
+                with transaction.atomic():
+                    log = recording.user_log(request.user, study)
+                    recording.record_dosing(participant, session=data["session"], day=data["date"],
+                                            compound=data["compound"].strip(), amount=data["amount"],
+                                            unit=data["unit"], log=log, record=form.day_record())
+                    log.write()
+            except SafetyRecordError as error:
+                add_problems(form, error.problems)
+            else:
+                messages.success(request, _("Dosing session %(session)s of %(id)s is recorded.")
+                                 % {"session": data["session"], "id": participant.participant_id})
+                return redirect("capture:participant_detail", study=study.name,
+                                participant=participant.participant_id)
     return render(request, "capture/dosing_form.html",
                   {"study": study, "participant": participant, "form": form, "recorded": sorted(recorded)},
                   status=400 if form.errors else 200)
@@ -623,7 +640,7 @@ def exports(request, study):
 @access.study_view(roles=("admin", "investigator", "monitor"))
 @require_POST
 def export_download(request, study, kind):
-    """Download one export as a zip (POST, since it is recorded in the audit trail)."""
+    """Download one export as a zip, or the DSMB report as a PDF (POST, since it is recorded in the audit trail)."""
     if kind not in KINDS:
         raise Http404("no such export")
     if kind not in KINDS_FOR_ROLE[request.study_role]:
@@ -634,7 +651,7 @@ def export_download(request, study, kind):
     except ExportNotPossible as refused:
         messages.error(request, str(refused))
         return redirect("capture:exports", study=study.name)
-    response = HttpResponse(content, content_type="application/zip")
+    response = HttpResponse(content, content_type="application/pdf" if filename.endswith(".pdf") else "application/zip")
     response["Content-Disposition"] = content_disposition_header(True, filename)
     response["Cache-Control"] = "no-store"
     return response
