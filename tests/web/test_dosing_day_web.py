@@ -8,7 +8,7 @@ from django.urls import reverse
 from alliance.web.capture import models as m
 from alliance.web.capture.storage import export_study, import_study
 
-from .webapp import OWN, STUDY, accounts, client_for, web_study  # noqa: F401
+from .webapp import OWN, STUDY, client_for
 
 pytestmark = pytest.mark.django_db
 

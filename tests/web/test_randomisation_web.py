@@ -14,7 +14,7 @@ from alliance.web.audit.models import AuditEvent
 from alliance.web.capture import models as m
 from alliance.web.capture import recording
 
-from .webapp import accounts, client_for, web_study  # noqa: F401
+from .webapp import client_for
 
 pytestmark = pytest.mark.django_db
 NAME = "randomised"

@@ -9,7 +9,7 @@ from alliance.web.audit.models import AuditEvent
 from alliance.web.capture import models as m
 from alliance.web.capture import signals
 
-from .webapp import OTHER, OWN, STUDY, accounts, client_for, received, web_study  # noqa: F401
+from .webapp import OTHER, OWN, STUDY, client_for
 
 pytestmark = pytest.mark.django_db
 
