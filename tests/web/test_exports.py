@@ -100,5 +100,5 @@ def test_exports_are_post_only_and_the_page_lists_what_the_role_may_have(client,
     path = reverse("capture:export_download", kwargs={"study": STUDY, "kind": "deidentified"})
     assert client.get(path).status_code == 405
     page = client.get(reverse("capture:exports", kwargs={"study": STUDY}))
-    assert page.status_code == 200 and [k for k, _ in page.context["kinds"]] == ["deidentified"]
+    assert page.status_code == 200 and [k for k, _ in page.context["kinds"]] == ["deidentified", "dsmb_blinded"]
     assert not AuditEvent.objects.filter(action="export").exists()
