@@ -59,8 +59,10 @@ def _text(document) -> str:
 
 
 def _tables(document) -> dict[str, pd.DataFrame]:
-    return {block.caption: block.frame for section in document.sections for block in section.blocks
-            if isinstance(block, TableBlock)}
+    """The tables by caption, no-break spaces (which keep a count on one line in the PDF) read as spaces."""
+    return {block.caption: block.frame.map(lambda cell: str(cell).replace("\u00a0", " "))
+            .rename(columns=lambda column: str(column).replace("\u00a0", " "))
+            for section in document.sections for block in section.blocks if isinstance(block, TableBlock)}
 
 
 def test_the_blinded_report_names_no_arm_and_no_arm_size(study, safety):

@@ -84,6 +84,9 @@ _DATED = (("participants", ("enrolled_on",)), ("responses", ("administered_at",)
           ("adverse_events", ("onset", "resolved_on")), ("vital_signs", ("measured_at",)),
           ("concomitant_medications", ("start", "stop")))
 _FEW_IN_SESSION = 3
+# A4 holds a label column and four count columns of "12 (92%); 24 events" unbroken (two arms and Total need
+# four); a table with more columns lets its cells wrap.
+_UNBROKEN_COLUMNS = 5
 
 
 @dataclass(frozen=True)
@@ -260,6 +263,18 @@ def _arm_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.rename(columns={c: TOTAL + c[3:] for c in frame.columns if str(c).startswith("All (")})
 
 
+def _unbroken(frame: pd.DataFrame, labels: Sequence[str] = ("", "Arm", "Stage")) -> pd.DataFrame:
+    """The count cells with no-break spaces: ``23 (96%); 48 events`` stays on one line, the header wraps instead.
+
+    Only for a table of up to :data:`_UNBROKEN_COLUMNS` columns: with more arms the cells could not all
+    fit on the page's width unbroken, and the PDF would let them overflow.
+    """
+    if len(frame.columns) > _UNBROKEN_COLUMNS:
+        return frame
+    return frame.assign(**{str(c): frame[c].astype(str).str.replace(" ", "\u00a0") for c in frame.columns
+                           if c not in labels})
+
+
 def _arm_rows(frame: pd.DataFrame, blinded: bool) -> pd.DataFrame:
     """A table with an ``Arm`` column: ``All`` becomes ``Total``; the open report has no ``Arm`` column."""
     if blinded:
@@ -414,13 +429,13 @@ def dsmb_document(study, safety=None, *, blinded: bool = True, cutoff=None, gene
             f"({everyone['serious_events']} events).")
         section.blocks.append(TableBlock(
             "Adverse events by severity grade" + ("" if blinded else ", by arm"),
-            _arm_columns(tables.safety_by_arm_table(entries, arm_labels)),
+            _unbroken(_arm_columns(tables.safety_by_arm_table(entries, arm_labels))),
             "Participants with at least one event (percent of the column's n), and the number of events. Grades: "
             "CTCAE v5.0 (a participant counts in every grade they had). Related: possibly, probably or definitely, "
             "as the investigator assessed it."))
         section.blocks.append(TableBlock(
             "Adverse events by relatedness to the study treatment" + ("" if blinded else ", by arm"),
-            _arm_columns(tables.safety_relatedness_table(entries, arm_labels)),
+            _unbroken(_arm_columns(tables.safety_relatedness_table(entries, arm_labels))),
             "A participant with events of different relatedness counts in each of those rows."))
         sections.append(section)
 
@@ -522,6 +537,10 @@ def dsmb_document(study, safety=None, *, blinded: bool = True, cutoff=None, gene
                                        "serious event ongoing, no record after the cut-off."])
     sections.append(section)
 
+    for section in sections:  # a heading's "(n = 13)" stays on one line; the arm's label wraps before it
+        for block in section.blocks:
+            if isinstance(block, TableBlock):
+                block.frame = block.frame.rename(columns=lambda c: str(c).replace("(n = ", "(n\u00a0=\u00a0"))
     # the PDF's page footer prints the first four: the mark on every page, and short enough for the page number
     provenance = [("Version", mark), ("Study", facts.study), ("Data cut-off", facts.cutoff or "not known"),
                   ("Software", f"alliance {__version__}"), ("Generated", facts.generated_at),
