@@ -243,7 +243,12 @@ def dsmb(
         trial = None
     else:
         trial, safety = _study_from(source, study_name), None
-    paths = write_dsmb_report(trial, out, safety=safety, blinded=blinded, cutoff=cutoff, study_name=study_name)
+    from alliance.protocol import ProtocolError
+
+    try:
+        paths = write_dsmb_report(trial, out, safety=safety, blinded=blinded, cutoff=cutoff, study_name=study_name)
+    except ProtocolError as exc:
+        _fail(str(exc))
     version = "blinded, open session" if blinded else "UNBLINDED, closed session: confidential to the DSMB"
     console.print(f"wrote {paths['pdf']} and {paths['html']} ({version})", highlight=False)
 

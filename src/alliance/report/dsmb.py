@@ -109,7 +109,7 @@ class DsmbFacts:
     participants : int
         Enrolled.
     adverse_events, serious_events : int
-        Events recorded up to the cut-off (every arm).
+        Events in the data (every arm).
     deaths : int
         Participants with a fatal adverse event.
     """
@@ -232,8 +232,8 @@ def dsmb_facts(study, safety=None, *, blinded: bool = True, cutoff=None, generat
     entries, provenance = _unpack(safety if safety is not None else safety_results(study))
     if cutoff is not None:
         when, source = _as_date(cutoff).isoformat(), "given"
-    elif study is not None and data_cutoff(study) is not None:
-        when, source = data_cutoff(study).isoformat(), "latest date in the data"
+    elif study is not None and (latest := data_cutoff(study)) is not None:
+        when, source = latest.isoformat(), "latest date in the data"
     elif provenance.get("created_utc"):
         when, source = str(provenance["created_utc"])[:10], "date of the analysis (results)"
     else:
