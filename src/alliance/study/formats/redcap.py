@@ -10,7 +10,8 @@ Import reads three things:
 - a **mapping** (YAML, schema in ``docs/data.md``): REDCap events → timepoints, arms → protocol
   arms, fields → item ids (a field named like an item id, ``wai_sr_3``, maps to it by itself),
   value recodings where REDCap codes differ from the instrument's (1-5 in REDCap, 0-4 in the
-  instrument), participant fields, fields to ignore.
+  instrument), participant fields, the fields of the dosing sessions and safety tables, fields to
+  ignore.
 
 Every REDCap column must be accounted for: a column not in the dictionary, or a field neither
 mapped nor ignored, is an error, as is a row with answers whose event has no mapping. Answers are
@@ -27,6 +28,22 @@ in days from the arm's first event, as REDCap defines it), instrument-event desi
 repeating forms of a longitudinal project, and the mapping that reads the export back — so that
 a round trip keeps participants (with ``enrolled_on``), answers and dosing sessions.
 
+The safety tables are repeating forms on the arm's first event too, one instance per row
+(:data:`SAFETY_FORMS`): ``adverse_events`` (fields ``ae_<column>``), ``vital_signs``
+(``vital_<column>``) and ``concomitant_medications`` (``medication_<column>``). Their fields take
+REDCap's types for the contract's allowed values: the CTCAE grade a radio 1-5, ``serious`` and
+``expected`` yes/no (codes 1 / 0), the ICH E2A seriousness criteria a checkbox (one
+``ae_seriousness___<criterion>`` column each), relatedness a radio and action and outcome
+dropdowns whose codes are the contract's words, dates ``date_ymd``, measures numbers within the
+plausible ranges. The import reads them back through the same checks as the CSV files, each
+message naming the records file's line, the REDCap field and the record and instance; a round trip
+keeps every table (rows grouped by participant; the seriousness criteria in ICH E2A order).
+
+Values go out as written, so that they come back the same: a date or time column gets REDCap's
+validation (``date_ymd``, ``datetime_ymd``, ``time``, …) only when every value has that form, and
+otherwise is a text field whose note says the form (a date-time written ``2024-03-01T10:30`` is not
+REDCap's ``2024-03-01 10:30``).
+
 References
 ----------
 Harris PA, Taylor R, Thielke R, Payne J, Gonzalez N, Conde JG (2009). Research electronic data
@@ -37,7 +54,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -53,10 +70,13 @@ from alliance.protocol import Protocol, default_protocol
 from alliance.protocol.yaml_input import read_yaml_file
 
 from ..administrations import refuse_facilitator_rated
+from ..adverse_events import ACTIONS, ADVERSE_EVENT_COLUMNS, OUTCOMES, RELATEDNESS, SERIOUSNESS_CRITERIA
 from ..errors import DataProblem, StudyDataError
 from ..io import read_table, write_table
+from ..medications import MEDICATION_COLUMNS
 from ..tidy import Study, check_study, format_number, format_numbers, sort_responses
-from ..validation import DOSING_COLUMNS, Locator
+from ..validation import DOSING_COLUMNS, DOSING_DAY_COLUMNS, Locator
+from ..vital_signs import MIN_MINUTES_AFTER_DOSE, PLAUSIBLE_RANGES, VITAL_SIGN_COLUMNS
 
 DICTIONARY_COLUMNS = (
     "Variable / Field Name", "Form Name", "Section Header", "Field Type", "Field Label",
@@ -76,12 +96,67 @@ RECORD_ID = "record_id"
 _ADMINISTRATION = ("rater", "administered_at")
 _DAY_ZERO = date(2000, 1, 1)  # any date: events.csv holds differences of planned dates
 _MAPPING_KEYS = ("record_id", "events", "arms", "repeating", "forms", "fields", "participant_fields",
-                 "administration_fields", "dosing_fields", "ignore")
+                 "administration_fields", "dosing_fields", "adverse_event_fields", "vital_sign_fields",
+                 "medication_fields", "ignore")
 # The repeating form that holds dosing sessions (one instance per session), and the fields that
 # map to the dosing sessions table by their name alone.
 DOSING_FORM = "dosing"
 DOSING_FIELDS = {"dosing_session": "session", "dosing_date": "date", "dosing_compound": "compound",
-                 "dosing_amount": "amount", "dosing_unit": "unit"}
+                 "dosing_amount": "amount", "dosing_unit": "unit", "dosing_started_at": "started_at",
+                 "dosing_ended_at": "ended_at", "dosing_present": "present",
+                 "dosing_rescue_medication": "rescue_medication", "dosing_setting_notes": "setting_notes",
+                 "dosing_music_notes": "music_notes"}
+# The safety tables: each a repeating form on the arm's first event (one instance per row of the
+# table), its fields named <prefix>_<column> so that they map back by their name alone.
+ADVERSE_EVENT_FORM = "adverse_events"
+ADVERSE_EVENT_FIELDS = {"ae_id": "ae_id", **{f"ae_{c}": c for c in ADVERSE_EVENT_COLUMNS[2:]}}
+VITAL_SIGN_FORM = "vital_signs"
+VITAL_SIGN_FIELDS = {f"vital_{c}": c for c in VITAL_SIGN_COLUMNS[1:]}
+MEDICATION_FORM = "concomitant_medications"
+MEDICATION_FIELDS = {f"medication_{c}": c for c in MEDICATION_COLUMNS[1:]}
+
+
+@dataclass(frozen=True)
+class SafetyForm:
+    """How one safety table of the tidy contract is a repeating REDCap form.
+
+    Attributes
+    ----------
+    table : str
+        The :class:`~alliance.study.Study` attribute, ``check_study`` argument and locator key.
+    form : str
+        The repeating form's name.
+    section : str
+        The mapping file's section naming its fields (field → column).
+    fields : dict
+        The default field names (field → column), mapped without a section.
+    columns : tuple of str
+        The table's contract columns.
+    label : str
+        REDCap's custom label of an instance (piped fields).
+    file : str
+        The table's file in the tidy contract, for messages.
+    """
+
+    table: str
+    form: str
+    section: str
+    fields: dict[str, str]
+    columns: tuple[str, ...]
+    label: str
+    file: str
+
+
+SAFETY_FORMS = (
+    SafetyForm("adverse_events", ADVERSE_EVENT_FORM, "adverse_event_fields", ADVERSE_EVENT_FIELDS,
+               ADVERSE_EVENT_COLUMNS, "[ae_id] [ae_term]", "adverse_events.csv"),
+    SafetyForm("vital_signs", VITAL_SIGN_FORM, "vital_sign_fields", VITAL_SIGN_FIELDS, VITAL_SIGN_COLUMNS,
+               "Session [vital_session], [vital_measured_at]", "vital_signs.csv"),
+    SafetyForm("concomitant_medications", MEDICATION_FORM, "medication_fields", MEDICATION_FIELDS,
+               MEDICATION_COLUMNS, "[medication_name] from [medication_start]", "concomitant_medications.csv"),
+)
+# A REDCap yes/no (or true/false) field's raw codes, as the contract's yes / no.
+_YES_NO_CODES = {"1": "yes", "0": "no"}
 # Participant fields that map to a contract column by their name alone.
 _OWN_PARTICIPANT_FIELDS = {"enrolled_on": "enrolled_on"}
 
@@ -139,6 +214,13 @@ class RedcapMapping:
     administration_fields: dict[str, tuple[str, str]] = field(default_factory=dict)
     ignore: tuple[str, ...] = ()
     dosing_fields: dict[str, str] = field(default_factory=dict)
+    adverse_event_fields: dict[str, tuple[str, Recode]] = field(default_factory=dict)
+    vital_sign_fields: dict[str, tuple[str, Recode]] = field(default_factory=dict)
+    medication_fields: dict[str, tuple[str, Recode]] = field(default_factory=dict)
+
+    def safety_fields(self, form: SafetyForm) -> dict[str, tuple[str, Recode]]:
+        """The mapping's section for one safety form (field → column and recoding)."""
+        return getattr(self, form.section)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -162,6 +244,10 @@ class RedcapMapping:
                                             for k, (i, c) in self.administration_fields.items()}
         if self.dosing_fields:
             out["dosing_fields"] = dict(self.dosing_fields)
+        for form in SAFETY_FORMS:
+            if self.safety_fields(form):
+                out[form.section] = {k: ({"column": c, **r.to_dict()} if r.to_dict() else c)
+                                     for k, (c, r) in self.safety_fields(form).items()}
         if self.ignore:
             out["ignore"] = list(self.ignore)
         return out
@@ -327,6 +413,30 @@ def parse_mapping(raw: Any, protocol: Protocol, origin: str = "mapping.yaml") ->
                     ", ".join(dosing_columns))
             continue
         dosing_fields[str(name)] = str(value)
+    safety_fields = {}
+    for form in SAFETY_FORMS:
+        allowed = [c for c in form.columns if c != "participant_id"]
+        safety_fields[form.section] = {}
+        for name, value in section(form.section).items():
+            entry = {"column": value} if isinstance(value, str) else value
+            if not isinstance(entry, dict) or "column" not in entry:
+                problem(f"{form.section}.{name}", value, f"is not a {form.section} entry",
+                        f"a column of {form.file}, or {{column: …, recode: …}}")
+                continue
+            for key in entry:
+                if key not in ("column", "recode", "shift"):
+                    problem(f"{form.section}.{name}.{key}", None, f"is not a key of a {form.section} entry",
+                            "column, recode, shift")
+            if entry["column"] not in allowed:
+                problem(f"{form.section}.{name}", entry["column"], f"is not a column of {form.file}",
+                        ", ".join(allowed))
+                continue
+            other = next((f for f, (c, _) in safety_fields[form.section].items() if c == entry["column"]), None)
+            if other is not None:  # one cell per column: a second field would overwrite the first
+                problem(f"{form.section}.{name}", entry["column"], f"is the column field {other} maps to",
+                        "one field per column")
+                continue
+            safety_fields[form.section][str(name)] = (str(entry["column"]), recode(entry, f"{form.section}.{name}"))
     ignore = raw.get("ignore") or []
     if not isinstance(ignore, list):
         problem("ignore", ignore, "expected a list", "REDCap field names or patterns (consent_*)")
@@ -335,7 +445,8 @@ def parse_mapping(raw: Any, protocol: Protocol, origin: str = "mapping.yaml") ->
     if problems:
         raise StudyDataError(problems, f"{_count(problems)} in the REDCap mapping {origin}")
     return RedcapMapping(str(record_id) if record_id else None, events, arms, repeating, forms, fields,
-                         participant_fields, administration_fields, tuple(map(str, ignore)), dosing_fields)
+                         participant_fields, administration_fields, tuple(map(str, ignore)), dosing_fields,
+                         **safety_fields)
 
 
 # --------------------------------------------------------------------------------------------
@@ -360,6 +471,8 @@ class _Columns:
     participant: dict[str, tuple[str, Recode]] = field(default_factory=dict)
     administration: dict[str, tuple[str, str]] = field(default_factory=dict)
     dosing: dict[str, str] = field(default_factory=dict)                # field → dosing sessions column
+    # safety table → {field → (column, recoding)}
+    safety: dict[str, dict[str, tuple[str, Recode]]] = field(default_factory=dict)
 
 
 def _classify(dictionary: pd.DataFrame, records: pd.DataFrame, mapping: RedcapMapping, protocol: Protocol,
@@ -398,6 +511,13 @@ def _classify(dictionary: pd.DataFrame, records: pd.DataFrame, mapping: RedcapMa
         if field_name in DOSING_FIELDS and not mapping.dosing_fields and field_name not in mapping.fields:
             columns.dosing[field_name] = DOSING_FIELDS[field_name]
             continue
+        safety = _safety_target(field_name, mapping)
+        if safety is not None:
+            form, target = safety
+            columns.safety.setdefault(form.table, {})[field_name] = target
+            if field_name != name:
+                columns.checkboxes.setdefault(field_name, []).append(name)
+            continue
         if field_name in mapping.administration_fields:
             columns.administration[field_name] = mapping.administration_fields[field_name]
             continue
@@ -408,11 +528,13 @@ def _classify(dictionary: pd.DataFrame, records: pd.DataFrame, mapping: RedcapMa
         if target is None and field_name in in_bank:
             target = FieldMap(field_name, instrument_of[field_name])
         if target is None:
-            problems.append(DataProblem(
-                files.records, 1, name, None,
-                f"list the field in {files.mapping} under fields: (item), participant_fields:, "
-                "administration_fields: or ignore:",
-                f"REDCap field of form {form_of.get(field_name)!r} has no mapping"))
+            safety_form = next((f for f in SAFETY_FORMS if f.form == form_of.get(field_name)), None)
+            allowed = (f"list the field in {files.mapping} under {safety_form.section}: (a column of "
+                       f"{safety_form.file}: {', '.join(safety_form.columns[1:])}) or ignore:" if safety_form
+                       else f"list the field in {files.mapping} under fields: (item), participant_fields:, "
+                       "administration_fields: or ignore:")
+            problems.append(DataProblem(files.records, 1, name, None, allowed,
+                                        f"REDCap field of form {form_of.get(field_name)!r} has no mapping"))
             continue
         form_recode = mapping.forms.get(form_of.get(field_name, ""))
         if form_recode is not None and not target.recode.table and target.recode.shift is None:
@@ -421,6 +543,21 @@ def _classify(dictionary: pd.DataFrame, records: pd.DataFrame, mapping: RedcapMa
         if field_name != name:
             columns.checkboxes.setdefault(field_name, []).append(name)
     return columns
+
+
+def _safety_target(field_name: str, mapping: RedcapMapping) -> tuple[SafetyForm, tuple[str, Recode]] | None:
+    """The safety table and column a field maps to: by the mapping's section, else by its default name.
+
+    A default name (``ae_severity``) maps by itself only while the mapping has no section for its
+    table and does not map the field as an item; a section, once given, names every field of it.
+    """
+    for form in SAFETY_FORMS:
+        section = mapping.safety_fields(form)
+        if field_name in section:
+            return form, section[field_name]
+        if not section and field_name in form.fields and field_name not in mapping.fields:
+            return form, (form.fields[field_name], Recode())
+    return None
 
 
 def _timepoints(records: pd.DataFrame, mapping: RedcapMapping, protocol: Protocol) -> np.ndarray:
@@ -483,7 +620,8 @@ def study_from_redcap(dictionary: pd.DataFrame, records: pd.DataFrame, mapping: 
         Every problem: a records column not in the dictionary, a field with no mapping, a row
         with answers whose event (or repeat instance) has no mapping, a code the recoding does
         not cover, more than one box ticked in a checkbox field, and every problem
-        :func:`alliance.study.load` finds, located by records line and REDCap field.
+        :func:`alliance.study.load` finds, located by records line and REDCap field (for the
+        safety tables also the record and repeat instance).
     """
     protocol = protocol or default_protocol()
     if not isinstance(mapping, RedcapMapping):
@@ -576,16 +714,124 @@ def study_from_redcap(dictionary: pd.DataFrame, records: pd.DataFrame, mapping: 
         "participant_id": record_id, "timepoint": EVENT, "value": field_names, "item": field_names,
         "instrument": field_names})
     dosing, dosing_locator = _dosing_sessions(records, record, columns, files, lines)
+    type_of = dict(zip(dictionary[_FIELD].astype(str), dictionary[_TYPE].astype(str).str.strip(), strict=True))
+    safety, safety_locators = {}, {}
+    for form in SAFETY_FORMS:
+        safety[form.table], safety_locators[form.table] = _safety_table(form, records, record, columns, type_of,
+                                                                        files, lines, problems)
     more, values = check_study(protocol, participants, responses[mapped].reset_index(drop=True), dosing,
                                {"responses": locator, "participants": participants_locator,
-                                "dosing_sessions": dosing_locator})
+                                "dosing_sessions": dosing_locator, **safety_locators}, **safety)
     problems += [p for p in more if not (no_arm and p.file == participants_locator.file and p.value is None
                                          and p.column == participants_locator.column("arm", 0))]
     if problems:
         raise StudyDataError(problems, f"{_count(problems)} in the REDCap import; nothing was imported")
     return Study(protocol=protocol, participants=participants,
                  responses=sort_responses(responses.assign(value=values), protocol, list(pd.unique(record.dropna()))),
-                 dosing_sessions=dosing)
+                 dosing_sessions=dosing, **safety)
+
+
+@dataclass(frozen=True)
+class _RecordLocator(Locator):
+    """A :class:`Locator` of rows read from REDCap records whose messages also name each row's record.
+
+    ``records`` holds, per row, ``record 'P001', adverse_events instance 2``: the records file's
+    line and the field say where the cell is, the record and instance say which entry it is in
+    REDCap's own screens.
+    """
+
+    records: np.ndarray | None = None
+
+    def problem(self, position: int, column: str, value: object, allowed: str, reason: str) -> DataProblem:
+        found = super().problem(position, column, value, allowed, reason)
+        return found if self.records is None else replace(found, reason=f"{found.reason} ({self.records[position]})")
+
+
+def _record_names(records: pd.DataFrame, record: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """``record 'P001', adverse_events instance 2`` (or ``…, event baseline_arm_1``) for each row."""
+    def column(name: str) -> np.ndarray:
+        values = records[name].astype("string") if name in records.columns else pd.Series(pd.NA, index=records.index)
+        return values.to_numpy(dtype=object, na_value=None)[rows]
+
+    ids, forms, instances, events = (record.to_numpy(dtype=object, na_value=None)[rows], column(REPEAT_INSTRUMENT),
+                                     column(REPEAT_INSTANCE), column(EVENT))
+    names = []
+    for rid, form, instance, event in zip(ids, forms, instances, events, strict=True):
+        name = f"record {rid!r}"
+        if instance:
+            name += f", {form + ' ' if form else ''}instance {instance}"
+        elif event:
+            name += f", event {event}"
+        names.append(name)
+    return np.asarray(names, dtype=object)
+
+
+def _safety_table(form: SafetyForm, records: pd.DataFrame, record: pd.Series, columns: _Columns,
+                  type_of: dict[str, str], files: RedcapFiles, lines: np.ndarray,
+                  problems: list[DataProblem]) -> tuple[pd.DataFrame | None, Locator]:
+    """One safety table from its fields: a row for each records row that has any of them.
+
+    A checkbox field (``ae_seriousness___death`` …) gives its ticked codes joined by ``;`` in the
+    order of its columns (REDCap's choice order); a yes/no field's codes 1 and 0 are ``yes`` and
+    ``no``; a recoding in the mapping applies to each code. Cells are kept as written otherwise
+    (free text keeps its spaces), for the table's own checks to judge as they judge the CSV file.
+    Without any field of the table the study has no such table.
+    """
+    fields = columns.safety.get(form.table)
+    if not fields:
+        return None, Locator(files.records)
+    cells: dict[str, pd.Series] = {}
+    source = {"participant_id": str(record.name)}
+    present = np.zeros(len(records), dtype=bool)
+    for name, (column, recode) in fields.items():
+        if name in columns.checkboxes:
+            values = _ticked_codes(records, columns.checkboxes[name], recode, files, lines, problems)
+        else:
+            codes = records[name].astype("string").replace("", pd.NA)
+            if recode.table or recode.shift is not None:
+                values, unmapped = recode.apply(codes)
+                problems += [DataProblem(files.records, int(lines[p]), name, codes.iloc[p],
+                                         "codes " + ", ".join(recode.table),
+                                         f"is a code the recoding in {files.mapping} does not cover")
+                             for p in np.flatnonzero(unmapped)]
+            elif type_of.get(name) in ("yesno", "truefalse"):
+                values = codes.str.strip().map(_YES_NO_CODES).astype("string").fillna(codes)
+            else:
+                values = codes
+        cells[column] = values
+        source[column] = name
+        present |= values.notna().to_numpy(bool)
+    rows = np.flatnonzero(present)
+    table = {"participant_id": record.to_numpy(dtype=object)[rows]}
+    table.update({c: cells[c].to_numpy(dtype=object, na_value=None)[rows] for c in form.columns if c in cells})
+    frame = pd.DataFrame(table).astype("string")
+    return frame, _RecordLocator(files.records, rows=lines[rows], columns=source,
+                                 records=_record_names(records, record, rows))
+
+
+def _ticked_codes(records: pd.DataFrame, columns: list[str], recode: Recode, files: RedcapFiles,
+                  lines: np.ndarray, problems: list[DataProblem]) -> pd.Series:
+    """A checkbox field's ticked codes per row, ``;``-joined (missing when none is ticked), recoded."""
+    codes = [c.split("___", 1)[1] for c in columns]
+    ticked = np.column_stack([(records[c].astype("string").str.strip() == "1").fillna(False).to_numpy(bool)
+                              for c in columns])
+    targets: list[str | None] = []
+    for j, code in enumerate(codes):
+        target: str | None = code
+        if recode.table:
+            target = recode.table.get(_code_key(code))
+            if target is None:
+                problems += [DataProblem(files.records, int(lines[p]), columns[j], "1",
+                                         "codes " + ", ".join(recode.table),
+                                         f"is a ticked box whose code {code!r} the recoding in {files.mapping} "
+                                         "does not cover") for p in np.flatnonzero(ticked[:, j])]
+        elif recode.shift is not None:
+            number = pd.to_numeric(pd.Series([code]), errors="coerce").iloc[0]
+            target = code if pd.isna(number) else format_number(float(number) + recode.shift)
+        targets.append(target)
+    values = [";".join(t for t, on in zip(targets, row, strict=True) if on and t is not None) or None
+              for row in ticked]
+    return pd.Series(values, index=records.index, dtype="string")
 
 
 def _dosing_sessions(records: pd.DataFrame, record: pd.Series, columns: _Columns,
@@ -597,7 +843,10 @@ def _dosing_sessions(records: pd.DataFrame, record: pd.Series, columns: _Columns
     """
     if not columns.dosing:
         return None, Locator(files.records)
-    cells = {name: records[name].astype("string").str.strip().replace("", pd.NA) for name in columns.dosing}
+    # the dosing-day record is kept as written (free text keeps its spaces; a time's are dropped on
+    # reading, as from the CSV file), the other cells without spaces around them, as before
+    cells = {name: (records[name].astype("string").replace("", pd.NA) if columns.dosing[name] in DOSING_DAY_COLUMNS
+                    else records[name].astype("string").str.strip().replace("", pd.NA)) for name in columns.dosing}
     present = np.zeros(len(records), dtype=bool)
     for values in cells.values():
         present |= values.notna().to_numpy(bool)
@@ -752,6 +1001,109 @@ def _text_row(name: str, form: str, label: str, validation: str = "", identifier
     return row
 
 
+def _field_row(name: str, form: str, label: str, field_type: str = "text", validation: str = "", choices: str = "",
+               note: str = "", minimum: str = "", maximum: str = "") -> dict[str, str]:
+    row = dict.fromkeys(DICTIONARY_COLUMNS, "")
+    row.update({_FIELD: name, _FORM: form, _TYPE: field_type, "Field Label": label,
+                "Choices, Calculations, OR Slider Labels": choices, "Field Note": note,
+                "Text Validation Type OR Show Slider Number": validation, "Text Validation Min": minimum,
+                "Text Validation Max": maximum})
+    return row
+
+
+# REDCap's date and time validations, each with the one form of text it accepts.
+_TIME_VALIDATIONS = (("date_ymd", r"\d{4}-\d{2}-\d{2}"), ("datetime_ymd", r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}"),
+                     ("datetime_seconds_ymd", r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}"), ("time", r"\d{2}:\d{2}"),
+                     ("time_hh_mm_ss", r"\d{2}:\d{2}:\d{2}"))
+
+
+def _time_validation(values: pd.Series, empty: str) -> str:
+    """The REDCap validation every value of a date or time column passes (``""``: none does; ``empty`` without values).
+
+    The values are exported as written, so that the import gives back the same text: a column
+    written ``2024-03-01T10:30`` (which REDCap's ``datetime_ymd``, ``2024-03-01 10:30``, would
+    refuse) is a text field without validation, its form said in the field note.
+    """
+    text = values.dropna().astype(str)
+    if not len(text):
+        return empty
+    return next((name for name, pattern in _TIME_VALIDATIONS if text.str.fullmatch(pattern).all()), "")
+
+
+def _coded_choices(codes: tuple[str, ...], labels: dict[str, str] | None = None) -> str:
+    """REDCap choices ``code, label | …`` with the contract's own words as codes (``not_related, Not related``)."""
+    labels = labels or {}
+    return " | ".join(f"{c}, {labels.get(c, c.replace('_', ' ').capitalize())}" for c in codes)
+
+
+_SEVERITY_CHOICES = "1, 1 Mild | 2, 2 Moderate | 3, 3 Severe | 4, 4 Life-threatening | 5, 5 Death"
+_SERIOUSNESS_LABELS = {"death": "Results in death", "life_threatening": "Is life-threatening",
+                       "hospitalisation": "Requires or prolongs hospitalisation",
+                       "disability": "Results in persistent or significant disability",
+                       "congenital_anomaly": "Is a congenital anomaly or birth defect",
+                       "important_medical_event": "Is another important medical event"}
+_DATE_NOTE = "ISO-8601 date or date-time (2024-03-01, 2024-03-01T14:30)"
+_SESSION_TIME_NOTE = "ISO-8601 date-time (2024-03-01T09:30), or HH:MM on the session's date"
+
+
+def _dosing_day_row(name: str, column: str, values: pd.Series) -> dict[str, str]:
+    """The data dictionary row of a dosing-day field (docs/data.md, dosing_sessions.csv)."""
+    if column in ("started_at", "ended_at"):
+        validation = _time_validation(values, "time")
+        return _field_row(name, DOSING_FORM, "Started at" if column == "started_at" else "Ended at",
+                          validation=validation, note="" if validation else _SESSION_TIME_NOTE)
+    if column == "present":
+        return _field_row(name, DOSING_FORM, "Present", note="IDs separated by ';', a facilitator's alone, other "
+                          "staff as role:ID (monitor, physician, other): F1;F2;monitor:M1")
+    if column == "rescue_medication":
+        return _field_row(name, DOSING_FORM, "Rescue medication", note="What, how much, when; empty: none given")
+    return _field_row(name, DOSING_FORM, "Setting notes" if column == "setting_notes" else "Music notes", "notes")
+
+
+def _safety_row(form: SafetyForm, name: str, column: str, values: pd.Series) -> dict[str, str]:
+    """The data dictionary row of a safety field: REDCap's type for the column's allowed values."""
+    f = form.form
+    if form.table == "adverse_events":
+        if column in ("onset", "resolved_on"):
+            validation = _time_validation(values, "date_ymd")
+            label = "Onset" if column == "onset" else "Resolved on (empty while ongoing)"
+            return _field_row(name, f, label, validation=validation, note="" if validation else _DATE_NOTE)
+        rows = {
+            "ae_id": _field_row(name, f, "Adverse event id", note="Unique in the study (AE-001)"),
+            "term": _field_row(name, f, "Term (what happened)"),
+            "severity": _field_row(name, f, "Severity (CTCAE v5.0 grade)", "radio", choices=_SEVERITY_CHOICES),
+            "serious": _field_row(name, f, "Serious (ICH E2A)", "yesno"),
+            "seriousness": _field_row(name, f, "Seriousness criteria (ICH E2A)", "checkbox",
+                                      choices=_coded_choices(SERIOUSNESS_CRITERIA, _SERIOUSNESS_LABELS)),
+            "relatedness": _field_row(name, f, "Relatedness to the study treatment", "radio",
+                                      choices=_coded_choices(RELATEDNESS)),
+            "expected": _field_row(name, f, "Expected (listed in the investigator's brochure)", "yesno"),
+            "action": _field_row(name, f, "Action taken with the study treatment", "dropdown",
+                                 choices=_coded_choices(ACTIONS)),
+            "outcome": _field_row(name, f, "Outcome", "dropdown", choices=_coded_choices(OUTCOMES)),
+            "code": _field_row(name, f, "Code in the site's dictionary (e.g. MedDRA)"),
+        }
+        return rows[column]
+    if form.table == "vital_signs":
+        if column in PLAUSIBLE_RANGES:
+            low, high = PLAUSIBLE_RANGES[column]
+            label = {"systolic_bp": "Systolic blood pressure (mmHg)", "diastolic_bp": "Diastolic blood pressure (mmHg)",
+                     "heart_rate": "Heart rate (beats per minute)"}[column]
+            return _field_row(name, f, label, validation="number", minimum=format_number(low),
+                              maximum=format_number(high))
+        if column == "measured_at":
+            validation = _time_validation(values, "datetime_ymd")
+            return _field_row(name, f, "Measured at", validation=validation,
+                              note="" if validation else "ISO-8601 date-time (2024-03-01T10:30)")
+        if column == "session":
+            return _field_row(name, f, "Dosing session number", validation="integer")
+        return _field_row(name, f, "Minutes after the dose (negative: before it)", validation="integer",
+                          minimum=str(MIN_MINUTES_AFTER_DOSE))
+    labels = {"name": "Medication", "dose": "Dose", "start": "Start (first day taken)",
+              "stop": "Stop (last day taken; empty while ongoing)", "indication": "Indication"}
+    return _field_row(name, f, labels[column], validation="date_ymd" if column in ("start", "stop") else "")
+
+
 def redcap_from_study(study: Study) -> RedcapProject:
     """Convert a study to a longitudinal REDCap project.
 
@@ -771,13 +1123,16 @@ def redcap_from_study(study: Study) -> RedcapProject:
     Radio codes are the instrument's own values, so the mapping needs no recoding. A
     visual-analogue item becomes a slider when its bounds and every recorded answer are whole
     numbers (REDCap sliders record whole numbers), and otherwise a text field validated as a
-    number within the item's range.
+    number within the item's range. Dosing sessions and the safety tables are repeating forms on
+    the arm's first event (the module docstring); a safety instance is numbered 1, 2, … per
+    participant in the table's order, a dosing instance by its session.
     """
     protocol, responses = study.protocol, study.responses
     refuse_facilitator_rated(responses, "a REDCap project", "one record per participant and event")
     participants = study.participants
     taken = {RECORD_ID} | {item for i in protocol.instruments for item in bank.get(i).item_ids} \
-        | {f"{i}_{c}" for i in protocol.instruments for c in _ADMINISTRATION} | set(DOSING_FIELDS)
+        | {f"{i}_{c}" for i in protocol.instruments for c in _ADMINISTRATION} | set(DOSING_FIELDS) \
+        | {name for form in SAFETY_FORMS for name in form.fields}
     rows = [_text_row(RECORD_ID, PARTICIPANT_FORM, "Participant ID")]
     participant_fields: dict[str, tuple[str, Recode]] = {}
     for column in participants.columns:
@@ -804,8 +1159,17 @@ def redcap_from_study(study: Study) -> RedcapProject:
                   "compound": ("Compound", ""), "amount": ("Amount", "number"), "unit": ("Unit", "")}
         for name, column in DOSING_FIELDS.items():
             if column == "session" or column in study.dosing_sessions.columns:
-                rows.append(_text_row(name, DOSING_FORM, *labels[column]))
+                rows.append(_text_row(name, DOSING_FORM, *labels[column]) if column in labels
+                            else _dosing_day_row(name, column, study.dosing_sessions[column]))
                 dosing_fields[name] = column
+    safety_fields: dict[str, dict[str, str]] = {}
+    for form in SAFETY_FORMS:
+        table = getattr(study, form.table)
+        if table is None:
+            continue
+        # A repeating form on the arm's first event, one instance per row of the table.
+        safety_fields[form.table] = {name: column for name, column in form.fields.items() if column in table.columns}
+        rows += [_safety_row(form, name, column, table[column]) for name, column in safety_fields[form.table].items()]
     dictionary = pd.DataFrame(rows, columns=list(DICTIONARY_COLUMNS))
 
     arm_number = {a.id: n + 1 for n, a in enumerate(protocol.arms)}
@@ -826,61 +1190,114 @@ def redcap_from_study(study: Study) -> RedcapProject:
                 forms.append(DOSING_FORM)
                 repeating.append({"event_name": unique, "form_name": DOSING_FORM,
                                   "custom_form_label": "Session [dosing_session]"})
+            if t.id == protocol.timepoint_ids[0]:
+                for form in SAFETY_FORMS:
+                    if form.table in safety_fields:
+                        forms.append(form.form)
+                        repeating.append({"event_name": unique, "form_name": form.form,
+                                          "custom_form_label": form.label})
             form_events += [{"arm_num": arm_number[arm.id], "unique_event_name": unique, "form": f} for f in forms]
 
-    records = _records(study, dictionary, participant_fields, arm_number)
+    repeating_forms = ([DOSING_FORM] if dosing_fields else []) + [f.form for f in SAFETY_FORMS if f.table in safety_fields]
+    records = _records(study, dictionary, participant_fields, arm_number, set(repeating_forms))
+    instances = []
     if dosing_fields:
-        records = _with_dosing(study, records, dosing_fields, arm_number)
+        instances.append(_dosing_instances(study, dosing_fields))
+    instances += [_safety_instances(study, form, safety_fields[form.table], dictionary)
+                  for form in SAFETY_FORMS if form.table in safety_fields]
+    if instances:
+        records = _with_repeating(study, records, instances, repeating_forms, arm_number)
     mapping = RedcapMapping(
         record_id=RECORD_ID,
         events={t: t for t in protocol.timepoint_ids},
         arms={n: a for a, n in arm_number.items()},
         participant_fields=participant_fields,
         dosing_fields=dosing_fields,
+        **{form.section: {name: (column, Recode()) for name, column in safety_fields[form.table].items()}
+           for form in SAFETY_FORMS if form.table in safety_fields},
     )
     return RedcapProject(dictionary, records, arms, pd.DataFrame(events), pd.DataFrame(form_events), mapping,
                          pd.DataFrame(repeating, columns=["event_name", "form_name", "custom_form_label"]))
 
 
-def _with_dosing(study: Study, records: pd.DataFrame, dosing_fields: dict[str, str],
-                 arm_number: dict[str, int]) -> pd.DataFrame:
-    """The records with one row per dosing session (repeating form ``dosing`` on the first event).
-
-    REDCap's flat export puts a repeating instrument's instances after the event's own row, with
-    ``redcap_repeat_instrument`` and ``redcap_repeat_instance`` set; the other rows leave them empty.
-    """
-    protocol, dosing = study.protocol, study.dosing_sessions
-    arm_of = dict(zip(study.participants["participant_id"], study.participants["arm"], strict=True))
-    first = protocol.timepoint_ids[0]
+def _dosing_instances(study: Study, dosing_fields: dict[str, str]) -> pd.DataFrame:
+    """The dosing form's instances: one per dosing session, the session number as the instance."""
+    dosing = study.dosing_sessions
     session = dosing["session"].astype("Int64").astype("string")
-    extra = pd.DataFrame({
-        RECORD_ID: dosing["participant_id"].astype("string"),
-        EVENT: [f"{first}_arm_{arm_number[arm_of[pid]]}" for pid in dosing["participant_id"]],
-        REPEAT_INSTRUMENT: DOSING_FORM,
-        REPEAT_INSTANCE: session,
-    })
+    extra = pd.DataFrame({RECORD_ID: dosing["participant_id"].astype("string"), REPEAT_INSTRUMENT: DOSING_FORM,
+                          REPEAT_INSTANCE: session})
     for name, column in dosing_fields.items():
         values = dosing[column]
         extra[name] = (format_numbers(values) if column == "amount" and pd.api.types.is_numeric_dtype(values)
                        else session if column == "session" else values.astype("string"))
     extra[f"{DOSING_FORM}_complete"] = "2"
+    return extra
+
+
+def _safety_instances(study: Study, form: SafetyForm, fields: dict[str, str], dictionary: pd.DataFrame) -> pd.DataFrame:
+    """A safety form's instances: one per row of its table, numbered 1, 2, … per participant in table order.
+
+    Numbers are written in their shortest form, yes/no as REDCap's codes 1 / 0, and a checkbox
+    field (the seriousness criteria) as one ``field___code`` column per choice, 1 where the row
+    names the criterion and 0 where it does not.
+    """
+    table = getattr(study, form.table)
+    type_of = dict(zip(dictionary[_FIELD], dictionary[_TYPE], strict=True))
+    participant = table["participant_id"].astype("string")
+    extra = pd.DataFrame({RECORD_ID: participant, REPEAT_INSTRUMENT: form.form,
+                          REPEAT_INSTANCE: (participant.groupby(participant, sort=False).cumcount() + 1).astype("string")})
+    for name, column in fields.items():
+        values = table[column]
+        if type_of[name] == "checkbox":
+            named = values.astype("string").fillna("").map(lambda cell: {c.strip() for c in cell.split(";")})
+            for code in SERIOUSNESS_CRITERIA:
+                extra[f"{name}___{code}"] = named.map(lambda criteria, code=code: "1" if code in criteria else "0")
+        elif type_of[name] == "yesno" and pd.api.types.is_bool_dtype(values):
+            extra[name] = values.map({True: "1", False: "0"}).astype("string")
+        elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            extra[name] = format_numbers(values)
+        else:
+            extra[name] = values.astype("string")
+    extra[f"{form.form}_complete"] = "2"
+    return extra
+
+
+def _with_repeating(study: Study, records: pd.DataFrame, instances: list[pd.DataFrame], forms: list[str],
+                    arm_number: dict[str, int]) -> pd.DataFrame:
+    """The records with the repeating forms' instances on the first event (dosing, then the safety forms).
+
+    REDCap's flat export puts a repeating instrument's instances after the event's own row, with
+    ``redcap_repeat_instrument`` and ``redcap_repeat_instance`` set; the other rows leave them
+    empty. Here each participant's instances follow the first event's row, form by form, each
+    form's in instance order.
+    """
+    arm_of = dict(zip(study.participants["participant_id"], study.participants["arm"], strict=True))
+    first = study.protocol.timepoint_ids[0]
+    extra = pd.concat(instances, ignore_index=True)
+    extra.insert(1, EVENT, [f"{first}_arm_{arm_number[arm_of[pid]]}" for pid in extra[RECORD_ID]])
     records = records.copy()
     records.insert(2, REPEAT_INSTRUMENT, pd.NA)
     records.insert(3, REPEAT_INSTANCE, pd.NA)
     out = pd.concat([records, extra], ignore_index=True).astype("string")
-    # Each participant's rows stay together in the records' order, a dosing instance after its event's row.
+    # Each participant's rows stay together in the records' order, an instance after its event's row.
     position = {pid: n for n, pid in enumerate(pd.unique(records[RECORD_ID]))}
     order = pd.DataFrame({"participant": out[RECORD_ID].map(position), "repeat": out[REPEAT_INSTANCE].notna(),
                           "row": np.arange(len(out))})
     first_rows = order[~order["repeat"]].groupby("participant")["row"].min()
     order["at"] = np.where(order["repeat"], order["participant"].map(first_rows) + 0.5, order["row"])
+    order["form"] = out[REPEAT_INSTRUMENT].map({f: n for n, f in enumerate(forms)}).fillna(-1).to_numpy()
     order["instance"] = pd.to_numeric(out[REPEAT_INSTANCE], errors="coerce").fillna(0).to_numpy()
-    ranked = order.sort_values(["participant", "at", "instance"], kind="stable").index
+    ranked = order.sort_values(["participant", "at", "form", "instance"], kind="stable").index
     return out.loc[ranked].reset_index(drop=True)
 
 
 def _records(study: Study, dictionary: pd.DataFrame, participant_fields: dict[str, tuple[str, Recode]],
-             arm_number: dict[str, int]) -> pd.DataFrame:
+             arm_number: dict[str, int], repeating_forms: set[str] = frozenset()) -> pd.DataFrame:
+    """One row per participant × event with the participant form and the instruments' answers.
+
+    The repeating forms (``repeating_forms``: dosing, the safety tables) are left out: their
+    instances are rows of their own (:func:`_with_repeating`).
+    """
     protocol = study.protocol
     participants = study.participants
     responses = sort_responses(study.responses, protocol, study.participant_ids)
@@ -902,6 +1319,8 @@ def _records(study: Study, dictionary: pd.DataFrame, participant_fields: dict[st
     ordered_forms = list(dict.fromkeys(dictionary[_FORM]))
     text_values = format_numbers(responses["value"]).to_numpy(dtype=object)
     for form in ordered_forms:
+        if form in repeating_forms:
+            continue
         fields = dictionary.loc[dictionary[_FORM] == form, _FIELD].tolist()
         if form == PARTICIPANT_FORM:
             for name in fields[1:]:
@@ -934,9 +1353,10 @@ def write_redcap(study: Study, directory: str | Path, *, spreadsheet: bool = Tru
     """Export a study as REDCap files (edge function around :func:`redcap_from_study`).
 
     Writes ``data_dictionary.csv``, ``records.csv``, ``arms.csv``, ``events.csv``,
-    ``instrument_event_mapping.csv``, and for a study with dosing sessions
-    ``repeating_instruments.csv`` (the repeating form ``dosing`` on each arm's first event; REDCap's
-    Data Import Tool / API formats) and
+    ``instrument_event_mapping.csv``, and for a study with dosing sessions or safety tables
+    ``repeating_instruments.csv`` (the repeating forms ``dosing``, ``adverse_events``,
+    ``vital_signs`` and ``concomitant_medications`` on each arm's first event; REDCap's Data
+    Import Tool / API formats) and
     ``mapping.yaml`` (reads the records back with :func:`read_redcap`).
 
     Parameters
