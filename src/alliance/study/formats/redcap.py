@@ -1248,7 +1248,7 @@ def _safety_instances(study: Study, form: SafetyForm, fields: dict[str, str], di
                           REPEAT_INSTANCE: (participant.groupby(participant, sort=False).cumcount() + 1).astype("string")})
     for name, column in fields.items():
         values = table[column]
-        if type_of[name] == "checkbox":
+        if type_of[name] == "checkbox":  # the one checkbox of the safety forms: the seriousness criteria
             named = values.astype("string").fillna("").map(lambda cell: {c.strip() for c in cell.split(";")})
             for code in SERIOUSNESS_CRITERIA:
                 extra[f"{name}___{code}"] = named.map(lambda criteria, code=code: "1" if code in criteria else "0")
