@@ -2,13 +2,17 @@
 
 The rules and their reasons are decided in the core (:mod:`alliance.monitoring.alerts`); this module
 gathers the inputs they declare (:func:`alliance.monitoring.alerts.inputs_needed`) from the database, stores the alerts they raise once each (one per rule,
-participant and timepoint) and writes every create and change to the audit trail.
+participant and timepoint) and writes every create and change to the audit trail. The inputs are
+scores, answers and timelines, and the safety records — adverse events, vital signs, medications
+and dosing sessions (:func:`safety_records`) — each read only when a rule asks for it.
 
 When alerts are raised
 ----------------------
-- **On events**, inside the transaction that stored them: a submitted form or a recorded dosing
-  session (the capture app's signals ``administration_submitted`` and ``dosing_recorded``,
-  received in :mod:`alliance.web.monitor.receivers`) evaluates every rule for that participant.
+- **On events**, inside the transaction that stored them: a submitted form, a recorded dosing
+  session or a safety record (an adverse event, a vital-sign reading, a medication) stored in the
+  web app (the capture app's signals ``administration_submitted``, ``dosing_recorded`` and
+  ``safety_recorded``, received in :mod:`alliance.web.monitor.receivers`) evaluates every rule for
+  that participant.
 - **After an import** (``alliance import``, the web upload): the capture app's signal
   ``study_imported``, sent inside the import's transaction, evaluates every rule for every
   participant of the study (:func:`refresh_alerts`).
@@ -26,9 +30,16 @@ by the other rule) is marked resolved; every other alert stays open until a pers
 (:func:`acknowledge`, or several with one note: :func:`acknowledge_alerts`), and may be assigned to
 a staff member who can act on it (:func:`assign_alerts`, :func:`alert_staff`).
 
+Alerts about data older than the protocol's ``historical_after_days`` are not raised (an import of
+a finished study's records: :func:`alliance.monitoring.alerts.split_historical`), except those
+about a safety record stored just now in the web app (``recorded`` of :func:`raise_alerts`): an
+adverse event entered today with an onset six weeks ago is news today, and its reporting clock
+starts when the team learns of it (ICH E2A), not at the onset.
+
 A stored alert of severity ``urgent`` is emailed to the participant's facilitators once the
-transaction that stored it commits (:mod:`alliance.web.monitor.notifications`). The crisis text of
-a suicidality alert is the site's (:func:`study_crisis_text`).
+transaction that stored it commits, and an urgent serious adverse event to the study's
+investigators and admins too (:mod:`alliance.web.monitor.notifications`). The crisis text of a
+suicidality alert is the site's (:func:`study_crisis_text`).
 """
 
 from __future__ import annotations
@@ -51,10 +62,14 @@ from alliance.web.audit.log import AuditLog
 from alliance.web.audit.models import AuditEvent
 from alliance.web.capture.models import (
     Administration,
+    AdverseEvent,
+    ConcomitantMedication,
+    DosingSession,
     FacilitatorAssignment,
     ItemResponse,
     Participant,
     Study,
+    VitalSign,
 )
 from alliance.web.capture.queries import numeric_columns, study_protocol, study_scores
 from alliance.web.capture.timelines import dosing_dates, participant_timeline, participant_timelines
@@ -64,6 +79,15 @@ from .models import Alert
 ACTOR = "system:alerts"
 SCORE_COLUMNS = ["participant_id", "timepoint", "instrument", "scale", "value"]
 RESPONSE_COLUMNS = ["participant_id", "timepoint", "instrument", "item", "value"]
+# The columns of the tidy tables (docs/data.md) that the safety rules read, and the model of each:
+# AlertInputs field → (model, columns after participant_id).
+SAFETY_TABLES = {
+    "adverse_events": (AdverseEvent, ("ae_id", "term", "onset", "severity", "serious", "seriousness", "relatedness",
+                                      "expected")),
+    "vital_signs": (VitalSign, ("session", "measured_at", "systolic_bp", "diastolic_bp", "heart_rate")),
+    "medications": (ConcomitantMedication, ("name", "start", "stop")),
+    "dosing_sessions": (DosingSession, ("session", "date")),
+}
 
 
 @dataclass(frozen=True)
@@ -76,7 +100,7 @@ class RefreshSummary:
 
 
 def raise_alerts(participant: Participant, today: date | None = None, *, time_only: bool = False,
-                 timeline_rows: list[dict] | None = None) -> list[Alert]:
+                 timeline_rows: list[dict] | None = None, recorded: Iterable[str] = ()) -> list[Alert]:
     """Evaluate the protocol's alert rules for one participant and store the new alerts.
 
     Parameters
@@ -89,6 +113,10 @@ def raise_alerts(participant: Participant, today: date | None = None, *, time_on
         :mod:`alliance.monitoring.alerts`, e.g. ``missed_assessment``), which need no scores.
     timeline_rows : list of dict, optional
         The participant's :func:`schedule` on ``today`` when the caller has it already.
+    recorded : iterable of str, optional
+        The ``timepoint`` keys of the alerts about a safety record stored just now
+        (:func:`alliance.monitoring.alerts.record_keys`): raised whatever the record's dates,
+        never set aside as historical.
 
     Returns
     -------
@@ -99,7 +127,8 @@ def raise_alerts(participant: Participant, today: date | None = None, *, time_on
     if timeline_rows is None:
         timeline_rows = schedule(participant, today)
     timelines = {participant.participant_id: timeline_rows} if timeline_rows else {}
-    return _evaluate_and_store(participant.study, [participant], today, timelines, time_only)[0]
+    return _evaluate_and_store(participant.study, [participant], today, timelines, time_only,
+                               recorded=frozenset(recorded))[0]
 
 
 def study_timelines(participants: Iterable[Participant], today: date) -> dict[str, list[dict]]:
@@ -542,7 +571,8 @@ _STATUS_LOCK = threading.Lock()
 # ---------------------------------------------------------------------------------------------
 
 def _evaluate_and_store(study: Study, participants: list[Participant], today: date, timelines: dict,
-                        time_only: bool, everyone: bool = False) -> tuple[list[Alert], int]:
+                        time_only: bool, everyone: bool = False,
+                        recorded: frozenset[str] = frozenset()) -> tuple[list[Alert], int]:
     if not participants:
         return [], 0
     protocol = study_protocol(study)
@@ -554,13 +584,16 @@ def _evaluate_and_store(study: Study, participants: list[Participant], today: da
     needed = rules.inputs_needed(config.rules)
     scores = _scores(study, needed.score_instruments) if needed.score_instruments else None
     responses = rule_answers(study, protocol, needed, None if everyone else participants)
+    records = safety_records(study, needed, None if everyone else participants)
     found = rules.evaluate_alerts(config, protocol, scores=scores, responses=responses, timelines=timelines,
-                                  today=today, participant_ids=by_id)
+                                  today=today, participant_ids=by_id, **records)
     # Alerts about data older than the protocol's historical_after_days are not raised: an
     # imported finished study's suicidality answers of last year are no call to make today.
     # Late-assessment alerts keep going through _resolve_late with everything found.
     found_all = found
-    found, _historical = rules.split_historical(found, today, config.historical_after_days)
+    found, historical = rules.split_historical(found, today, config.historical_after_days)
+    # A safety record entered just now is news however old its dates (an SAE learnt of today).
+    found += [a for a in historical if a.timepoint in recorded]
     existing = Alert.objects.filter(study=study)
     if not everyone:
         existing = existing.filter(participant__in=participants)
@@ -660,6 +693,37 @@ def rule_answers(study: Study, protocol, needed: rules.AlertInputs,
     return pd.concat(frames, ignore_index=True).drop_duplicates() if len(frames) > 1 else frames[0]
 
 
+def safety_records(study: Study, needed: rules.AlertInputs,
+                   participants: list[Participant] | None) -> dict[str, pd.DataFrame]:
+    """The safety tables the rules declare, of these participants (or everyone), one query each.
+
+    Parameters
+    ----------
+    study : Study
+    needed : alliance.monitoring.alerts.AlertInputs
+        Its ``adverse_events``, ``vital_signs``, ``medications`` and ``dosing_sessions``.
+    participants : list of Participant or None
+
+    Returns
+    -------
+    dict
+        Keyword arguments of :func:`alliance.monitoring.alerts.evaluate_alerts`: the tables asked
+        for, with the tidy contract's column names (:data:`SAFETY_TABLES`); a table nobody asked for
+        is left out (and not read). A blank text field is ``None``, as an empty CSV cell.
+    """
+    out = {}
+    for name, (model, columns) in SAFETY_TABLES.items():
+        if not getattr(needed, name):
+            continue
+        rows = model.objects.filter(participant__study=study)
+        if participants is not None:
+            rows = rows.filter(participant__in=participants)
+        records = [[None if value == "" else value for value in row]
+                   for row in rows.values_list("participant__participant_id", *columns)]
+        out[name] = pd.DataFrame.from_records(records, columns=["participant_id", *columns])
+    return out
+
+
 def _flag_answers(study: Study, items: Iterable[tuple[str, str]],
                   participants: list[Participant] | None) -> pd.DataFrame:
     """The submitted answers to these ``(instrument, item)`` (of these participants, or everyone)."""
@@ -681,4 +745,6 @@ def _flag_answers(study: Study, items: Iterable[tuple[str, str]],
 
 
 def _label(participant_id: str, timepoint: str, rule: str) -> str:
+    """The audit label of an alert: ``P003/week1/suicidality``; a safety alert's timepoint is its
+    record's key, ``P003/ae:AE-004/serious_adverse_event``."""
     return f"{participant_id}/{timepoint}/{rule}"

@@ -12,8 +12,8 @@ class MonitorConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Alerts are raised when the capture app says a form was submitted, a dosing session
-        # recorded or a study imported; capture itself does not know about alerts.
+        # Alerts are raised when the capture app says a form was submitted, a dosing session or a
+        # safety record stored or a study imported; capture itself does not know about alerts.
         from alliance.web.capture import signals
 
         from . import receivers
@@ -21,6 +21,8 @@ class MonitorConfig(AppConfig):
         signals.administration_submitted.connect(receivers.alerts_on_submission,
                                                  dispatch_uid="alliance-monitor-alerts-on-submission")
         signals.dosing_recorded.connect(receivers.alerts_on_dosing, dispatch_uid="alliance-monitor-alerts-on-dosing")
+        signals.safety_recorded.connect(receivers.alerts_on_safety_record,
+                                        dispatch_uid="alliance-monitor-alerts-on-safety-record")
         signals.study_imported.connect(receivers.alerts_on_import, dispatch_uid="alliance-monitor-alerts-on-import")
         signals.participants_deleting.connect(receivers.alerts_of_deleted_participants,
                                               dispatch_uid="alliance-monitor-alerts-of-deleted-participants")

@@ -1,14 +1,22 @@
 """The monitor app's receivers of the capture app's signals (:mod:`alliance.web.capture.signals`).
 
 Connected in :meth:`alliance.web.monitor.apps.MonitorConfig.ready`. Each runs inside the
-transaction that stored the form or the dosing session, so an alert raised here is committed or
-rolled back together with the data it is about, and its audit event with it. Every alert rule of
-the protocol is evaluated for the participant (see :mod:`alliance.web.monitor.alerting`).
+transaction that stored the form, the dosing session or the safety record, so an alert raised here
+is committed or rolled back together with the data it is about, and its audit event with it. Every
+alert rule of the protocol is evaluated for the participant (see :mod:`alliance.web.monitor.alerting`).
 """
 
 from __future__ import annotations
 
+from alliance.monitoring.alerts import record_keys
+
 from .alerting import raise_alerts
+
+# The capture models of safety records → their tidy table (what record_keys names).
+SAFETY_TABLES = {"AdverseEvent": "adverse_events", "VitalSign": "vital_signs",
+                 "ConcomitantMedication": "concomitant_medications"}
+# A record's key fields, as record_keys reads them.
+_KEY_FIELDS = ("ae_id", "session", "measured_at", "name", "start")
 
 
 def alerts_on_submission(sender, administration, **kwargs) -> list:
@@ -43,6 +51,30 @@ def alerts_on_dosing(sender, dosing_session, **kwargs) -> list:
     list of alliance.web.monitor.models.Alert
     """
     return raise_alerts(dosing_session.participant)
+
+
+def alerts_on_safety_record(sender, participant, record, **kwargs) -> list:
+    """Raise the alerts a safety record stored in the web app may trigger (a serious adverse event,
+    a vital sign at or above its threshold, a washout not kept).
+
+    The alerts about this record are raised however old its dates are (``recorded`` of
+    :func:`alliance.web.monitor.alerting.raise_alerts`): it is news to the team today.
+
+    Parameters
+    ----------
+    sender : type
+        ``AdverseEvent``, ``VitalSign`` or ``ConcomitantMedication``.
+    participant : alliance.web.capture.models.Participant
+    record : model instance
+        The stored row.
+
+    Returns
+    -------
+    list of alliance.web.monitor.models.Alert
+    """
+    table = SAFETY_TABLES.get(getattr(sender, "__name__", ""))
+    keys = record_keys(table, {f: getattr(record, f) for f in _KEY_FIELDS if hasattr(record, f)}) if table else ()
+    return raise_alerts(participant, recorded=keys)
 
 
 def alerts_on_import(sender, study, using: str, **kwargs):
