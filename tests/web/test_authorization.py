@@ -92,6 +92,26 @@ MATRIX = [
     # An empty POST does not say which way: 400.
     ("capture:email_preference", "GET", "405 405 405 405 403 403 302"),
     ("capture:email_preference", "POST", "400 400 400 404 403 403 302"),
+    # The safety record (capture/safety_views.py): everyone in the study reads it (facilitators their own
+    # participants'); adverse events and medications are written by admins and investigators, vital
+    # signs also by facilitators. No event or medication with those keys exists: 404 for who may write.
+    ("capture:study_safety", "GET", "200 200 200 200 200 403 302"),
+    ("capture:study_safety", "POST", "405 405 405 405 405 403 302"),
+    ("capture:participant_safety", "GET", "200 200 200 404 200 403 302"),
+    ("capture:participant_safety", "POST", "405 405 405 405 405 403 302"),
+    ("capture:adverse_event_new", "GET", "200 200 403 403 403 403 302"),
+    ("capture:adverse_event_new", "POST", "400 400 403 403 403 403 302"),
+    ("capture:adverse_event_edit", "GET", "404 404 403 403 403 403 302"),
+    ("capture:adverse_event_edit", "POST", "404 404 403 403 403 403 302"),
+    ("capture:vital_sign_new", "GET", "200 200 200 404 403 403 302"),
+    ("capture:vital_sign_new", "POST", "400 400 400 404 403 403 302"),
+    ("capture:medication_new", "GET", "200 200 403 403 403 403 302"),
+    ("capture:medication_new", "POST", "400 400 403 403 403 403 302"),
+    ("capture:medication_edit", "GET", "404 404 403 403 403 403 302"),
+    ("capture:medication_edit", "POST", "404 404 403 403 403 403 302"),
+    # The allocation list: the unblinded role (admin) only; this study is not randomised (404 for the admin).
+    ("capture:randomisation", "GET", "404 403 403 403 403 403 302"),
+    ("capture:randomisation", "POST", "404 403 403 403 403 403 302"),
     ("capture:exports", "GET", "200 200 403 403 200 403 302"),
     ("capture:export_download", "GET", "405 405 403 403 405 403 302"),
     ("capture:export_download", "POST", "200 200 403 403 200 403 302"),        # de-identified
@@ -191,8 +211,13 @@ def _url(name: str, variant: str, role: str, world) -> str:
     participant = OTHER if role == "facilitator_other" else OWN
     kwargs = {"study": STUDY}
     if name in ("capture:participant_detail", "capture:participant_edit", "capture:dosing_record",
-                "capture:link_create", "monitor:participant"):
+                "capture:link_create", "monitor:participant", "capture:participant_safety",
+                "capture:adverse_event_new", "capture:vital_sign_new", "capture:medication_new"):
         kwargs["participant"] = participant
+    elif name == "capture:adverse_event_edit":
+        kwargs.update(participant=participant, ae_id="AE-404")
+    elif name == "capture:medication_edit":
+        kwargs.update(participant=participant, pk=999999)
     elif name == "capture:visit_link_create":
         kwargs.update(participant=participant, timepoint="prep")
     elif name == "capture:email_preference":

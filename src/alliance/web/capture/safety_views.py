@@ -87,6 +87,7 @@ def _vital_rows(participant_readings, protocol, show_dates: bool) -> list[dict]:
 
 
 @access.study_view(roles=access.ROLES)
+@require_http_methods(["GET"])
 def study_safety(request, study):
     """The study's safety record: adverse events (serious first), counts by grade, vital-sign findings."""
     protocol = study_protocol(study)
@@ -114,6 +115,7 @@ def study_safety(request, study):
 
 
 @access.study_view(roles=access.ROLES)
+@require_http_methods(["GET"])
 def participant_safety(request, study, participant):
     """One participant's adverse events, vital signs and concomitant medications."""
     participant = access.participant_or_404(request.user, study, participant)
