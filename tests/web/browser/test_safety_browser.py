@@ -69,8 +69,9 @@ def test_an_investigator_records_a_serious_adverse_event_and_the_alert_and_email
     assert "Panic" not in body  # the term is free text: it stays in the app, not in an email
 
     # The alert is on the study's alert list, urgent.
-    page.goto(f"/studies/{STUDY}/alerts/")
+    page.goto(f"/monitor/studies/{STUDY}/alerts/")
     card = page.locator(f"#alert-{alert.pk}")
+    assert card.count() == 1, page.locator("main").inner_text()[:3000]
     assert "urgent" in card.inner_text().lower()
 
     # The study's safety page lists the event first, marked serious.
