@@ -38,6 +38,7 @@ from scipy import stats
 
 from alliance import instruments as bank
 from alliance.analysis import Results, resolve_plan
+from alliance.monitoring.alerts import RULE_TYPES
 from alliance.monitoring.schedule import STATUSES
 from alliance.protocol import Measure, Protocol
 from alliance.report import tables
@@ -270,6 +271,10 @@ def _acute_table(protocol: Protocol, roles: Roles, values: dict) -> dict:
     return {"header": header, "rows": rows}
 
 
+# Rule types whose alerts are about one safety record, keyed by it rather than by a timepoint.
+RECORD_RULE_TYPES = frozenset({"serious_adverse_event", "vital_sign", "washout"})
+
+
 def annotate_alerts(alerts, protocol: Protocol, *, deidentified: bool, enrolled_on=None,
                     lapsed: frozenset = frozenset()) -> list[Alert]:
     """The alerts with what the pages show of them set on each, dates de-identified for monitors.
@@ -297,9 +302,15 @@ def annotate_alerts(alerts, protocol: Protocol, *, deidentified: bool, enrolled_
         stored yet), ``lapsed`` and ``open_now`` (open and not lapsed: what the pages list as open).
     """
     titles = {rule.id: rule.label for rule in protocol.alerts.rules}
+    labels = {t.id: t.label for t in protocol.timepoints}
     out = []
     for alert in alerts:
         alert.title = titles.get(alert.rule, alert.rule.replace("_", " ").capitalize())
+        # A safety record's alert is keyed by the record (ae:AE-004), not a timepoint: its measure names it.
+        alert.timepoint_label = labels.get(alert.timepoint) or (
+            alert.measure if alert.rule_type in RECORD_RULE_TYPES else alert.timepoint)
+        kind = RULE_TYPES.get(alert.rule_type)
+        alert.to_investigators = kind is not None and kind.to_investigators
         start = enrolled_on if enrolled_on is not None else (alert.participant.enrolled_on if deidentified else None)
         alert.pending = alert.pk is None
         alert.lapsed = alert.pk in lapsed

@@ -151,9 +151,6 @@ def alert_list(request, study):
                                     alerts=stored, limit=BOUND)
     everything = [*context["open_alerts"], *context["closed_alerts"]]
     _show_current(study, everything)
-    labels = {t.id: t.label for t in protocol.timepoints}
-    for alert in everything:
-        alert.timepoint_label = labels.get(alert.timepoint, alert.timepoint)
     # Open first, the most severe first, then the most recent (the order alert_list gives them in).
     shown = sorted((a for a in everything if AlertFilterForm.keeps(a, chosen, request.user)),
                    key=lambda a: (not a.open_now, SEVERITY_RANK.get(a.severity, 3)))
