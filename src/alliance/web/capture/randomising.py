@@ -43,7 +43,7 @@ from alliance.web.audit.log import AuditLog
 from . import models as m
 from .errors import StorageError
 
-__all__ = ["RandomisationRefused", "allocated_counts", "enrol_randomised", "enrolment_strata", "generate_list",
+__all__ = ["RandomisationRefused", "allocation_list_of", "enrol_randomised", "enrolment_strata", "generate_list",
            "stored_list", "stratum_of"]
 
 
@@ -57,12 +57,14 @@ def stratum_of(protocol: Protocol, site: str, covariates: Mapping[str, Any]) -> 
     return {name: (site if name == "site" else str(covariates.get(name, ""))) for name in spec.factor_names}
 
 
-def stored_list(study: m.Study, protocol: Protocol, *, lock: bool = False) -> AllocationList | None:
-    """The study's stored allocation list (``None`` before it is generated); ``lock`` for update."""
-    rows = m.RandomisationList.objects.filter(study=study)
-    row = (rows.select_for_update() if lock else rows).first()
-    if row is None:
-        return None
+def stored_list(study: m.Study, protocol: Protocol) -> AllocationList | None:
+    """The study's stored allocation list (``None`` before it is generated)."""
+    row = m.RandomisationList.objects.filter(study=study).first()
+    return None if row is None else allocation_list_of(row, protocol)
+
+
+def allocation_list_of(row: m.RandomisationList, protocol: Protocol) -> AllocationList:
+    """A stored list row as the core's :class:`~alliance.protocol.randomisation.AllocationList`."""
     strata = tuple(StratumList(key=s["key"], values=dict(s["values"]), arms=tuple(s["arms"]),
                                block_sizes=tuple(s["block_sizes"])) for s in row.strata)
     return AllocationList(spec=protocol.randomisation, seed=int(row.seed), strata=strata,
@@ -129,14 +131,6 @@ def enrolment_strata(study: m.Study, protocol: Protocol) -> list[tuple[str, list
     return list(values.items())
 
 
-def allocated_counts(study: m.Study) -> dict[str, int]:
-    """Stratum → how many participants were allocated from it."""
-    counts: dict[str, int] = {}
-    for stratum in m.Allocation.objects.filter(study=study).values_list("stratum", flat=True):
-        counts[stratum] = counts.get(stratum, 0) + 1
-    return counts
-
-
 def enrol_randomised(study: m.Study, protocol: Protocol, *, stratum: Mapping[str, str], user, log: AuditLog,
                      enrol, **enrolment) -> tuple[m.Participant, Allocation]:
     """Allocate the next entry of the participant's stratum and enrol them in that arm (one transaction).
@@ -163,10 +157,12 @@ def enrol_randomised(study: m.Study, protocol: Protocol, *, stratum: Mapping[str
     RandomisationRefused
         Without a list, for a stratum the list does not have, or when the stratum's list is used up.
     """
-    allocations = stored_list(study, protocol, lock=True)
-    if allocations is None:
+    # Locked until the transaction ends, so two enrolments at once cannot take the same entry.
+    row = m.RandomisationList.objects.select_for_update().filter(study=study).first()
+    if row is None:
         raise RandomisationRefused(f"{study.name} is randomised but its allocation list is not generated yet; "
                                    "the study's admin generates it on the randomisation page")
+    allocations = allocation_list_of(row, protocol)
     try:
         key = stratum_key(stratum)
     except RandomisationError as error:
@@ -174,7 +170,6 @@ def enrol_randomised(study: m.Study, protocol: Protocol, *, stratum: Mapping[str
     # The entry after the last one taken (kept on the list row), not a count of allocations: a
     # participant deleted later (an import allowed to delete) must not free their entry, or the
     # list's order would be replayed to the next participants.
-    row = m.RandomisationList.objects.get(study=study)
     taken = int(row.used.get(key, 0))
     try:
         allocation = allocate(allocations, dict(stratum), taken)

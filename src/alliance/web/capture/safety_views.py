@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pandas as pd
 from django.contrib import messages
 from django.db import transaction
 from django.http import Http404
@@ -64,8 +65,6 @@ def _event_rows(events, show_dates: bool) -> list[dict]:
 
 
 def _vital_rows(participant_readings, protocol, show_dates: bool) -> list[dict]:
-    import pandas as pd
-
     readings = list(participant_readings)
     if not readings:
         return []
@@ -267,7 +266,7 @@ def randomisation(request, study):
                 messages.success(request, _("The allocation list of %(study)s is generated.") % {"study": study.name})
                 return redirect("capture:randomisation", study=study.name)
     stored = m.RandomisationList.objects.filter(study=study).first()
-    allocations = randomising.stored_list(study, protocol) if stored else None
+    allocations = randomising.allocation_list_of(stored, protocol) if stored else None
     used = stored.used if stored else {}
     strata = ([{"key": s.key, "length": len(s), "used": used.get(s.key, 0),
                 "left": len(s) - used.get(s.key, 0)} for s in allocations.strata] if allocations else [])
