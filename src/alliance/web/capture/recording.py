@@ -35,7 +35,6 @@ from alliance.study.validation import (
     DOSING_COLUMNS,
     DOSING_DAY_COLUMNS,
     RESPONSE_COLUMNS,
-    Locator,
     check_dosing_sessions,
 )
 from alliance.web.audit.log import AuditLog
@@ -45,7 +44,7 @@ from . import signals
 from .errors import StorageError
 from .instrument_forms import score_answers
 from .queries import study_protocol
-from .safety import SafetyRecordError
+from .safety import check_record
 from .storage import import_study
 
 CONTRACT_PARTICIPANT_COLUMNS = ["participant_id", "arm", "site", "facilitator_ids"]
@@ -247,13 +246,9 @@ def record_dosing(participant: m.Participant, *, session: int, day: date, compou
     """
     values = {"date": day.isoformat(), "compound": compound, "amount": amount, "unit": unit}
     if record is not None:
-        row = {"participant_id": participant.participant_id, "session": str(session), **values,
-               "amount": None if amount is None else repr(float(amount)), **record}
-        frame = pd.DataFrame([{k: (pd.NA if v in (None, "") else str(v)) for k, v in row.items()}], dtype="string")
-        problems = check_dosing_sessions(study_protocol(participant.study), frame, [participant.participant_id],
-                                         Locator("dosing session"))
-        if problems:
-            raise SafetyRecordError(problems)
+        row = {"participant_id": participant.participant_id, "session": session, **values,
+               "amount": None if amount is None else float(amount), **record}
+        check_record(check_dosing_sessions, participant, row, "dosing session", study_protocol(participant.study))
         values.update(record)
     label = f"{participant.participant_id}/session {session}"
     study = participant.study

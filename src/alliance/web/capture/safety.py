@@ -34,7 +34,7 @@ from . import models as m
 from . import signals
 from .errors import StorageError
 
-__all__ = ["SafetyRecordError", "next_ae_id", "record_adverse_event", "record_medication", "record_vital_sign"]
+__all__ = ["SafetyRecordError", "check_record", "next_ae_id", "record_adverse_event", "record_medication", "record_vital_sign"]
 
 
 class SafetyRecordError(StorageError):
@@ -53,7 +53,11 @@ def _cell(value: Any) -> Any:
     return str(value)
 
 
-def _checked(check, participant: m.Participant, row: Mapping[str, Any], file: str, *args) -> None:
+def check_record(check, participant: m.Participant, row: Mapping[str, Any], file: str, *args) -> None:
+    """Check one record entered in the web app with the tidy table's own ``check`` (a one-row table).
+
+    ``check(*args, table, participant_ids, locator)``; raises :class:`SafetyRecordError` with its problems.
+    """
     frame = pd.DataFrame([{k: _cell(v) for k, v in row.items()}], dtype="string")
     # The form is one "row"; the locator's row numbers are not shown for it (see SafetyRecordError).
     problems = check(*args, frame, [participant.participant_id], Locator(file))
@@ -130,7 +134,7 @@ def record_adverse_event(participant: m.Participant, values: Mapping[str, Any], 
     if event is not None:
         values["ae_id"] = event.ae_id
     row = {"participant_id": participant.participant_id, **{c: values.get(c) for c in ADVERSE_EVENT_COLUMNS[1:]}}
-    _checked(check_adverse_events, participant, row, "adverse event")
+    check_record(check_adverse_events, participant, row, "adverse event")
     others = m.AdverseEvent.objects.filter(participant__study=participant.study, ae_id=values["ae_id"])
     if event is not None:
         others = others.exclude(pk=event.pk)
@@ -175,7 +179,7 @@ def record_vital_sign(participant: m.Participant, protocol: Protocol, values: Ma
         ranges, diastolic below systolic, at least one measure).
     """
     row = {"participant_id": participant.participant_id, **{c: values.get(c) for c in VITAL_SIGN_COLUMNS[1:]}}
-    _checked(check_vital_signs, participant, row, "vital sign", protocol)
+    check_record(check_vital_signs, participant, row, "vital sign", protocol)
     stored = {"minutes_after_dose": values.get("minutes_after_dose"),
               **{k: (None if values.get(k) is None else float(values[k]))
                  for k in ("systolic_bp", "diastolic_bp", "heart_rate")}}
@@ -213,7 +217,7 @@ def record_medication(participant: m.Participant, values: Mapping[str, Any], log
     if medication is not None:
         values.update(name=medication.name, start=medication.start)
     row = {"participant_id": participant.participant_id, **{c: values.get(c) for c in MEDICATION_COLUMNS[1:]}}
-    _checked(check_medications, participant, row, "medication")
+    check_record(check_medications, participant, row, "medication")
     values["name"] = values["name"].strip()
     if medication is None and m.ConcomitantMedication.objects.filter(
             participant=participant, name=values["name"], start=values["start"]).exists():
