@@ -51,7 +51,7 @@ capture (REDCap). J Biomed Inform 42(2):377-381.
 """
 
 from .exporting import RedcapProject, redcap_from_study, write_redcap
-from .importing import RedcapFiles, read_redcap, study_from_redcap
+from .importing import read_redcap, study_from_redcap
 from .mapping import FieldMap, Recode, RedcapMapping, parse_mapping
 from .schema import (
     ADVERSE_EVENT_FIELDS,
@@ -69,6 +69,7 @@ from .schema import (
     SAFETY_FORMS,
     VITAL_SIGN_FIELDS,
     VITAL_SIGN_FORM,
+    RedcapFiles,
     SafetyForm,
 )
 

@@ -42,15 +42,6 @@ from .schema import (
 # Import
 # --------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class RedcapFiles:
-    """File names for messages."""
-
-    dictionary: str = "data_dictionary.csv"
-    records: str = "records.csv"
-    mapping: str = "mapping.yaml"
-
-
 @dataclass
 class _Columns:
     """What each records column is."""

@@ -116,3 +116,10 @@ def _code_key(value: Any) -> str:
         return text
 
 
+@dataclass(frozen=True)
+class RedcapFiles:
+    """File names for messages."""
+
+    dictionary: str = "data_dictionary.csv"
+    records: str = "records.csv"
+    mapping: str = "mapping.yaml"
