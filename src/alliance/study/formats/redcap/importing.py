@@ -33,6 +33,7 @@ from .schema import (
     REPEAT_INSTANCE,
     REPEAT_INSTRUMENT,
     SAFETY_FORMS,
+    RedcapFiles,
     SafetyForm,
     _code_key,
     _count,
@@ -167,7 +168,7 @@ def _timepoints(records: pd.DataFrame, mapping: RedcapMapping, protocol: Protoco
 
 def study_from_redcap(dictionary: pd.DataFrame, records: pd.DataFrame, mapping: RedcapMapping | dict | None,
                       protocol: Protocol | None = None, participants: pd.DataFrame | None = None,
-                      files: RedcapFiles = RedcapFiles(), record_lines: np.ndarray | None = None) -> Study:
+                      files: RedcapFiles | None = None, record_lines: np.ndarray | None = None) -> Study:
     """Build and validate a study from a REDCap data dictionary, records export and mapping.
 
     Parameters
@@ -204,6 +205,7 @@ def study_from_redcap(dictionary: pd.DataFrame, records: pd.DataFrame, mapping: 
         safety tables also the record and repeat instance).
     """
     protocol = protocol or default_protocol()
+    files = files or RedcapFiles()
     if not isinstance(mapping, RedcapMapping):
         mapping = parse_mapping(mapping, protocol, files.mapping)
     lines = (np.asarray(record_lines, dtype=np.int64) if record_lines is not None
