@@ -826,5 +826,12 @@ def audit_verify(
     if not result.intact:
         raise typer.Exit(1)
 
+
+# -- REDCap: `alliance redcap suggest`, `alliance redcap pull` (docs/data.md, "REDCap") --------------
+redcap_app = typer.Typer(help="REDCap projects: propose a mapping from a data dictionary, pull a project "
+                              "through its API (docs/data.md).", no_args_is_help=True)
+app.add_typer(redcap_app, name="redcap")
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()
