@@ -285,7 +285,11 @@ def test_repeat_instance_with_no_mapping(tmp_path):
         records.loc[2, "redcap_repeat_instance"] = "3"
         return records
     (problem,) = _error(tmp_path, change).problems
-    assert (problem.row, problem.column, problem.value) == (4, "redcap_event_name", "treatment_arm_1")
+    # The instance is named, not its event: repeating: wai lists instances 1 and 2 only.
+    assert (problem.row, problem.column, problem.value) == (4, "redcap_repeat_instance", "3")
+    assert problem.reason == ("is instance 3 of the repeating instrument 'wai' (event treatment_arm_1), which "
+                              f"repeating: wai in {tmp_path / 'mapping.yaml'} does not list")
+    assert problem.allowed.startswith("instances 1, 2")
 
 
 def test_field_not_in_the_dictionary(tmp_path):
@@ -320,7 +324,7 @@ def test_out_of_range_after_recoding_names_the_redcap_field(tmp_path):
         records.loc[0, "hamd_4"] = "5"            # → 4, but GRID-HAMD item 4 goes to 2 only
         return records
     problems = {p.column: p for p in _error(tmp_path, change).problems}
-    assert (problems["wai_q2"].row, problems["wai_q2"].value, problems["wai_q2"].reason) == (3, "6", "is out of range")
+    assert (problems["wai_q2"].row, problems["wai_q2"].value, problems["wai_q2"].reason) == (3, "6", "is out of range (record 'R1', wai instance 1)")
     assert problems["wai_q2"].allowed.startswith("whole numbers 1–5")
     assert problems["hamd_4"].row == 2 and problems["hamd_4"].allowed.startswith("whole numbers 0–2")
 

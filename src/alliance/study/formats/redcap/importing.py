@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import fnmatch
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -38,6 +40,12 @@ from .schema import (
     _code_key,
     _count,
 )
+
+if TYPE_CHECKING:
+    from .files import RedcapExport
+
+# An event's unique name without its arm: prep_arm_2 → prep.
+_ARM_ENDING = re.compile(r"_arm_\d+$")
 
 # --------------------------------------------------------------------------------------------
 # Import
@@ -141,34 +149,198 @@ def _safety_target(field_name: str, mapping: RedcapMapping) -> tuple[SafetyForm,
     return None
 
 
-def _timepoints(records: pd.DataFrame, mapping: RedcapMapping, protocol: Protocol) -> np.ndarray:
-    """The timepoint of each records row (``None`` where no mapping gives one).
+def _text(records: pd.DataFrame, name: str) -> np.ndarray:
+    """A records column as an object array of text (``None`` for empty cells and absent columns)."""
+    if name not in records.columns:
+        return np.full(len(records), None, dtype=object)
+    return records[name].astype("string").str.strip().replace("", pd.NA).to_numpy(dtype=object, na_value=None)
+
+
+def _arm_numbers(records: pd.DataFrame) -> np.ndarray:
+    """Each row's REDCap arm: the ``<n>`` of its event's ``_arm_<n>``; 1 in a classic project.
+
+    REDCap's unique event names always end in ``_arm_<n>`` (one arm: ``_arm_1``); a classic
+    project has REDCap's one implicit arm. 0 marks an event that names no arm.
+    """
+    if EVENT not in records.columns:
+        return np.ones(len(records), dtype=np.int64)
+    number = records[EVENT].astype("string").str.extract(r"_arm_(\d+)$")[0]
+    return pd.to_numeric(number, errors="coerce").fillna(0).to_numpy(dtype=np.int64)
+
+
+def _arm_mapping(records: pd.DataFrame, mapping: RedcapMapping, protocol: Protocol) -> dict[int, str]:
+    """REDCap arm number → protocol arm: ``arms:``, else arm *n* = the protocol's *n*-th arm (longitudinal only).
+
+    A classic project says nothing of arms, so without ``arms:`` none is assumed: putting every
+    record in the protocol's first arm would be silently wrong.
+    """
+    if mapping.arms or EVENT not in records.columns:
+        return dict(mapping.arms)
+    return {n + 1: a for n, a in enumerate(protocol.arm_ids)}
+
+
+def _unmapped_arms(records: pd.DataFrame, record_id: str, arm: np.ndarray, by_number: dict[int, str],
+                   ignored: tuple[int, ...], files: RedcapFiles, lines: np.ndarray,
+                   problems: list[DataProblem]) -> np.ndarray:
+    """One problem per REDCap arm the mapping does not map; returns the rows of mapped arms.
+
+    Without this a third arm's records would vanish (or pile into another arm) without a word.
+    """
+    if EVENT not in records.columns:
+        if not by_number:
+            problems.append(DataProblem(
+                files.records, 1, None, None,
+                f"arms: {{1: <an arm of the protocol>}} in {files.mapping} (every record in that arm), or a "
+                "participant field mapped to the column arm",
+                "has no redcap_event_name column (a classic project): REDCap says nothing of arms, and no arm is "
+                "assumed"))
+            return np.zeros(len(records), dtype=bool)
+        return np.ones(len(records), dtype=bool)
+    keep = np.ones(len(records), dtype=bool)
+    events = _text(records, EVENT)
+    allowed = (f"arms {', '.join(map(str, sorted(by_number)))} (arms: in {files.mapping}), or the arm listed "
+               "under ignore_arms:")
+    for number in sorted(set(arm.tolist()) - set(by_number) - set(ignored) - {0}):
+        rows = np.flatnonzero(arm == number)
+        count = records[record_id].iloc[rows].nunique()
+        problems.append(DataProblem(files.records, int(lines[rows[0]]), EVENT, events[rows[0]], allowed,
+                                    f"is an event of REDCap arm {number}, which has no mapping to an arm of the "
+                                    f"protocol ({count} {'record' if count == 1 else 'records'} in it)"))
+        keep[rows] = False
+    return keep
+
+
+def _participant_ids(records: pd.DataFrame, record_id: str, arm: np.ndarray, mapping: RedcapMapping,
+                     files: RedcapFiles, lines: np.ndarray, problems: list[DataProblem]) -> pd.Series:
+    """Each row's participant: a REDCap record is (record id, arm), so an id in several arms is several records.
+
+    ``join_arms: refuse`` (default) names each record id found in several arms; ``separate``
+    gives each of its records the id ``<record>_arm_<n>``; ``join`` keeps one participant per
+    record id (its arms must then agree on the protocol arm, :func:`_participants`).
+    """
+    record = records[record_id].astype("string")
+    frame = pd.DataFrame({"record": record, "arm": arm})
+    frame = frame[(frame["arm"] > 0) & frame["record"].notna()]
+    arms_of = frame.drop_duplicates().groupby("record", sort=False)["arm"].agg(lambda s: sorted(s.tolist()))
+    several = arms_of[arms_of.map(len) > 1]
+    if several.empty or mapping.join_arms == "join":
+        return record
+    if mapping.join_arms == "refuse":
+        events = _text(records, EVENT)
+        for rid, arms in several.items():
+            rows = np.flatnonzero((record == rid).fillna(False).to_numpy(bool) & (arm == arms[1]))
+            listed = ", ".join(map(str, arms[:-1])) + f" and {arms[-1]}"
+            problems.append(DataProblem(
+                files.records, int(lines[rows[0]]), EVENT, events[rows[0]],
+                f"join_arms: separate (one participant per record and arm: {rid}_arm_{arms[0]}, …) or join (one "
+                f"participant per record id, its arms mapped to one arm of the protocol) in {files.mapping}",
+                f"puts record {rid!r} in REDCap arm {arms[1]}: it is in arms {listed}, and REDCap keeps a record "
+                f"per arm, so these are {len(arms)} records with one id"))
+    # (refused: the import fails, but its records are kept apart so that no second error follows from it)
+    in_several = record.isin(list(several.index)).fillna(False).to_numpy(bool)
+    participant = record.where(~in_several, record + "_arm_" + pd.Series(arm, index=record.index).astype("string"))
+    taken = set(record.dropna()) - set(several.index)
+    clashes = in_several & participant.isin(list(taken)).fillna(False).to_numpy(bool)
+    for position in np.flatnonzero(clashes if mapping.join_arms == "separate" else np.zeros(0, dtype=bool)):
+        problems.append(DataProblem(files.records, int(lines[position]), record_id, record.iloc[position],
+                                    "record ids that do not end in _arm_<n> where join_arms: separate adds it",
+                                    f"would become participant {participant.iloc[position]!r} (join_arms: separate), "
+                                    "which is the id of another record"))
+    if clashes.any() and mapping.join_arms == "separate":
+        # Two records would be one participant: every later check would only repeat that.
+        raise StudyDataError(problems, f"{_count(problems)} in the REDCap import; nothing was imported")
+    return participant
+
+
+def _timepoints(records: pd.DataFrame, record_id: str, mapping: RedcapMapping, protocol: Protocol,
+                files: RedcapFiles) -> tuple[np.ndarray, np.ndarray]:
+    """The timepoint of each records row (``None`` where no mapping gives one), and why not.
 
     An event maps through ``events:`` by its unique name (``prep_arm_2``) or by the name without
     the arm (``prep``); an event not listed there whose name without the arm is a timepoint id
-    maps to that timepoint. A repeat instance listed under ``repeating:`` overrides the event.
+    maps to that timepoint; a classic project's rows take ``timepoint:`` (forms:
+    ``{timepoint: …}`` per answer, in :func:`study_from_redcap`). A repeat instance — of a
+    repeating instrument (``redcap_repeat_instrument`` set) or of a repeating event (instrument
+    empty, instance set) — maps through ``repeating:`` by the form or the event: instance →
+    timepoint, or a pattern ``prep_{n}``. A repeat with one instance in a record needs no entry
+    (it is the event's); the instances of one with several do, and the second array holds, per
+    row, ``(reason, allowed)`` for those that have none.
     """
-    timepoint = pd.Series(None, index=records.index, dtype=object)
+    n = len(records)
+    timepoint = np.full(n, None, dtype=object)
+    event = _text(records, EVENT)
+    stripped = np.asarray([None if e is None else _ARM_ENDING.sub("", e) for e in event], dtype=object)
     if EVENT in records.columns:
-        events = records[EVENT].astype("string")
-        stripped = events.str.replace(r"_arm_\d+$", "", regex=True)
-        for candidate in (events.map(mapping.events), stripped.map(mapping.events),
-                          stripped.where(stripped.isin(protocol.timepoint_ids))):
-            timepoint = timepoint.where(timepoint.notna(), candidate.astype(object))
-    if REPEAT_INSTRUMENT in records.columns and mapping.repeating:
-        form = records[REPEAT_INSTRUMENT].astype("string")
-        instance = pd.to_numeric(records[REPEAT_INSTANCE], errors="coerce") if REPEAT_INSTANCE in records.columns \
-            else pd.Series(np.nan, index=records.index)
-        for name, instances in mapping.repeating.items():
-            for number, target in instances.items():
-                rows = ((form == name) & (instance == number)).fillna(False).to_numpy(bool)
-                timepoint[rows] = target
-    return timepoint.where(timepoint.notna(), None).to_numpy(dtype=object)
+        known = set(protocol.timepoint_ids)
+        for p in range(n):
+            e, s = event[p], stripped[p]
+            timepoint[p] = mapping.events.get(e) or mapping.events.get(s) or (s if s in known else None)
+    elif mapping.timepoint:
+        timepoint[:] = mapping.timepoint
+    why = np.full(n, None, dtype=object)
+    form = _text(records, REPEAT_INSTRUMENT)
+    instance = pd.to_numeric(pd.Series(_text(records, REPEAT_INSTANCE)), errors="coerce").to_numpy(float)
+    repeated = np.flatnonzero(~np.isnan(instance))
+    if not len(repeated):
+        return timepoint, why
+    keys = pd.DataFrame({"record": _text(records, record_id), "event": event, "form": form,
+                         "instance": instance}).fillna({"event": "", "form": ""})
+    instances = keys.groupby(["record", "event", "form"], dropna=False)["instance"].transform("nunique").to_numpy()
+    for p in repeated:
+        names = [form[p]] if form[p] else [event[p], stripped[p]]
+        what = (f"repeating instrument {form[p]!r}" + (f" (event {event[p]})" if event[p] else "") if form[p]
+                else f"repeating event {event[p]!r}")
+        k = int(instance[p])
+        entry = next((mapping.repeating[m] for m in names if m in mapping.repeating), None)
+        pattern = next((mapping.repeating_patterns[m] for m in names if m in mapping.repeating_patterns), None)
+        key = names[0] if form[p] else stripped[p]
+        if entry is not None:
+            timepoint[p] = entry.get(k)
+            if timepoint[p] is None:
+                why[p] = (f"is instance {k} of the {what}, which repeating: {key} in {files.mapping} does not list",
+                          f"instances {', '.join(map(str, sorted(entry)))} (repeating: {key}: in {files.mapping})")
+        elif pattern is not None:
+            target = pattern.replace("{n}", str(k))
+            timepoint[p] = target if target in protocol.timepoint_ids else None
+            if timepoint[p] is None:
+                why[p] = (f"is instance {k} of the {what}, for which the pattern {pattern!r} gives {target!r}, not a "
+                          "timepoint of the protocol", ", ".join(protocol.timepoint_ids))
+        elif instances[p] > 1:
+            timepoint[p] = None
+            why[p] = (f"is instance {k} of the {what}, whose instances have no mapping to timepoints",
+                      f"repeating: {key}: {{1: <timepoint>, 2: …}} or a pattern such as {key}_{{n}} in {files.mapping}")
+    return timepoint, why
+
+
+def study_from_export(export: RedcapExport, mapping: RedcapMapping | dict | None = None,
+                      protocol: Protocol | None = None, participants: pd.DataFrame | None = None) -> Study:
+    """Build and validate a study from a read REDCap export (:func:`~.files.read_export`) and a mapping.
+
+    Parameters
+    ----------
+    export : RedcapExport
+        The dictionary, records and record lines as read from CSV files, ODM XML or the API.
+    mapping : RedcapMapping or dict, optional
+        The mapping, parsed or as read from YAML (schema: ``docs/data.md``).
+    protocol : Protocol, optional
+    participants : DataFrame, optional
+
+    Returns
+    -------
+    Study
+
+    See Also
+    --------
+    study_from_redcap : the same from the tables themselves.
+    """
+    return study_from_redcap(export.dictionary, export.records, mapping, protocol, participants, export.files,
+                             export.record_lines, record_id=export.record_id)
 
 
 def study_from_redcap(dictionary: pd.DataFrame, records: pd.DataFrame, mapping: RedcapMapping | dict | None,
                       protocol: Protocol | None = None, participants: pd.DataFrame | None = None,
-                      files: RedcapFiles | None = None, record_lines: np.ndarray | None = None) -> Study:
+                      files: RedcapFiles | None = None, record_lines: np.ndarray | None = None, *,
+                      record_id: str | None = None) -> Study:
     """Build and validate a study from a REDCap data dictionary, records export and mapping.
 
     Parameters
@@ -182,14 +354,19 @@ def study_from_redcap(dictionary: pd.DataFrame, records: pd.DataFrame, mapping: 
     protocol : Protocol, optional
         Default: the built-in Levin 2024 protocol.
     participants : DataFrame, optional
-        A tidy participants table. Without it, participants are the records' ids, each one's arm
-        from its events' REDCap arm (``arms:``; default arm *n* = the protocol's *n*-th arm) or
-        from a participant field mapped to ``arm``, and the other ``participant_fields``.
+        A tidy participants table. Without it, participants are the records — a REDCap record is
+        a record id *in an arm* (``join_arms:`` says how to read an id found in several arms) —
+        each one's arm from its REDCap arm (``arms:``; in a longitudinal project by default arm
+        *n* = the protocol's *n*-th arm) or from a participant field mapped to ``arm``, and the
+        other ``participant_fields``.
     files : RedcapFiles
         File names for messages.
     record_lines : ndarray of int, optional
         The records file's line number of each row (:func:`alliance.study.io.read_csv_lines`);
         by default row position + 2.
+    record_id : str, optional
+        The record id field when the export names it (ODM's ``redcap:RecordIdField``); the
+        mapping's ``record_id:`` comes first, the dictionary's first field last.
 
     Returns
     -------
@@ -198,11 +375,12 @@ def study_from_redcap(dictionary: pd.DataFrame, records: pd.DataFrame, mapping: 
     Raises
     ------
     StudyDataError
-        Every problem: a records column not in the dictionary, a field with no mapping, a row
-        with answers whose event (or repeat instance) has no mapping, a code the recoding does
-        not cover, more than one box ticked in a checkbox field, and every problem
-        :func:`alliance.study.load` finds, located by records line and REDCap field (for the
-        safety tables also the record and repeat instance).
+        Every problem: a records column not in the dictionary, a field with no mapping, a REDCap
+        arm with no mapping, a record id in several arms without ``join_arms:``, a row with
+        answers whose event, form (classic projects) or repeat instance has no timepoint, a code
+        the recoding does not cover, more than one box ticked in a checkbox field, and every
+        problem :func:`alliance.study.load` finds, located by records line and REDCap field and
+        naming the record (and its event or repeat instance).
     """
     protocol = protocol or default_protocol()
     files = files or RedcapFiles()
@@ -216,15 +394,35 @@ def study_from_redcap(dictionary: pd.DataFrame, records: pd.DataFrame, mapping: 
         raise StudyDataError([DataProblem(files.dictionary, 1, ", ".join(absent), None, ", ".join(DICTIONARY_COLUMNS),
                                           "required data dictionary columns are missing")],
                              "not a REDCap data dictionary")
-    record_id = mapping.record_id or (str(dictionary[_FIELD].iloc[0]) if len(dictionary) else RECORD_ID)
+    record_id = mapping.record_id or record_id or (str(dictionary[_FIELD].iloc[0]) if len(dictionary) else RECORD_ID)
     if record_id not in records.columns:
         raise StudyDataError([DataProblem(files.records, 1, record_id, None,
                                           "the record id field (the first field of the data dictionary, or "
                                           "record_id: in the mapping)", "the record id column is missing")],
                              "not a REDCap records export of this data dictionary")
     columns = _classify(dictionary, records, mapping, protocol, record_id, files, problems)
-    timepoint = _timepoints(records, mapping, protocol)
-    record = records[record_id].astype("string")
+    classic = EVENT not in records.columns
+    if not classic and (mapping.form_timepoints or mapping.timepoint):
+        key = "timepoint" if mapping.timepoint else f"forms.{next(iter(mapping.form_timepoints))}.timepoint"
+        problems.append(DataProblem(files.mapping, None, key, None, f"events: (event → timepoint) in {files.mapping}",
+                                    "gives a timepoint by form, which is for classic projects; these records have "
+                                    "redcap_event_name, so their events give the timepoints", where="key"))
+
+    # A REDCap record is a record id in an arm: rows of arms the mapping leaves out (ignore_arms:)
+    # go first; an arm nobody mapped, and an id in several arms, are errors unless the mapping says.
+    arm = _arm_numbers(records)
+    keep = ~np.isin(arm, list(mapping.ignore_arms))
+    arm_field = any(column == "arm" for column, _ in columns.participant.values())
+    by_number = _arm_mapping(records, mapping, protocol)
+    arm_problems = len(problems)
+    if participants is None and not arm_field:
+        keep &= _unmapped_arms(records, record_id, arm, by_number, mapping.ignore_arms, files, lines, problems)
+    arm_reported = len(problems) > arm_problems
+    if not keep.all():
+        records, lines, arm = records[keep].reset_index(drop=True), lines[keep], arm[keep]
+    participant = _participant_ids(records, record_id, arm, mapping, files, lines, problems)
+    timepoint, why = _timepoints(records, record_id, mapping, protocol, files)
+    form_of = dict(zip(dictionary[_FIELD].astype(str), dictionary[_FORM].astype(str), strict=True))
 
     pieces = []
     for name, target in columns.items.items():
@@ -245,31 +443,24 @@ def study_from_redcap(dictionary: pd.DataFrame, records: pd.DataFrame, mapping: 
         rows = np.flatnonzero(present)
         pieces.append(pd.DataFrame({
             "row": rows, "field": name, "instrument": target.instrument, "item": target.item,
-            "value": values.to_numpy(dtype=object)[rows],
+            "value": values.to_numpy(dtype=object)[rows], "cell": codes.to_numpy(dtype=object)[rows],
         }))
     answers = (pd.concat(pieces, ignore_index=True) if pieces
-               else pd.DataFrame(columns=["row", "field", "instrument", "item", "value"]))
+               else pd.DataFrame(columns=["row", "field", "instrument", "item", "value", "cell"]))
     answers = answers.sort_values(["row"], kind="stable").reset_index(drop=True)
-
-    unmapped_rows = np.unique(answers["row"].to_numpy(dtype=np.int64)[
-        pd.isna(timepoint[answers["row"].to_numpy(dtype=np.int64)])]) if len(answers) else []
-    event_names = records[EVENT].astype("string") if EVENT in records.columns else None
-    for row in unmapped_rows:
-        if event_names is None:
-            problems.append(DataProblem(files.records, int(lines[row]), REPEAT_INSTANCE, None,
-                                        f"map repeat instances under repeating: in {files.mapping}",
-                                        "the records have no redcap_event_name and this row's repeat instance "
-                                        "has no mapping"))
-        else:
-            allowed = ", ".join(mapping.events) if mapping.events else "event names equal to timepoint ids"
-            problems.append(DataProblem(files.records, int(lines[row]), EVENT, event_names.iloc[row],
-                                        f"{allowed} (events: in {files.mapping})",
-                                        "is a REDCap event with no mapping to a timepoint"))
-
     rows = answers["row"].to_numpy(dtype=np.int64)
+    answer_timepoint = timepoint[rows] if len(rows) else np.array([], dtype=object)
+    if classic and mapping.form_timepoints:
+        # A classic project's form gives its answers' timepoint, unless they are a mapped repeat instance.
+        by_form = pd.Series(answers["field"].map(form_of).map(mapping.form_timepoints).to_numpy(dtype=object))
+        plain = pd.isna(pd.to_numeric(pd.Series(_text(records, REPEAT_INSTANCE)[rows]), errors="coerce")).to_numpy()
+        answer_timepoint = np.where(plain & by_form.notna().to_numpy(bool), by_form.to_numpy(dtype=object),
+                                    answer_timepoint)
+    problems += _untimed(records, answers, answer_timepoint, why, form_of, mapping, files, lines)
+
     responses = pd.DataFrame({
-        "participant_id": record.to_numpy(dtype=object)[rows],
-        "timepoint": timepoint[rows] if len(rows) else np.array([], dtype=object),
+        "participant_id": participant.to_numpy(dtype=object)[rows],
+        "timepoint": answer_timepoint,
         "instrument": answers["instrument"].to_numpy(dtype=object),
         "item": answers["item"].to_numpy(dtype=object),
         "value": answers["value"].to_numpy(dtype=object),
@@ -284,22 +475,23 @@ def study_from_redcap(dictionary: pd.DataFrame, records: pd.DataFrame, mapping: 
 
     own_arm_problems = len(problems)
     if participants is None:
-        participants, participants_locator = _participants(records, record_id, mapping, protocol, columns,
-                                                           files, problems, lines)
+        participants, participants_locator = _participants(records, participant, arm, by_number, mapping, columns,
+                                                           files, problems, lines, arm_reported)
     else:
         participants_locator = Locator("participants")
-    no_arm = len(problems) > own_arm_problems
+    no_arm = arm_reported or len(problems) > own_arm_problems
     # Rows whose timepoint is unknown are reported above; check the others as responses.csv is checked.
     mapped = responses["timepoint"].notna().to_numpy(bool)
     field_names = answers["field"].to_numpy(dtype=object)[mapped]
-    locator = Locator(files.records, rows=lines[rows[mapped]], columns={
+    locator = _RecordLocator(files.records, rows=lines[rows[mapped]], columns={
         "participant_id": record_id, "timepoint": EVENT, "value": field_names, "item": field_names,
-        "instrument": field_names})
-    dosing, dosing_locator = _dosing_sessions(records, record, columns, files, lines)
+        "instrument": field_names}, records=_record_names(records, participant, rows[mapped]),
+        cells=answers["cell"].to_numpy(dtype=object)[mapped])
+    dosing, dosing_locator = _dosing_sessions(records, participant, columns, files, lines)
     type_of = dict(zip(dictionary[_FIELD].astype(str), dictionary[_TYPE].astype(str).str.strip(), strict=True))
     safety, safety_locators = {}, {}
     for form in SAFETY_FORMS:
-        safety[form.table], safety_locators[form.table] = _safety_table(form, records, record, columns, type_of,
+        safety[form.table], safety_locators[form.table] = _safety_table(form, records, participant, columns, type_of,
                                                                         files, lines, problems)
     more, values = check_study(protocol, participants, responses[mapped].reset_index(drop=True), dosing,
                                {"responses": locator, "participants": participants_locator,
@@ -309,8 +501,49 @@ def study_from_redcap(dictionary: pd.DataFrame, records: pd.DataFrame, mapping: 
     if problems:
         raise StudyDataError(problems, f"{_count(problems)} in the REDCap import; nothing was imported")
     return Study(protocol=protocol, participants=participants,
-                 responses=sort_responses(responses.assign(value=values), protocol, list(pd.unique(record.dropna()))),
+                 responses=sort_responses(responses.assign(value=values), protocol,
+                                          list(pd.unique(participant.dropna()))),
                  dosing_sessions=dosing, **safety)
+
+
+def _untimed(records: pd.DataFrame, answers: pd.DataFrame, timepoint: np.ndarray, why: np.ndarray,
+             form_of: dict[str, str], mapping: RedcapMapping, files: RedcapFiles,
+             lines: np.ndarray) -> list[DataProblem]:
+    """A problem for each records row with answers but no timepoint, naming what has no mapping.
+
+    A classic project's form is named once (its first such row), an event or repeat instance
+    once per row.
+    """
+    problems: list[DataProblem] = []
+    rows = answers["row"].to_numpy(dtype=np.int64)
+    missing = pd.isna(timepoint) if len(rows) else np.zeros(0, dtype=bool)
+    events = _text(records, EVENT)
+    instances = _text(records, REPEAT_INSTANCE)
+    named_forms: set[str] = set()
+    for at in np.flatnonzero(missing):
+        row = int(rows[at])
+        if at > 0 and rows[at - 1] == row and missing[at - 1] and why[row] is not None:
+            continue  # one message per repeat instance, not one per answer in it
+        if why[row] is not None:
+            reason, allowed = why[row]
+            problems.append(DataProblem(files.records, int(lines[row]), REPEAT_INSTANCE, instances[row], allowed,
+                                        reason))
+        elif EVENT not in records.columns:
+            form = form_of.get(str(answers["field"].iloc[at]), "")
+            if form in named_forms:
+                continue
+            named_forms.add(form)
+            problems.append(DataProblem(files.records, int(lines[row]), str(answers["field"].iloc[at]), None,
+                                        f"forms: {form}: {{timepoint: <timepoint>}} or timepoint: <timepoint> in "
+                                        f"{files.mapping}",
+                                        f"is a field of form {form!r}, which has no timepoint: the records have no "
+                                        "redcap_event_name (a classic project)"))
+        elif not (at > 0 and rows[at - 1] == row and missing[at - 1]):
+            allowed = ", ".join(mapping.events) if mapping.events else "event names equal to timepoint ids"
+            problems.append(DataProblem(files.records, int(lines[row]), EVENT, events[row],
+                                        f"{allowed} (events: in {files.mapping})",
+                                        "is a REDCap event with no mapping to a timepoint"))
+    return problems
 
 
 @dataclass(frozen=True)
@@ -323,8 +556,13 @@ class _RecordLocator(Locator):
     """
 
     records: np.ndarray | None = None
+    # An answer's REDCap cell as written: a problem at the item (a second answer) shows the answer,
+    # not the item id the field maps to.
+    cells: np.ndarray | None = None
 
     def problem(self, position: int, column: str, value: object, allowed: str, reason: str) -> DataProblem:
+        if column == "item" and self.cells is not None:
+            value = self.cells[position]
         found = super().problem(position, column, value, allowed, reason)
         return found if self.records is None else replace(found, reason=f"{found.reason} ({self.records[position]})")
 
@@ -459,37 +697,52 @@ def _checkbox_codes(records: pd.DataFrame, columns: list[str]) -> tuple[pd.Serie
     return pd.Series(values, index=records.index, dtype="string"), count > 1
 
 
-def _participants(records: pd.DataFrame, record_id: str, mapping: RedcapMapping, protocol: Protocol,
-                  columns: _Columns, files: RedcapFiles, problems: list[DataProblem],
-                  lines: np.ndarray) -> tuple[pd.DataFrame, Locator]:
-    record = records[record_id].astype("string")
-    first_rows = np.flatnonzero(~record.duplicated().to_numpy(bool) & record.notna().to_numpy(bool))
-    table = pd.DataFrame({"participant_id": record.iloc[first_rows].to_numpy()})
-    arm_by_number = mapping.arms or {n + 1: a for n, a in enumerate(protocol.arm_ids)}
+def _participants(records: pd.DataFrame, participant: pd.Series, arm_number: np.ndarray,
+                  by_number: dict[int, str], mapping: RedcapMapping, columns: _Columns, files: RedcapFiles,
+                  problems: list[DataProblem], lines: np.ndarray,
+                  arm_reported: bool) -> tuple[pd.DataFrame, Locator]:
+    """The participants table: one row per participant, its arm and participant fields.
+
+    The arm comes from a participant field mapped to ``arm`` when there is one, else from the
+    REDCap arm (``by_number``). A participant whose rows give two arms (``join_arms: join`` of
+    records in arms mapped to different protocol arms, or an arm field that changes) is an
+    error: the study would otherwise pick one of them.
+    """
+    first_rows = np.flatnonzero(~participant.duplicated().to_numpy(bool) & participant.notna().to_numpy(bool))
+    table = pd.DataFrame({"participant_id": participant.iloc[first_rows].to_numpy()})
     arm_column = EVENT
-    arm = pd.Series(pd.NA, index=records.index, dtype="string")
-    if EVENT in records.columns:
-        number = records[EVENT].astype("string").str.extract(r"_arm_(\d+)$")[0]
-        arm = pd.to_numeric(number, errors="coerce").map(arm_by_number).astype("string")
+    arm = pd.Series([by_number.get(int(n)) for n in arm_number], index=records.index, dtype="string")
     for name, (column, recode) in columns.participant.items():
         values, unmapped = recode.apply(records[name].astype("string").str.strip().replace("", pd.NA))
         for position in np.flatnonzero(unmapped):
             problems.append(DataProblem(files.records, int(lines[position]), name, records[name].iloc[position],
                                         "codes " + ", ".join(recode.table),
                                         f"is a code the recoding in {files.mapping} does not cover"))
-        per_record = values.groupby(record, sort=False).first()
         if column == "arm":
             arm, arm_column = values, name
             continue
-        table[column] = per_record.reindex(table["participant_id"]).to_numpy()
-    per_record_arm = arm.groupby(record, sort=False).first()
-    table.insert(1, "arm", per_record_arm.reindex(table["participant_id"]).astype("string").to_numpy())
-    locator = Locator(files.records, rows=lines[first_rows], columns={"participant_id": record_id, "arm": arm_column})
-    for position in np.flatnonzero(table["arm"].isna().to_numpy(bool)):
-        problems.append(locator.problem(position, "arm", None,
-                                        f"REDCap arms mapped under arms: in {files.mapping}, or a participant "
-                                        "field mapped to the column arm",
-                                        f"record {table.at[position, 'participant_id']!r} has no arm"))
+        per_participant = values.groupby(participant, sort=False).first()
+        table[column] = per_participant.reindex(table["participant_id"]).to_numpy()
+    given = pd.DataFrame({"participant": participant, "arm": arm}).dropna().drop_duplicates()
+    for pid, arms in given.groupby("participant", sort=False)["arm"]:
+        if len(arms) > 1:
+            at = int(np.flatnonzero((participant == pid).fillna(False).to_numpy(bool)
+                                    & (arm == arms.iloc[1]).fillna(False).to_numpy(bool))[0])
+            problems.append(DataProblem(files.records, int(lines[at]), arm_column, arms.iloc[1],
+                                        "one arm per participant: arms: mapping its REDCap arms to one arm of the "
+                                        f"protocol, or join_arms: separate in {files.mapping}",
+                                        f"puts participant {pid!r} in arm {arms.iloc[1]!r} as well as "
+                                        f"{arms.iloc[0]!r}"))
+    per_participant_arm = arm.groupby(participant, sort=False).first()
+    table.insert(1, "arm", per_participant_arm.reindex(table["participant_id"]).astype("string").to_numpy())
+    locator = Locator(files.records, rows=lines[first_rows],
+                      columns={"participant_id": str(participant.name), "arm": arm_column})
+    if not arm_reported:
+        for position in np.flatnonzero(table["arm"].isna().to_numpy(bool)):
+            problems.append(locator.problem(position, "arm", None,
+                                            f"REDCap arms mapped under arms: in {files.mapping}, or a participant "
+                                            "field mapped to the column arm",
+                                            f"record {table.at[position, 'participant_id']!r} has no arm"))
     return table, locator
 
 

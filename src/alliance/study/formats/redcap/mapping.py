@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,20 @@ from alliance.protocol import Protocol
 from ...errors import DataProblem, StudyDataError
 from ...tidy import format_numbers
 from ...validation import DOSING_COLUMNS
-from .schema import _ADMINISTRATION, _MAPPING_KEYS, SAFETY_FORMS, SafetyForm, _code_key, _count, _normal_code
+from .schema import (
+    _ADMINISTRATION,
+    _MAPPING_KEYS,
+    DELIMITERS,
+    JOIN_ARMS,
+    SAFETY_FORMS,
+    SafetyForm,
+    _code_key,
+    _count,
+    _normal_code,
+)
+
+# A timepoint id, for checking a repeat-instance pattern with its {n} filled in.
+_TIMEPOINT_PATTERN = re.compile(r"[A-Za-z0-9_.-]+")
 
 # --------------------------------------------------------------------------------------------
 # The mapping file
@@ -63,6 +77,7 @@ class RedcapMapping:
     record_id: str | None = None
     events: dict[str, str] = field(default_factory=dict)
     arms: dict[int, str] = field(default_factory=dict)
+    # repeating instrument or repeating event → instance → timepoint; or → a pattern "prep_{n}"
     repeating: dict[str, dict[int, str]] = field(default_factory=dict)
     forms: dict[str, Recode] = field(default_factory=dict)
     fields: dict[str, FieldMap] = field(default_factory=dict)
@@ -73,6 +88,12 @@ class RedcapMapping:
     adverse_event_fields: dict[str, tuple[str, Recode]] = field(default_factory=dict)
     vital_sign_fields: dict[str, tuple[str, Recode]] = field(default_factory=dict)
     medication_fields: dict[str, tuple[str, Recode]] = field(default_factory=dict)
+    delimiter: str | None = None
+    ignore_arms: tuple[int, ...] = ()
+    join_arms: str = "refuse"
+    timepoint: str | None = None                                       # classic projects: every form
+    form_timepoints: dict[str, str] = field(default_factory=dict)      # classic projects: form → timepoint
+    repeating_patterns: dict[str, str] = field(default_factory=dict)   # form or event → "prep_{n}"
 
     def safety_fields(self, form: SafetyForm) -> dict[str, tuple[str, Recode]]:
         """The mapping's section for one safety form (field → column and recoding)."""
@@ -82,13 +103,24 @@ class RedcapMapping:
         out: dict[str, Any] = {}
         if self.record_id:
             out["record_id"] = self.record_id
+        if self.delimiter:
+            out["delimiter"] = self.delimiter
         out["events"] = dict(self.events)
         if self.arms:
             out["arms"] = dict(self.arms)
-        if self.repeating:
-            out["repeating"] = {k: dict(v) for k, v in self.repeating.items()}
-        if self.forms:
-            out["forms"] = {k: v.to_dict() for k, v in self.forms.items()}
+        if self.ignore_arms:
+            out["ignore_arms"] = list(self.ignore_arms)
+        if self.join_arms != "refuse":
+            out["join_arms"] = self.join_arms
+        if self.timepoint:
+            out["timepoint"] = self.timepoint
+        if self.repeating or self.repeating_patterns:
+            out["repeating"] = {**{k: dict(v) for k, v in self.repeating.items()}, **self.repeating_patterns}
+        forms = {k: v.to_dict() for k, v in self.forms.items()}
+        for form, timepoint in self.form_timepoints.items():
+            forms[form] = {"timepoint": timepoint, **forms.get(form, {})}
+        if forms:
+            out["forms"] = forms
         if self.fields:
             out["fields"] = {k: ({"item": v.item, **v.recode.to_dict()} if v.recode.to_dict() else v.item)
                              for k, v in self.fields.items()}
@@ -167,19 +199,29 @@ def parse_mapping(raw: Any, protocol: Protocol, origin: str = "mapping.yaml") ->
         if arm not in protocol.arm_ids:
             problem(f"arms.{number}", arm, "is not an arm of the protocol", ", ".join(protocol.arm_ids))
         arms[int(number)] = str(arm)
-    repeating = {}
-    for form, instances in section("repeating").items():
-        if not isinstance(instances, dict):
-            problem(f"repeating.{form}", None, "expected a mapping", "repeat instance → timepoint")
+    repeating, repeating_patterns = {}, {}
+    for key, instances in section("repeating").items():
+        if isinstance(instances, str):
+            # A pattern: instance n → the timepoint named by the pattern with n put in.
+            if instances.count("{n}") != 1 or re.sub(r"\{n\}", "1", instances).count("{") \
+                    or not _TIMEPOINT_PATTERN.fullmatch(instances.replace("{n}", "1")):
+                problem(f"repeating.{key}", instances, "is not a timepoint pattern",
+                        "a timepoint id with {n} where the instance number goes, e.g. prep_{n}")
+                continue
+            repeating_patterns[str(key)] = instances
             continue
-        repeating[str(form)] = {}
+        if not isinstance(instances, dict):
+            problem(f"repeating.{key}", instances, "expected a mapping or a pattern",
+                    "repeat instance → timepoint, or a pattern such as prep_{n}")
+            continue
+        repeating[str(key)] = {}
         for instance, timepoint in instances.items():
             if timepoint not in protocol.timepoint_ids:
-                problem(f"repeating.{form}.{instance}", timepoint, "is not a timepoint of the protocol", timepoints)
+                problem(f"repeating.{key}.{instance}", timepoint, "is not a timepoint of the protocol", timepoints)
             if not str(instance).isdigit():
-                problem(f"repeating.{form}.{instance}", instance, "is not a repeat instance", "1, 2, …")
+                problem(f"repeating.{key}.{instance}", instance, "is not a repeat instance", "1, 2, …")
                 continue
-            repeating[str(form)][int(instance)] = str(timepoint)
+            repeating[str(key)][int(instance)] = str(timepoint)
 
     def recode(value: dict, key: str) -> Recode:
         table, shift = value.get("recode"), value.get("shift")
@@ -197,15 +239,21 @@ def parse_mapping(raw: Any, protocol: Protocol, origin: str = "mapping.yaml") ->
             return Recode(shift=float(shift))
         return Recode()
 
-    forms = {}
+    forms, form_timepoints = {}, {}
     for form, value in section("forms").items():
         if not isinstance(value, dict):
-            problem(f"forms.{form}", value, "expected a mapping", "recode: or shift:")
+            problem(f"forms.{form}", value, "expected a mapping", "recode:, shift: or timepoint:")
             continue
         for key in value:
-            if key not in ("recode", "shift"):
-                problem(f"forms.{form}.{key}", None, "is not a key of a form entry", "recode, shift")
-        forms[str(form)] = recode(value, f"forms.{form}")
+            if key not in ("recode", "shift", "timepoint"):
+                problem(f"forms.{form}.{key}", None, "is not a key of a form entry", "recode, shift, timepoint")
+        if "timepoint" in value:
+            if value["timepoint"] not in protocol.timepoint_ids:
+                problem(f"forms.{form}.timepoint", value["timepoint"], "is not a timepoint of the protocol", timepoints)
+            else:
+                form_timepoints[str(form)] = str(value["timepoint"])
+        if "recode" in value or "shift" in value:
+            forms[str(form)] = recode(value, f"forms.{form}")
 
     instrument_of = {item: inst.id for inst in bank.list_instruments() for item in inst.item_ids}
     fields = {}
@@ -279,9 +327,37 @@ def parse_mapping(raw: Any, protocol: Protocol, origin: str = "mapping.yaml") ->
         problem("ignore", ignore, "expected a list", "REDCap field names or patterns (consent_*)")
         ignore = []
     record_id = raw.get("record_id")
+    delimiter = raw.get("delimiter")
+    if delimiter is not None and str(delimiter) not in DELIMITERS:
+        problem("delimiter", delimiter, "is not a delimiter REDCap exports with",
+                "',', ';', tab ('\\t' or tab), '|', '^' (or comma, semicolon, pipe, caret)")
+        delimiter = None
+    join_arms = raw.get("join_arms", "refuse")
+    if join_arms not in JOIN_ARMS:
+        problem("join_arms", join_arms, "is not a way to read a record found in several REDCap arms",
+                "refuse (the default: an error names each such record), separate (one participant per record "
+                "and arm, <record>_arm_<n>), join (one participant per record id)")
+        join_arms = "refuse"
+    ignore_arms = raw.get("ignore_arms") or []
+    if not isinstance(ignore_arms, list) or not all(str(n).isdigit() for n in ignore_arms):
+        problem("ignore_arms", ignore_arms, "is not a list of REDCap arm numbers", "[3], [2, 3]")
+        ignore_arms = []
+    clash = sorted(set(map(int, ignore_arms)) & set(arms))
+    if clash:
+        problem("ignore_arms", clash, "names arms that arms: maps", "arms either mapped or ignored")
+    timepoint = raw.get("timepoint")
+    if timepoint is not None and timepoint not in protocol.timepoint_ids:
+        problem("timepoint", timepoint, "is not a timepoint of the protocol", timepoints)
+    if raw.get("suggested") is not None:
+        # A file from `alliance redcap suggest` holds guesses: the user confirms them by deleting the key.
+        problem("suggested", raw.get("suggested"), "marks a suggested mapping that nobody has confirmed",
+                "review every entry (the comments say why each was chosen), then delete the suggested: line")
     if problems:
         raise StudyDataError(problems, f"{_count(problems)} in the REDCap mapping {origin}")
     return RedcapMapping(str(record_id) if record_id else None, events, arms, repeating, forms, fields,
                          participant_fields, administration_fields, tuple(map(str, ignore)), dosing_fields,
-                         **safety_fields)
+                         **safety_fields, delimiter=DELIMITERS[str(delimiter)] if delimiter is not None else None,
+                         ignore_arms=tuple(sorted({int(n) for n in ignore_arms})), join_arms=str(join_arms),
+                         timepoint=str(timepoint) if timepoint is not None else None,
+                         form_timepoints=form_timepoints, repeating_patterns=repeating_patterns)
 

@@ -31,9 +31,14 @@ PARTICIPANT_FORM = "participant"
 RECORD_ID = "record_id"
 _ADMINISTRATION = ("rater", "administered_at")
 _DAY_ZERO = date(2000, 1, 1)  # any date: events.csv holds differences of planned dates
-_MAPPING_KEYS = ("record_id", "events", "arms", "repeating", "forms", "fields", "participant_fields",
-                 "administration_fields", "dosing_fields", "adverse_event_fields", "vital_sign_fields",
-                 "medication_fields", "ignore")
+_MAPPING_KEYS = ("record_id", "delimiter", "events", "arms", "ignore_arms", "join_arms", "timepoint", "repeating",
+                 "forms", "fields", "participant_fields", "administration_fields", "dosing_fields",
+                 "adverse_event_fields", "vital_sign_fields", "medication_fields", "ignore", "suggested")
+# How a record id found in several REDCap arms is read (REDCap keeps one record per arm).
+JOIN_ARMS = ("refuse", "separate", "join")
+# The delimiters REDCap's export offers, and the words a mapping may give for them.
+DELIMITERS = {",": ",", ";": ";", "\t": "\t", "\\t": "\t", "|": "|", "^": "^", "comma": ",", "semicolon": ";", "tab": "\t",
+              "pipe": "|", "caret": "^"}
 # The repeating form that holds dosing sessions (one instance per session), and the fields that
 # map to the dosing sessions table by their name alone.
 DOSING_FORM = "dosing"
