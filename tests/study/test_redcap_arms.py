@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from alliance.protocol import default_protocol
 from alliance.study import StudyDataError
@@ -272,3 +274,25 @@ def test_the_mapping_round_trips_its_new_keys():
            "repeating": {"wai": {1: "prep"}, "prep": "session{n}"}, "forms": {"wai_sr": {"timepoint": "prep"}}}
     mapping = parse_mapping(raw, default_protocol())
     assert parse_mapping(mapping.to_dict(), default_protocol()) == mapping
+
+
+# -- the guarantee ------------------------------------------------------------------------------
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(placements=st.lists(st.tuples(st.sampled_from(["1", "2", "3", "4"]), st.integers(1, 3)), min_size=1,
+                           max_size=10, unique=True),
+       mapped=st.sets(st.integers(1, 3)), join=st.sampled_from([None, "refuse", "separate"]))
+def test_no_mapping_without_join_merges_redcap_records(placements, mapped, join):
+    """Whatever the arms of the records and the mapping, short of join_arms: join, an import that succeeds
+    has one participant per REDCap record (record id and arm) of the arms it imports."""
+    records = _records([_answers(rid, redcap_event_name=f"prep_arm_{arm}") for rid, arm in placements])
+    arms = {n: ("immediate" if n == 1 else "delayed") for n in mapped}
+    mapping = {"arms": arms} if arms else {}
+    if join:
+        mapping["join_arms"] = join
+    try:
+        study = _import(records, mapping)
+    except StudyDataError:
+        return
+    imported = {(rid, arm) for rid, arm in placements if arm in (arms or {1: 0, 2: 0})}
+    assert len(study.participants) == len(imported)
