@@ -51,8 +51,10 @@ capture (REDCap). J Biomed Inform 42(2):377-381.
 """
 
 from .exporting import RedcapProject, redcap_from_study, write_redcap
+from .files import API_DICTIONARY_COLUMNS, RedcapExport, choices, read_dictionary, read_export, read_records
 from .importing import read_redcap, study_from_redcap
 from .mapping import FieldMap, Recode, RedcapMapping, parse_mapping
+from .odm import read_project_xml
 from .schema import (
     ADVERSE_EVENT_FIELDS,
     ADVERSE_EVENT_FORM,
@@ -76,6 +78,7 @@ from .schema import (
 __all__ = [
     "ADVERSE_EVENT_FIELDS",
     "ADVERSE_EVENT_FORM",
+    "API_DICTIONARY_COLUMNS",
     "DICTIONARY_COLUMNS",
     "DOSING_FIELDS",
     "DOSING_FORM",
@@ -88,6 +91,7 @@ __all__ = [
     "REPEAT_INSTANCE",
     "REPEAT_INSTRUMENT",
     "Recode",
+    "RedcapExport",
     "RedcapFiles",
     "RedcapMapping",
     "RedcapProject",
@@ -95,7 +99,12 @@ __all__ = [
     "SafetyForm",
     "VITAL_SIGN_FIELDS",
     "VITAL_SIGN_FORM",
+    "choices",
     "parse_mapping",
+    "read_dictionary",
+    "read_export",
+    "read_project_xml",
+    "read_records",
     "read_redcap",
     "redcap_from_study",
     "study_from_redcap",
