@@ -381,7 +381,8 @@ def read_records(path: str | Path, dictionary: pd.DataFrame, *, delimiter: str |
     0 / 1 / 2); a checkbox column ``field___code`` from ``Checked`` / ``Unchecked`` (a label
     export) or from the choice's label / empty (``exportCheckboxLabel``: empty is 0 on the rows
     that hold the field's form — its ``<form>_complete`` set or another of its boxes ticked — and
-    stays empty elsewhere, like a raw export's cells of forms an event does not hold);
+    stays empty elsewhere, like a raw export's cells of forms an event does not hold; a column with
+    no box ticked is read so when another checkbox column of the file holds a choice's label);
     ``redcap_repeat_instrument`` from the form's label, matched to the dictionary's form names by
     REDCap's rule for naming a form from its label (lower case, runs of other characters ``_``);
     ``redcap_event_name`` from ``<event name> (Arm <n>: <arm name>)`` through ``events`` (and
@@ -479,6 +480,7 @@ def _raw_codes(path: Path, records: pd.DataFrame, dictionary: pd.DataFrame, line
     form_of = dict(zip(dictionary[_FIELD], dictionary[_FORM], strict=True))
     out = records.copy()
     exported_labels: list[str] = []  # exportCheckboxLabel columns, read once the other columns are raw
+    ticked_labels = False
     for column in records.columns:
         name = str(column)
         if name == EVENT:
@@ -494,13 +496,19 @@ def _raw_codes(path: Path, records: pd.DataFrame, dictionary: pd.DataFrame, line
         values = records[name].str.strip()
         present = set(values.dropna())
         if labels.empty_is is not None:  # a checkbox column
+            if not present:
+                exported_labels.append(name)  # no box ticked: read as the file's other checkbox columns are
+                continue
             if present <= set(_CHECKED):
                 continue
             if present <= set(_CHECKED.values()):
                 out[name] = values.map({v: k for k, v in _CHECKED.items()}, na_action="ignore").astype("string")
                 continue
             if present <= {labels.codes["1"]}:
+                # exportCheckboxLabel; a column with no box ticked is so only if another column says so
+                # (a raw export writes 0 for every unticked box of a form a row holds).
                 exported_labels.append(name)
+                ticked_labels = ticked_labels or bool(present)
                 continue
             allowed = f"1 / 0, Checked / Unchecked, or the choice's label {labels.codes['1']!r} and empty"
             _unknown(path, records[name], lines, name, present - set(_CHECKED) - set(_CHECKED.values())
@@ -525,7 +533,7 @@ def _raw_codes(path: Path, records: pd.DataFrame, dictionary: pd.DataFrame, line
                                             f"{field_name!r}: which was answered cannot be told; export raw data"))
             continue
         out[name] = values.map({label: c[0] for label, c in by_label.items()}, na_action="ignore").astype("string")
-    for name in exported_labels:
+    for name in exported_labels if ticked_labels else []:
         field_name = name.rpartition("___")[0]
         boxes = [c for c in out.columns if str(c).startswith(f"{field_name}___")]
         status = f"{form_of.get(field_name)}_complete"
@@ -564,8 +572,8 @@ def _event_codes(path: Path, values: pd.Series, lines: np.ndarray, events: pd.Da
     if events is None:
         if not labelled:
             return values  # unique names (checked by the import against the mapping)
-        first = sorted(labelled)[0]
-        at = int(np.flatnonzero((stripped == first).fillna(False).to_numpy(bool))[0])
+        at = int(np.flatnonzero(stripped.isin(labelled).fillna(False).to_numpy(bool))[0])
+        first = stripped.iloc[at]
         problems.append(DataProblem(str(path), int(lines[at]), EVENT, first,
                                     "unique event names (a raw export), or the events (events.csv) and arms "
                                     "(arms.csv) exported beside the records",
