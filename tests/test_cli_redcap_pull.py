@@ -136,6 +136,18 @@ def test_a_login_page_stops_the_pull_before_any_import(redcap, token_file):
 
 
 @pytest.mark.django_db
+def test_a_problem_of_the_data_names_the_apis_answer(redcap, token_file):
+    # Without the mapping, the project's fields have none: the message names the records answer.
+    result = runner.invoke(app, ["redcap", "pull", "--url", redcap.url, "--token-file", str(token_file),
+                                 "--study", "pmq", "--protocol", str(DATA / "protocol.yaml")])
+    assert result.exit_code == 1
+    output = " ".join(result.output.split())
+    assert f"{redcap.url} content=record, row 1, column 'age': REDCap field of form 'demographics' has no mapping" in output
+    assert "alliance-redcap-" not in output  # not the deleted temporary files
+    assert not capture_models().Study.objects.exists()
+
+
+@pytest.mark.django_db
 def test_a_refused_token_gives_redcaps_error_and_status(redcap, token_file):
     redcap.mode = "forbidden"
     result = pull(redcap, token_file)

@@ -70,8 +70,9 @@ def csv_bytes(rows: list[list[str]]) -> bytes:
 class FakeRedcap:
     """A REDCap API endpoint answering one project's recorded exports.
 
-    ``mode``: ``"ok"``, ``"login_page"`` (HTTP 200, an HTML log-in page), ``"forbidden"`` (HTTP
-    403 with REDCap's JSON error) or ``"hang"`` (no answer for ``hang_seconds``). ``requests``
+    ``mode``: ``"ok"``, ``"login_page"`` (HTTP 200, an HTML log-in page), ``"redirect"`` (HTTP 302
+    to a log-in page), ``"forbidden"`` (HTTP 403 with REDCap's JSON error) or ``"hang"`` (no
+    answer for ``hang_seconds``). ``requests``
     holds each request's fields (the token replaced by whether it matched).
     """
 
@@ -109,6 +110,8 @@ class FakeRedcap:
         self.requests.append({**fields, "token": fields.get("token") == self.token})
         if self.mode == "login_page":
             return 200, "text/html; charset=UTF-8", LOGIN_PAGE
+        if self.mode == "redirect":  # to the log-in page, as a server in front of REDCap may
+            return 302, "text/html; charset=UTF-8", b""
         if self.mode == "forbidden" or fields.get("token") != self.token:
             return 403, "application/json; charset=utf-8", json.dumps(NO_PERMISSION).encode()
         if fields.get("format") != "csv" or fields.get("returnFormat") != "json":
@@ -155,6 +158,8 @@ class FakeRedcap:
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", kind)
+                    if status == 302:
+                        self.send_header("Location", "/login/")
                     self.send_header("Content-Length", str(len(answer)))
                     self.end_headers()
                     self.wfile.write(answer)
@@ -255,6 +260,14 @@ def test_a_login_page_answered_with_200_is_refused_naming_the_request(redcap, to
     assert "HTTP 200" in text and "HTML page titled 'REDCap | Log In'" in text and "not CSV" in text
     assert raised.value.status == 200 and raised.value.content == "project"
     assert len(redcap.requests) == 1  # stopped at the first answer
+
+
+def test_a_redirect_is_not_followed(redcap, token):
+    redcap.mode = "redirect"
+    with pytest.raises(RedcapApiError) as raised:
+        export_project(redcap.url, token, urllib_transport)
+    assert "(content=project): answered HTTP 302" in str(raised.value) and "it redirected elsewhere" in str(raised.value)
+    assert len(redcap.requests) == 1  # the log-in page was not asked for
 
 
 def test_an_html_body_is_refused_whatever_its_content_type_says():
