@@ -872,6 +872,61 @@ def _store_and_print(study, study_name: str, source: str, *, actor: str, dry_run
     console.print(f"{summary.audit_events:,} audit events written; stored in {database_location()}", highlight=False)
 
 
+@redcap_app.command("suggest")
+def redcap_suggest(
+    dictionary: Path = typer.Argument(..., dir_okay=False, help="The project's data dictionary CSV (UI or API headers)."),
+    protocol_file: Path | None = typer.Option(None, "--protocol", exists=True, dir_okay=False,
+                                              help="Protocol YAML (default: the Levin 2024 protocol)."),
+    events_file: Path | None = typer.Option(None, "--events", exists=True, dir_okay=False,
+                                            help="REDCap's events export (events.csv: names, arms, day_offset)."),
+    arms_file: Path | None = typer.Option(None, "--arms", exists=True, dir_okay=False,
+                                          help="REDCap's arms export (arms.csv: arm_num, name)."),
+    form_events_file: Path | None = typer.Option(None, "--form-events", exists=True, dir_okay=False,
+                                                 help="REDCap's instrument-event mappings (instrument_event_mapping.csv)."),
+    repeating_file: Path | None = typer.Option(None, "--repeating", exists=True, dir_okay=False,
+                                               help="REDCap's repeating instruments and events (repeating_instruments.csv)."),
+    out: Path | None = typer.Option(None, "--out", dir_okay=False,
+                                    help="Where to write the mapping YAML (default: print it)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite --out if it exists."),
+) -> None:
+    """Propose a mapping file for a REDCap project from its data dictionary (and events, arms).
+
+    Every entry that is not an exact name match has a comment saying why it was chosen and how
+    sure; what fits nothing is listed, commented out, under # UNMATCHED. The file starts with a
+    suggested: line that the import refuses: review the entries, then delete that line.
+    """
+    from alliance.protocol import default_protocol, load_protocol
+    from alliance.study import StudyDataError
+    from alliance.study.formats.redcap import files as redcap_files
+    from alliance.study.formats.redcap.suggest import suggest_mapping
+
+    if out is not None and out.exists() and not force:
+        _fail(f"{out} exists: a suggestion would overwrite it (--force to replace it)")
+    try:
+        protocol = load_protocol(protocol_file) if protocol_file else default_protocol()
+        suggestion = suggest_mapping(
+            redcap_files.read_dictionary(dictionary), protocol,
+            events=redcap_files.read_events(events_file) if events_file else None,
+            arms=redcap_files.read_arms(arms_file) if arms_file else None,
+            form_events=redcap_files.read_form_events(form_events_file) if form_events_file else None,
+            repeating=redcap_files.read_repeating(repeating_file) if repeating_file else None,
+            source=dictionary.name)
+    except StudyDataError as exc:  # ProtocolError is a StudyDataError
+        _fail(str(exc))
+    mapped = len(suggestion.entries) - len(suggestion.guessed)
+    summary = (f"{len(suggestion.entries)} entries ({mapped} by exact name, {len(suggestion.guessed)} guessed), "
+               f"{len(suggestion.unmatched)} unmatched: {suggestion.review} need review")
+    if len(suggestion.entries) <= 1 and suggestion.unmatched:
+        summary += " (nothing matched the protocol: everything is under # UNMATCHED)"
+    summary += "; then delete the suggested: line"
+    if out is None:
+        console.out(suggestion.text, end="", highlight=False)
+        errors.print(summary, highlight=False, markup=False, soft_wrap=True)
+        return
+    out.write_text(suggestion.text, encoding="utf-8")
+    console.print(f"wrote {out}: {summary}", highlight=False, markup=False, soft_wrap=True)
+
+
 @redcap_app.command("pull")
 def redcap_pull(
     url: str = typer.Option(..., "--url", help="The project's API URL, https://<server>/api/ (REDCap's API page)."),
@@ -905,7 +960,7 @@ def redcap_pull(
     from alliance.study import StudyDataError
     from alliance.study.formats.redcap import RedcapFiles, parse_mapping
     from alliance.study.formats.redcap.api import check_url, export_project
-    from alliance.study.formats.redcap.files import read_export
+    from alliance.study.formats.redcap.directory import read_export
     from alliance.study.formats.redcap.importing import study_from_export
     from alliance.web.redcap_transport import read_token_file, urllib_transport
 

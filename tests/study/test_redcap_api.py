@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl
 import defusedxml.ElementTree as ElementTree
 import pytest
 
+from alliance.study.formats.redcap import read_export
 from alliance.study.formats.redcap.api import (
     ApiResponse,
     RedcapApiError,
@@ -32,7 +33,6 @@ from alliance.study.formats.redcap.api import (
     check_url,
     export_project,
 )
-from alliance.study.formats.redcap.files import read_export
 from alliance.web.redcap_transport import read_token_file, urllib_transport
 
 DATA = Path(__file__).parent / "data" / "redcap"

@@ -17,8 +17,7 @@ import pandas as pd
 import pytest
 
 from alliance.study.errors import StudyDataError
-from alliance.study.formats.redcap import odm
-from alliance.study.formats.redcap.files import choices, read_dictionary, read_export
+from alliance.study.formats.redcap import choices, odm, read_dictionary, read_export
 from alliance.study.formats.redcap.odm import is_odm, read_project_xml
 from alliance.study.formats.redcap.schema import DICTIONARY_COLUMNS, EVENT, REPEAT_INSTANCE, REPEAT_INSTRUMENT
 

@@ -16,12 +16,11 @@ import yaml
 from alliance.protocol import default_protocol, load_protocol
 from alliance.simulate import simulate_trial
 from alliance.study import StudyDataError
-from alliance.study.formats.redcap import DICTIONARY_COLUMNS, parse_mapping, write_redcap
+from alliance.study.formats.redcap import DICTIONARY_COLUMNS, parse_mapping, read_export, write_redcap
 from alliance.study.formats.redcap.files import (
     read_arms,
     read_dictionary,
     read_events,
-    read_export,
     read_form_events,
     read_repeating,
 )
