@@ -50,8 +50,10 @@ Harris PA, Taylor R, Thielke R, Payne J, Gonzalez N, Conde JG (2009). Research e
 capture (REDCap). J Biomed Inform 42(2):377-381.
 """
 
+from .dictionary_rules import check_dictionary, unique_event_name
+from .directory import read_export
 from .exporting import RedcapProject, redcap_from_study, write_redcap
-from .files import API_DICTIONARY_COLUMNS, RedcapExport, choices, read_dictionary, read_export, read_records
+from .files import API_DICTIONARY_COLUMNS, RedcapExport, choices, read_dictionary, read_records
 from .importing import read_redcap, study_from_redcap
 from .mapping import FieldMap, Recode, RedcapMapping, parse_mapping
 from .odm import read_project_xml
@@ -99,6 +101,7 @@ __all__ = [
     "SafetyForm",
     "VITAL_SIGN_FIELDS",
     "VITAL_SIGN_FORM",
+    "check_dictionary",
     "choices",
     "parse_mapping",
     "read_dictionary",
@@ -108,5 +111,6 @@ __all__ = [
     "read_redcap",
     "redcap_from_study",
     "study_from_redcap",
+    "unique_event_name",
     "write_redcap",
 ]

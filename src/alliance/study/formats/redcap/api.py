@@ -1,4 +1,4 @@
-"""Export a REDCap project through its API into the files :func:`~.files.read_export` reads.
+"""Export a REDCap project through its API into the files :func:`~.directory.read_export` reads.
 
 A pure client: it builds each request, checks each answer and assembles the export, but the
 network is reached through a *transport* the caller passes (the command line passes
@@ -132,7 +132,7 @@ class RedcapApiError(StudyDataError):
 
 @dataclass(frozen=True)
 class ProjectExport:
-    """A REDCap project as its API exported it: the files of :func:`~.files.read_export`, and what was asked.
+    """A REDCap project as its API exported it: the files of :func:`~.directory.read_export`, and what was asked.
 
     Attributes
     ----------
@@ -174,7 +174,7 @@ class ProjectExport:
                 "requests": len(self.requests), "record_requests": self.record_requests}
 
     def write(self, directory: str | Path) -> list[Path]:
-        """Write the files into ``directory`` (which must exist), for :func:`~.files.read_export`.
+        """Write the files into ``directory`` (which must exist), for :func:`~.directory.read_export`.
 
         Returns
         -------
@@ -444,7 +444,7 @@ def export_project(url: str, token: str, transport: Transport, *, batch_size: in
     Notes
     -----
     The records are asked for as ``type=flat``, ``rawOrLabel=raw``, ``rawOrLabelHeaders=raw``,
-    ``exportCheckboxLabel=false`` (what :func:`~.files.read_export` reads most directly), with
+    ``exportCheckboxLabel=false`` (what :func:`~.directory.read_export` reads most directly), with
     ``exportDataAccessGroups=true`` and ``exportSurveyFields=true``, whose columns the import
     reads past, so that an export by a user in a data access group or of a survey project reads
     the same.

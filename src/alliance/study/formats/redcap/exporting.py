@@ -15,9 +15,11 @@ from alliance.monitoring.schedule import planned_dates
 
 from ...administrations import refuse_facilitator_rated
 from ...adverse_events import ACTIONS, OUTCOMES, RELATEDNESS, SERIOUSNESS_CRITERIA
+from ...errors import StudyDataError
 from ...io import write_table
 from ...tidy import Study, format_number, format_numbers, sort_responses
 from ...vital_signs import MIN_MINUTES_AFTER_DOSE, PLAUSIBLE_RANGES
+from .dictionary_rules import MAX_FIELD_NAME, check_dictionary, unique_event_name
 from .mapping import Recode, RedcapMapping
 from .schema import (
     _ADMINISTRATION,
@@ -56,15 +58,68 @@ class RedcapProject:
 
 
 def _field_name(column: str, taken: set[str]) -> str:
-    """A legal REDCap field name: lower-case letters, digits, underscores, starting with a letter."""
-    name = re.sub(r"[^a-z0-9_]+", "_", column.lower()).strip("_") or "field"
+    """A REDCap field name its upload takes as is (:func:`check_dictionary`), not in ``taken`` (then added to it).
+
+    Lower-case letters, digits and single underscores, starting with a letter, at most 26
+    characters: a longer name is cut, and a name already taken gets ``_2``, ``_3``, … within the 26.
+    """
+    name = re.sub(r"_+", "_", re.sub(r"[^a-z0-9_]+", "_", column.lower())).strip("_") or "field"
     if not name[0].isalpha():
         name = f"p_{name}"
-    candidate, n = name, 2
+    if name.endswith("_complete"):  # REDCap keeps <form>_complete for each form's status
+        name = f"{name}_field"
+
+    def fitted(stem: str, suffix: str = "") -> str:
+        return stem[:MAX_FIELD_NAME - len(suffix)].rstrip("_") + suffix
+
+    candidate, n = fitted(name), 2
     while candidate in taken:
-        candidate, n = f"{name}_{n}", n + 1
+        candidate, n = fitted(name, f"_{n}"), n + 1
     taken.add(candidate)
     return candidate
+
+
+# The administration fields of each instrument's form: <instrument>_date and <instrument>_rater.
+# Item ids are <instrument>_<number>, so these names are never an item's; a name that would pass
+# REDCap's 26 characters is cut (and numbered if that makes it another's).
+_ADMINISTRATION_FIELDS = {"administered_at": "date", "rater": "rater"}
+
+
+def _administration_names(instruments: tuple[str, ...], taken: set[str]) -> dict[tuple[str, str], str]:
+    """``(instrument, rater | administered_at)`` → the REDCap field, for every instrument of the protocol."""
+    names = {}
+    for instrument in instruments:
+        for column, ending in _ADMINISTRATION_FIELDS.items():
+            names[(instrument, column)] = _field_name(f"{instrument}_{ending}", taken)
+    return names
+
+
+def _event_names(protocol, arm_number: dict[str, int], offsets: dict[tuple[str, str], int]) -> dict[tuple[str, str], str]:
+    """``(arm, timepoint)`` → REDCap's unique event name, derived from the timepoint's label.
+
+    REDCap numbers equal names in its own order of events — by arm, day offset, then label
+    (``Project::loadEvents``) — so the names are given in that order.
+    """
+    names: dict[tuple[str, str], str] = {}
+    for arm in protocol.arms:
+        given: list[str] = []
+        for t in sorted(protocol.timepoints, key=lambda t: (offsets[(arm.id, t.id)], t.label)):
+            names[(arm.id, t.id)] = unique_event_name(t.label, arm_number[arm.id], given)
+            given.append(names[(arm.id, t.id)])
+    return names
+
+
+def _mapping_events(protocol, events: dict[tuple[str, str], str]) -> dict[str, str]:
+    """The mapping's ``events:``: an event name without ``_arm_<n>`` where every arm's is the same, else each unique name."""
+    out: dict[str, str] = {}
+    for t in protocol.timepoints:
+        unique = [events[(arm.id, t.id)] for arm in protocol.arms]
+        stems = {re.sub(r"_arm_\d+$", "", name) for name in unique}
+        if len(stems) == 1 and all(re.search(r"_arm_\d+$", name) for name in unique):
+            out[stems.pop()] = t.id
+        else:
+            out.update(dict.fromkeys(unique, t.id))
+    return out
 
 
 def _choices(item: Item) -> str:
@@ -230,9 +285,9 @@ def redcap_from_study(study: Study) -> RedcapProject:
     protocol, responses = study.protocol, study.responses
     refuse_facilitator_rated(responses, "a REDCap project", "one record per participant and event")
     participants = study.participants
-    taken = {RECORD_ID} | {item for i in protocol.instruments for item in bank.get(i).item_ids} \
-        | {f"{i}_{c}" for i in protocol.instruments for c in _ADMINISTRATION} | set(DOSING_FIELDS) \
+    taken = {RECORD_ID} | {item for i in protocol.instruments for item in bank.get(i).item_ids} | set(DOSING_FIELDS) \
         | {name for form in SAFETY_FORMS for name in form.fields}
+    administration = _administration_names(protocol.instruments, taken)
     rows = [_text_row(RECORD_ID, PARTICIPANT_FORM, "Participant ID")]
     participant_fields: dict[str, tuple[str, Recode]] = {}
     for column in participants.columns:
@@ -249,8 +304,12 @@ def redcap_from_study(study: Study) -> RedcapProject:
     fractional = set(responses.loc[np.mod(values, 1) != 0, "item"].astype(str))
     for instrument_id in protocol.instruments:
         inst = bank.get(instrument_id)
-        rows.append(_text_row(f"{inst.id}_administered_at", inst.id, "Administered at (ISO-8601)"))
-        rows.append(_text_row(f"{inst.id}_rater", inst.id, "Rater"))
+        given = responses.loc[responses["instrument"] == inst.id, "administered_at"] \
+            if "administered_at" in responses.columns else pd.Series(dtype="string")
+        validation = _time_validation(given, "date_ymd")
+        rows.append(_field_row(administration[(inst.id, "administered_at")], inst.id, "Date administered",
+                               validation=validation, note="" if validation else _DATE_NOTE))
+        rows.append(_text_row(administration[(inst.id, "rater")], inst.id, "Rater"))
         rows += [_item_row(inst, item, item.id not in fractional, j == 0) for j, item in enumerate(inst.items)]
     dosing_fields: dict[str, str] = {}
     if study.dosing_sessions is not None:
@@ -274,17 +333,22 @@ def redcap_from_study(study: Study) -> RedcapProject:
 
     arm_number = {a.id: n + 1 for n, a in enumerate(protocol.arms)}
     arms = pd.DataFrame({"arm_num": list(arm_number.values()), "name": [a.label for a in protocol.arms]})
-    events, form_events, repeating = [], [], []
+    offsets = {}
     for arm in protocol.arms:
         # REDCap's days offset counts from the arm's first event, not from each visit's own anchor;
         # the planned dates of one participant of the arm give it (any enrolment date will do).
         planned = planned_dates(protocol, arm.id, _DAY_ZERO)
         first = min(planned.values())
+        offsets.update({(arm.id, t): (day - first).days for t, day in planned.items()})
+    event_names = _event_names(protocol, arm_number, offsets)
+    events, form_events, repeating = [], [], []
+    for arm in protocol.arms:
         for t in protocol.timepoints:
-            unique = f"{t.id}_arm_{arm_number[arm.id]}"
-            events.append({"event_name": t.id, "arm_num": arm_number[arm.id],
-                           "day_offset": (planned[t.id] - first).days, "offset_min": t.window_days[0],
-                           "offset_max": t.window_days[1], "unique_event_name": unique})
+            unique = event_names[(arm.id, t.id)]
+            # REDCap's API columns of an event; it derives unique_event_name from event_name itself.
+            events.append({"event_name": t.label, "arm_num": arm_number[arm.id], "day_offset": offsets[(arm.id, t.id)],
+                           "offset_min": t.window_days[0], "offset_max": t.window_days[1],
+                           "unique_event_name": unique, "custom_event_label": t.id})
             forms = ([PARTICIPANT_FORM] if t.id == protocol.timepoint_ids[0] else []) + list(t.instruments)
             if dosing_fields and t.id == protocol.timepoint_ids[0]:
                 forms.append(DOSING_FORM)
@@ -299,23 +363,28 @@ def redcap_from_study(study: Study) -> RedcapProject:
             form_events += [{"arm_num": arm_number[arm.id], "unique_event_name": unique, "form": f} for f in forms]
 
     repeating_forms = ([DOSING_FORM] if dosing_fields else []) + [f.form for f in SAFETY_FORMS if f.table in safety_fields]
-    records = _records(study, dictionary, participant_fields, arm_number, set(repeating_forms))
+    records = _records(study, dictionary, participant_fields, event_names, administration, set(repeating_forms))
     instances = []
     if dosing_fields:
         instances.append(_dosing_instances(study, dosing_fields))
     instances += [_safety_instances(study, form, safety_fields[form.table], dictionary)
                   for form in SAFETY_FORMS if form.table in safety_fields]
     if instances:
-        records = _with_repeating(study, records, instances, repeating_forms, arm_number)
+        records = _with_repeating(study, records, instances, repeating_forms, event_names)
     mapping = RedcapMapping(
         record_id=RECORD_ID,
-        events={t: t for t in protocol.timepoint_ids},
+        events=_mapping_events(protocol, event_names),
         arms={n: a for a, n in arm_number.items()},
         participant_fields=participant_fields,
+        administration_fields={name: key for key, name in administration.items()},
         dosing_fields=dosing_fields,
         **{form.section: {name: (column, Recode()) for name, column in safety_fields[form.table].items()}
            for form in SAFETY_FORMS if form.table in safety_fields},
     )
+    problems = check_dictionary(dictionary, record_id=RECORD_ID)
+    if problems:  # a bug guard: the exporter's own names and types must pass REDCap's upload
+        raise StudyDataError(problems, f"the exported data dictionary breaks {len(problems)} of REDCap's upload "
+                             "rules (a bug in alliance's REDCap export; please report it)")
     return RedcapProject(dictionary, records, arms, pd.DataFrame(events), pd.DataFrame(form_events), mapping,
                          pd.DataFrame(repeating, columns=["event_name", "form_name", "custom_form_label"]))
 
@@ -363,7 +432,7 @@ def _safety_instances(study: Study, form: SafetyForm, fields: dict[str, str], di
 
 
 def _with_repeating(study: Study, records: pd.DataFrame, instances: list[pd.DataFrame], forms: list[str],
-                    arm_number: dict[str, int]) -> pd.DataFrame:
+                    event_names: dict[tuple[str, str], str]) -> pd.DataFrame:
     """The records with the repeating forms' instances on the first event (dosing, then the safety forms).
 
     REDCap's flat export puts a repeating instrument's instances after the event's own row, with
@@ -374,7 +443,7 @@ def _with_repeating(study: Study, records: pd.DataFrame, instances: list[pd.Data
     arm_of = dict(zip(study.participants["participant_id"], study.participants["arm"], strict=True))
     first = study.protocol.timepoint_ids[0]
     extra = pd.concat(instances, ignore_index=True)
-    extra.insert(1, EVENT, [f"{first}_arm_{arm_number[arm_of[pid]]}" for pid in extra[RECORD_ID]])
+    extra.insert(1, EVENT, [event_names[(arm_of[pid], first)] for pid in extra[RECORD_ID]])
     records = records.copy()
     records.insert(2, REPEAT_INSTRUMENT, pd.NA)
     records.insert(3, REPEAT_INSTANCE, pd.NA)
@@ -392,7 +461,8 @@ def _with_repeating(study: Study, records: pd.DataFrame, instances: list[pd.Data
 
 
 def _records(study: Study, dictionary: pd.DataFrame, participant_fields: dict[str, tuple[str, Recode]],
-             arm_number: dict[str, int], repeating_forms: set[str] = frozenset()) -> pd.DataFrame:
+             event_names: dict[tuple[str, str], str], administration: dict[tuple[str, str], str],
+             repeating_forms: set[str] = frozenset()) -> pd.DataFrame:
     """One row per participant × event with the participant form and the instruments' answers.
 
     The repeating forms (``repeating_forms``: dosing, the safety tables) are left out: their
@@ -412,8 +482,8 @@ def _records(study: Study, dictionary: pd.DataFrame, participant_fields: dict[st
         ["participant_id", "timepoint"]]
     row_of = pd.MultiIndex.from_frame(keys).get_indexer(pd.MultiIndex.from_frame(responses[["participant_id", "timepoint"]]))
     arm_of = dict(zip(participants["participant_id"], participants["arm"], strict=True))
-    event = keys["timepoint"] + "_arm_" + keys["participant_id"].map(arm_of).map(arm_number).astype("string")
-    out: dict[str, object] = {RECORD_ID: keys["participant_id"].to_numpy(), EVENT: event.to_numpy()}
+    event = [event_names[(arm_of[p], t)] for p, t in zip(keys["participant_id"], keys["timepoint"], strict=True)]
+    out: dict[str, object] = {RECORD_ID: keys["participant_id"].to_numpy(), EVENT: np.asarray(event, dtype=object)}
     on_first = (keys["timepoint"] == first_timepoint).to_numpy(bool)
     by_id = participants.set_index("participant_id")
     ordered_forms = list(dict.fromkeys(dictionary[_FORM]))
@@ -435,11 +505,12 @@ def _records(study: Study, dictionary: pd.DataFrame, participant_fields: dict[st
         mine = (responses["instrument"] == form).to_numpy(bool)
         has_form = np.zeros(len(keys), dtype=bool)
         has_form[row_of[mine]] = True
+        source_of = {administration[(form, c)]: c for c in _ADMINISTRATION if (form, c) in administration}
         for name in fields:
             column = np.full(len(keys), None, dtype=object)
-            if name.endswith(("_administered_at", "_rater")) and name.startswith(f"{form}_"):
-                source = name[len(form) + 1:]
-                column[row_of[mine]] = responses.loc[mine, source].to_numpy(dtype=object)
+            if name in source_of:
+                if source_of[name] in responses.columns:
+                    column[row_of[mine]] = responses.loc[mine, source_of[name]].to_numpy(dtype=object)
             else:
                 rows = mine & (responses["item"] == name).to_numpy(bool)
                 column[row_of[rows]] = text_values[rows]

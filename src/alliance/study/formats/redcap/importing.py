@@ -73,6 +73,10 @@ def _classify(dictionary: pd.DataFrame, records: pd.DataFrame, mapping: RedcapMa
     in_bank = {item for inst in bank.list_instruments() for item in inst.item_ids}
     instrument_of = {item: inst.id for inst in bank.list_instruments() for item in inst.item_ids}
     own_administration = {f"{i}_{c}": (i, c) for i in protocol.instruments for c in _ADMINISTRATION}
+    # alliance's export names the date <instrument>_date (REDCap's 26 characters leave no room for
+    # grid_hamd17_administered_at); read so without a mapping only on the instrument's own form.
+    own_administration.update({f"{i}_date": (i, "administered_at") for i in protocol.instruments
+                               if form_of.get(f"{i}_date") == i})
     columns = _Columns()
     for column in records.columns:
         name = str(column)
@@ -314,7 +318,7 @@ def _timepoints(records: pd.DataFrame, record_id: str, mapping: RedcapMapping, p
 
 def study_from_export(export: RedcapExport, mapping: RedcapMapping | dict | None = None,
                       protocol: Protocol | None = None, participants: pd.DataFrame | None = None) -> Study:
-    """Build and validate a study from a read REDCap export (:func:`~.files.read_export`) and a mapping.
+    """Build and validate a study from a read REDCap export (:func:`~.directory.read_export`) and a mapping.
 
     Parameters
     ----------
