@@ -54,7 +54,7 @@ from .dictionary_rules import check_dictionary, unique_event_name
 from .directory import read_export
 from .exporting import RedcapProject, redcap_from_study, write_redcap
 from .files import API_DICTIONARY_COLUMNS, RedcapExport, choices, read_dictionary, read_records
-from .importing import read_redcap, study_from_redcap
+from .importing import read_redcap, read_redcap_export, study_from_export, study_from_redcap
 from .mapping import FieldMap, Recode, RedcapMapping, parse_mapping
 from .odm import read_project_xml
 from .schema import (
@@ -109,7 +109,9 @@ __all__ = [
     "read_project_xml",
     "read_records",
     "read_redcap",
+    "read_redcap_export",
     "redcap_from_study",
+    "study_from_export",
     "study_from_redcap",
     "unique_event_name",
     "write_redcap",

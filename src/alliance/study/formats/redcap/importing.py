@@ -6,7 +6,6 @@ import fnmatch
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -16,9 +15,10 @@ from alliance.protocol import Protocol, default_protocol
 from alliance.protocol.yaml_input import read_yaml_file
 
 from ...errors import DataProblem, StudyDataError
-from ...io import read_table
 from ...tidy import Study, check_study, format_number, sort_responses
 from ...validation import DOSING_COLUMNS, DOSING_DAY_COLUMNS, Locator
+from .directory import read_export
+from .files import RedcapExport, read_arms, read_dictionary, read_events, read_records
 from .mapping import FieldMap, Recode, RedcapMapping, parse_mapping
 from .schema import (
     _ADMINISTRATION,
@@ -40,9 +40,6 @@ from .schema import (
     _code_key,
     _count,
 )
-
-if TYPE_CHECKING:
-    from .files import RedcapExport
 
 # An event's unique name without its arm: prep_arm_2 → prep.
 _ARM_ENDING = re.compile(r"_arm_\d+$")
@@ -751,27 +748,73 @@ def _participants(records: pd.DataFrame, participant: pd.Series, arm_number: np.
 
 
 def read_redcap(dictionary: str | Path, records: str | Path, mapping: str | Path | None = None,
-                protocol: Protocol | None = None, participants: pd.DataFrame | None = None) -> Study:
-    """Import a REDCap project export (edge function: reads the files, then :func:`study_from_redcap`).
+                protocol: Protocol | None = None, participants: pd.DataFrame | None = None, *,
+                events: str | Path | None = None, arms: str | Path | None = None) -> Study:
+    """Import a REDCap project export from its files (edge function: reads them, then :func:`study_from_redcap`).
 
     Parameters
     ----------
     dictionary, records : str or Path
-        The data dictionary CSV and the flat records CSV (raw codes).
+        The data dictionary (UI download or API metadata export) and the flat records export (raw
+        or label values, any of REDCap's delimiters; :func:`~.files.read_records`).
     mapping : str or Path, optional
-        The mapping YAML (none: fields named like items, events named like timepoints).
+        The mapping YAML (none: fields named like items, events named like timepoints). Its
+        ``delimiter:`` is used for both files; without it each file's delimiter is found from its
+        header.
     protocol : Protocol, optional
     participants : DataFrame, optional
+    events, arms : str or Path, optional
+        REDCap's events and arms exports: needed only for a label export's event column.
+
+    Returns
+    -------
+    Study
+
+    See Also
+    --------
+    read_redcap_export : the same from a directory of export files or the project XML.
+    """
+    protocol = protocol or default_protocol()
+    parsed = _read_mapping(mapping, protocol)
+    frame = read_dictionary(dictionary, delimiter=parsed.delimiter)
+    table, lines = read_records(records, frame, delimiter=parsed.delimiter,
+                                events=read_events(events) if events is not None else None,
+                                arms=read_arms(arms) if arms is not None else None, record_id=parsed.record_id)
+    files = RedcapFiles(str(dictionary), str(records), str(mapping or "mapping"))
+    return study_from_redcap(frame, table, parsed, protocol, participants, files, lines)
+
+
+def read_redcap_export(directory: str | Path, mapping: str | Path | None = None, protocol: Protocol | None = None,
+                       participants: pd.DataFrame | None = None, *, source: str | None = None) -> Study:
+    """Import the REDCap export a directory holds: CSV files or the project XML (edge function).
+
+    Parameters
+    ----------
+    directory : str or Path
+        What :func:`~.directory.read_export` reads: the dictionary and records CSV (with events,
+        arms, instrument-event mappings and repeating forms when present), or ``project.xml``.
+    mapping : str or Path, optional
+        The mapping YAML; default ``mapping.yaml`` in the directory when it exists.
+    protocol : Protocol, optional
+    participants : DataFrame, optional
+    source : {"csv", "xml"}, optional
+        Which export to read when the directory holds both.
 
     Returns
     -------
     Study
     """
+    directory = Path(directory)
+    if mapping is None and (directory / "mapping.yaml").is_file():
+        mapping = directory / "mapping.yaml"
+    protocol = protocol or default_protocol()
+    parsed = _read_mapping(mapping, protocol)
+    export = read_export(directory, delimiter=parsed.delimiter, source=source)
+    export = replace(export, files=replace(export.files, mapping=str(mapping or "mapping")))
+    return study_from_export(export, parsed, protocol, participants)
+
+
+def _read_mapping(mapping: str | Path | None, protocol: Protocol) -> RedcapMapping:
     # The one bounded YAML reader (size, aliases, nesting, UTF-8): a ProtocolError names the file.
     raw = read_yaml_file(mapping) if mapping is not None else None
-    files = RedcapFiles(str(dictionary), str(records), str(mapping or "mapping"))
-    protocol = protocol or default_protocol()
-    table, lines = read_table(Path(records), lines=True)
-    return study_from_redcap(read_table(Path(dictionary)), table, parse_mapping(raw, protocol, files.mapping),
-                             protocol, participants, files, lines)
-
+    return parse_mapping(raw, protocol, str(mapping or "mapping"))
