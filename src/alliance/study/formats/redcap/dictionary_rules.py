@@ -360,7 +360,7 @@ def _check_slider(problem, at: int, name: str, labels: str, validation: str, low
         if bound and not re.fullmatch(r"[-+]?\d+", bound):
             problem(at, column, bound, "a whole number", f"is not a slider bound REDCap accepts (field {name!r})")
     if re.fullmatch(r"[-+]?\d+", low) and re.fullmatch(r"[-+]?\d+", high) and int(low) > int(high):
-        problem(at, DICTIONARY_COLUMNS[8], low, f"at most the max {high}", f"is above slider {name!r}'s max")
+        problem(at, DICTIONARY_COLUMNS[8], low, f"at most the max {high}", f"is above the max of slider {name!r}")
 
 
 def _check_validation(problem, at: int, name: str, kind: str, validation: str, low: str, high: str) -> None:
@@ -387,7 +387,7 @@ def _check_validation(problem, at: int, name: str, kind: str, validation: str, l
         else:  # dates, date-times and times written with leading zeros compare as text
             wrong = low > high if validation.startswith(("date", "datetime")) else False
         if wrong:
-            problem(at, DICTIONARY_COLUMNS[8], low, f"at most the max {high}", f"is above field {name!r}'s max")
+            problem(at, DICTIONARY_COLUMNS[8], low, f"at most the max {high}", f"is above the max of field {name!r}")
 
 
 def _check_logic(problem, at: int, name: str, logic: str, known: set[str]) -> None:
