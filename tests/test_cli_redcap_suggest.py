@@ -59,7 +59,7 @@ def test_a_dictionary_that_matches_nothing(tmp_path):
     out = tmp_path / "mapping.yaml"
     result = suggest(str(DATA / "redcap" / "redcapr-checkboxes-1" / "dictionary.csv"), "--out", str(out))
     assert result.exit_code == 0, result.output
-    assert "1 entries (1 by exact name, 0 guessed), 3 unmatched: 3 need review" in result.output
+    assert "1 entry (1 by exact name, 0 guessed), 3 unmatched: 3 need review" in result.output
     assert "nothing matched the protocol: everything is under # UNMATCHED" in result.output
     text = out.read_text(encoding="utf-8")
     assert "# UNMATCHED: 3 things" in text and text.count("#   - ") == 3

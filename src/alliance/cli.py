@@ -561,44 +561,14 @@ def import_(
     answers the files no longer have) is refused unless --allow-deletions is given; --dry-run
     prints the change first.
     """
-    from django.db import Error as DatabaseError
-
     from alliance.study import StudyDataError, formats
-    from alliance.web import database_location
 
     try:
         study = formats.read_study(directory, fmt)
     except StudyDataError as exc:
         _fail(str(exc))
-    _print_deviations(study)
-    storage = _storage()
-    try:
-        summary = storage.import_study(study, study_name, actor="cli:import", allow_deletions=allow_deletions,
-                                       dry_run=dry_run)
-    except (StudyDataError, storage.StorageError) as exc:
-        _fail(str(exc) if "nothing was written" in str(exc) else f"{exc}\nnothing was written")
-    except DatabaseError as exc:
-        _fail(f"the database refused the import, nothing was written: {exc}")
-    if summary.unchanged:
-        console.print(f"study {study_name!r} is unchanged ({database_location()})", highlight=False)
-        return
-    title = (f"Dry run: importing {directory} as study {study_name!r} would make these changes" if dry_run
-             else f"Imported {directory} as study {study_name!r}")
-    table = Table(title=title)
-    for column in ("", "created", "changed", "deleted"):
-        table.add_column(column, justify="left" if not column else "right")
-    for kind in _STORAGE_KINDS:
-        counts = [getattr(summary, what).get(kind, 0) for what in ("created", "changed", "deleted")]
-        if any(counts):
-            table.add_row(kind.replace("_", " "), *(f"{c:,}" for c in counts))
-    console.print(table)
-    if dry_run:
-        console.print(f"dry run: nothing was written ({summary.audit_events:,} audit events would be); "
-                      f"{database_location()}", highlight=False)
-        if summary.deletes and not allow_deletions:
-            console.print("the import deletes stored records: run it with --allow-deletions", highlight=False)
-        return
-    console.print(f"{summary.audit_events:,} audit events written; stored in {database_location()}", highlight=False)
+    _store_and_print(study, study_name, str(directory), actor="cli:import", dry_run=dry_run,
+                     allow_deletions=allow_deletions)
 
 
 @app.command()
@@ -914,7 +884,9 @@ def redcap_suggest(
     except StudyDataError as exc:  # ProtocolError is a StudyDataError
         _fail(str(exc))
     mapped = len(suggestion.entries) - len(suggestion.guessed)
-    summary = (f"{len(suggestion.entries)} entries ({mapped} by exact name, {len(suggestion.guessed)} guessed), "
+    entries = len(suggestion.entries)
+    summary = (f"{entries} {'entry' if entries == 1 else 'entries'} ({mapped} by exact name, "
+               f"{len(suggestion.guessed)} guessed), "
                f"{len(suggestion.unmatched)} unmatched: {suggestion.review} need review")
     if len(suggestion.entries) <= 1 and suggestion.unmatched:
         summary += " (nothing matched the protocol: everything is under # UNMATCHED)"
