@@ -75,14 +75,17 @@ def _classify(dictionary: pd.DataFrame, records: pd.DataFrame, mapping: RedcapMa
     own_administration.update({f"{i}_date": (i, "administered_at") for i in protocol.instruments
                                if form_of.get(f"{i}_date") == i})
     columns = _Columns()
+    # A system column is read past unless the mapping names it: the data access group as the site,
+    # a survey's timestamp as an administration's date.
+    named_system = (set(mapping.participant_fields) | set(mapping.administration_fields)) & system
     for column in records.columns:
         name = str(column)
-        if name == record_id or name in system:
+        if name == record_id or (name in system and name not in named_system):
             continue
         field_name = name
         if "___" in name and type_of.get(name.split("___", 1)[0]) == "checkbox":
             field_name = name.split("___", 1)[0]
-        elif name not in form_of:
+        elif name not in form_of and name not in named_system:
             problems.append(DataProblem(files.records, 1, name, None,
                                         f"fields of {files.dictionary}, redcap_* columns, <form>_complete",
                                         f"is not a field of the data dictionary {files.dictionary}"))
@@ -132,7 +135,27 @@ def _classify(dictionary: pd.DataFrame, records: pd.DataFrame, mapping: RedcapMa
         columns.items[field_name] = target
         if field_name != name:
             columns.checkboxes.setdefault(field_name, []).append(name)
+    _unknown_mapped_fields(mapping, set(form_of) | system | {record_id}, files, problems)
     return columns
+
+
+def _unknown_mapped_fields(mapping: RedcapMapping, known: set[str], files: RedcapFiles,
+                           problems: list[DataProblem]) -> None:
+    """A mapping entry naming no field of the dictionary (a typo, most likely) is an error, not skipped.
+
+    A field of the dictionary that the records do not hold (an export of some forms only) is not.
+    """
+    sections = {"fields": mapping.fields, "participant_fields": mapping.participant_fields,
+                "administration_fields": mapping.administration_fields, "dosing_fields": mapping.dosing_fields}
+    sections.update({form.section: mapping.safety_fields(form) for form in SAFETY_FORMS})
+    for section, entries in sections.items():
+        for name in entries:
+            if name not in known:
+                problems.append(DataProblem(files.mapping, None, section, name,
+                                            f"fields of {files.dictionary} (or redcap_data_access_group, "
+                                            "<form>_timestamp, …)",
+                                            f"names no field of the data dictionary {files.dictionary}",
+                                            where="key"))
 
 
 def _safety_target(field_name: str, mapping: RedcapMapping) -> tuple[SafetyForm, tuple[str, Recode]] | None:
