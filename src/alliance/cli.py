@@ -561,44 +561,14 @@ def import_(
     answers the files no longer have) is refused unless --allow-deletions is given; --dry-run
     prints the change first.
     """
-    from django.db import Error as DatabaseError
-
     from alliance.study import StudyDataError, formats
-    from alliance.web import database_location
 
     try:
         study = formats.read_study(directory, fmt)
     except StudyDataError as exc:
         _fail(str(exc))
-    _print_deviations(study)
-    storage = _storage()
-    try:
-        summary = storage.import_study(study, study_name, actor="cli:import", allow_deletions=allow_deletions,
-                                       dry_run=dry_run)
-    except (StudyDataError, storage.StorageError) as exc:
-        _fail(str(exc) if "nothing was written" in str(exc) else f"{exc}\nnothing was written")
-    except DatabaseError as exc:
-        _fail(f"the database refused the import, nothing was written: {exc}")
-    if summary.unchanged:
-        console.print(f"study {study_name!r} is unchanged ({database_location()})", highlight=False)
-        return
-    title = (f"Dry run: importing {directory} as study {study_name!r} would make these changes" if dry_run
-             else f"Imported {directory} as study {study_name!r}")
-    table = Table(title=title)
-    for column in ("", "created", "changed", "deleted"):
-        table.add_column(column, justify="left" if not column else "right")
-    for kind in _STORAGE_KINDS:
-        counts = [getattr(summary, what).get(kind, 0) for what in ("created", "changed", "deleted")]
-        if any(counts):
-            table.add_row(kind.replace("_", " "), *(f"{c:,}" for c in counts))
-    console.print(table)
-    if dry_run:
-        console.print(f"dry run: nothing was written ({summary.audit_events:,} audit events would be); "
-                      f"{database_location()}", highlight=False)
-        if summary.deletes and not allow_deletions:
-            console.print("the import deletes stored records: run it with --allow-deletions", highlight=False)
-        return
-    console.print(f"{summary.audit_events:,} audit events written; stored in {database_location()}", highlight=False)
+    _store_and_print(study, study_name, str(directory), actor="cli:import", dry_run=dry_run,
+                     allow_deletions=allow_deletions)
 
 
 @app.command()
@@ -825,6 +795,175 @@ def audit_verify(
                           f"({check.checked} of {check.events} event(s) checked{before})", highlight=False)
     if not result.intact:
         raise typer.Exit(1)
+
+
+# -- REDCap: `alliance redcap suggest`, `alliance redcap pull` (docs/data.md, "REDCap") --------------
+redcap_app = typer.Typer(help="REDCap projects: propose a mapping from a data dictionary, pull a project "
+                              "through its API (docs/data.md).", no_args_is_help=True)
+app.add_typer(redcap_app, name="redcap")
+
+
+def _store_and_print(study, study_name: str, source: str, *, actor: str, dry_run: bool,
+                     allow_deletions: bool) -> None:
+    """Store a study as `alliance import` does (deletions refused unless allowed), and print the change."""
+    from django.db import Error as DatabaseError
+
+    from alliance.study import StudyDataError
+    from alliance.web import database_location
+
+    _print_deviations(study)
+    storage = _storage()
+    try:
+        summary = storage.import_study(study, study_name, actor=actor, allow_deletions=allow_deletions,
+                                       dry_run=dry_run)
+    except (StudyDataError, storage.StorageError) as exc:
+        _fail(str(exc) if "nothing was written" in str(exc) else f"{exc}\nnothing was written")
+    except DatabaseError as exc:
+        _fail(f"the database refused the import, nothing was written: {exc}")
+    if summary.unchanged:
+        console.print(f"study {study_name!r} is unchanged ({database_location()})", highlight=False)
+        return
+    title = (f"Dry run: importing {source} as study {study_name!r} would make these changes" if dry_run
+             else f"Imported {source} as study {study_name!r}")
+    table = Table(title=title)
+    for column in ("", "created", "changed", "deleted"):
+        table.add_column(column, justify="left" if not column else "right")
+    for kind in _STORAGE_KINDS:
+        counts = [getattr(summary, what).get(kind, 0) for what in ("created", "changed", "deleted")]
+        if any(counts):
+            table.add_row(kind.replace("_", " "), *(f"{c:,}" for c in counts))
+    console.print(table)
+    if dry_run:
+        console.print(f"dry run: nothing was written ({summary.audit_events:,} audit events would be); "
+                      f"{database_location()}", highlight=False)
+        if summary.deletes and not allow_deletions:
+            console.print("the import deletes stored records: run it with --allow-deletions", highlight=False)
+        return
+    console.print(f"{summary.audit_events:,} audit events written; stored in {database_location()}", highlight=False)
+
+
+@redcap_app.command("suggest")
+def redcap_suggest(
+    dictionary: Path = typer.Argument(..., dir_okay=False, help="The project's data dictionary CSV (UI or API headers)."),
+    protocol_file: Path | None = typer.Option(None, "--protocol", exists=True, dir_okay=False,
+                                              help="Protocol YAML (default: the Levin 2024 protocol)."),
+    events_file: Path | None = typer.Option(None, "--events", exists=True, dir_okay=False,
+                                            help="REDCap's events export (events.csv: names, arms, day_offset)."),
+    arms_file: Path | None = typer.Option(None, "--arms", exists=True, dir_okay=False,
+                                          help="REDCap's arms export (arms.csv: arm_num, name)."),
+    form_events_file: Path | None = typer.Option(None, "--form-events", exists=True, dir_okay=False,
+                                                 help="REDCap's instrument-event mappings (instrument_event_mapping.csv)."),
+    repeating_file: Path | None = typer.Option(None, "--repeating", exists=True, dir_okay=False,
+                                               help="REDCap's repeating instruments and events (repeating_instruments.csv)."),
+    out: Path | None = typer.Option(None, "--out", dir_okay=False,
+                                    help="Where to write the mapping YAML (default: print it)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite --out if it exists."),
+) -> None:
+    """Propose a mapping file for a REDCap project from its data dictionary (and events, arms).
+
+    Every entry that is not an exact name match has a comment saying why it was chosen and how
+    sure; what fits nothing is listed, commented out, under # UNMATCHED. The file starts with a
+    suggested: line that the import refuses: review the entries, then delete that line.
+    """
+    from alliance.protocol import default_protocol, load_protocol
+    from alliance.study import StudyDataError
+    from alliance.study.formats.redcap import files as redcap_files
+    from alliance.study.formats.redcap.suggest import suggest_mapping
+
+    if out is not None and out.exists() and not force:
+        _fail(f"{out} exists: a suggestion would overwrite it (--force to replace it)")
+    try:
+        protocol = load_protocol(protocol_file) if protocol_file else default_protocol()
+        suggestion = suggest_mapping(
+            redcap_files.read_dictionary(dictionary), protocol,
+            events=redcap_files.read_events(events_file) if events_file else None,
+            arms=redcap_files.read_arms(arms_file) if arms_file else None,
+            form_events=redcap_files.read_form_events(form_events_file) if form_events_file else None,
+            repeating=redcap_files.read_repeating(repeating_file) if repeating_file else None,
+            source=dictionary.name)
+    except StudyDataError as exc:  # ProtocolError is a StudyDataError
+        _fail(str(exc))
+    mapped = len(suggestion.entries) - len(suggestion.guessed)
+    entries = len(suggestion.entries)
+    summary = (f"{entries} {'entry' if entries == 1 else 'entries'} ({mapped} by exact name, "
+               f"{len(suggestion.guessed)} guessed), "
+               f"{len(suggestion.unmatched)} unmatched: {suggestion.review} need review")
+    if len(suggestion.entries) <= 1 and suggestion.unmatched:
+        summary += " (nothing matched the protocol: everything is under # UNMATCHED)"
+    summary += "; then delete the suggested: line"
+    if out is None:
+        console.out(suggestion.text, end="", highlight=False)
+        errors.print(summary, highlight=False, markup=False, soft_wrap=True)
+        return
+    out.write_text(suggestion.text, encoding="utf-8")
+    console.print(f"wrote {out}: {summary}", highlight=False, markup=False, soft_wrap=True)
+
+
+@redcap_app.command("pull")
+def redcap_pull(
+    url: str = typer.Option(..., "--url", help="The project's API URL, https://<server>/api/ (REDCap's API page)."),
+    token_file: Path = typer.Option(..., "--token-file", exists=True, dir_okay=False,
+                                    help="A file holding the project's API token alone, readable by its owner "
+                                         "only (chmod 600)."),
+    study_name: str = typer.Option(..., "--study", help="The study's name in the database."),
+    mapping_file: Path | None = typer.Option(None, "--mapping", exists=True, dir_okay=False,
+                                             help="The mapping YAML (docs/data.md, REDCap)."),
+    protocol_file: Path | None = typer.Option(None, "--protocol", exists=True, dir_okay=False,
+                                              help="Protocol YAML (default: the Levin 2024 protocol)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the change the import would make; write nothing."),
+    allow_deletions: bool = typer.Option(
+        False, "--allow-deletions",
+        help="Delete stored records REDCap no longer has (without it, such a pull is refused)."),
+    batch_size: int = typer.Option(100, "--batch-size", min=1, help="Records per request (default 100)."),
+    timeout: float = typer.Option(120.0, "--timeout", min=0.1,
+                                  help="Seconds a request may wait for REDCap's answer (default 120)."),
+) -> None:
+    """Export a REDCap project through its API and import it, as `alliance import` imports files.
+
+    The token is read from --token-file and sent to REDCap only; it is never printed or stored.
+    The records come in batches of whole records (--batch-size); the import is one transaction,
+    every change audited, and deletions are refused unless --allow-deletions is given.
+    """
+    import tempfile
+    from dataclasses import replace
+
+    from alliance.protocol import default_protocol, load_protocol
+    from alliance.protocol.yaml_input import read_yaml_file
+    from alliance.study import StudyDataError
+    from alliance.study.formats.redcap import RedcapFiles, parse_mapping
+    from alliance.study.formats.redcap.api import check_url, export_project
+    from alliance.study.formats.redcap.directory import read_export
+    from alliance.study.formats.redcap.importing import study_from_export
+    from alliance.web.redcap_transport import read_token_file, urllib_transport
+
+    try:  # everything local first: nothing is asked of REDCap with a bad URL, token file or mapping
+        check_url(url)
+        token = read_token_file(token_file)
+        protocol = load_protocol(protocol_file) if protocol_file else default_protocol()
+        mapping_name = str(mapping_file) if mapping_file else "mapping"
+        mapping = parse_mapping(read_yaml_file(mapping_file) if mapping_file else None, protocol, mapping_name)
+    except StudyDataError as exc:  # ProtocolError and RedcapApiError are StudyDataErrors
+        _fail(str(exc))
+    try:
+        exported = export_project(url, token, urllib_transport, batch_size=batch_size, timeout=timeout)
+        # The answers, in the files read_export reads; a temporary directory only this user can
+        # open, deleted once read (the records identify people).
+        with tempfile.TemporaryDirectory(prefix="alliance-redcap-") as directory:
+            exported.write(directory)
+            export = read_export(directory)
+        # Messages name the API's answers, not the deleted files.
+        export = replace(export, files=RedcapFiles(f"{exported.url} content=metadata",
+                                                   f"{exported.url} content=record", mapping_name))
+        study = study_from_export(export, mapping, protocol)
+    except StudyDataError as exc:
+        _fail(str(exc))
+    project = exported.project
+    console.print(f"pulled {len(exported.records):,} records ({len(export.records):,} rows) of REDCap project "
+                  f"{project.get('project_id', '?')} {project.get('project_title', '')!r} from {exported.url} in "
+                  f"{len(exported.requests)} requests ({exported.record_requests} of records)", highlight=False)
+    _store_and_print(study, study_name, exported.url, actor="cli:redcap pull", dry_run=dry_run,
+                     allow_deletions=allow_deletions)
+
 
 if __name__ == "__main__":  # pragma: no cover
     app()

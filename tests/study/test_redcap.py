@@ -51,8 +51,11 @@ def test_export_is_a_redcap_project():
     assert list(r.columns[:4]) == ["record_id", "redcap_event_name", "redcap_repeat_instrument",
                                    "redcap_repeat_instance"]
     own = r[r["redcap_repeat_instrument"].isna()]
-    assert own["redcap_event_name"].tolist()[:6] == ["baseline_arm_1", "prep_arm_1", "session1_arm_1",
-                                                     "session2_arm_1", "week1_arm_1", "baseline_arm_2"]
+    # unique event names as REDCap derives them from the labels (18 characters of "Final preparation
+    # session" → "final_preparation", "1 week after session 2" → "1_week_after_sessi")
+    assert own["redcap_event_name"].tolist()[:6] == ["baseline_arm_1", "final_preparation_arm_1",
+                                                     "dosing_session_1_arm_1", "dosing_session_2_arm_1",
+                                                     "1_week_after_sessi_arm_1", "baseline_arm_2"]
     # dosing sessions: instances of the repeating form `dosing` right after the first event's row
     first_rows = r[r["record_id"] == "P01"]
     assert first_rows["redcap_event_name"].tolist()[:3] == ["baseline_arm_1"] * 3
@@ -61,13 +64,14 @@ def test_export_is_a_redcap_project():
     assert field.at["dosing_date", "Form Name"] == "dosing"
     assert project.repeating.to_dict("records")[0] == {
         "event_name": "baseline_arm_1", "form_name": "dosing", "custom_form_label": "Session [dosing_session]"}
-    p01_prep = r[(r["record_id"] == "P01") & (r["redcap_event_name"] == "prep_arm_1")].iloc[0]
+    p01_prep = r[(r["record_id"] == "P01") & (r["redcap_event_name"] == "final_preparation_arm_1")].iloc[0]
     assert p01_prep["wai_sr_1"] == "4" and p01_prep["wai_sr_complete"] == "2"
     assert pd.isna(p01_prep["grid_hamd17_complete"]) and pd.isna(p01_prep["site"])
     # each form's _complete column follows its fields
     columns = list(r.columns)
     assert columns.index("wai_sr_complete") == columns.index("wai_sr_12") + 1
-    assert set(project.events["unique_event_name"]) >= {"prep_arm_1", "month12_arm_2"}
+    assert set(project.events["unique_event_name"]) >= {"final_preparation_arm_1", "12_months_after_se_arm_2"}
+    assert set(project.events["event_name"]) >= {"Final preparation session", "12 months after session 2"}
     assert {"arm_num", "unique_event_name", "form"} == set(project.form_events.columns)
 
 
@@ -76,8 +80,10 @@ def test_event_day_offsets_count_from_each_arms_first_event():
     # session1 = treatment start + 21, prep = session1 - 1, post_session1 = session1 + 1,
     # session2 = session1 + 12, week1/week4 = session2 + 7/28, months = session2 + 91/182/365;
     # baseline (enrolment) is day 0; the delayed arm's treatment starts 56 days after enrolment.
-    project = redcap_from_study(small_study())
-    offsets = {(row.arm_num, row.event_name): row.day_offset for row in project.events.itertuples()}
+    study = small_study()
+    project = redcap_from_study(study)
+    timepoint_of = {t.label: t.id for t in study.protocol.timepoints}
+    offsets = {(row.arm_num, timepoint_of[row.event_name]): row.day_offset for row in project.events.itertuples()}
     immediate = {"baseline": 0, "prep": 20, "session1": 21, "post_session1": 22, "session2": 33, "week1": 40,
                  "week4": 61, "month3": 124, "month6": 215, "month12": 398}
     for event, day in immediate.items():
@@ -285,7 +291,11 @@ def test_repeat_instance_with_no_mapping(tmp_path):
         records.loc[2, "redcap_repeat_instance"] = "3"
         return records
     (problem,) = _error(tmp_path, change).problems
-    assert (problem.row, problem.column, problem.value) == (4, "redcap_event_name", "treatment_arm_1")
+    # The instance is named, not its event: repeating: wai lists instances 1 and 2 only.
+    assert (problem.row, problem.column, problem.value) == (4, "redcap_repeat_instance", "3")
+    assert problem.reason == ("is instance 3 of the repeating instrument 'wai' (event treatment_arm_1), which "
+                              f"repeating: wai in {tmp_path / 'mapping.yaml'} does not list")
+    assert problem.allowed.startswith("instances 1, 2")
 
 
 def test_field_not_in_the_dictionary(tmp_path):
@@ -320,7 +330,7 @@ def test_out_of_range_after_recoding_names_the_redcap_field(tmp_path):
         records.loc[0, "hamd_4"] = "5"            # → 4, but GRID-HAMD item 4 goes to 2 only
         return records
     problems = {p.column: p for p in _error(tmp_path, change).problems}
-    assert (problems["wai_q2"].row, problems["wai_q2"].value, problems["wai_q2"].reason) == (3, "6", "is out of range")
+    assert (problems["wai_q2"].row, problems["wai_q2"].value, problems["wai_q2"].reason) == (3, "6", "is out of range (record 'R1', wai instance 1)")
     assert problems["wai_q2"].allowed.startswith("whole numbers 1–5")
     assert problems["hamd_4"].row == 2 and problems["hamd_4"].allowed.startswith("whole numbers 0–2")
 
@@ -374,10 +384,18 @@ def test_default_mapping_needs_no_file(tmp_path):
     study = Study(default_protocol(), pd.DataFrame({"participant_id": ["P01"], "arm": ["delayed"]}), data)
     project = write_redcap(study, tmp_path)
     (tmp_path / "mapping.yaml").unlink()
+    # a project built by hand with events named like the timepoints (REDCap derives
+    # prep_arm_2 from an event labelled "prep")
+    records = pd.read_csv(tmp_path / "records.csv", dtype=str, keep_default_na=False)
+    records["redcap_event_name"] = records["redcap_event_name"].map(
+        {"baseline_arm_2": "baseline_arm_2", "final_preparation_arm_2": "prep_arm_2", "4_weeks_after_sess_arm_2": "week4_arm_2"})
+    records.to_csv(tmp_path / "records.csv", index=False)
     again = read_redcap(tmp_path / "data_dictionary.csv", tmp_path / "records.csv")   # events named like timepoints
     assert again.participants["arm"].tolist() == ["delayed"]                           # arm 2 = the second arm
     _same(study, again)
-    assert project.records["redcap_event_name"].tolist() == ["baseline_arm_2", "prep_arm_2", "week4_arm_2"]
+    assert records["redcap_event_name"].tolist() == ["baseline_arm_2", "prep_arm_2", "week4_arm_2"]
+    assert project.records["redcap_event_name"].tolist() == ["baseline_arm_2", "final_preparation_arm_2",
+                                                             "4_weeks_after_sess_arm_2"]
 
 
 def test_a_mapping_file_is_read_with_the_bounded_yaml_reader(tmp_path):
@@ -398,7 +416,7 @@ def test_a_mapping_file_is_read_with_the_bounded_yaml_reader(tmp_path):
 def test_records_lines_count_blank_lines(tmp_path):
     write_redcap(small_study(), tmp_path)
     lines = (tmp_path / "records.csv").read_text().splitlines(keepends=True)
-    target = next(i for i, line in enumerate(lines) if line.startswith("P01,prep_arm_1"))
+    target = next(i for i, line in enumerate(lines) if line.startswith("P01,final_preparation_arm_1"))
     header = lines[0].rstrip("\n").split(",")
     cells = lines[target].rstrip("\n").split(",")
     cells[header.index("wai_sr_1")] = "9"

@@ -11,12 +11,14 @@ The tidy contract on disk (``docs/data.md``) is a directory::
 
 from __future__ import annotations
 
+import csv
 import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from alliance.problems import utf8_problem
 from alliance.protocol import default_protocol, load_protocol, write_protocol
 
 from .csv_input import MAX_CSV_BYTES, scan_csv
@@ -100,12 +102,17 @@ def read_csv_lines(path: str | Path) -> tuple[pd.DataFrame, np.ndarray | None]:
     return frame, lines
 
 
-def read_table(path: Path, *, lines: bool = False):
+def read_table(path: Path, *, lines: bool = False, delimiter: str = ","):
     """:func:`read_csv_text`, with an unreadable file reported as a :class:`StudyDataError`.
 
-    With ``lines``, the pair :func:`read_csv_lines` returns.
+    With ``lines``, the pair :func:`read_csv_lines` returns. ``delimiter`` is the one character
+    between cells: ``,`` (the default, the checks of :func:`~alliance.study.csv_input.scan_csv`)
+    or another REDCap's export offers (``;``, tab, ``|``, ``^``: :func:`read_delimited_lines`).
     """
     try:
+        if delimiter != ",":
+            table = read_delimited_lines(path, delimiter)
+            return table if lines else table[0]
         return read_csv_lines(path) if lines else read_csv_text(path)
     except FileNotFoundError:
         raise StudyDataError([DataProblem(str(path), None, None, None, "", "the file does not exist")],
@@ -113,6 +120,71 @@ def read_table(path: Path, *, lines: bool = False):
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise StudyDataError([DataProblem(str(path), None, None, None, "a UTF-8 CSV file with a header line",
                                           f"cannot be read as CSV ({error})")], "a file cannot be read") from None
+
+
+def read_delimited_lines(path: str | Path, delimiter: str) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """:func:`read_csv_lines` for a file whose cells are separated by ``delimiter``, not a comma.
+
+    The same checks and the same result: at most :data:`~alliance.study.csv_input.MAX_CSV_BYTES`,
+    UTF-8 (a byte-order mark allowed), each column named once, every row as many fields as the
+    header, quoted cells (RFC 4180 quoting, with ``delimiter`` in place of the comma) closed, blank
+    lines skipped, and each row's line number. The file is parsed by the ``csv`` module:
+    :func:`~alliance.study.csv_input.scan_csv` counts commas only, and these files are rare and
+    small enough (REDCap exports) for a second, slower pass not to matter.
+    """
+    size = Path(path).stat().st_size
+    if size > MAX_CSV_BYTES:
+        raise StudyDataError([DataProblem(str(path), None, None, None, f"at most {MAX_CSV_BYTES:,} bytes ({MAX_CSV_BYTES / 2**20:g} MiB)",
+                                          f"is {size:,} bytes, larger than a study file can be")],
+                             f"{path} is too large")
+    data = Path(path).read_bytes()
+    not_utf8 = utf8_problem(data, str(path))
+    if not_utf8 is not None:
+        raise StudyDataError([not_utf8], f"{path} cannot be read as a CSV table")
+    text = data.decode("utf-8-sig")
+    named = {"\t": "tab", ";": "semicolon", "|": "pipe", "^": "caret"}.get(delimiter, repr(delimiter))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    rows: list[list[str]] = []
+    starts: list[int] = []
+    start = 1
+    try:
+        for row in reader:
+            if row:  # a blank line, which pandas skips too
+                rows.append(row)
+                starts.append(start)
+            start = reader.line_num + 1
+    except csv.Error as error:
+        closed = "unexpected end of data" not in str(error)
+        raise StudyDataError([DataProblem(
+            str(path), reader.line_num, None, None,
+            f"{named}-separated cells, quoted (\"…\") when they hold a {named}, a quote or a line break",
+            f"cannot be read as CSV ({error})" if closed else
+            "opens a quoted cell that never closes: the file looks cut off")],
+            f"{path} cannot be read as a CSV table") from None
+    if not rows:
+        raise pd.errors.EmptyDataError("No columns to parse from file")
+    header = [name.strip() for name in rows[0]]
+    problems = []
+    seen: dict[str, int] = {}
+    for position, name in enumerate(header, start=1):
+        if name in seen:
+            problems.append(DataProblem(str(path), starts[0], name, name, "each column named once in the header",
+                                        f"names a column twice (columns {seen[name]} and {position})"))
+        seen.setdefault(name, position)
+    for row, line in zip(rows[1:], starts[1:], strict=True):
+        if len(row) != len(header) and len(problems) < 100:
+            problems.append(DataProblem(str(path), line, None, None, f"{len(header)} {named}-separated fields on every row",
+                                        f"has {len(row)} fields; the header has {len(header)}"))
+    if problems:
+        raise StudyDataError(problems, f"{path} cannot be read as a CSV table")
+    frame = pd.DataFrame(rows[1:], columns=header, dtype="string") if len(rows) > 1 else \
+        pd.DataFrame({name: pd.Series([], dtype="string") for name in header})
+    frame = frame.replace("", pd.NA)
+    for column in frame.columns:
+        marked = frame[column].str.startswith(MARKED_FORMULA_START).fillna(False)
+        if marked.any():
+            frame.loc[marked, column] = frame.loc[marked, column].str.slice(1)
+    return frame, np.asarray(starts[1:], dtype=np.int64)
 
 
 def spreadsheet_safe(values: pd.Series) -> pd.Series:

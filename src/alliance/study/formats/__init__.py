@@ -88,8 +88,9 @@ def read_study(path: str | Path, fmt: str = "csv", protocol: Protocol | None = N
     ----------
     path : str or Path
         A directory: ``csv`` (the tidy contract), ``parquet``, ``wide`` (``wide.csv`` and
-        ``participants.csv``), ``redcap`` (``data_dictionary.csv``, ``records.csv``, optional
-        ``mapping.yaml``).
+        ``participants.csv``), ``redcap`` (``data_dictionary.csv`` and ``records.csv`` with
+        REDCap's events, arms and repeating-forms exports beside them, or REDCap's ``project.xml``;
+        optional ``mapping.yaml``; :func:`~alliance.study.formats.redcap.read_redcap_export`).
     fmt : str
         One of :data:`READ_FORMATS`.
     protocol : Protocol, optional
@@ -117,6 +118,4 @@ def read_study(path: str | Path, fmt: str = "csv", protocol: Protocol | None = N
         protocol = load_protocol(path / "protocol.yaml") if (path / "protocol.yaml").exists() else default_protocol()
     if fmt == "wide":
         return wide.read_wide_csv(path / WIDE_FILE, path / "participants.csv", protocol)
-    mapping = path / "mapping.yaml"
-    return redcap.read_redcap(path / "data_dictionary.csv", path / "records.csv",
-                              mapping if mapping.exists() else None, protocol)
+    return redcap.read_redcap_export(path, protocol=protocol)
