@@ -579,6 +579,9 @@ def _form_response(request, outcome, answers, message, definition, page, *, staf
         or m.Administration())
     context = _form_context(definition, {**stored, **_values_for_display({}, answers)}, answers.errors,
                             message=message, **page)
+    if outcome == "incomplete":
+        # The error summary links each unanswered question, so it can be reached from there.
+        context["unanswered"] = [item for item in context["items"] if item.value == ""]
     return render(request, "capture/form_page.html", {**context, "staff": staff}, status=400)
 
 

@@ -47,8 +47,32 @@
     });
   }
 
+  // After a failed submit the page opens on its error summary: focus moves there, so a keyboard
+  // or screen-reader user starts at what went wrong (WCAG 3.3.1), not at the top of the page.
+  // A link in the summary moves focus to the question itself, not only the view: the first
+  // answer of a group, or the field.
+  function focusErrorSummary(root) {
+    var summary = root.querySelector("[data-error-summary]");
+    if (!summary) { return; }
+    summary.querySelectorAll("a[href^='#']").forEach(function (link) {
+      link.addEventListener("click", function (event) {
+        var target = document.getElementById(link.getAttribute("href").slice(1));
+        if (!target) { return; }
+        var field = target.matches("input, select, textarea") ? target
+          : target.querySelector("input:checked, input:not([type=hidden]):not([hidden]), select, textarea");
+        if (!field) { return; }
+        event.preventDefault();
+        var group = target.closest("fieldset") || target;
+        group.scrollIntoView({ block: "start" });
+        field.focus({ preventScroll: true });
+      });
+    });
+    summary.focus();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     linkSliders(document);
     linkCopyButtons(document);
+    focusErrorSummary(document);
   });
 })();
