@@ -158,7 +158,7 @@ def test_the_facilitator_page_shows_their_participants_against_the_study(small_s
     for pid in ("P003", "P004", "P006"):   # each links to their dashboard
         assert f'href="{reverse("monitor:participant", kwargs={"study": STUDY, "participant": pid})}"' in html
     assert "P002" not in html   # F2's and F3's other participants are in the distribution, not named
-    svg = str(context["chart"]["svg"])
+    svg = str(context["chart"].svg)
     # one box per alliance timepoint (with its numbers), dosing sessions as bands
     assert svg.count("study: median and quartiles, Final preparation session: median 39, quartiles 31.5 to 46.5, "
                      "n = 6") == 2   # the box and its median line

@@ -199,11 +199,11 @@ def _curve(protocol: Protocol, measure: str, course: StudyCourse, scores: pd.Dat
     level = f"{found.level:.0%}"
     chart = charts.line_chart(
         x_labels,
-        [charts.Series(f"expected, {level} band (given the first score)",
+        [charts.Series(f"{label} (this participant)", observed, color=charts.PALETTE[0]),
+         charts.Series(f"expected, {level} band (given the first score)",
                        [None if v is None or math.isnan(v) else v for v in expected_line], band,
-                       color="#7a7a7a", width=1.5),
-         charts.Series(f"{label} (this participant)", observed, color=charts.PALETTE[0])],
-        title=f"{label}: this participant against the expected response, given the first score",
+                       color=charts.GREY, width=1.5, interval_label=f"{level} band")],
+        caption=f"Expected response: {label}",
         y_range=scale.range, y_label=label, markers=markers, marker_label="dosing session")
     rows = []
     for p in found.points:
@@ -217,7 +217,7 @@ def _curve(protocol: Protocol, measure: str, course: StudyCourse, scores: pd.Dat
                      "band": band_text, "status": p.status, "adverse": p.adverse})
     return {"measure": measure, "label": label, "status": found.status, "reasons": list(found.reasons),
             "notes": list(found.notes), "reference": f"{found.reference_label}, n = {found.n_reference}",
-            "calibration": found.calibration, "chart": {"caption": f"Expected response: {label}", "svg": chart},
+            "calibration": found.calibration, "chart": chart,
             "rows": rows}
 
 

@@ -124,7 +124,8 @@ def participant_dashboard(participant: Participant, today: date, *, deidentified
     -------
     dict
         ``protocol``, ``timeline`` (rows), ``charts`` (alliance, subscales, outcome, acute as
-        SVG), ``acute_table``, ``open_alerts`` and ``closed_alerts`` (with the overdue and missed
+        :class:`~alliance.web.monitor.charts.Chart`: SVG, summary and table), ``trend_charts`` (the
+        first three of them), ``acute_table``, ``score_table``, ``open_alerts`` and ``closed_alerts`` (with the overdue and missed
         alerts of today not stored yet: :func:`alliance.web.monitor.alerting.time_alerts_now`).
     """
     protocol = study_protocol(participant.study)
@@ -185,18 +186,18 @@ def _participant_charts(protocol: Protocol, roles: Roles, values: dict) -> dict:
         return [values.get((t, instrument, scale)) if t in given_for[instrument] else None for t in ids]
 
     given_for = {roles.alliance_instrument: given}
-    out["alliance"] = _figure(f"Alliance: {wai.short_name} {total.id}", charts.line_chart(
+    out["alliance"] = charts.line_chart(
         labels, [charts.Series(f"{wai.short_name} {total.id}", line(roles.alliance_instrument, total.id))],
-        title=f"{wai.short_name} {total.id} over the protocol's timepoints", y_range=total.range,
-        y_label=f"{wai.short_name} {total.id}", markers=markers, marker_label="dosing session"))
+        caption=f"Alliance: {wai.short_name} {total.id}", y_range=total.range,
+        y_label=f"{wai.short_name} {total.id}", markers=markers, marker_label="dosing session")
     subscales = roles.alliance_scales[1:]
     if subscales:
         ranges = [_scale(roles.alliance_instrument, s)[1].range for s in subscales]
-        out["subscales"] = _figure(f"Alliance: {wai.short_name} {', '.join(subscales)}", charts.line_chart(
+        out["subscales"] = charts.line_chart(
             labels, [charts.Series(s, line(roles.alliance_instrument, s)) for s in subscales],
-            title=f"{wai.short_name} {', '.join(subscales)}", y_range=(min(r[0] for r in ranges),
-                                                                      max(r[1] for r in ranges)),
-            y_label=wai.short_name, markers=markers, marker_label="dosing session"))
+            caption=f"Alliance: {wai.short_name} {', '.join(subscales)}",
+            y_range=(min(r[0] for r in ranges), max(r[1] for r in ranges)),
+            y_label=wai.short_name, markers=markers, marker_label="dosing session")
     outcome, outcome_scale = _scale(roles.outcome_instrument, roles.outcome_scale)
     ids, labels, markers = _axis(protocol, roles.outcome_instrument)
     given_for[roles.outcome_instrument] = {t.id for t in protocol.timepoints
@@ -204,22 +205,18 @@ def _participant_charts(protocol: Protocol, roles: Roles, values: dict) -> dict:
     remission = outcome.outcomes.get("remission") if outcome.outcomes else None
     references = ([charts.Reference(remission.at_most, f"remission ≤ {remission.at_most:g}")]
                   if remission is not None and remission.at_most is not None else [])
-    out["outcome"] = _figure(f"Depression: {outcome.short_name} {outcome_scale.id}", charts.line_chart(
+    out["outcome"] = charts.line_chart(
         labels, [charts.Series(f"{outcome.short_name} {outcome_scale.id}",
                                line(roles.outcome_instrument, outcome_scale.id), color=charts.PALETTE[1])],
-        title=f"{outcome.short_name} {outcome_scale.id} over the protocol's timepoints", y_range=outcome_scale.range,
-        y_label=f"{outcome.short_name}", references=references, markers=markers, marker_label="dosing session"))
+        caption=f"Depression: {outcome.short_name} {outcome_scale.id}", y_range=outcome_scale.range,
+        y_label=f"{outcome.short_name}", references=references, markers=markers, marker_label="dosing session")
     acute = _acute_percent(protocol, roles, values)
     if acute["groups"]:
-        out["acute"] = _figure("Acute experience per dosing session (% of each scale's maximum)", charts.bar_chart(
+        out["acute"] = charts.bar_chart(
             acute["groups"], acute["sessions"], acute["values"],
-            title="Acute measures per dosing session (% of the scale's maximum)", y_label="% of maximum",
-            value_labels=acute["tips"]))
+            caption="Acute experience per dosing session (% of each scale's maximum)", y_label="% of maximum",
+            group_header="Measure", value_labels=acute["tips"])
     return out
-
-
-def _figure(caption: str, svg) -> dict:
-    return {"caption": caption, "svg": svg}
 
 
 def _acute_percent(protocol: Protocol, roles: Roles, values: dict) -> dict:
@@ -392,7 +389,8 @@ def study_dashboard(study: Study, participants, today: date, *, deidentified: bo
     Returns
     -------
     dict
-        ``completeness`` (rows per timepoint), ``charts`` (cohort trajectories), ``open_alerts``
+        ``completeness`` (rows per timepoint), ``cohort_charts`` (cohort trajectories, as
+        :class:`~alliance.web.monitor.charts.Chart`), ``open_alerts``
         (stored, and the overdue and missed ones of today not stored yet),
         ``analysis`` (the latest run and its headline tables), ``n_participants``.
     """
@@ -603,19 +601,20 @@ def _cohort_series(scores: pd.DataFrame, instrument: str, scale: str, ids: list[
     for k, (arm, label) in enumerate(arms):
         if not any(key[0] == arm for key in values_at):
             continue
-        means, intervals, notes = [], [], []
+        means, intervals, counts = [], [], []
         for timepoint in ids:
             if timepoint not in given:
                 means.append(None)
                 intervals.append(None)
-                notes.append("")
+                counts.append(None)
                 continue
             mean, low, high, n = mean_ci(values_at.get((arm, timepoint), empty))
             means.append(None if n == 0 else mean)
             intervals.append(None if math.isnan(low) else (low, high))
-            notes.append(f"n = {n}" + ("" if math.isnan(low) else f", 95% CI {low:.1f} to {high:.1f}"))
-        series.append(charts.Series(f"{label} (mean, 95% CI)", means, intervals, color=charts.PALETTE[k],
-                                    notes=notes))
+            counts.append(n)
+        # means to two decimals: a mean of scores carries more precision than a score
+        series.append(charts.Series(label, means, intervals, color=charts.PALETTE[k], n=counts, statistic="mean",
+                                    decimals=2))
     return series
 
 
@@ -628,10 +627,11 @@ def _cohort_charts(protocol: Protocol, roles: Roles, scores: pd.DataFrame, arm_o
         ids, labels, markers = _axis(protocol, instrument)
         given = {t.id for t in protocol.timepoints if instrument in t.instruments}
         title = f"{definition.short_name} {s.id}: mean with 95% CI per timepoint, by arm"
-        out[key] = _figure(("Alliance: " if key == "alliance" else "Depression: ") + title, charts.line_chart(
-            labels, _cohort_series(scores, instrument, scale, ids, given, arm_of, arms), title=title,
+        out[key] = charts.line_chart(
+            labels, _cohort_series(scores, instrument, scale, ids, given, arm_of, arms),
+            caption=("Alliance: " if key == "alliance" else "Depression: ") + title,
             y_range=s.range, y_label=f"{definition.short_name} {s.id}", markers=markers,
-            marker_label="dosing session"))
+            marker_label="dosing session")
     return out
 
 

@@ -245,7 +245,7 @@ def facilitator_page(request, study, facilitator):
     return render(request, "monitor/facilitator.html", context)
 
 
-def _chart(data: dict, facilitator_id: str, participants: list[dict]) -> dict:
+def _chart(data: dict, facilitator_id: str, participants: list[dict]) -> charts.Chart:
     axis = data["axis"]
     scale = data["scale"]
     spreads = [data["study"].get(t.id) for t in axis]
@@ -253,11 +253,10 @@ def _chart(data: dict, facilitator_id: str, participants: list[dict]) -> dict:
                                                  for t in axis])
               for p in participants]
     title = f"{data['measure']}: the study's median and quartiles, and {facilitator_id}'s participants"
-    svg = charts.distribution_chart(
-        [t.label for t in axis], spreads, points, title=title, y_range=scale.range, y_label=data["measure"],
+    return charts.distribution_chart(
+        [t.label for t in axis], spreads, points, caption=title, y_range=scale.range, y_label=data["measure"],
         spread_label="study: median and quartiles", markers=[i for i, t in enumerate(axis) if t.kind == "dosing"],
         marker_label="dosing session")
-    return {"caption": title, "svg": svg}
 
 
 def _sentence(note: str) -> str:
