@@ -78,7 +78,10 @@ def test_an_investigator_opens_a_facilitators_page(web_study, accounts, browser_
     page.wait_for_url("**/facilitators/F1/")
     assert page.locator("h1").inner_text() == "Facilitator F1"
     chart = page.locator("figure.chart-box svg")
-    assert chart.get_attribute("aria-label").startswith("WAI-SR total: the study's median and quartiles")
+    # The svg's name summarises the data; the figcaption names the figure (no repetition).
+    caption = page.locator("figure.chart-box figcaption").inner_text()
+    label = chart.get_attribute("aria-label")
+    assert label != caption and label.startswith("Boxes (study: median and quartiles)"), label
     assert chart.locator("rect[fill='#dfe4ea']").count() == 3 + 1   # a box per alliance timepoint, and the legend's
     scores = page.locator("#facilitator-scores tbody tr")
     assert scores.count() == 2 + 6
