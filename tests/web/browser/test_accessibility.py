@@ -818,8 +818,11 @@ def needs_review(tmp_path_factory, request):
     for target in targets:
         target.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"accessibility: axe's needs-review results written to {', '.join(map(str, targets))}")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():  # said on the terminal, passed or failed
+            reporter.write_line(f"\naccessibility: axe's needs-review results written to "
+                                f"{', '.join(map(str, targets))}")
 
 
 def _short(html: str, limit: int = 160) -> str:
