@@ -65,6 +65,8 @@ NOT_PAGES = {
         "of capture/form_page.html"),
     "monitor/templates/monitor/_alert.html": "one alert: included by the alert list and the dashboards",
     "monitor/templates/monitor/_course.html": "a participant's course: included by the participant's dashboard",
+    "monitor/templates/monitor/_chart.html": (
+        "a chart with its table: included by the study and participant dashboards"),
     "monitor/templates/monitor/_nav.html": "the monitor app's navigation: included by its pages",
     "monitor/templates/monitor/_rule_statuses.html": "the alert rules' states: included by the alert pages",
 }
