@@ -17,7 +17,8 @@ name starts with ``_``) are not states of their own, each for the reason given i
 What axe cannot decide (its *incomplete* results: "needs review", such as the contrast of text
 over a gradient) is collected from every page and written once, for a person to review, to
 ``accessibility-review.json`` in a temporary folder, and to ``docs/accessibility-review.json``
-when ``ALLIANCE_A11Y_REVIEW=1``.
+when ``ALLIANCE_A11Y_REVIEW=1``. With ``ALLIANCE_A11Y_SCREENSHOTS=<folder>`` every state is also
+photographed at both viewports, whole page, for a person to look at (docs/accessibility.md).
 
 Forms are sent with the browser's own validation switched off (``novalidate``), so that the
 server's error messages are what is checked, as a browser without that validation shows them.
@@ -891,6 +892,10 @@ def test_page_state_meets_wcag_21_aa(page_state, request, new_page, browser_sett
     for name, viewport in VIEWPORTS.items():
         page.set_viewport_size(viewport)
         results[name] = axe.run(page, options=AXE_OPTIONS).response
+        if os.environ.get("ALLIANCE_A11Y_SCREENSHOTS"):  # a folder: every state as a person sees it, to look at
+            folder = Path(os.environ["ALLIANCE_A11Y_SCREENSHOTS"])
+            folder.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(folder / f"{page_state.id}-{name}.png"), full_page=True)
     for rule_id, rule in _by_rule(results, "incomplete").items():
         entry = needs_review.setdefault(rule_id, {k: rule[k] for k in ("impact", "help", "helpUrl")} | {"pages": {}})
         entry["pages"][page_state.id] = [{"target": target, **node} for target, node in rule["nodes"].items()]
