@@ -155,11 +155,17 @@ def test_a_staff_entry_dated_in_the_future(client, accounts, participant):
     assert page.ids()["id_entry-assessed_on"]["attrs"].get("aria-invalid") == "true"
 
 
-def test_a_private_link_answer_out_of_range(client, participant, web_study):
+@pytest.fixture
+def token(participant, web_study):
+    """A private link to the participant's WAI-SR at the final preparation session."""
     log = AuditLog(actor="test:setup", study=web_study)
     token, _ = recording.create_private_link(participant, web_study.timepoints.get(code="prep"), "wai_sr",
                                              days=7, log=log)
     log.write()
+    return token
+
+
+def test_a_private_link_answer_out_of_range(client, token):
     response = client.post(reverse("capture:private_form", kwargs={"token": token}),
                            {"_action": "submit", "wai_sr_1": "9", "wai_sr_2": "3"})
     assert response.status_code == 400
@@ -170,11 +176,7 @@ def test_a_private_link_answer_out_of_range(client, participant, web_study):
     assert untouched and not any("aria-invalid" in r["attrs"] for r in untouched)
 
 
-def test_a_private_link_submitted_with_too_few_answers_links_each_unanswered_item(client, participant, web_study):
-    log = AuditLog(actor="test:setup", study=web_study)
-    token, _ = recording.create_private_link(participant, web_study.timepoints.get(code="prep"), "wai_sr",
-                                             days=7, log=log)
-    log.write()
+def test_a_private_link_submitted_with_too_few_answers_links_each_unanswered_item(client, token, participant):
     response = client.post(reverse("capture:private_form", kwargs={"token": token}),
                            {"_action": "submit", **{f"wai_sr_{k}": "4" for k in range(1, 7)}})
     page = check_error_page(response.content.decode(), "private link, incomplete")
