@@ -192,3 +192,13 @@ def test_a_page_without_errors_has_no_error_title(client, accounts):
     page = Page(response.content.decode())
     assert not page.title.strip().startswith("Error")
     assert not [e for e in page.elements if "data-error-summary" in e["attrs"]]
+
+
+@pytest.mark.parametrize("url", [f"/studies/{STUDY}/audit/?since=yesterday&until=2024-13-40",
+                                 f"/monitor/studies/{STUDY}/alerts/?severity=grave"],
+                         ids=["audit trail", "alert list"])
+def test_a_filter_form_with_a_bad_value(client, accounts, url):
+    response = client_for(client, accounts, "investigator").get(url)
+    page = check_error_page(response.content.decode(), url)
+    # Every filter is optional: "(optional)" is not said on each of them.
+    assert not [e for e in page.elements if e["tag"] == "small" and "(optional)" in e["text"]]
