@@ -3,7 +3,7 @@ svg's name, a table of every number after every chart, legends that are not cut,
 
 Expected numbers come from outside the chart code: cohort means and t intervals are computed here
 with pandas and scipy from the stored administrations, acute percentages from the instruments'
-ranges, contrast ratios with WCAG 2.1's formula for relative luminance.
+ranges, contrast ratios with WCAG 2.1's formula (``test_colour_contrast.contrast``, checked there on known values).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from alliance.web.capture.queries import study_protocol
 from alliance.web.monitor import charts
 from alliance.web.monitor.dashboards import dashboard_roles
 
+from .test_colour_contrast import contrast
 from .webapp import OWN, STUDY, client_for
 
 NS = "{http://www.w3.org/2000/svg}"
@@ -121,25 +122,6 @@ def figures(html: str) -> list[dict]:
                       "svg": svg_root(re.search(r"<svg.*?</svg>", inner, re.S).group(0)),
                       "tables": Tables(inner).tables, "inner": inner, "after": html[match.end():]})
     return found
-
-
-def contrast(color: str) -> float:
-    """WCAG 2.1 contrast ratio of an sRGB colour against white: (1.05) / (L + 0.05)."""
-    value = color.lstrip("#")
-    if len(value) == 3:
-        value = "".join(c * 2 for c in value)
-    channels = []
-    for k in (0, 2, 4):
-        c = int(value[k:k + 2], 16) / 255
-        channels.append(c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4)
-    luminance = 0.2126 * channels[0] + 0.7152 * channels[1] + 0.0722 * channels[2]
-    return 1.05 / (luminance + 0.05)
-
-
-def test_the_contrast_formula_on_known_pairs():
-    assert contrast("#000000") == pytest.approx(21.0)
-    assert contrast("#ffffff") == pytest.approx(1.0)
-    assert contrast("#777777") == pytest.approx(4.48, abs=0.01)   # WebAIM's checker: 4.48:1
 
 
 # -- the chart functions ------------------------------------------------------------------------------

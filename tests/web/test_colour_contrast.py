@@ -39,12 +39,17 @@ CHART_TEXT = [("#555555", "#ffffff", "axis ticks, reference labels"), ("#333333"
 
 
 def luminance(colour: str) -> float:
-    channels = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    """WCAG 2.1's relative luminance of an sRGB colour (``#rrggbb`` or ``#rgb``)."""
+    value = colour.lstrip("#")
+    if len(value) == 3:
+        value = "".join(c * 2 for c in value)
+    channels = [int(value[i:i + 2], 16) / 255 for i in (0, 2, 4)]
     linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
     return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
 
 
-def contrast(a: str, b: str) -> float:
+def contrast(a: str, b: str = "#ffffff") -> float:
+    """The contrast ratio of two colours (against white by default): (L1 + 0.05) / (L2 + 0.05)."""
     high, low = sorted((luminance(a), luminance(b)), reverse=True)
     return (high + 0.05) / (low + 0.05)
 
@@ -58,6 +63,8 @@ def test_the_formula_gives_wcag_s_known_values():
     assert contrast("#000000", "#ffffff") == pytest.approx(21.0)
     assert contrast("#777777", "#ffffff") == pytest.approx(4.48, abs=0.01)   # the classic just-failing grey
     assert contrast("#767676", "#ffffff") == pytest.approx(4.54, abs=0.01)   # and the just-passing one
+    assert contrast("#ffffff") == pytest.approx(1.0)
+    assert contrast("#777") == contrast("#777777")
 
 
 @pytest.mark.parametrize(("text", "background", "where"), PAIRS, ids=[f"{t}-on-{b}" for t, b, _ in PAIRS])
